@@ -1,0 +1,127 @@
+// The one storage interface every backend implements (local folder, WebDAV over
+// undici, and the EncryptingBackend decorator). Paths are backend-relative,
+// decoded POSIX paths: always start with '/', never end with '/' (except the
+// root '/'), never contain '.' or '..' segments. Errors are DavcryptErrors
+// (src/errors.ts) with the codes each method documents.
+import type { Readable } from 'node:stream';
+
+export type EntryType = 'file' | 'directory';
+
+/** One file or folder as the backend reports it. Sizes are the backend's (cipher side for the raw store). */
+export interface EntryInfo {
+  /** Last path segment ('' for the root). */
+  name: string;
+  /** Full backend-relative path, normalized as described above. */
+  path: string;
+  type: EntryType;
+  /** Bytes of the body as stored (0 for folders). */
+  size: number;
+  /** Strong or weak ETag exactly as the backend gives it, quotes included (e.g. '"abc"', 'W/"x"'). */
+  etag?: string;
+  lastModified?: Date;
+  creationDate?: Date;
+  contentType?: string;
+}
+
+/** An inclusive byte range; `end` undefined means "to the end of the body". */
+export interface ByteRange {
+  start: number;
+  end?: number;
+}
+
+export interface OpOptions {
+  signal?: AbortSignal;
+}
+
+export interface ReadOptions extends OpOptions {
+  range?: ByteRange;
+}
+
+export interface ReadResult {
+  /** The body, or only the requested range of it. */
+  body: Readable;
+  /** Metadata of the whole file (size = whole stored size, not the range length). */
+  info: EntryInfo;
+  /** The inclusive range actually returned (clamped to the size), when a range was asked. */
+  range?: { start: number; end: number };
+}
+
+export interface WriteOptions extends OpOptions {
+  /** Body length in bytes when known (sent as Content-Length); omitted means unknown. */
+  size?: number;
+  /** Write only if the current ETag matches (optimistic concurrency); DC_ERR_PRECONDITION_FAILED otherwise. */
+  ifMatch?: string;
+  /** Write only if nothing exists at the path yet; DC_ERR_PRECONDITION_FAILED otherwise. */
+  ifNoneMatch?: '*';
+  /** Content type to record where the backend keeps one. */
+  contentType?: string;
+}
+
+export interface TransferOptions extends OpOptions {
+  /** Replace an existing target (default false: DC_ERR_EXISTS if the target exists). */
+  overwrite?: boolean;
+}
+
+export interface QuotaInfo {
+  /** Bytes still available, when the backend knows. */
+  available?: number;
+  /** Bytes used, when the backend knows. */
+  used?: number;
+}
+
+/** What a backend can do natively; a decorator ANDs its own with the wrapped backend's (as rclone's Features). */
+export interface BackendCapabilities {
+  /** read() honours ranges without reading the whole body. */
+  rangeRead: boolean;
+  /** move() and copy() happen on the server side. */
+  serverSideMove: boolean;
+  serverSideCopy: boolean;
+  /** setModified() is supported. */
+  setModified: boolean;
+  /** quota() returns real numbers. */
+  quota: boolean;
+}
+
+export interface Backend {
+  /** Human-readable name for logs and errors ("local:/srv/data", "webdav:https://host/dav/"); never credentials. */
+  readonly name: string;
+  readonly capabilities: BackendCapabilities;
+
+  /** Throws DC_ERR_NOT_FOUND. */
+  stat(path: string, opts?: OpOptions): Promise<EntryInfo>;
+
+  /** Direct children of a folder (not the folder itself). Throws DC_ERR_NOT_FOUND, DC_ERR_NOT_A_COLLECTION. */
+  list(path: string, opts?: OpOptions): Promise<EntryInfo[]>;
+
+  /** Streams a file body, optionally one byte range. Throws DC_ERR_NOT_FOUND, DC_ERR_IS_A_COLLECTION,
+   *  DC_ERR_RANGE_NOT_SATISFIABLE (start beyond the end of a non-empty body). */
+  read(path: string, opts?: ReadOptions): Promise<ReadResult>;
+
+  /** Writes a whole file from a stream; the previous version stays intact until the body has fully
+   *  arrived (an aborted or failed write leaves it unchanged). Returns the new entry's metadata.
+   *  Throws DC_ERR_CONFLICT (missing parent), DC_ERR_IS_A_COLLECTION, DC_ERR_PRECONDITION_FAILED,
+   *  DC_ERR_INSUFFICIENT_STORAGE, DC_ERR_ABORTED. */
+  write(path: string, body: Readable, opts?: WriteOptions): Promise<EntryInfo>;
+
+  /** Creates one folder. Throws DC_ERR_EXISTS, DC_ERR_CONFLICT (missing parent). */
+  mkdir(path: string, opts?: OpOptions): Promise<void>;
+
+  /** Deletes a file or a whole folder tree. Throws DC_ERR_NOT_FOUND. */
+  delete(path: string, opts?: OpOptions): Promise<void>;
+
+  /** Moves a file or folder. Throws DC_ERR_NOT_FOUND, DC_ERR_EXISTS (target exists, no overwrite),
+   *  DC_ERR_CONFLICT (target parent missing). */
+  move(from: string, to: string, opts?: TransferOptions): Promise<void>;
+
+  /** Copies a file or folder tree. Same errors as move(). */
+  copy(from: string, to: string, opts?: TransferOptions): Promise<void>;
+
+  /** Sets a file's modification time where capabilities.setModified. */
+  setModified?(path: string, mtime: Date, opts?: OpOptions): Promise<void>;
+
+  /** Quota of the folder where capabilities.quota. */
+  quota?(path: string, opts?: OpOptions): Promise<QuotaInfo>;
+
+  /** Releases connections and handles. */
+  close(): Promise<void>;
+}

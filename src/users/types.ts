@@ -1,0 +1,30 @@
+// The seam between the HTTP front (src/server) and accounts/keys (src/users,
+// src/keys): the server asks who a request is and which mounts that user sees;
+// it never touches passwords, envelopes or keyrings itself.
+import type { Backend } from '../backends/types.js';
+
+export interface AuthenticatedUser {
+  name: string;
+}
+
+/** A mount as one logged-in user sees it. */
+export interface ResolvedMount {
+  /** URL path prefix without trailing slash ('' for a mount at '/', '/shared' otherwise). */
+  urlPrefix: string;
+  /** Stable id for per-mount state (locks, dead properties): e.g. 'home:alice', 'shared:/team'. */
+  id: string;
+  /** Backend rooted at the mount, already wrapped in EncryptingBackend when the mount encrypts. */
+  backend: Backend;
+  encrypted: boolean;
+}
+
+export interface Authenticator {
+  /** Verifies Basic credentials. One argon2id per fresh login, then a keyed in-memory cache.
+   *  Throws DC_ERR_UNAUTHORIZED (unknown user or wrong password) or DC_ERR_TOO_MANY_REQUESTS (throttled). */
+  authenticate(username: string, password: string, clientAddress: string): Promise<AuthenticatedUser>;
+}
+
+export interface MountResolver {
+  /** The mounts a user sees, longest urlPrefix first. Unlocks keys lazily (first use creates the home key). */
+  mountsFor(user: AuthenticatedUser): Promise<ResolvedMount[]>;
+}
