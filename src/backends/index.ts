@@ -1,0 +1,6 @@
+// Public face of the backends folder: the Backend interface and its implementations.
+// Other folders import only from here.
+export type * from './types.js';
+export { LocalBackend, createLocalBackend, contentTypeFor, LOCAL_TEMP_PREFIX, type LocalBackendOptions } from './local.js';
+export { normalizePath, parentPath, baseName, joinPath, isSameOrInside } from './paths.js';
+// export * from './encrypting.js'; // added once src/backends/encrypting.ts exists
