@@ -1,0 +1,105 @@
+// Starts the davcrypt gateway as a child process (`node --import tsx src/cli.ts
+// serve --config <generated yaml>`) so its RSS and CPU profile are its own.
+// Encrypting mount "/" over a WebDAV backend, cheap argon2 params, one bench user
+// added via `davcrypt user add` with the password on stdin. Never edits src/.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { stringify } from 'yaml';
+import { freePort, onExit, stopChild, waitForHttp } from './procs.js';
+
+export interface DavcryptOptions {
+  repoRoot: string;
+  backendUrl: string;
+  backendUser: string;
+  backendPassword: string;
+  user: string;
+  password: string;
+  /** When set, the child runs with --cpu-prof writing into this folder. */
+  cpuProfDir?: string;
+}
+
+export interface DavcryptServer {
+  url: string;
+  pid: number;
+  logPath: string;
+  stop(): Promise<void>;
+}
+
+/** Whether the gateway entry point exists yet; a reason when not. */
+export function davcryptAvailable(repoRoot: string): { ok: true } | { ok: false; reason: string } {
+  const cli = join(repoRoot, 'src/cli.ts');
+  if (!existsSync(cli)) return { ok: false, reason: 'src/cli.ts does not exist yet' };
+  if (!/\bserve\b/.test(readFileSync(cli, 'utf8'))) return { ok: false, reason: "src/cli.ts has no 'serve' command yet" };
+  return { ok: true };
+}
+
+function cliArgs(repoRoot: string, extra: string[]): string[] {
+  return ['--import', 'tsx', join(repoRoot, 'src/cli.ts'), ...extra];
+}
+
+/** Writes config, adds the user, starts `serve`; throws with the log tail if it does not answer in 30 s. */
+export async function startDavcrypt(opts: DavcryptOptions): Promise<DavcryptServer> {
+  const work = mkdtempSync(join(tmpdir(), 'davcrypt-bench-gw-'));
+  const dataDir = join(work, 'data');
+  mkdirSync(dataDir);
+  const port = await freePort();
+  const config = {
+    server: { host: '127.0.0.1', port },
+    dataDir,
+    store: `sqlite://${join(dataDir, 'store.sqlite')}`,
+    keys: { argon2: { m: 8192, t: 1, p: 1 } },
+    mounts: [
+      {
+        path: '/',
+        encrypt: true,
+        backend: { type: 'webdav', url: opts.backendUrl, username: opts.backendUser, password: opts.backendPassword },
+      },
+    ],
+  };
+  const configPath = join(work, 'davcrypt.yaml');
+  writeFileSync(configPath, stringify(config), { mode: 0o600 });
+  const env = { ...process.env, NODE_ENV: 'production' };
+
+  const add = spawnSync(process.execPath, cliArgs(opts.repoRoot, ['user', 'add', opts.user, '--config', configPath]), {
+    cwd: opts.repoRoot,
+    input: `${opts.password}\n${opts.password}\n`,
+    encoding: 'utf8',
+    env,
+    timeout: 60_000,
+  });
+  if (add.status !== 0) {
+    rmSync(work, { recursive: true, force: true });
+    throw new Error(`davcrypt user add failed (exit ${add.status}): ${(add.stderr || add.stdout).trim().slice(-1500)}`);
+  }
+
+  const logPath = join(work, 'gateway.log');
+  const logFd = openSync(logPath, 'a');
+  const nodeFlags = opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', resolve(opts.cpuProfDir)] : [];
+  const child = spawn(process.execPath, [...nodeFlags, ...cliArgs(opts.repoRoot, ['serve', '--config', configPath])], {
+    cwd: opts.repoRoot,
+    stdio: ['ignore', logFd, logFd],
+    env,
+  });
+  const kill = (): void => { if (child.exitCode === null) child.kill('SIGKILL'); };
+  onExit(kill);
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitForHttp(url + '/', 30_000, child);
+  } catch (err) {
+    kill();
+    const tail = existsSync(logPath) ? readFileSync(logPath, 'utf8').slice(-2000) : '';
+    throw new Error(`davcrypt serve did not start: ${(err as Error).message}\n${tail}`.trim());
+  }
+  return {
+    url,
+    pid: child.pid ?? -1,
+    logPath,
+    async stop(): Promise<void> {
+      // SIGINT lets a graceful shutdown run process.exit, which flushes --cpu-prof.
+      await stopChild(child, 10_000, 'SIGINT');
+      if (!process.env.BENCH_KEEP_TMP) rmSync(work, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,196 @@
+// Runs every selected metric against one peer (a WebDAV URL + credentials):
+// large PUT/GET throughput, 4 KiB range GET latency, sequential small PUTs,
+// PROPFIND Depth 1, 8-connection small-GET throughput, and the peer's peak RSS.
+// Every download is checked by sha256 (or byte-compared for ranges). Works only
+// inside `<baseUrl>/bench/`, which it creates and deletes.
+import { randomBytes } from 'node:crypto';
+import type { Dispatcher } from 'undici';
+import { BenchClient, type Target } from './client.js';
+import { rangeOffsetBytes, type BenchOptions, type MetricId } from './options.js';
+import { sha256Hex, type Payload } from './payload.js';
+import { sampleRss } from './procs.js';
+import { undiciSmallGet, wrkSmallGet } from './smallget.js';
+import { median } from './stats.js';
+
+export interface PeerUnderTest {
+  id: string;
+  label: string;
+  target: Target;
+  /** Process to sample for RSS (a single-process server), if any. */
+  pid?: number;
+}
+
+export interface MetricResult {
+  /** The reported number (median of samples), in `unit`. */
+  value: number;
+  unit: string;
+  samples: number[];
+  /** Extra facts (sizes, counts, tool used). */
+  detail?: Record<string, unknown>;
+}
+
+export type PeerResults = Partial<Record<MetricId, MetricResult>> & { errors?: Record<string, string> };
+
+const MiB = 1024 * 1024;
+
+export type Log = (line: string) => void;
+
+/** Measures `peer`; a failing metric is recorded in `errors` and the rest still run. Integrity failures throw inside a metric and end up there too. */
+export async function measurePeer(peer: PeerUnderTest, opts: BenchOptions, payload: Payload, dispatcher: Dispatcher, useWrk: boolean, log: Log): Promise<PeerResults> {
+  const c = new BenchClient(peer.target, dispatcher);
+  const results: PeerResults = {};
+  const errors: Record<string, string> = {};
+  const want = (m: MetricId): boolean => opts.only.has(m);
+  const plainSize = opts.sizeMiB * MiB;
+  const big = 'bench/big.bin';
+  const bigSha = await payload.sha256(plainSize);
+
+  const attempt = async (name: string, fn: () => Promise<void>): Promise<void> => {
+    try {
+      await fn();
+    } catch (err) {
+      errors[name] = (err as Error).message;
+      log(`  ${peer.label}: ${name} FAILED: ${(err as Error).message}`);
+    }
+  };
+
+  /** PUT + verified GET of `size` bytes at `path`; returns both times in ms. */
+  const roundTrip = async (path: string, size: number, sha: string): Promise<{ putMs: number; getMs: number }> => {
+    await c.remove(path);
+    const putMs = await c.putStream(path, size, payload.stream(size));
+    const got = await c.getHashed(path);
+    if (got.bytes !== size || got.sha256 !== sha) {
+      throw new Error(`integrity: GET ${path} returned ${got.bytes} bytes sha256 ${got.sha256.slice(0, 16)}…, expected ${size} bytes ${sha.slice(0, 16)}…`);
+    }
+    return { putMs, getMs: got.ms };
+  };
+
+  await c.remove('bench');
+  await c.mkcol('bench');
+
+  const rssDetail: Record<string, number> = {};
+  if (want('rss') && peer.pid && opts.rssSmallMiB < opts.sizeMiB) {
+    await attempt('rss', async () => {
+      const size = opts.rssSmallMiB * MiB;
+      const sampler = sampleRss(peer.pid!);
+      await roundTrip('bench/rss-small.bin', size, await payload.sha256(size));
+      rssDetail[`peakMiB_${opts.rssSmallMiB}MiB`] = sampler.stop() / MiB;
+      await c.remove('bench/rss-small.bin');
+      log(`  ${peer.label}: peak RSS during ${opts.rssSmallMiB} MiB PUT+GET ${rssDetail[`peakMiB_${opts.rssSmallMiB}MiB`]!.toFixed(1)} MiB`);
+    });
+  }
+
+  let bigPresent = false;
+  if (want('put') || want('get') || want('rss')) {
+    await attempt('put/get', async () => {
+      const sampler = peer.pid ? sampleRss(peer.pid) : undefined;
+      const putMBs: number[] = [];
+      const getMBs: number[] = [];
+      for (let r = 0; r < opts.reps; r++) {
+        const { putMs, getMs } = await roundTrip(big, plainSize, bigSha);
+        bigPresent = true;
+        putMBs.push(plainSize / 1e6 / (putMs / 1000));
+        getMBs.push(plainSize / 1e6 / (getMs / 1000));
+        log(`  ${peer.label}: ${opts.sizeMiB} MiB PUT ${putMBs.at(-1)!.toFixed(0)} MB/s, GET ${getMBs.at(-1)!.toFixed(0)} MB/s (sha256 ok)`);
+      }
+      if (want('put')) results.put = { value: median(putMBs), unit: 'MB/s', samples: putMBs, detail: { sizeMiB: opts.sizeMiB } };
+      if (want('get')) results.get = { value: median(getMBs), unit: 'MB/s', samples: getMBs, detail: { sizeMiB: opts.sizeMiB } };
+      if (sampler) {
+        const peak = sampler.stop() / MiB;
+        rssDetail[`peakMiB_${opts.sizeMiB}MiB`] = peak;
+        if (want('rss')) {
+          const values = Object.values(rssDetail);
+          results.rss = { value: Math.max(...values), unit: 'MiB', samples: values, detail: { ...rssDetail } };
+        }
+        log(`  ${peer.label}: peak RSS during ${opts.sizeMiB} MiB PUT+GET ${peak.toFixed(1)} MiB`);
+      }
+    });
+  }
+
+  if (want('range')) {
+    await attempt('range', async () => {
+      if (!bigPresent) await c.putStream(big, plainSize, payload.stream(plainSize));
+      const start = rangeOffsetBytes(opts.sizeMiB);
+      const end = start + 4095;
+      const expected = payload.bytesAt(start, 4096);
+      const samples: number[] = [];
+      for (let i = 0; i < opts.rangeRequests + 1; i++) {
+        const got = await c.getRange(big, start, end);
+        if (!got.body.equals(expected)) throw new Error(`integrity: range ${start}-${end} returned ${got.body.length} wrong bytes`);
+        if (got.contentRange && !got.contentRange.startsWith(`bytes ${start}-${end}/`)) throw new Error(`bad Content-Range ${got.contentRange}`);
+        if (i > 0) samples.push(got.ms); // first request warms caches (header, connection)
+      }
+      results.range = { value: median(samples), unit: 'ms', samples, detail: { offset: start, length: 4096 } };
+      log(`  ${peer.label}: range GET at ${(start / MiB).toFixed(0)} MiB median ${median(samples).toFixed(2)} ms (bytes ok)`);
+    });
+  }
+  await attempt('cleanup big', () => c.remove(big));
+
+  const smallBodies = Array.from({ length: opts.smallCount }, () => randomBytes(1024));
+  const name = (i: number): string => `f${String(i).padStart(5, '0')}.bin`;
+  let smallDir: string | undefined;
+  const fillSmall = async (dir: string): Promise<number> => {
+    await c.remove(dir);
+    await c.mkcol(dir);
+    const t0 = performance.now();
+    for (let i = 0; i < smallBodies.length; i++) await c.putSmall(`${dir}/${name(i)}`, smallBodies[i]!);
+    return (performance.now() - t0) / 1000;
+  };
+  if (want('smallput')) {
+    await attempt('smallput', async () => {
+      const samples: number[] = [];
+      for (let r = 0; r < opts.reps; r++) {
+        if (smallDir) await c.remove(smallDir);
+        smallDir = `bench/small${r}`;
+        samples.push(await fillSmall(smallDir));
+        log(`  ${peer.label}: ${opts.smallCount} sequential 1 KiB PUTs ${samples.at(-1)!.toFixed(2)} s`);
+      }
+      results.smallput = { value: median(samples), unit: 's', samples, detail: { files: opts.smallCount, bytesEach: 1024 } };
+    });
+  }
+  if ((want('propfind') || want('smallget')) && !smallDir) {
+    await attempt('small files setup', async () => { smallDir = 'bench/small0'; await fillSmall(smallDir); });
+  }
+
+  if (want('propfind') && smallDir) {
+    await attempt('propfind', async () => {
+      const samples: number[] = [];
+      for (let i = 0; i < opts.propfindRequests + 1; i++) {
+        const got = await c.propfind(`${smallDir}/`);
+        if (got.responses !== opts.smallCount + 1) throw new Error(`PROPFIND listed ${got.responses - 1} entries, expected ${opts.smallCount}`);
+        if (i > 0) samples.push(got.ms);
+      }
+      results.propfind = { value: median(samples), unit: 'ms', samples, detail: { files: opts.smallCount } };
+      log(`  ${peer.label}: PROPFIND Depth 1 on ${opts.smallCount} files median ${median(samples).toFixed(2)} ms`);
+    });
+  }
+
+  if (want('smallget') && smallDir) {
+    await attempt('smallget', async () => {
+      const path = `${smallDir}/${name(0)}`;
+      const check = async (): Promise<void> => {
+        const got = await c.getHashed(path);
+        if (got.sha256 !== sha256Hex(smallBodies[0]!)) throw new Error(`integrity: GET ${path} returned wrong bytes`);
+      };
+      await check();
+      const samples: number[] = [];
+      let failed = 0;
+      let tool = '';
+      for (let r = 0; r < opts.reps; r++) {
+        const run = useWrk ? wrkSmallGet : undiciSmallGet;
+        const res = await run(c.url(path), peer.target.authorization, opts.smallGetConnections, opts.smallGetSeconds);
+        samples.push(res.requestsPerSec);
+        failed += res.failed;
+        tool = res.tool;
+        log(`  ${peer.label}: small GET x${opts.smallGetConnections} conns ${res.requestsPerSec.toFixed(0)} req/s (${res.tool}, ${res.failed} failed)`);
+      }
+      await check();
+      if (failed > 0) throw new Error(`${failed} small GETs failed (non-200 or socket errors)`);
+      results.smallget = { value: median(samples), unit: 'req/s', samples, detail: { connections: opts.smallGetConnections, seconds: opts.smallGetSeconds, tool } };
+    });
+  }
+
+  await attempt('cleanup', () => c.remove('bench'));
+  if (Object.keys(errors).length) results.errors = errors;
+  return results;
+}

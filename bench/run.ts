@@ -1,0 +1,184 @@
+// `npm run bench`: starts Apache mod_dav (on a tmpfs when allowed), the davcrypt
+// gateway (child process, encrypting mount over that Apache) and `rclone serve
+// webdav` + crypt, measures the issue-6 metrics against each, prints one table
+// and writes bench/results/latest.json. Peers whose binaries or entry points are
+// missing are skipped with the reason printed. Options: bench/README.md.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { loadavg } from 'node:os';
+import { chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { apacheAvailable, startApache, type ApacheServer } from './lib/apache.js';
+import { basicAuth, createAgent } from './lib/client.js';
+import { davcryptAvailable, startDavcrypt, type DavcryptServer } from './lib/davcrypt.js';
+import { measurePeer, type PeerUnderTest } from './lib/measure.js';
+import { parseOptions, type BenchOptions, type PeerId } from './lib/options.js';
+import { clientSha256MBs, Payload } from './lib/payload.js';
+import { which } from './lib/procs.js';
+import { rcloneAvailable, startRcloneCrypt, type RcloneServer } from './lib/rclone.js';
+import { buildRows, describeMachine, renderTable, type AllResults } from './lib/report.js';
+import { createScratch } from './lib/scratch.js';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const log = (line: string): void => { process.stderr.write(line + '\n'); };
+
+function firstLine(cmd: string, args: string[]): string | undefined {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  return (r.stdout || r.stderr || '').split('\n')[0]?.trim() || undefined;
+}
+
+async function main(): Promise<number> {
+  let opts: BenchOptions;
+  try {
+    opts = parseOptions(process.argv.slice(2));
+  } catch (err) {
+    log((err as Error).message);
+    return 2;
+  }
+  const started = Date.now();
+  const loadAvgStart = loadavg()[0]!;
+  if (loadAvgStart > 0.5) log(`warning: load average ${loadAvgStart.toFixed(2)} before start; other processes will skew the numbers`);
+  const MiB = 1024 * 1024;
+  const user = 'bench';
+  const password = randomBytes(12).toString('base64url');
+  const backendPassword = randomBytes(12).toString('base64url');
+  const skipped: Partial<Record<PeerId, string>> = {};
+  const payload = new Payload();
+  const shaMBs = clientSha256MBs();
+  log(`client sha256: ${shaMBs.toFixed(0)} MB/s (ceiling for verified GETs)`);
+
+  const scratch = createScratch(Math.max(3 * 1024 * MiB, 2 * opts.sizeMiB * MiB + 1024 * MiB), !opts.noTmpfs);
+  log(`storage: ${scratch.description}`);
+  const davRoot = join(scratch.dir, 'dav');
+  for (const d of ['', 'direct', 'davcrypt', 'rclone']) mkdirSync(join(davRoot, d), { recursive: true });
+  chmodSync(scratch.dir, 0o755);
+
+  let apache: ApacheServer | undefined;
+  let gateway: DavcryptServer | undefined;
+  let rclone: RcloneServer | undefined;
+  const avail = apacheAvailable();
+  if (!avail.ok) {
+    skipped.apache = avail.reason;
+  } else {
+    try {
+      apache = await startApache({ root: davRoot, user, password: backendPassword });
+      log(`apache: ${apache.url} (pid ${apache.pid})`);
+    } catch (err) {
+      skipped.apache = (err as Error).message;
+    }
+  }
+  const backendUrl = (folder: string): string => `${apache!.url}/${folder}/`;
+
+  if (opts.peers.has('davcrypt')) {
+    const a = davcryptAvailable(repoRoot);
+    if (!a.ok) skipped.davcrypt = a.reason;
+    else if (!apache) skipped.davcrypt = 'needs the Apache backend, which is not running';
+    else {
+      try {
+        if (opts.cpuProfDir) mkdirSync(opts.cpuProfDir, { recursive: true });
+        gateway = await startDavcrypt({
+          repoRoot, backendUrl: backendUrl('davcrypt'), backendUser: user, backendPassword,
+          user, password, cpuProfDir: opts.cpuProfDir,
+        });
+        log(`davcrypt: ${gateway.url} (pid ${gateway.pid}, log ${gateway.logPath})`);
+      } catch (err) {
+        skipped.davcrypt = (err as Error).message;
+      }
+    }
+  }
+  if (opts.peers.has('rclone')) {
+    const a = rcloneAvailable();
+    if (!a.ok) skipped.rclone = a.reason;
+    else if (!apache) skipped.rclone = 'needs the Apache backend, which is not running';
+    else {
+      try {
+        rclone = await startRcloneCrypt({ backendUrl: backendUrl('rclone'), backendUser: user, backendPassword, user, password });
+        log(`rclone: ${rclone.url} (pid ${rclone.pid}, ${rclone.version})`);
+      } catch (err) {
+        skipped.rclone = (err as Error).message;
+      }
+    }
+  }
+  if (!opts.peers.has('apache')) skipped.apache ??= 'not selected (--peers)';
+  if (!opts.peers.has('davcrypt')) skipped.davcrypt ??= 'not selected (--peers)';
+  if (!opts.peers.has('rclone')) skipped.rclone ??= 'not selected (--peers)';
+  for (const [peer, reason] of Object.entries(skipped)) log(`skipped ${peer}: ${reason}`);
+
+  const peers: Array<PeerUnderTest & { id: PeerId }> = [];
+  if (apache && opts.peers.has('apache')) {
+    peers.push({ id: 'apache', label: 'Apache direct', target: { baseUrl: backendUrl('direct'), authorization: basicAuth(user, backendPassword) } });
+  }
+  if (gateway) peers.push({ id: 'davcrypt', label: 'davcrypt', target: { baseUrl: gateway.url + '/', authorization: basicAuth(user, password) }, pid: gateway.pid });
+  if (rclone) peers.push({ id: 'rclone', label: 'rclone crypt', target: { baseUrl: rclone.url + '/', authorization: basicAuth(user, password) }, pid: rclone.pid });
+
+  const useWrk = !opts.noWrk && which('wrk') !== undefined;
+  const agent = createAgent();
+  const results: AllResults = {};
+  try {
+    for (const peer of peers) {
+      log(`measuring ${peer.label} …`);
+      const t0 = Date.now();
+      results[peer.id] = await measurePeer(peer, opts, payload, agent, useWrk, log);
+      log(`  ${peer.label} done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    }
+  } finally {
+    await agent.close();
+    await gateway?.stop();
+    await rclone?.stop();
+    await apache?.stop();
+    scratch.dispose();
+  }
+
+  const machine = describeMachine(scratch.description, {
+    apache: apache ? firstLine('apache2', ['-v'])?.replace(/^Server version:\s*/, '') : undefined,
+    rclone: rclone?.version,
+    wrk: useWrk ? firstLine('wrk', ['-v'])?.replace(/ Copyright.*$/, '') : undefined,
+  }, loadAvgStart);
+  machine.clientSha256MBs = Math.round(shaMBs);
+  const rows = buildRows(results, opts);
+  const missing = {
+    apache: skipped.apache ? 'skipped' : 'error',
+    davcrypt: skipped.davcrypt ? 'n/a' : 'error',
+    rclone: skipped.rclone ? 'skipped' : 'error',
+  };
+  const seconds = (Date.now() - started) / 1000;
+  process.stdout.write('\n' + renderTable(rows, missing) + '\n\n');
+  process.stdout.write(
+    `machine: ${machine.nproc} cores, ${machine.cpuModel}, ${machine.memTotalMiB} MiB RAM, node ${machine.node}, kernel ${machine.kernel}\n` +
+      `backend storage: ${machine.storage}\npeers: ${machine.apache ?? '-'}; ${machine.rclone ?? '-'}; small GETs via ${useWrk ? machine.wrk ?? 'wrk' : 'undici'}; client sha256 ${machine.clientSha256MBs} MB/s\n` +
+      `options: size ${opts.sizeMiB} MiB, reps ${opts.reps}, ${opts.smallCount} small files, ${opts.rangeRequests} range GETs, ` +
+      `${opts.propfindRequests} PROPFINDs, small GET ${opts.smallGetSeconds} s x ${opts.reps}; MB = 10^6 bytes; medians of reps\n` +
+      `load average (1 min) ${machine.loadAvgStart?.toFixed(2)} at start, ${machine.loadAvgEnd?.toFixed(2)} at end; total ${seconds.toFixed(0)} s\n`,
+  );
+  for (const [peer, reason] of Object.entries(skipped)) process.stdout.write(`skipped ${peer}: ${reason.split('\n')[0]}\n`);
+  for (const [peer, r] of Object.entries(results)) {
+    for (const [metric, msg] of Object.entries(r?.errors ?? {})) process.stdout.write(`error ${peer} ${metric}: ${msg}\n`);
+  }
+
+  const jsonPath = resolve(repoRoot, opts.jsonPath);
+  mkdirSync(dirname(jsonPath), { recursive: true });
+  const json = {
+    date: new Date().toISOString(),
+    machine,
+    options: { ...opts, only: [...opts.only], peers: [...opts.peers] },
+    skipped,
+    rows,
+    results,
+    seconds,
+  };
+  writeFileSync(jsonPath, JSON.stringify(json, null, 2) + '\n');
+  process.stdout.write(`wrote ${opts.jsonPath}\n`);
+  const hadErrors = Object.values(results).some((r) => r?.errors && Object.keys(r.errors).length > 0);
+  return hadErrors ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    log(`bench failed: ${(err as Error).stack ?? String(err)}`);
+    process.exit(1);
+  },
+);
