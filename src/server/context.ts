@@ -1,0 +1,108 @@
+// Per-request state of the WebDAV front and the mount mapping: which mount and
+// backend path a URL path names, virtual folders above mount points, and
+// per-request caches (one stat per path, one lock-list read per mount).
+// Must not parse HTTP itself (request-layer.ts does) nor write responses.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { EntryInfo } from '../backends/types.js';
+import { isDavcryptError } from '../errors.js';
+import type { Logger } from '../logging.js';
+import type { AuthenticatedUser, Authenticator, MountResolver, ResolvedMount } from '../users/types.js';
+import type { IfList } from './conditions.js';
+import type { LockRecord, LockStore } from './lock-store.js';
+import type { PropStore } from './prop-store.js';
+import type { RequestPath } from './request-paths.js';
+
+export interface ServerDeps {
+  authenticator: Authenticator;
+  mountResolver: MountResolver;
+  locks: LockStore;
+  props: PropStore;
+  logger: Logger;
+  realm: string;
+  maxXmlBodyBytes: number;
+  quota: 'on' | 'off' | 'auto';
+}
+
+/** What a URL path names: a path inside a mount, a virtual folder above mount points, or nothing. */
+export type Target =
+  | { kind: 'mount'; mount: ResolvedMount; path: string }
+  | { kind: 'virtual'; children: string[] }
+  | { kind: 'none' };
+
+export interface DavContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  deps: ServerDeps;
+  method: string;
+  url: RequestPath;
+  user: AuthenticatedUser;
+  mounts: ResolvedMount[];
+  target: Target;
+  /** Parsed `If` header (removed from the request headers before dispatch). */
+  ifLists: IfList[];
+  /** Lock tokens the client submitted in `If`. */
+  submittedTokens: Set<string>;
+  /** Aborted when the client goes away before the response finished. */
+  signal: AbortSignal;
+  stats: Map<string, Promise<EntryInfo | undefined>>;
+  lockLists: Map<string, Promise<LockRecord[]>>;
+}
+
+/** The mount containing `urlPath` (longest prefix), virtual folder, or none. */
+export function resolveTarget(mounts: ResolvedMount[], urlPath: string): Target {
+  const sorted = [...mounts].sort((a, b) => b.urlPrefix.length - a.urlPrefix.length);
+  for (const mount of sorted) {
+    if (mount.urlPrefix === '' || urlPath === mount.urlPrefix || urlPath.startsWith(mount.urlPrefix + '/')) {
+      return { kind: 'mount', mount, path: urlPath.slice(mount.urlPrefix.length) || '/' };
+    }
+  }
+  const children = mountChildNames(mounts, urlPath, undefined);
+  return children.length > 0 ? { kind: 'virtual', children } : { kind: 'none' };
+}
+
+/** Names of mount points (or folders leading to them) directly below `urlPath`, deeper than `own`. */
+export function mountChildNames(mounts: ResolvedMount[], urlPath: string, own: ResolvedMount | undefined): string[] {
+  const base = urlPath === '/' ? '/' : urlPath + '/';
+  const names = new Set<string>();
+  for (const m of mounts) {
+    if (m === own || m.urlPrefix === '' || !m.urlPrefix.startsWith(base)) continue;
+    if (own && m.urlPrefix.length <= own.urlPrefix.length) continue;
+    names.add(m.urlPrefix.slice(base.length).split('/')[0]!);
+  }
+  return [...names].filter((n) => n !== '');
+}
+
+/** URL path of a backend path inside a mount. */
+export function urlPathOf(mount: ResolvedMount, backendPath: string): string {
+  return mount.urlPrefix + (backendPath === '/' ? '' : backendPath) || '/';
+}
+
+/** Stat through the per-request cache; undefined when missing. Other errors propagate. */
+export function statCached(ctx: DavContext, mount: ResolvedMount, path: string): Promise<EntryInfo | undefined> {
+  const key = `${mount.id}\0${path}`;
+  let hit = ctx.stats.get(key);
+  if (!hit) {
+    hit = mount.backend.stat(path, { signal: ctx.signal }).catch((err: unknown) => {
+      if (isDavcryptError(err, 'DC_ERR_NOT_FOUND') || isDavcryptError(err, 'DC_ERR_NOT_A_COLLECTION') || isDavcryptError(err, 'DC_ERR_CONFLICT')) return undefined;
+      throw err;
+    });
+    ctx.stats.set(key, hit);
+  }
+  return hit;
+}
+
+/** Forgets cached stats of one mount (after a change). */
+export function forgetStats(ctx: DavContext): void {
+  ctx.stats.clear();
+  ctx.lockLists.clear();
+}
+
+/** Locks of a mount through the per-request cache. */
+export function locksOf(ctx: DavContext, mount: ResolvedMount): Promise<LockRecord[]> {
+  let hit = ctx.lockLists.get(mount.id);
+  if (!hit) {
+    hit = ctx.deps.locks.list(mount.id);
+    ctx.lockLists.set(mount.id, hit);
+  }
+  return hit;
+}

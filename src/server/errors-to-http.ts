@@ -1,0 +1,66 @@
+// The ONE place that turns errors into HTTP responses: status from the
+// DavcryptError's httpStatus, body `<code>: <message>` as short text. Never
+// writes stacks, secrets or headers other than the few it owns.
+import type { ServerResponse } from 'node:http';
+import { toDavcryptError, type DavcryptError } from '../errors.js';
+import type { Logger } from '../logging.js';
+
+/** What a failed request answers: HTTP status, stable code and a one-line body. */
+export interface HttpError {
+  status: number;
+  code: string;
+  body: string;
+  /** Extra response headers (Retry-After for throttling). */
+  headers: Record<string, string>;
+  error: DavcryptError;
+}
+
+/** Maps anything thrown to its HTTP answer. Internal errors hide their message. */
+export function httpErrorOf(err: unknown): HttpError {
+  const error = toDavcryptError(err);
+  let status = error.httpStatus;
+  if (!Number.isInteger(status) || status < 400 || status > 599) status = 500;
+  const message = error.code === 'DC_ERR_INTERNAL' ? 'internal error' : oneLine(error.message);
+  const headers: Record<string, string> = {};
+  if (error.code === 'DC_ERR_TOO_MANY_REQUESTS') {
+    const retry = Number(error.details.retryAfterSeconds ?? error.details.retryAfter ?? 60);
+    headers['Retry-After'] = String(Number.isFinite(retry) && retry > 0 ? Math.ceil(retry) : 60);
+  }
+  if (error.code === 'DC_ERR_RANGE_NOT_SATISFIABLE' && typeof error.details.size === 'number') {
+    headers['Content-Range'] = `bytes */${error.details.size}`;
+  }
+  return { status, code: error.code, body: `${error.code}: ${message}\n`, headers, error };
+}
+
+function oneLine(text: string): string {
+  return text.replace(/[\r\n]+/g, ' ').slice(0, 300);
+}
+
+/**
+ * Answers a request with the mapped error. If headers were already sent the
+ * response is destroyed instead (a client must never take short bytes as complete).
+ * Aborted requests (client gone) just end the socket. Unexpected errors are logged.
+ */
+export function sendError(res: ServerResponse, err: unknown, logger?: Logger, where?: Record<string, unknown>): void {
+  const mapped = httpErrorOf(err);
+  if (mapped.status >= 500 && mapped.code !== 'DC_ERR_ABORTED') {
+    const cause = mapped.error.cause instanceof Error ? mapped.error.cause : undefined;
+    logger?.[mapped.code === 'DC_ERR_INTERNAL' ? 'error' : 'warn']('request failed', {
+      ...where, code: mapped.code, status: mapped.status, error: mapped.error.message,
+      ...(mapped.code === 'DC_ERR_INTERNAL' ? { stack: (cause ?? mapped.error).stack } : {}),
+    });
+  }
+  if (res.headersSent || res.destroyed || mapped.code === 'DC_ERR_ABORTED') {
+    if (!res.writableEnded) res.destroy();
+    return;
+  }
+  const body = Buffer.from(mapped.body, 'utf8');
+  res.statusCode = mapped.status === 499 ? 400 : mapped.status;
+  for (const name of res.getHeaderNames()) {
+    if (name !== 'www-authenticate' && name !== 'dav' && name !== 'ms-author-via') res.removeHeader(name);
+  }
+  for (const [k, v] of Object.entries(mapped.headers)) res.setHeader(k, v);
+  res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+  res.setHeader('Content-Length', body.length);
+  res.end(body);
+}

@@ -1,0 +1,102 @@
+// The WebDAV front of davcrypt: builds the Node http(s) server around our request
+// layer (which routes through webdav-server), with timeouts suited to long uploads
+// and guards so that no request or socket error can take the process down.
+// Public API of src/server: createGatewayServer and its option/handle types.
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Keyv } from 'keyv';
+import type { Logger } from '../logging.js';
+import type { Authenticator, MountResolver } from '../users/types.js';
+import { KeyvLockStore, type LockStore } from './lock-store.js';
+import { PropStore } from './prop-store.js';
+import { createRequestListener } from './request-layer.js';
+
+export interface GatewayServerOptions {
+  authenticator: Authenticator;
+  /** The server passes back the same AuthenticatedUser object that authenticate() returned. */
+  mountResolver: MountResolver;
+  /** Gateway store; the server keeps locks ('lock:') and dead properties ('prop:') in it. */
+  store: Keyv;
+  logger: Logger;
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Basic realm, default 'davcrypt'. */
+  realm?: string;
+  limits?: { maxXmlBodyBytes?: number /* default 1 MiB */; maxHeaderBytes?: number };
+  /** Report RFC 4331 quota props; 'auto' hides them from macOS >= 15.4 WebDAVFS user agents. */
+  quota?: 'on' | 'off' | 'auto';
+}
+
+export interface GatewayServer {
+  readonly server: http.Server;
+  listen(port: number, host: string): Promise<{ url: string; port: number; host: string }>;
+  close(): Promise<void>;
+}
+
+export { HEALTH_PATH } from './request-layer.js';
+export { KeyvLockStore, type LockStore, type LockRecord } from './lock-store.js';
+export { httpErrorOf } from './errors-to-http.js';
+
+/** Builds (does not start) the gateway's HTTP(S) server. Throws nothing; request errors become responses. */
+export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
+  const logger = opts.logger;
+  const locks: LockStore = new KeyvLockStore(opts.store);
+  const listener = createRequestListener({
+    authenticator: opts.authenticator,
+    mountResolver: opts.mountResolver,
+    locks,
+    props: new PropStore(opts.store),
+    logger,
+    realm: opts.realm ?? 'davcrypt',
+    maxXmlBodyBytes: opts.limits?.maxXmlBodyBytes ?? 1024 * 1024,
+    quota: opts.quota ?? 'auto',
+  });
+  const serverOptions: http.ServerOptions = {
+    ...(opts.limits?.maxHeaderBytes ? { maxHeaderSize: opts.limits.maxHeaderBytes } : {}),
+    keepAlive: true,
+  };
+  const server: http.Server = opts.tls
+    ? https.createServer({ ...serverOptions, cert: opts.tls.cert, key: opts.tls.key }, listener)
+    : http.createServer(serverOptions, listener);
+  // Long uploads must not be cut: no whole-request timeout; headers must still arrive promptly.
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+  server.keepAliveTimeout = 65_000;
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    logger.debug('client error', { code: err.code, error: err.message });
+    if (socket.writable && !(socket as { _httpMessage?: unknown })._httpMessage) {
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    } else {
+      socket.destroy();
+    }
+  });
+  server.on('connection', (socket) => socket.on('error', (err) => logger.debug('socket error', { error: err.message })));
+
+  // Last line of defence: an exception thrown from a webdav-server callback must not kill the gateway.
+  const onUncaught = (err: Error) => logger.error('uncaught exception (request kept the process alive)', { error: err?.message, stack: err?.stack });
+  let guarded = false;
+
+  return {
+    server,
+    listen(port, host) {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          if (!guarded) { process.on('uncaughtException', onUncaught); guarded = true; }
+          const addr = server.address() as AddressInfo;
+          const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+          resolve({ url: `${opts.tls ? 'https' : 'http'}://${shownHost}:${addr.port}/`, port: addr.port, host: addr.address });
+        });
+      });
+    },
+    close() {
+      if (guarded) { process.off('uncaughtException', onUncaught); guarded = false; }
+      return new Promise((resolve, reject) => {
+        server.close((err) => (err && (err as NodeJS.ErrnoException).code !== 'ERR_SERVER_NOT_RUNNING' ? reject(err) : resolve()));
+        server.closeAllConnections?.();
+      });
+    },
+  };
+}

@@ -1,0 +1,88 @@
+// Live WebDAV properties of one resource as XML fragments: resourcetype, sizes,
+// dates, etag, content type, lock discovery, supported locks, quota. Also the
+// lock XML shared by LOCK responses. Pure: callers hand in entries and locks.
+import type { EntryInfo, QuotaInfo } from '../backends/types.js';
+import type { LockRecord } from './lock-store.js';
+import { encodeHref } from './request-paths.js';
+import { DAV_NS, escapeXml, type PropName } from './xml.js';
+
+/** One resource being described: a backend entry or a virtual folder. */
+export interface Resource {
+  /** URL path (decoded). */
+  urlPath: string;
+  collection: boolean;
+  info?: EntryInfo;
+  locks: LockRecord[];
+  quota?: () => Promise<QuotaInfo | undefined>;
+}
+
+/** Live props reported by allprop (RFC 4918 §9.1: quota and displayname only on request). */
+export const ALLPROP_LIVE = ['resourcetype', 'creationdate', 'getlastmodified', 'getetag', 'getcontentlength', 'getcontenttype', 'supportedlock', 'lockdiscovery'];
+const EXTRA_LIVE = ['displayname', 'quota-available-bytes', 'quota-used-bytes'];
+/** DAV: properties a client may never set. */
+export const PROTECTED_LIVE = new Set([...ALLPROP_LIVE, 'quota-available-bytes', 'quota-used-bytes']);
+
+/** Live DAV: property names the resource has (for propname and allprop). */
+export function liveNames(r: Resource, includeExtra: boolean): string[] {
+  const names = ALLPROP_LIVE.filter((n) => {
+    if (n === 'getcontentlength' || n === 'getcontenttype') return !r.collection;
+    if (n === 'getetag') return !!r.info?.etag;
+    if (n === 'getlastmodified' || n === 'creationdate') return !!r.info;
+    return true;
+  });
+  return includeExtra ? [...names, 'displayname'] : names;
+}
+
+export function isLiveName(p: PropName): boolean {
+  return p.ns === DAV_NS && (ALLPROP_LIVE.includes(p.name) || EXTRA_LIVE.includes(p.name));
+}
+
+function rfc1123(d: Date): string {
+  return (d.getTime() < 0 ? new Date(0) : d).toUTCString();
+}
+
+export function activeLockXml(l: LockRecord, rootUrlPath: string, collection: boolean, now = Date.now()): string {
+  const remaining = Math.max(0, Math.ceil((l.expiresAt - now) / 1000));
+  return `<D:activelock><D:locktype><D:write/></D:locktype><D:lockscope><D:${l.scope}/></D:lockscope>` +
+    `<D:depth>${l.depth === 'infinity' ? 'infinity' : '0'}</D:depth>` +
+    (l.ownerXml ? l.ownerXml : '') +
+    `<D:timeout>Second-${remaining}</D:timeout>` +
+    `<D:locktoken><D:href>${escapeXml(l.token)}</D:href></D:locktoken>` +
+    `<D:lockroot><D:href>${escapeXml(encodeHref(rootUrlPath, collection))}</D:href></D:lockroot></D:activelock>`;
+}
+
+const SUPPORTED_LOCK = '<D:lockentry><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>' +
+  '<D:lockentry><D:lockscope><D:shared/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>';
+
+/**
+ * Value of one live DAV: property, or undefined when the resource lacks it (→ 404).
+ * `lockUrl` maps a lock to its root URL path.
+ */
+export async function liveValue(r: Resource, name: string, lockUrl: (l: LockRecord) => string, quotaEnabled: boolean): Promise<string | undefined> {
+  const info = r.info;
+  switch (name) {
+    case 'resourcetype': return r.collection ? '<D:collection/>' : '';
+    case 'getcontentlength': return r.collection || !info ? undefined : String(info.size);
+    case 'getcontenttype': return r.collection || !info ? undefined : escapeXml(info.contentType ?? 'application/octet-stream');
+    case 'getetag': return info?.etag ? escapeXml(info.etag) : undefined;
+    case 'getlastmodified': return info?.lastModified ? rfc1123(info.lastModified) : undefined;
+    case 'creationdate': {
+      const d = info?.creationDate ?? info?.lastModified;
+      return d ? (d.getTime() < 0 ? new Date(0) : d).toISOString().replace(/\.\d{3}Z$/, 'Z') : undefined;
+    }
+    case 'displayname': {
+      const n = r.urlPath === '/' ? '' : r.urlPath.slice(r.urlPath.lastIndexOf('/') + 1);
+      return escapeXml(n);
+    }
+    case 'supportedlock': return SUPPORTED_LOCK;
+    case 'lockdiscovery': return r.locks.map((l) => activeLockXml(l, lockUrl(l), l.path === (r.info?.path ?? '') ? r.collection : true)).join('');
+    case 'quota-available-bytes':
+    case 'quota-used-bytes': {
+      if (!quotaEnabled || !r.collection || !r.quota) return undefined;
+      const q = await r.quota();
+      const v = name === 'quota-used-bytes' ? q?.used : q?.available;
+      return v === undefined ? undefined : String(Math.max(0, Math.floor(v)));
+    }
+    default: return undefined;
+  }
+}

@@ -1,0 +1,156 @@
+// WebDAV write locks: the record shape, the overlap/conflict rules, and the
+// LockStore interface with a keyv implementation (one entry per mount under
+// 'lock:<mountId>', TTL = latest expiry, check-then-set under an in-process mutex).
+// Must not touch the backend; paths here are backend paths of one mount.
+import { randomUUID } from 'node:crypto';
+import type { Keyv } from 'keyv';
+import { isSameOrInside, parentPath } from '../backends/paths.js';
+import { davError } from '../errors.js';
+import { KeyedMutex } from './mutex.js';
+
+export type LockScope = 'exclusive' | 'shared';
+export type LockDepth = '0' | 'infinity';
+
+export interface LockRecord {
+  /** `opaquelocktoken:<uuid v4>`. */
+  token: string;
+  /** Backend path of the lock root. */
+  path: string;
+  scope: LockScope;
+  depth: LockDepth;
+  /** The client's <owner> element, serialized, if any. */
+  ownerXml?: string;
+  /** User who took the lock (for logs; enforcement is per token). */
+  principal: string;
+  timeoutSeconds: number;
+  /** Epoch ms. */
+  expiresAt: number;
+}
+
+/** Longest lock the gateway grants; `Infinite` and larger requests are cut to this. */
+export const MAX_LOCK_SECONDS = 3600;
+export const DEFAULT_LOCK_SECONDS = 3600;
+
+export function newLockToken(): string {
+  return `opaquelocktoken:${randomUUID()}`;
+}
+
+/** Does lock `l` cover resource `path` (its root, or below an infinity lock)? */
+export function lockCovers(l: LockRecord, path: string): boolean {
+  return l.path === path || (l.depth === 'infinity' && isSameOrInside(l.path, path));
+}
+
+/** Do the two (root, depth) scopes share any resource? */
+function scopesOverlap(a: { path: string; depth: LockDepth }, b: { path: string; depth: LockDepth }): boolean {
+  if (a.path === b.path) return true;
+  if (a.depth === 'infinity' && isSameOrInside(a.path, b.path)) return true;
+  if (b.depth === 'infinity' && isSameOrInside(b.path, a.path)) return true;
+  return false;
+}
+
+/** Locks that a new lock request would conflict with (exclusive vs anything, shared vs exclusive). */
+export function conflictingLocks(existing: LockRecord[], wanted: { path: string; depth: LockDepth; scope: LockScope }): LockRecord[] {
+  return existing.filter((l) => scopesOverlap(l, wanted) && (l.scope === 'exclusive' || wanted.scope === 'exclusive'));
+}
+
+/**
+ * Locks that guard a change to `path`: locks covering it; with `membership`, locks on its
+ * parent (adding/removing a member changes the parent); with `subtree`, locks anywhere below.
+ */
+export function guardingLocks(locks: LockRecord[], path: string, opts: { membership?: boolean; subtree?: boolean }): LockRecord[] {
+  const parent = parentPath(path);
+  return locks.filter((l) =>
+    lockCovers(l, path) ||
+    (opts.membership && path !== '/' && l.path === parent) ||
+    (opts.subtree && isSameOrInside(path, l.path)));
+}
+
+/**
+ * Lock state of all mounts. Implementations must make `acquire` atomic across every
+ * gateway instance sharing the store (in-process mutex here; Redis `SET NX PX` / Lua for
+ * several instances). All methods throw DC_ERR_INTERNAL when the store fails.
+ */
+export interface LockStore {
+  /** Unexpired locks of a mount. */
+  list(mountId: string): Promise<LockRecord[]>;
+  /** Adds `lock` unless it conflicts; throws DC_ERR_LOCKED (423) on conflict. */
+  acquire(mountId: string, lock: LockRecord): Promise<LockRecord>;
+  /** Extends a lock; undefined when the token is unknown or expired. */
+  refresh(mountId: string, token: string, timeoutSeconds: number): Promise<LockRecord | undefined>;
+  /** Removes a lock; false when the token is unknown. */
+  release(mountId: string, token: string): Promise<boolean>;
+  /** Removes every lock rooted at or below `path` (after DELETE / MOVE). */
+  removeUnder(mountId: string, path: string): Promise<void>;
+}
+
+/** LockStore over keyv: one array per mount, mutex-guarded read-modify-write (single instance). */
+export class KeyvLockStore implements LockStore {
+  private readonly mutex = new KeyedMutex();
+
+  constructor(private readonly store: Keyv, private readonly now: () => number = Date.now) {}
+
+  private key(mountId: string): string {
+    return `lock:${mountId}`;
+  }
+
+  private async load(mountId: string): Promise<LockRecord[]> {
+    const raw = (await this.store.get(this.key(mountId))) as LockRecord[] | undefined;
+    const now = this.now();
+    return Array.isArray(raw) ? raw.filter((l) => l.expiresAt > now) : [];
+  }
+
+  private async save(mountId: string, locks: LockRecord[]): Promise<void> {
+    if (locks.length === 0) {
+      await this.store.delete(this.key(mountId));
+      return;
+    }
+    const ttl = Math.max(...locks.map((l) => l.expiresAt)) - this.now();
+    await this.store.set(this.key(mountId), locks, Math.max(1000, ttl));
+  }
+
+  list(mountId: string): Promise<LockRecord[]> {
+    return this.load(mountId);
+  }
+
+  acquire(mountId: string, lock: LockRecord): Promise<LockRecord> {
+    return this.mutex.run(this.key(mountId), async () => {
+      const locks = await this.load(mountId);
+      if (conflictingLocks(locks, lock).length > 0) {
+        throw davError('DC_ERR_LOCKED', 'the resource is already locked', { details: { path: lock.path } });
+      }
+      locks.push(lock);
+      await this.save(mountId, locks);
+      return lock;
+    });
+  }
+
+  refresh(mountId: string, token: string, timeoutSeconds: number): Promise<LockRecord | undefined> {
+    return this.mutex.run(this.key(mountId), async () => {
+      const locks = await this.load(mountId);
+      const lock = locks.find((l) => l.token === token);
+      if (!lock) return undefined;
+      lock.timeoutSeconds = timeoutSeconds;
+      lock.expiresAt = this.now() + timeoutSeconds * 1000;
+      await this.save(mountId, locks);
+      return lock;
+    });
+  }
+
+  release(mountId: string, token: string): Promise<boolean> {
+    return this.mutex.run(this.key(mountId), async () => {
+      const locks = await this.load(mountId);
+      const kept = locks.filter((l) => l.token !== token);
+      if (kept.length === locks.length) return false;
+      await this.save(mountId, kept);
+      return true;
+    });
+  }
+
+  removeUnder(mountId: string, path: string): Promise<void> {
+    return this.mutex.run(this.key(mountId), async () => {
+      const locks = await this.load(mountId);
+      const kept = locks.filter((l) => !isSameOrInside(path, l.path));
+      if (kept.length !== locks.length) await this.save(mountId, kept);
+    });
+  }
+}

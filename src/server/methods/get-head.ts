@@ -1,0 +1,142 @@
+// GET and HEAD: single byte ranges passed to backend.read (the backend reads only
+// what is needed), 206/416 with correct Content-Range, validators and If-Range,
+// streaming with backpressure; a failure after the headers destroys the response.
+// HEAD never reads the body. Must not buffer bodies.
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { EntryInfo } from '../../backends/types.js';
+import { davError } from '../../errors.js';
+import { mountChildNames, statCached, type DavContext } from '../context.js';
+import { encodeHref, RESERVED_SEGMENT } from '../request-paths.js';
+import { escapeXml } from '../xml.js';
+import { headerOf, httpDate, mountTarget, sendEmpty } from './common.js';
+
+type RangeAsk = { start: number; end: number } | 'unsatisfiable' | undefined;
+
+/** Parses `Range` against a known size: one range, or undefined (ignore: absent, invalid, multi-range). */
+export function parseRange(header: string | undefined, size: number): RangeAsk {
+  if (!header) return undefined;
+  const m = /^\s*bytes\s*=\s*(.+)$/i.exec(header);
+  if (!m) return undefined;
+  const specs = m[1]!.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (specs.length !== 1) return undefined;
+  const r = /^(\d*)-(\d*)$/.exec(specs[0]!);
+  if (!r || (r[1] === '' && r[2] === '')) return undefined;
+  if (r[1] === '') {
+    const suffix = Number(r[2]);
+    if (suffix === 0 || size === 0) return 'unsatisfiable';
+    return { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(r[1]);
+  const end = r[2] === '' ? size - 1 : Number(r[2]);
+  if (r[2] !== '' && end < start) return undefined;
+  if (start >= size) return 'unsatisfiable';
+  return { start, end: Math.min(end, size - 1) };
+}
+
+function ifRangeHolds(header: string | undefined, info: EntryInfo): boolean {
+  if (header === undefined) return true;
+  const v = header.trim();
+  if (v.startsWith('"') || v.startsWith('W/')) return !!info.etag && !v.startsWith('W/') && v === info.etag;
+  const ms = Date.parse(v);
+  return !Number.isNaN(ms) && !!info.lastModified && Math.floor(info.lastModified.getTime() / 1000) * 1000 === ms;
+}
+
+function entityHeaders(info: EntryInfo): Record<string, string | number> {
+  const h: Record<string, string | number> = {
+    'Content-Type': info.contentType ?? 'application/octet-stream',
+    'Accept-Ranges': 'bytes',
+  };
+  if (info.etag) h.ETag = info.etag;
+  if (info.lastModified) h['Last-Modified'] = httpDate(info.lastModified);
+  return h;
+}
+
+/** A tiny HTML index for browsers that GET a collection. */
+async function sendIndex(ctx: DavContext, names: string[]): Promise<void> {
+  const base = ctx.url.path === '/' ? '/' : ctx.url.path + '/';
+  const items = names.sort().map((n) => `<li><a href="${escapeXml(encodeHref(base + n, n.endsWith('/')))}">${escapeXml(n)}</a></li>`);
+  const html = Buffer.from(`<!doctype html><meta charset="utf-8"><title>${escapeXml(ctx.url.path)}</title><ul>${items.join('')}</ul>\n`);
+  ctx.res.statusCode = 200;
+  ctx.res.setHeader('Content-Type', 'text/html; charset=utf-8');
+  ctx.res.setHeader('Content-Length', html.length);
+  ctx.res.end(ctx.method === 'HEAD' ? undefined : html);
+}
+
+async function collectionIndex(ctx: DavContext): Promise<void> {
+  if (ctx.target.kind === 'virtual') return sendIndex(ctx, ctx.target.children.map((c) => c + '/'));
+  const { mount, path } = mountTarget(ctx);
+  const entries = await mount.backend.list(path, { signal: ctx.signal });
+  const names = entries.filter((e) => e.name.toLowerCase() !== RESERVED_SEGMENT).map((e) => (e.type === 'directory' ? e.name + '/' : e.name));
+  for (const m of mountChildNames(ctx.mounts, ctx.url.path, mount)) names.push(m + '/');
+  return sendIndex(ctx, names);
+}
+
+export async function handleGetHead(ctx: DavContext): Promise<void> {
+  if (ctx.target.kind === 'virtual') return collectionIndex(ctx);
+  const { mount, path } = mountTarget(ctx);
+  const res = ctx.res;
+  const rangeHeader = headerOf(ctx, 'range');
+  let info: EntryInfo | undefined;
+  if (ctx.method === 'HEAD' || rangeHeader !== undefined || ctx.stats.size > 0) {
+    info = await statCached(ctx, mount, path);
+    if (!info) throw davError('DC_ERR_NOT_FOUND', 'not found');
+    if (info.type === 'directory') return collectionIndex(ctx);
+  }
+  if (ctx.method === 'HEAD') {
+    sendEmpty(res, 200, { ...entityHeaders(info!), 'Content-Length': info!.size });
+    return;
+  }
+  let ask: { start: number; end: number } | undefined;
+  if (info && rangeHeader !== undefined && ifRangeHolds(headerOf(ctx, 'if-range'), info)) {
+    const parsed = parseRange(rangeHeader, info.size);
+    if (parsed === 'unsatisfiable') {
+      throw davError('DC_ERR_RANGE_NOT_SATISFIABLE', 'range not satisfiable', { details: { size: info.size } });
+    }
+    ask = parsed;
+  }
+  let result;
+  try {
+    result = await mount.backend.read(path, { range: ask, signal: ctx.signal });
+  } catch (err) {
+    if ((err as { code?: string }).code === 'DC_ERR_IS_A_COLLECTION') return collectionIndex(ctx);
+    throw err;
+  }
+  const body: Readable = result.body;
+  // Pull the first chunk before committing to a status: a tampered first segment still gets a 502.
+  const iterator = body[Symbol.asyncIterator]();
+  let first: IteratorResult<Buffer>;
+  try {
+    first = await iterator.next();
+  } catch (err) {
+    body.destroy();
+    throw err;
+  }
+  const whole = result.info;
+  const headers = entityHeaders(whole);
+  if (ask && result.range) {
+    res.statusCode = 206;
+    headers['Content-Range'] = `bytes ${result.range.start}-${result.range.end}/${whole.size}`;
+    headers['Content-Length'] = result.range.end - result.range.start + 1;
+  } else {
+    res.statusCode = 200;
+    headers['Content-Length'] = whole.size;
+  }
+  for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+  async function* rest(): AsyncGenerator<Buffer> {
+    if (!first.done) yield first.value;
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done) return;
+      yield next.value;
+    }
+  }
+  try {
+    await pipeline(rest, res, { signal: ctx.signal });
+  } catch (err) {
+    body.destroy();
+    // Never end cleanly with short bytes: the socket goes down with the response.
+    res.destroy();
+    throw err;
+  }
+}

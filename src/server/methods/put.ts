@@ -1,0 +1,88 @@
+// PUT: streams the request body into backend.write (which keeps the old version
+// until the body fully arrived). Chunked bodies and X-Expected-Entity-Length (Finder)
+// are checked by counting bytes; a client abort aborts the backend write.
+// 201 new / 204 replaced, ETag of the new version. Must not buffer the body.
+import { Transform, type TransformCallback } from 'node:stream';
+import { parentPath } from '../../backends/paths.js';
+import { davError } from '../../errors.js';
+import { forgetStats, statCached, type DavContext } from '../context.js';
+import { requireLockTokens } from '../conditions.js';
+import { mountTarget, sendEmpty } from './common.js';
+
+/** Passes bytes through and fails at the end when their count differs from `expected`. */
+class LengthCheck extends Transform {
+  received = 0;
+  constructor(private readonly expected: number | undefined) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.received += chunk.length;
+    if (this.expected !== undefined && this.received > this.expected) {
+      cb(davError('DC_ERR_BAD_REQUEST', `body longer than the announced ${this.expected} bytes`));
+      return;
+    }
+    cb(null, chunk);
+  }
+  override _flush(cb: TransformCallback): void {
+    if (this.expected !== undefined && this.received !== this.expected) {
+      cb(davError('DC_ERR_BAD_REQUEST', `body of ${this.received} bytes, announced ${this.expected}`));
+      return;
+    }
+    cb();
+  }
+}
+
+function expectedLength(ctx: DavContext): { size?: number; expected?: number } {
+  const h = ctx.req.headers;
+  const parse = (v: string | string[] | undefined): number | undefined => {
+    if (typeof v !== 'string' || !/^\d+$/.test(v.trim())) return undefined;
+    return Number(v.trim());
+  };
+  const contentLength = h['transfer-encoding'] ? undefined : parse(h['content-length']);
+  const announced = parse(h['x-expected-entity-length']);
+  if (contentLength !== undefined) return { size: contentLength, expected: contentLength };
+  return { size: announced, expected: announced };
+}
+
+export async function handlePut(ctx: DavContext): Promise<void> {
+  const { mount, path } = mountTarget(ctx, { allowMountRoot: false });
+  if (ctx.url.trailingSlash) throw davError('DC_ERR_CONFLICT', 'PUT to a collection URL');
+  const existing = await statCached(ctx, mount, path);
+  if (existing?.type === 'directory') throw davError('DC_ERR_METHOD_NOT_ALLOWED', 'cannot PUT to a collection');
+  if (!existing) {
+    const parent = await statCached(ctx, mount, parentPath(path));
+    if (!parent || parent.type !== 'directory') throw davError('DC_ERR_CONFLICT', 'parent folder missing');
+  }
+  await requireLockTokens(ctx, mount, path, { membership: !existing });
+
+  const { size, expected } = expectedLength(ctx);
+  const counter = new LengthCheck(expected);
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(davError('DC_ERR_ABORTED', 'client went away during upload'));
+  ctx.signal.addEventListener('abort', onAbort, { once: true });
+  const req = ctx.req;
+  const onClose = () => { if (!req.complete) onAbort(); };
+  req.once('close', onClose);
+  req.once('aborted', onAbort);
+  req.once('error', (err) => counter.destroy(err));
+  counter.once('error', () => controller.abort(davError('DC_ERR_ABORTED', 'upload body failed')));
+  req.pipe(counter);
+  try {
+    const contentType = ctx.req.headers['content-type'];
+    const info = await mount.backend.write(path, counter, {
+      size, signal: controller.signal, ...(contentType ? { contentType } : {}),
+    });
+    if (controller.signal.aborted) throw davError('DC_ERR_ABORTED', 'client went away during upload');
+    forgetStats(ctx);
+    sendEmpty(ctx.res, existing ? 204 : 201, info.etag ? { ETag: info.etag } : {});
+  } catch (err) {
+    // The counter's own error (length mismatch) is more telling than the abort it caused.
+    const counterErr = (counter as unknown as { errored?: unknown }).errored;
+    throw counterErr ?? err;
+  } finally {
+    ctx.signal.removeEventListener('abort', onAbort);
+    req.off('close', onClose);
+    req.off('aborted', onAbort);
+    req.unpipe(counter);
+  }
+}

@@ -1,0 +1,87 @@
+// Dead properties (PROPPATCH) kept in the gateway store: one entry per mount
+// under 'prop:<mountId>' mapping backend path → property key → serialized element.
+// Updates are atomic per mount (in-process mutex). Must not touch the backend.
+import type { Keyv } from 'keyv';
+import { isSameOrInside } from '../backends/paths.js';
+import { KeyedMutex } from './mutex.js';
+import { propKey, type PropName } from './xml.js';
+
+export interface DeadProp extends PropName {
+  /** The whole property element as the client sent it, namespaces declared. */
+  xml: string;
+}
+
+type MountProps = Record<string, Record<string, DeadProp>>;
+
+/** Stored dead properties. Methods throw whatever the keyv store throws. */
+export class PropStore {
+  private readonly mutex = new KeyedMutex();
+
+  constructor(private readonly store: Keyv) {}
+
+  private key(mountId: string): string {
+    return `prop:${mountId}`;
+  }
+
+  private async load(mountId: string): Promise<MountProps> {
+    return ((await this.store.get(this.key(mountId))) as MountProps | undefined) ?? {};
+  }
+
+  private async update(mountId: string, fn: (all: MountProps) => boolean): Promise<void> {
+    await this.mutex.run(this.key(mountId), async () => {
+      const all = await this.load(mountId);
+      if (!fn(all)) return;
+      if (Object.keys(all).length === 0) await this.store.delete(this.key(mountId));
+      else await this.store.set(this.key(mountId), all);
+    });
+  }
+
+  /** All dead props of a mount, by path (one store read: for a whole PROPFIND). */
+  async forMount(mountId: string): Promise<MountProps> {
+    return this.load(mountId);
+  }
+
+  /** Applies sets and removes to one path in one atomic step. */
+  async apply(mountId: string, path: string, sets: DeadProp[], removes: PropName[]): Promise<void> {
+    await this.update(mountId, (all) => {
+      const props = { ...(all[path] ?? {}) };
+      for (const r of removes) delete props[propKey(r)];
+      for (const s of sets) props[propKey(s)] = s;
+      if (Object.keys(props).length === 0) delete all[path];
+      else all[path] = props;
+      return true;
+    });
+  }
+
+  /** Copies the props of `from` and everything below it to the matching paths under `to`. */
+  async copyTree(mountId: string, from: string, to: string, shallow = false): Promise<void> {
+    await this.update(mountId, (all) => this.transfer(all, from, to, false, shallow));
+  }
+
+  /** Moves the props of `from` and everything below it under `to`. */
+  async moveTree(mountId: string, from: string, to: string): Promise<void> {
+    await this.update(mountId, (all) => this.transfer(all, from, to, true));
+  }
+
+  /** Drops the props of `path` and everything below it. */
+  async deleteTree(mountId: string, path: string): Promise<void> {
+    await this.update(mountId, (all) => {
+      let changed = false;
+      for (const p of Object.keys(all)) if (isSameOrInside(path, p)) { delete all[p]; changed = true; }
+      return changed;
+    });
+  }
+
+  private transfer(all: MountProps, from: string, to: string, remove: boolean, shallow = false): boolean {
+    let changed = false;
+    for (const p of Object.keys(all)) if (isSameOrInside(to, p)) { delete all[p]; changed = true; }
+    for (const p of Object.keys(all)) {
+      if (shallow ? p !== from : !isSameOrInside(from, p)) continue;
+      const target = to + p.slice(from.length);
+      all[target === '' ? '/' : target] = all[p]!;
+      if (remove) delete all[p];
+      changed = true;
+    }
+    return changed;
+  }
+}

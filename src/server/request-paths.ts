@@ -1,0 +1,86 @@
+// URL path handling for the WebDAV front: decode and validate a request path,
+// reject traversal and the reserved `.davcrypt` folder, encode hrefs, and parse
+// the Destination header. Pure functions: no I/O, no knowledge of mounts.
+import { davError } from '../errors.js';
+
+/** Name of the reserved per-mount folder that no client may ever see or touch. */
+export const RESERVED_SEGMENT = '.davcrypt';
+
+export interface RequestPath {
+  /** Decoded, normalized path: '/' or '/a/b' (no trailing slash). */
+  path: string;
+  /** The raw URL path ended with '/'. */
+  trailingSlash: boolean;
+}
+
+/** True when any segment is `.davcrypt` (case-insensitive). */
+export function touchesReserved(path: string): boolean {
+  return path.split('/').some((s) => s.toLowerCase() === RESERVED_SEGMENT);
+}
+
+/**
+ * Decodes the path part of a request target (query and fragment cut off).
+ * Throws DC_ERR_BAD_REQUEST for bad escapes, encoded '/', NUL, '.' / '..' segments.
+ * Throws DC_ERR_NOT_FOUND for `.davcrypt` anywhere in the path.
+ */
+export function parseRequestPath(rawTarget: string): RequestPath {
+  let raw = rawTarget;
+  const cut = raw.indexOf('?');
+  if (cut >= 0) raw = raw.slice(0, cut);
+  // A fragment is never part of a request target; guessing which resource was meant is unsafe.
+  if (raw.includes('#')) throw davError('DC_ERR_BAD_REQUEST', 'request target contains a fragment');
+  if (!raw.startsWith('/')) throw davError('DC_ERR_BAD_REQUEST', 'request path must start with /');
+  const segments: string[] = [];
+  for (const rawSegment of raw.split('/')) {
+    if (rawSegment === '') continue;
+    let segment: string;
+    try {
+      segment = decodeURIComponent(rawSegment);
+    } catch {
+      throw davError('DC_ERR_BAD_REQUEST', 'malformed percent-encoding in path');
+    }
+    if (segment.includes('\0')) throw davError('DC_ERR_BAD_REQUEST', 'NUL byte in path');
+    if (segment.includes('/') || segment.includes('\\')) throw davError('DC_ERR_BAD_REQUEST', 'encoded separator in path');
+    if (segment === '.' || segment === '..') throw davError('DC_ERR_BAD_REQUEST', 'dot segment in path');
+    segments.push(segment);
+  }
+  const path = '/' + segments.join('/');
+  if (touchesReserved(path)) throw davError('DC_ERR_NOT_FOUND', 'not found');
+  return { path, trailingSlash: raw.length > 1 && raw.endsWith('/') };
+}
+
+/** Percent-encodes each segment (upper-case hex; '#', '?', space, unicode) and adds '/' for collections. */
+export function encodeHref(path: string, collection: boolean): string {
+  const encoded = path === '/' ? '/' : path.split('/').map((s) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase())).join('/');
+  return collection && !encoded.endsWith('/') ? encoded + '/' : encoded;
+}
+
+/**
+ * Parses a Destination header (absolute URL or absolute path) into a decoded path.
+ * Throws DC_ERR_BAD_REQUEST when malformed, DC_ERR_BACKEND (502) when it names another
+ * host, DC_ERR_FORBIDDEN when it points into `.davcrypt`.
+ */
+export function parseDestination(value: string, requestHost: string | undefined): RequestPath {
+  let target = value.trim();
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(target)) {
+    let url: URL;
+    try {
+      url = new URL(target);
+    } catch {
+      throw davError('DC_ERR_BAD_REQUEST', 'malformed Destination');
+    }
+    if (requestHost && url.host.toLowerCase() !== requestHost.toLowerCase()) {
+      throw davError('DC_ERR_BACKEND', 'Destination is on another server', { httpStatus: 502 });
+    }
+    target = url.pathname;
+  }
+  if (!target.startsWith('/')) throw davError('DC_ERR_BAD_REQUEST', 'Destination must be an absolute URL or path');
+  try {
+    return parseRequestPath(target);
+  } catch (err) {
+    if ((err as { code?: string }).code === 'DC_ERR_NOT_FOUND') {
+      throw davError('DC_ERR_FORBIDDEN', 'Destination is reserved');
+    }
+    throw err;
+  }
+}

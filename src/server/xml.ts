@@ -1,0 +1,107 @@
+// XML in and out for the WebDAV front: read a capped request body, parse it
+// namespace-aware with @xmldom/xmldom (malformed → DC_ERR_BAD_REQUEST), and the
+// small helpers to escape text and name properties. No I/O besides the request body.
+import type { IncomingMessage } from 'node:http';
+import { DOMParser, XMLSerializer, type Document, type Element, type Node } from '@xmldom/xmldom';
+import { davError } from '../errors.js';
+
+export const DAV_NS = 'DAV:';
+
+/**
+ * Reads a whole non-PUT request body up to `maxBytes`.
+ * Throws DC_ERR_PAYLOAD_TOO_LARGE when Content-Length or the received bytes exceed it.
+ */
+export async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > maxBytes) {
+    req.resume();
+    throw davError('DC_ERR_PAYLOAD_TOO_LARGE', `request body larger than ${maxBytes} bytes`);
+  }
+  if (declared === '0' || (declared === undefined && !req.headers['transfer-encoding'])) return Buffer.alloc(0);
+  const chunks: Buffer[] = [];
+  let received = 0;
+  for await (const chunk of req) {
+    received += (chunk as Buffer).length;
+    if (received > maxBytes) {
+      req.resume();
+      throw davError('DC_ERR_PAYLOAD_TOO_LARGE', `request body larger than ${maxBytes} bytes`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Parses an XML body; throws DC_ERR_BAD_REQUEST for anything not well-formed or namespace-invalid. */
+export function parseXml(body: Buffer): Document {
+  const text = body.toString('utf8');
+  // An empty namespace on a prefix (xmlns:x="") is illegal in Namespaces 1.0.
+  if (/xmlns:[A-Za-z_][\w.-]*\s*=\s*(""|'')/.test(text)) throw davError('DC_ERR_BAD_REQUEST', 'invalid namespace declaration');
+  const parser = new DOMParser({
+    onError: (level: string, message: string) => {
+      if (level !== 'warning') throw davError('DC_ERR_BAD_REQUEST', `malformed XML: ${message.slice(0, 120)}`);
+    },
+  });
+  let doc: Document;
+  try {
+    doc = parser.parseFromString(text, 'application/xml');
+  } catch (err) {
+    throw davError('DC_ERR_BAD_REQUEST', 'malformed XML body', { cause: err });
+  }
+  if (!doc.documentElement) throw davError('DC_ERR_BAD_REQUEST', 'XML body has no root element');
+  return doc;
+}
+
+/** Element children of a node (text and comments skipped). */
+export function childElements(node: Node): Element[] {
+  const out: Element[] = [];
+  for (let n = node.firstChild; n; n = n.nextSibling) if (n.nodeType === 1) out.push(n as Element);
+  return out;
+}
+
+/** True when the element is `{ns}local`. */
+export function isElement(el: Element, ns: string, local: string): boolean {
+  return (el.namespaceURI ?? '') === ns && el.localName === local;
+}
+
+/** Serializes a node (with the namespace declarations it needs). */
+export function serializeNode(node: Node): string {
+  return new XMLSerializer().serializeToString(node);
+}
+
+/** Escapes text for element content and attribute values. */
+export function escapeXml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
+}
+
+/** A property name: namespace URI ('' for none) and local name. */
+export interface PropName {
+  ns: string;
+  name: string;
+}
+
+/** Stable key for a property name: `{ns}name`. */
+export function propKey(p: PropName): string {
+  return `{${p.ns}}${p.name}`;
+}
+
+/**
+ * Writes an element for a property with its namespace declared on it: `D:` for DAV:,
+ * `xmlns=""` for no namespace, a local prefix otherwise (never a literal URI as the name).
+ */
+export function propElement(p: PropName, inner: string | undefined): string {
+  let open: string;
+  let close: string;
+  if (p.ns === DAV_NS) {
+    open = `D:${p.name}`;
+    close = open;
+  } else if (p.ns === '') {
+    open = `${p.name} xmlns=""`;
+    close = p.name;
+  } else {
+    open = `X:${p.name} xmlns:X="${escapeXml(p.ns)}"`;
+    close = `X:${p.name}`;
+  }
+  return inner === undefined || inner === '' ? `<${open}/>` : `<${open}>${inner}</${close}>`;
+}
+
+export const XML_DECL = '<?xml version="1.0" encoding="utf-8"?>\n';
