@@ -1,0 +1,334 @@
+// Loads the one YAML configuration file, applies DAVCRYPT_* environment
+// overrides, validates every key and resolves it into a Config (types.ts).
+// Every problem becomes DC_ERR_CONFIG naming the key and the fix. Reads only
+// the config file and the TLS/CA files it names; never opens stores or backends.
+import { existsSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import { ARGON2_LIMITS, DEFAULT_ARGON2_PARAMS } from '../crypto/index.js';
+import { davError } from '../errors.js';
+import { isValidUserName } from '../users/names.js';
+import type { Argon2Params, BackendConfig, Config, MountConfig } from './types.js';
+
+/** config/default.yaml inside this package (what `npm start` serves). */
+export const DEFAULT_CONFIG_PATH = resolve(dirname(fileURLToPath(import.meta.url)), '../../config/default.yaml');
+
+/** DESIGN §4 envelope cost. */
+export const DEFAULT_ARGON2: Argon2Params = { ...DEFAULT_ARGON2_PARAMS };
+
+export interface LoadOptions {
+  /** Environment for overrides and env: passwords (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Base for relative paths (default process.cwd()). */
+  cwd?: string;
+  /** Name shown in errors (default the file path). */
+  source?: string;
+}
+
+type Raw = Record<string, unknown>;
+
+const LOG_LEVELS = ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'];
+
+/** Reads and validates a YAML config file. Throws DC_ERR_CONFIG (missing file, bad YAML, bad key). */
+export async function loadConfig(file: string = DEFAULT_CONFIG_PATH, options: LoadOptions = {}): Promise<Config> {
+  const path = resolve(options.cwd ?? process.cwd(), file);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw davError('DC_ERR_CONFIG', `cannot read config file ${path}: ${(err as Error).message}; pass an existing file with --config FILE`, { cause: err });
+  }
+  return parseConfig(text, { ...options, source: path });
+}
+
+/** Parses YAML text and validates it. Throws DC_ERR_CONFIG. */
+export function parseConfig(text: string, options: LoadOptions = {}): Config {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    const hint = text.includes('{user}') ? "\nhint: quote values containing {user} inside { ... } mappings, e.g. root: './data/storage/{user}'" : '';
+    throw davError('DC_ERR_CONFIG', `${options.source ?? 'config'}: not valid YAML: ${(err as Error).message}${hint}`, { cause: err });
+  }
+  return resolveConfig(raw ?? {}, options);
+}
+
+/** Validates an already-parsed object (as YAML would give) and fills defaults. Throws DC_ERR_CONFIG listing every bad key. */
+export function resolveConfig(raw: unknown, options: LoadOptions = {}): Config {
+  const v = new Validator(options.cwd ?? process.cwd(), options.env ?? process.env);
+  const config = v.config(raw);
+  if (v.problems.length > 0) {
+    const where = options.source ? ` (${options.source})` : '';
+    throw davError('DC_ERR_CONFIG', `invalid configuration${where}:\n  ${v.problems.join('\n  ')}`, {
+      details: { keys: v.keys },
+    });
+  }
+  return { ...config, source: options.source };
+}
+
+class Validator {
+  readonly problems: string[] = [];
+  readonly keys: string[] = [];
+  constructor(
+    private readonly cwd: string,
+    private readonly env: NodeJS.ProcessEnv,
+  ) {}
+
+  private bad(key: string, fix: string): void {
+    this.keys.push(key);
+    this.problems.push(`${key}: ${fix}`);
+  }
+
+  private object(value: unknown, key: string, known: string[]): Raw {
+    if (value === undefined || value === null) return {};
+    if (typeof value !== 'object' || Array.isArray(value)) {
+      this.bad(key, `must be a mapping with keys ${known.join(', ')}`);
+      return {};
+    }
+    for (const k of Object.keys(value)) {
+      if (!known.includes(k)) this.bad(key ? `${key}.${k}` : k, `unknown key; known keys here: ${known.join(', ')}`);
+    }
+    return value as Raw;
+  }
+
+  private string(value: unknown, key: string, fallback: string, example: string): string {
+    if (value === undefined || value === null) return fallback;
+    if (typeof value === 'string' && value.length > 0) return value;
+    if (typeof value === 'number') return String(value);
+    if (value && typeof value === 'object' && Object.keys(value).join() === 'user') {
+      this.bad(key, `YAML read {user} as a mapping: quote the value, e.g. '${example}'`);
+      return fallback;
+    }
+    this.bad(key, `must be a non-empty string, e.g. ${example}`);
+    return fallback;
+  }
+
+  private int(value: unknown, key: string, fallback: number, min: number, max: number, example: string): number {
+    if (value === undefined || value === null) return fallback;
+    const n = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value;
+    if (typeof n === 'number' && Number.isInteger(n) && n >= min && n <= max) return n;
+    this.bad(key, `must be an integer from ${min} to ${max}, e.g. ${example}`);
+    return fallback;
+  }
+
+  private bool(value: unknown, key: string, fallback: boolean): boolean {
+    if (value === undefined || value === null) return fallback;
+    if (typeof value === 'boolean') return value;
+    this.bad(key, 'must be true or false');
+    return fallback;
+  }
+
+  private path(value: string): string {
+    return resolve(this.cwd, value);
+  }
+
+  /** A secret: literal string, `env:NAME`, or `{ env: NAME }`. */
+  private secret(value: unknown, key: string): string | undefined {
+    if (value === undefined || value === null) return undefined;
+    let envName: string | undefined;
+    if (typeof value === 'string') {
+      if (!value.startsWith('env:')) return value;
+      envName = value.slice(4);
+    } else if (typeof value === 'object' && !Array.isArray(value) && typeof (value as Raw).env === 'string') {
+      envName = (value as Raw).env as string;
+    } else {
+      this.bad(key, 'must be a string, env:NAME or { env: NAME }');
+      return undefined;
+    }
+    const found = this.env[envName];
+    if (found === undefined) {
+      this.bad(key, `environment variable ${envName} is not set; export it or write the value into the config`);
+      return undefined;
+    }
+    return found;
+  }
+
+  config(rawInput: unknown): Config {
+    const raw = this.object(rawInput, '', ['server', 'dataDir', 'store', 'mounts', 'keys', 'auth', 'log']);
+    const server = this.object(raw.server, 'server', ['host', 'port', 'tls', 'quota', 'realm']);
+
+    const host = this.env.DAVCRYPT_HOST ?? this.string(server.host, 'server.host', '127.0.0.1', '127.0.0.1');
+    const port =
+      this.env.DAVCRYPT_PORT !== undefined
+        ? this.int(this.env.DAVCRYPT_PORT, 'DAVCRYPT_PORT', 8080, 0, 65535, '8080')
+        : this.int(server.port, 'server.port', 8080, 0, 65535, '8080');
+
+    let tls: Config['server']['tls'];
+    if (server.tls !== undefined && server.tls !== null) {
+      const t = this.object(server.tls, 'server.tls', ['cert', 'key']);
+      const cert = this.string(t.cert, 'server.tls.cert', '', '/etc/davcrypt/cert.pem');
+      const key = this.string(t.key, 'server.tls.key', '', '/etc/davcrypt/key.pem');
+      if (!cert) this.bad('server.tls.cert', 'is required with server.tls: a PEM certificate file');
+      if (!key) this.bad('server.tls.key', 'is required with server.tls: a PEM private key file');
+      for (const [k, f] of [['cert', cert], ['key', key]] as const) {
+        if (f && !existsSync(this.path(f))) this.bad(`server.tls.${k}`, `file ${this.path(f)} does not exist`);
+      }
+      tls = { cert: this.path(cert), key: this.path(key) };
+    }
+    const quotaRaw = server.quota ?? 'auto';
+    let quota: Config['server']['quota'] = 'auto';
+    if (quotaRaw === 'on' || quotaRaw === 'off' || quotaRaw === 'auto') quota = quotaRaw;
+    else if (quotaRaw === true) quota = 'on';
+    else if (quotaRaw === false) quota = 'off';
+    else this.bad('server.quota', 'must be on, off or auto');
+    const realm = this.string(server.realm, 'server.realm', 'davcrypt', 'davcrypt');
+
+    const dataDir = this.path(this.env.DAVCRYPT_DATA_DIR ?? this.string(raw.dataDir, 'dataDir', './data', './data'));
+    const storeKey = this.env.DAVCRYPT_STORE !== undefined ? 'DAVCRYPT_STORE' : 'store';
+    const store = this.store(
+      this.env.DAVCRYPT_STORE ?? this.string(raw.store, 'store', `sqlite://${resolve(dataDir, 'davcrypt.sqlite')}`, 'sqlite://./data/davcrypt.sqlite'),
+      storeKey,
+    );
+
+    const mounts = this.mounts(raw.mounts);
+
+    const keysRaw = this.object(raw.keys, 'keys', ['argon2', 'backendKeyring']);
+    const a = this.object(keysRaw.argon2, 'keys.argon2', ['m', 't', 'p']);
+    const p = this.int(a.p, 'keys.argon2.p', DEFAULT_ARGON2.p, 1, ARGON2_LIMITS.maxP, '4');
+    const argon2: Argon2Params = {
+      m: this.int(a.m, 'keys.argon2.m', DEFAULT_ARGON2.m, 8 * p, ARGON2_LIMITS.maxM, '65536 (KiB)'),
+      t: this.int(a.t, 'keys.argon2.t', DEFAULT_ARGON2.t, 1, ARGON2_LIMITS.maxT, '3'),
+      p,
+    };
+    const backendKeyring = this.bool(keysRaw.backendKeyring, 'keys.backendKeyring', true);
+
+    const authRaw = this.object(raw.auth, 'auth', ['cacheIdleSeconds', 'cacheMaxEntries', 'recheckSeconds', 'throttle']);
+    const th = this.object(authRaw.throttle, 'auth.throttle', ['maxFailures', 'windowSeconds', 'baseDelaySeconds', 'maxDelaySeconds']);
+    const auth: Config['auth'] = {
+      cacheIdleSeconds: this.int(authRaw.cacheIdleSeconds, 'auth.cacheIdleSeconds', 900, 1, 86400, '900'),
+      cacheMaxEntries: this.int(authRaw.cacheMaxEntries, 'auth.cacheMaxEntries', 1000, 1, 1_000_000, '1000'),
+      recheckSeconds: this.int(authRaw.recheckSeconds, 'auth.recheckSeconds', 10, 0, 86400, '10'),
+      throttle: {
+        maxFailures: this.int(th.maxFailures, 'auth.throttle.maxFailures', 5, 1, 1000, '5'),
+        windowSeconds: this.int(th.windowSeconds, 'auth.throttle.windowSeconds', 60, 1, 86400, '60'),
+        baseDelaySeconds: this.int(th.baseDelaySeconds, 'auth.throttle.baseDelaySeconds', 5, 0, 86400, '5'),
+        maxDelaySeconds: this.int(th.maxDelaySeconds, 'auth.throttle.maxDelaySeconds', 900, 0, 86400, '900'),
+      },
+    };
+
+    const logRaw = this.object(raw.log, 'log', ['level', 'json']);
+    const level = this.string(logRaw.level, 'log.level', 'info', 'info');
+    if (!LOG_LEVELS.includes(level)) this.bad('log.level', `must be one of ${LOG_LEVELS.join(', ')}`);
+    const log: Config['log'] = { level };
+    if (logRaw.json !== undefined) log.json = this.bool(logRaw.json, 'log.json', false);
+
+    return { server: { host, port, tls, quota, realm }, dataDir, store, mounts, keys: { argon2, backendKeyring }, auth, log };
+  }
+
+  private store(url: string, key: string): string {
+    const m = /^(sqlite|redis|rediss|memory):\/\/(.*)$/.exec(url);
+    if (!m) {
+      this.bad(key, 'must be a keyv URL: sqlite://./data/davcrypt.sqlite, redis://127.0.0.1:6379 or memory://');
+      return 'memory://';
+    }
+    if (m[1] === 'sqlite') {
+      if (!m[2]) {
+        this.bad(key, 'sqlite:// needs a file path, e.g. sqlite://./data/davcrypt.sqlite');
+        return url;
+      }
+      return `sqlite://${this.path(m[2])}`;
+    }
+    return url;
+  }
+
+  private mounts(value: unknown): MountConfig[] {
+    if (value === undefined || value === null) {
+      this.bad('mounts', 'is required: a list of mounts, e.g. [{ path: /, encrypt: true, backend: { type: local, root: ./data/storage/{user} } }]');
+      return [];
+    }
+    if (!Array.isArray(value) || value.length === 0) {
+      this.bad('mounts', 'must be a non-empty list of mounts, e.g. - { path: /, backend: { type: local, root: ./data/storage/{user} } }');
+      return [];
+    }
+    const seen = new Set<string>();
+    const out: MountConfig[] = [];
+    value.forEach((item, i) => {
+      const key = `mounts[${i}]`;
+      const m = this.object(item, key, ['path', 'encrypt', 'backend', 'users']);
+      let path = this.string(m.path, `${key}.path`, '', '/ or /team');
+      if (!path) this.bad(`${key}.path`, 'is required: the URL path of the mount, e.g. / or /team');
+      else if (!path.startsWith('/') || path.split('/').some((s) => s === '.' || s === '..') || /[?#%\\]/.test(path)) {
+        this.bad(`${key}.path`, 'must be an absolute URL path without ., .., ?, #, % or \\, e.g. /team');
+      }
+      path = path.length > 1 ? path.replace(/\/+$/, '') || '/' : path;
+      if (path && seen.has(path)) this.bad(`${key}.path`, `duplicates another mount at ${path}; give each mount its own path`);
+      seen.add(path);
+      const encrypt = this.bool(m.encrypt, `${key}.encrypt`, true);
+      const backend = this.backend(m.backend, `${key}.backend`);
+      const target = backend ? (backend.type === 'local' ? backend.root : backend.url) : '';
+      const perUser = target.includes('{user}');
+      let users: string[] | undefined;
+      if (m.users !== undefined && m.users !== null) {
+        if (!Array.isArray(m.users) || m.users.length === 0) {
+          this.bad(`${key}.users`, 'must be a non-empty list of user names, e.g. [alice, bob] (or [\'*\'] for everyone)');
+        } else {
+          users = [];
+          m.users.forEach((u, j) => {
+            if (typeof u === 'string' && (u === '*' || isValidUserName(u))) users!.push(u);
+            else this.bad(`${key}.users[${j}]`, 'must be a user name (letters, digits, . _ @ -; up to 64) or *');
+          });
+        }
+      } else if (backend && !perUser) {
+        this.bad(`${key}.users`, 'is required for a shared mount (no {user} in the backend root/url): list who may use it, e.g. users: [alice, bob]');
+      }
+      if (backend && path) out.push({ path, encrypt, backend, perUser, users });
+    });
+    return out;
+  }
+
+  private backend(value: unknown, key: string): BackendConfig | undefined {
+    if (value === undefined || value === null) {
+      this.bad(key, 'is required, e.g. { type: local, root: ./data/storage/{user} }');
+      return undefined;
+    }
+    const b = this.object(value, key, ['type', 'root', 'url', 'username', 'password', 'ca', 'uploadViaTemp']);
+    if (b.type === 'local') {
+      for (const k of ['url', 'username', 'password', 'ca', 'uploadViaTemp']) {
+        if (b[k] !== undefined) this.bad(`${key}.${k}`, 'applies only to type: webdav');
+      }
+      const root = this.string(b.root, `${key}.root`, '', './data/storage/{user}');
+      if (!root) {
+        this.bad(`${key}.root`, 'is required for type: local, e.g. ./data/storage/{user}');
+        return undefined;
+      }
+      return { type: 'local', root: this.path(root) };
+    }
+    if (b.type === 'webdav') {
+      if (b.root !== undefined) this.bad(`${key}.root`, 'applies only to type: local; use url for webdav');
+      const example = 'https://dav.example.com/remote.php/dav/files/{user}/';
+      let url = this.string(b.url, `${key}.url`, '', example);
+      let parsed: URL | undefined;
+      try {
+        parsed = new URL(url.replaceAll('{user}', 'user'));
+      } catch {
+        parsed = undefined;
+      }
+      if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.search || parsed.hash) {
+        this.bad(`${key}.url`, `must be an http(s) URL, e.g. ${example}`);
+        return undefined;
+      }
+      if (parsed.username || parsed.password) {
+        this.bad(`${key}.url`, 'must not carry credentials; use username and password keys');
+      }
+      if (!url.endsWith('/')) url += '/';
+      const out: BackendConfig = { type: 'webdav', url };
+      if (b.username !== undefined) out.username = this.string(b.username, `${key}.username`, '', 'davcrypt');
+      const password = this.secret(b.password, `${key}.password`);
+      if (password !== undefined) out.password = password;
+      if (b.ca !== undefined) {
+        const ca = this.path(this.string(b.ca, `${key}.ca`, '', '/etc/ssl/my-ca.pem'));
+        try {
+          out.ca = readFileSync(ca, 'utf8');
+        } catch {
+          this.bad(`${key}.ca`, `cannot read CA file ${ca}; give a PEM file path`);
+        }
+      }
+      if (b.uploadViaTemp !== undefined) out.uploadViaTemp = this.bool(b.uploadViaTemp, `${key}.uploadViaTemp`, false);
+      return out;
+    }
+    this.bad(`${key}.type`, 'must be local or webdav, e.g. type: local');
+    return undefined;
+  }
+}

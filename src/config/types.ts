@@ -1,0 +1,78 @@
+// The validated, resolved configuration the rest of the gateway consumes.
+// Plain data only: every path is absolute, every env: password already read,
+// every default filled in. Produced by load.ts; nothing here does I/O.
+
+import type { Argon2Params } from '../crypto/index.js';
+
+export type { Argon2Params };
+
+export interface LocalBackendConfig {
+  type: 'local';
+  /** Absolute folder; may contain `{user}`. */
+  root: string;
+}
+
+export interface WebdavBackendConfig {
+  type: 'webdav';
+  /** http(s) URL ending in '/'; may contain `{user}`. */
+  url: string;
+  username?: string;
+  /** Already resolved (env: references read at load time). Never log it. */
+  password?: string;
+  /** PEM of extra CA certificates to trust (read from the `ca` file at load time). */
+  ca?: string;
+  /** Upload to a temp name and MOVE into place (for servers that truncate before the body arrives, e.g. rclone serve webdav). */
+  uploadViaTemp?: boolean;
+}
+
+export type BackendConfig = LocalBackendConfig | WebdavBackendConfig;
+
+export interface MountConfig {
+  /** URL path where the mount appears: '/' or '/team' (no trailing slash except the root). */
+  path: string;
+  encrypt: boolean;
+  backend: BackendConfig;
+  /** True when the backend root/url contains `{user}`: each user gets her own home there. */
+  perUser: boolean;
+  /** Who may use a shared mount (undefined for per-user mounts). */
+  users?: string[];
+}
+
+export interface ThrottleConfig {
+  /** Failed logins allowed within windowSeconds before refusing. */
+  maxFailures: number;
+  windowSeconds: number;
+  /** First refusal lasts this long; each further failure while refused doubles it, up to maxDelaySeconds. */
+  baseDelaySeconds: number;
+  maxDelaySeconds: number;
+}
+
+export interface Config {
+  /** Absolute path of the file this came from (undefined for an in-memory config). */
+  source?: string;
+  server: {
+    host: string;
+    port: number;
+    tls?: { cert: string; key: string };
+    quota: 'on' | 'off' | 'auto';
+    realm: string;
+  };
+  /** Absolute folder for gateway state (initial-admin-password, sqlite store by default). */
+  dataDir: string;
+  /** keyv URL: sqlite:///abs/path, redis://..., memory:// */
+  store: string;
+  mounts: MountConfig[];
+  keys: {
+    argon2: Argon2Params;
+    /** Write each encrypted mount's keyring to <mount root>/.davcrypt/keyring.json (default true). */
+    backendKeyring: boolean;
+  };
+  auth: {
+    cacheIdleSeconds: number;
+    cacheMaxEntries: number;
+    /** How often a cached login re-reads the user record (to notice passwd/remove from the CLI). */
+    recheckSeconds: number;
+    throttle: ThrottleConfig;
+  };
+  log: { level: string; json?: boolean };
+}

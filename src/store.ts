@@ -1,0 +1,55 @@
+// Opens the gateway's key/value store from a keyv URL: sqlite://PATH (embedded
+// default; the parent folder is created), redis://... (shared by several
+// instances), memory:// (tests). Errors throw (throwOnErrors). Knows nothing of
+// what is stored: users/keys/server each keep their own key prefixes.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Keyv from 'keyv';
+import { davError } from './errors.js';
+
+export const DEFAULT_NAMESPACE = 'davcrypt';
+
+/**
+ * Creates a Keyv for the URL. Throws DC_ERR_CONFIG for an unknown scheme or a sqlite
+ * folder that cannot be created. Call `closeStore` on shutdown.
+ */
+export async function createStore(url: string, namespace: string = DEFAULT_NAMESPACE): Promise<Keyv> {
+  const scheme = /^([a-z]+):\/\//.exec(url)?.[1];
+  let keyv: Keyv;
+  if (scheme === 'memory') {
+    keyv = new Keyv({ namespace, throwOnErrors: true });
+  } else if (scheme === 'sqlite') {
+    const file = url.slice('sqlite://'.length);
+    if (!file) throw davError('DC_ERR_CONFIG', 'store: sqlite:// needs a file path, e.g. sqlite://./data/davcrypt.sqlite');
+    try {
+      mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw davError('DC_ERR_CONFIG', `store: cannot create folder for ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    const { default: KeyvSqlite } = await import('@keyv/sqlite');
+    keyv = new Keyv({ store: new KeyvSqlite({ uri: `sqlite://${file}`, busyTimeout: 10_000 }), namespace, throwOnErrors: true });
+  } else if (scheme === 'redis' || scheme === 'rediss') {
+    const { default: KeyvRedis } = await import('@keyv/redis');
+    const adapter = new KeyvRedis(url, { throwOnConnectError: true, connectionTimeout: 5_000 });
+    keyv = new Keyv({ store: adapter, namespace, throwOnErrors: true, useKeyPrefix: false });
+  } else {
+    throw davError('DC_ERR_CONFIG', `store: unsupported URL ${JSON.stringify(url.replace(/\/\/[^@/]*@/, '//***@'))}; use sqlite://PATH, redis://HOST:PORT or memory://`);
+  }
+  // Fail at start rather than at the first login when the store is unreachable.
+  try {
+    await keyv.get('__davcrypt_probe__');
+  } catch (err) {
+    await closeStore(keyv).catch(() => undefined);
+    throw davError('DC_ERR_CONFIG', `store: cannot open ${scheme} store: ${(err as Error).message}`, { cause: err });
+  }
+  return keyv;
+}
+
+/** Disconnects the store (sqlite handle, redis connection); safe to call twice. */
+export async function closeStore(store: Keyv): Promise<void> {
+  if (closed.has(store)) return;
+  closed.add(store);
+  await store.disconnect();
+}
+
+const closed = new WeakSet<Keyv>();

@@ -1,0 +1,187 @@
+// Account management (user add/passwd/remove/list) and the lost-store adoption
+// of an identity found in a home keyring. Seals and opens password envelopes
+// (argon2id); never keeps a password or private key beyond the call.
+import {
+  generateIdentityKeyPair,
+  openIdentity,
+  publicKeyFromPrivate,
+  sealIdentity,
+  type Argon2Params,
+  type KeyringIdentity,
+} from '../crypto/index.js';
+import { davError, isDavcryptError } from '../errors.js';
+import type { KeyringService } from '../keys/index.js';
+import type { Logger } from '../logging.js';
+import type { MountBackends } from './mount-backends.js';
+import { assertValidUserName, userIdentity } from './names.js';
+import type { UserRecord, UserRecords } from './records.js';
+import { timingSafeEqual } from 'node:crypto';
+
+export interface AccountServiceOptions {
+  records: UserRecords;
+  keyrings: KeyringService;
+  backends: MountBackends;
+  argon2: Argon2Params;
+  logger: Logger;
+}
+
+/** An identity already present in a user's home keyring, and where it was found. */
+export interface ExistingIdentity {
+  identity: KeyringIdentity;
+  source: 'store' | 'backend';
+  mountId: string;
+}
+
+export interface AddResult {
+  /** True when an existing identity (home keyring) was taken over instead of a new one made. */
+  adopted: boolean;
+}
+
+export class AccountService {
+  readonly records: UserRecords;
+  private readonly keyrings: KeyringService;
+  private readonly backends: MountBackends;
+  private readonly argon2: Argon2Params;
+  private readonly logger: Logger;
+
+  constructor(options: AccountServiceOptions) {
+    this.records = options.records;
+    this.keyrings = options.keyrings;
+    this.backends = options.backends;
+    this.argon2 = options.argon2;
+    this.logger = options.logger;
+  }
+
+  /**
+   * Creates an account. When the home keyring already holds `user:NAME` (store or backend copy),
+   * adopts that identity if the password opens its envelope. Throws DC_ERR_USAGE (bad name or empty
+   * password), DC_ERR_EXISTS (account exists), DC_ERR_WRONG_PASSWORD (existing identity not opened:
+   * nothing is changed).
+   */
+  async add(name: string, password: string): Promise<AddResult> {
+    assertValidUserName(name);
+    assertPassword(password);
+    if (await this.records.get(name)) throw davError('DC_ERR_EXISTS', `user ${name} already exists; use user passwd to change the password`);
+    const existing = await this.findExistingIdentity(name);
+    if (existing) {
+      await this.openExisting(name, existing, password).catch((err: unknown) => {
+        if (isDavcryptError(err, 'DC_ERR_WRONG_PASSWORD')) {
+          throw davError(
+            'DC_ERR_WRONG_PASSWORD',
+            `the home keyring of ${name} (${existing.mountId}, ${existing.source} copy) already holds identity ${userIdentity(name)} and this password does not open it; ` +
+              `give the password it was created with, or move the old files and keyring away first. Nothing was changed`,
+            { cause: err },
+          );
+        }
+        throw err;
+      });
+      const now = new Date().toISOString();
+      await this.records.put({ name, publicKey: existing.identity.publicKey, envelope: existing.identity.envelope!, created: now, updated: now });
+      this.logger.info('user added, adopting the identity in the home keyring', { user: name, source: existing.source });
+      return { adopted: true };
+    }
+    const pair = generateIdentityKeyPair();
+    try {
+      const envelope = await sealIdentity(pair.privateKey, userIdentity(name), password, this.argon2);
+      const now = new Date().toISOString();
+      await this.records.put({ name, publicKey: pair.publicKey.toString('base64'), envelope, created: now, updated: now });
+    } finally {
+      pair.privateKey.fill(0);
+    }
+    this.logger.info('user added', { user: name });
+    return { adopted: false };
+  }
+
+  /**
+   * Changes a password: opens the identity with the current password and seals it again under the
+   * new one, in the user record and in every keyring of her mounts that holds her identity (files
+   * and keys stay as they are). Returns the ids of the keyrings rewritten. Throws DC_ERR_NOT_FOUND,
+   * DC_ERR_WRONG_PASSWORD (current password), DC_ERR_USAGE (empty new password), store/backend errors.
+   */
+  async passwd(name: string, currentPassword: string, newPassword: string): Promise<string[]> {
+    assertValidUserName(name);
+    assertPassword(newPassword);
+    const record = await this.records.get(name);
+    if (!record) throw davError('DC_ERR_NOT_FOUND', `no user ${name}; see user list`);
+    const identity = userIdentity(name);
+    const privateKey = await openIdentity(record.envelope, identity, currentPassword);
+    let envelope;
+    try {
+      envelope = await sealIdentity(privateKey, identity, newPassword, this.argon2);
+    } finally {
+      privateKey.fill(0);
+    }
+    const updated: UserRecord = { ...record, envelope, updated: new Date().toISOString() };
+    await this.records.put(updated);
+    const rewritten: string[] = [];
+    for (const mount of this.backends.mountsFor(name)) {
+      if (!mount.encrypt) continue;
+      const mountId = this.backends.mountId(mount, name);
+      const backend = await this.backends.rawBackend(mount, name);
+      const info = { name: identity, publicKey: Buffer.from(record.publicKey, 'base64'), envelope };
+      if (await this.keyrings.updateIdentityEnvelope(mountId, backend, info)) rewritten.push(mountId);
+    }
+    this.logger.info('password changed', { user: name, keyrings: rewritten });
+    return rewritten;
+  }
+
+  /** Removes the account (files and keyrings stay on the backend). Throws DC_ERR_NOT_FOUND. */
+  async remove(name: string): Promise<void> {
+    assertValidUserName(name);
+    if (!(await this.records.remove(name))) throw davError('DC_ERR_NOT_FOUND', `no user ${name}; see user list`);
+    this.logger.info('user removed (files kept)', { user: name });
+  }
+
+  list(): Promise<UserRecord[]> {
+    return this.records.list();
+  }
+
+  /** `user:NAME` in the user's home keyring: the store copy, else the backend copy. */
+  async findExistingIdentity(name: string): Promise<ExistingIdentity | undefined> {
+    const home = this.backends.homeMount(name);
+    if (!home || !home.encrypt) return undefined;
+    const mountId = this.backends.mountId(home, name);
+    const stored = await this.keyrings.getStored(mountId);
+    const identity = userIdentity(name);
+    if (stored) {
+      const found = stored.identities[identity];
+      return found?.envelope ? { identity: found, source: 'store', mountId } : undefined;
+    }
+    const backend = await this.backends.rawBackend(home, name);
+    const remote = await this.keyrings.readBackendCopy(backend);
+    const found = remote?.identities[identity];
+    return found?.envelope ? { identity: found, source: 'backend', mountId } : undefined;
+  }
+
+  /**
+   * Lost-store recovery at login: a user unknown to the store whose home keyring holds an identity
+   * this password opens becomes an account again. Returns undefined when there is nothing to adopt
+   * (or the account was removed on purpose). Throws DC_ERR_WRONG_PASSWORD.
+   */
+  async adoptAtLogin(name: string, password: string): Promise<{ record: UserRecord; privateKey: Buffer } | undefined> {
+    if (await this.records.wasRemoved(name)) return undefined;
+    const existing = await this.findExistingIdentity(name);
+    if (!existing) return undefined;
+    const privateKey = await this.openExisting(name, existing, password);
+    const now = new Date().toISOString();
+    const record: UserRecord = { name, publicKey: existing.identity.publicKey, envelope: existing.identity.envelope!, created: now, updated: now };
+    await this.records.put(record);
+    this.logger.warn('user adopted from the home keyring (store had no record: lost store?)', { user: name, source: existing.source });
+    return { record, privateKey };
+  }
+
+  private async openExisting(name: string, existing: ExistingIdentity, password: string): Promise<Buffer> {
+    const privateKey = await openIdentity(existing.identity.envelope!, userIdentity(name), password);
+    const expected = Buffer.from(existing.identity.publicKey, 'base64');
+    const actual = publicKeyFromPrivate(privateKey);
+    if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) {
+      privateKey.fill(0);
+      throw davError('DC_ERR_KEYRING_INVALID', `identity ${userIdentity(name)}: envelope does not match its public key`);
+    }
+    return privateKey;
+  }
+}
+
+function assertPassword(password: string): void {
+  if (password.length === 0) throw davError('DC_ERR_USAGE', 'the password must not be empty');
+}

@@ -1,0 +1,248 @@
+// The Authenticator and MountResolver the server calls (src/users/types.ts):
+// one argon2id per fresh login, then a keyed in-memory login cache; failed
+// logins throttled; per-session resolved mounts (encrypted mounts wrapped in
+// EncryptingBackend with the unlocked keys). Never logs or stores passwords.
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { openIdentity, publicKeyFromPrivate, sealIdentity, type Argon2Params, type Envelope } from '../crypto/index.js';
+import { davError, isDavcryptError } from '../errors.js';
+import type { IdentityInfo, KeyringService, MountKeySet } from '../keys/index.js';
+import type { Backend } from '../backends/types.js';
+import type { Logger } from '../logging.js';
+import type { ThrottleConfig } from '../config/types.js';
+import type { AccountService } from './accounts.js';
+import { LoginCache } from './login-cache.js';
+import type { MountBackends } from './mount-backends.js';
+import { isValidUserName, userIdentity } from './names.js';
+import type { UserRecord } from './records.js';
+import { LoginThrottle } from './throttle.js';
+import type { AuthenticatedUser, Authenticator, MountResolver, ResolvedMount } from './types.js';
+
+export interface GatewayAuthenticatorOptions {
+  accounts: AccountService;
+  keyrings: KeyringService;
+  backends: MountBackends;
+  logger: Logger;
+  argon2: Argon2Params;
+  cacheIdleSeconds?: number;
+  cacheMaxEntries?: number;
+  /** A cached login re-reads the user record at most this often (0: every time). */
+  recheckSeconds?: number;
+  throttle?: ThrottleConfig;
+  now?: () => number;
+}
+
+/** Counters for tests and metrics. */
+export interface LoginStats {
+  /** Logins that ran argon2id (fresh or failed). */
+  argon2: number;
+  /** Logins answered from the cache. */
+  cached: number;
+  /** Current cache entries. */
+  cacheSize: number;
+}
+
+interface Session {
+  user: AuthenticatedUser;
+  record: UserRecord;
+  /** Dropped (zeroed) once the mounts are resolved, or when the session leaves the cache. */
+  privateKey?: Buffer;
+  checkedAt: number;
+  dropped: boolean;
+  resolving: boolean;
+  mounts?: Promise<ResolvedMount[]>;
+}
+
+export class GatewayAuthenticator implements Authenticator, MountResolver {
+  private readonly options: GatewayAuthenticatorOptions;
+  private readonly cache: LoginCache<Session>;
+  private readonly throttle: LoginThrottle;
+  private readonly sessions = new WeakMap<AuthenticatedUser, Session>();
+  private readonly pending = new Map<string, Promise<Session>>();
+  private readonly now: () => number;
+  private readonly recheckMs: number;
+  private dummy?: Promise<Envelope>;
+  private counters = { argon2: 0, cached: 0 };
+
+  constructor(options: GatewayAuthenticatorOptions) {
+    this.options = options;
+    this.now = options.now ?? Date.now;
+    this.recheckMs = (options.recheckSeconds ?? 10) * 1000;
+    this.throttle = new LoginThrottle(options.throttle, this.now);
+    this.cache = new LoginCache<Session>({
+      idleMs: (options.cacheIdleSeconds ?? 900) * 1000,
+      maxEntries: options.cacheMaxEntries ?? 1000,
+      now: this.now,
+      onDrop: (s) => dropSession(s),
+    });
+  }
+
+  /** See Authenticator. Throws DC_ERR_UNAUTHORIZED, DC_ERR_TOO_MANY_REQUESTS; store/backend errors as they are. */
+  async authenticate(username: string, password: string, clientAddress: string): Promise<AuthenticatedUser> {
+    this.throttle.check(username, clientAddress);
+    const digest = this.cache.digest(username, password);
+    const hit = this.cache.get(digest);
+    if (hit && (await this.stillValid(hit))) {
+      this.counters.cached++;
+      return hit.user;
+    }
+    const key = digest.toString('hex');
+    let login = this.pending.get(key);
+    if (!login) {
+      login = this.freshLogin(username, password, digest).finally(() => this.pending.delete(key));
+      this.pending.set(key, login);
+    }
+    try {
+      const session = await login;
+      this.throttle.succeed(username, clientAddress);
+      return session.user;
+    } catch (err) {
+      if (isDavcryptError(err, 'DC_ERR_UNAUTHORIZED')) this.throttle.fail(username, clientAddress);
+      throw err;
+    }
+  }
+
+  /** See MountResolver. Throws DC_ERR_UNAUTHORIZED (session expired), key/backend errors. */
+  mountsFor(user: AuthenticatedUser): Promise<ResolvedMount[]> {
+    const session = this.sessions.get(user);
+    if (!session || session.dropped) return Promise.reject(davError('DC_ERR_UNAUTHORIZED', 'login expired; authenticate again'));
+    if (!session.mounts) {
+      const resolving = this.resolveMounts(session);
+      session.mounts = resolving;
+      session.resolving = true;
+      resolving.then(
+        () => {
+          session.resolving = false;
+          wipe(session); // the mounts hold their unlocked keys; the identity key is no longer needed
+        },
+        () => {
+          session.resolving = false;
+          if (session.mounts === resolving) session.mounts = undefined; // retry on the next request
+          if (session.dropped) wipe(session);
+        },
+      );
+    }
+    return session.mounts;
+  }
+
+  /** Drops every cached login of a user (after passwd/remove in this process). */
+  logout(username: string): number {
+    return this.cache.deleteWhere((s) => s.user.name === username);
+  }
+
+  stats(): LoginStats {
+    return { ...this.counters, cacheSize: this.cache.size };
+  }
+
+  close(): void {
+    this.cache.close();
+  }
+
+  private async stillValid(session: Session): Promise<boolean> {
+    if (this.now() - session.checkedAt < this.recheckMs) return true;
+    const record = await this.options.accounts.records.get(session.user.name);
+    if (record && record.updated === session.record.updated && record.publicKey === session.record.publicKey) {
+      session.checkedAt = this.now();
+      return true;
+    }
+    this.cache.deleteWhere((s) => s === session);
+    return false;
+  }
+
+  private async freshLogin(username: string, password: string, digest: Buffer): Promise<Session> {
+    const identity = userIdentity(username);
+    let record = isValidUserName(username) ? await this.options.accounts.records.get(username) : undefined;
+    let privateKey: Buffer | undefined;
+    this.counters.argon2++;
+    try {
+      if (record) {
+        privateKey = await openIdentity(record.envelope, identity, password);
+      } else if (isValidUserName(username)) {
+        const adopted = await this.options.accounts.adoptAtLogin(username, password);
+        if (adopted) ({ record, privateKey } = adopted);
+      }
+      if (!record || !privateKey) {
+        await this.burnArgon2(password); // same cost as a real check: no user enumeration by timing
+        throw davError('DC_ERR_UNAUTHORIZED', 'unknown user or wrong password');
+      }
+    } catch (err) {
+      if (isDavcryptError(err, 'DC_ERR_WRONG_PASSWORD')) throw davError('DC_ERR_UNAUTHORIZED', 'unknown user or wrong password');
+      throw err;
+    }
+    const expected = Buffer.from(record.publicKey, 'base64');
+    const actual = publicKeyFromPrivate(privateKey);
+    if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) {
+      privateKey.fill(0);
+      throw davError('DC_ERR_KEYRING_INVALID', `user ${username}: envelope does not match the public key`);
+    }
+    const user: AuthenticatedUser = { name: username };
+    const session: Session = { user, record, privateKey, checkedAt: this.now(), dropped: false, resolving: false };
+    this.sessions.set(user, session);
+    this.cache.set(digest, session);
+    this.options.logger.info('login', { user: username });
+    return session;
+  }
+
+  private async burnArgon2(password: string): Promise<void> {
+    this.dummy ??= sealIdentity(randomBytes(32), 'user:-', randomBytes(16).toString('base64'), this.options.argon2);
+    await openIdentity(await this.dummy, 'user:-', password).catch(() => undefined);
+  }
+
+  private async resolveMounts(session: Session): Promise<ResolvedMount[]> {
+    const { backends, keyrings, logger } = this.options;
+    const name = session.user.name;
+    const out: ResolvedMount[] = [];
+    for (const mount of backends.mountsFor(name)) {
+      const id = backends.mountId(mount, name);
+      const raw = await backends.rawBackend(mount, name);
+      let backend: Backend = raw;
+      if (mount.encrypt) {
+        if (!session.privateKey) throw davError('DC_ERR_UNAUTHORIZED', 'login expired; authenticate again');
+        const members = mount.perUser ? [identityOf(session.record)] : await this.membersOf(mount.users ?? ['*'], session.record);
+        let keys: MountKeySet;
+        try {
+          keys = await keyrings.unlockOrCreate(id, raw, { name: userIdentity(name), privateKey: session.privateKey }, members);
+        } catch (err) {
+          if (!mount.perUser && isDavcryptError(err, 'DC_ERR_NO_ACCESS')) {
+            logger.warn('shared mount not yet granted to this user (a member who holds the key must log in first)', { user: name, mount: id });
+            continue;
+          }
+          throw err;
+        }
+        backend = await wrapEncrypting(raw, keys);
+      }
+      out.push({ urlPrefix: mount.path === '/' ? '' : mount.path, id, backend, encrypted: mount.encrypt });
+    }
+    return out.sort((a, b) => b.urlPrefix.length - a.urlPrefix.length);
+  }
+
+  private async membersOf(users: string[], self: UserRecord): Promise<IdentityInfo[]> {
+    const records = users.includes('*')
+      ? await this.options.accounts.records.list()
+      : await Promise.all(users.map((u) => (u === self.name ? self : this.options.accounts.records.get(u))));
+    const out = records.filter((r): r is UserRecord => r !== undefined).map(identityOf);
+    if (!out.some((m) => m.name === userIdentity(self.name))) out.push(identityOf(self));
+    return out;
+  }
+}
+
+function identityOf(record: UserRecord): IdentityInfo {
+  return { name: userIdentity(record.name), publicKey: Buffer.from(record.publicKey, 'base64'), envelope: record.envelope };
+}
+
+function wipe(session: Session): void {
+  session.privateKey?.fill(0);
+  session.privateKey = undefined;
+}
+
+function dropSession(session: Session): void {
+  session.dropped = true;
+  session.mounts = undefined;
+  // A resolution in flight still needs the key; it is wiped when that settles (see mountsFor).
+  if (!session.resolving) wipe(session);
+}
+
+async function wrapEncrypting(inner: Backend, keys: MountKeySet): Promise<Backend> {
+  const spec = '../backends/encrypting.js';
+  const mod = (await import(spec)) as { EncryptingBackend: new (inner: Backend, keys: MountKeySet) => Backend };
+  return new mod.EncryptingBackend(inner, keys);
+}

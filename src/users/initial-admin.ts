@@ -1,0 +1,58 @@
+// First start: when the store has never had users, create `admin` with a random
+// password (or DAVCRYPT_ADMIN_PASSWORD), print it once and keep it in
+// <dataDir>/initial-admin-password (mode 0600). Skips creation when admin's
+// identity is already in its home keyring (lost store: adopted at login).
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type Keyv from 'keyv';
+import type { Logger } from '../logging.js';
+import type { AccountService } from './accounts.js';
+
+export const INITIAL_ADMIN = 'admin';
+export const INITIAL_ADMIN_FILE = 'initial-admin-password';
+const INITIALIZED = 'meta:initialized';
+
+export interface InitialAdminOptions {
+  accounts: AccountService;
+  store: Keyv;
+  dataDir: string;
+  logger: Logger;
+  env?: NodeJS.ProcessEnv;
+  /** Where the one-time password line goes (default stdout). */
+  print?: (line: string) => void;
+}
+
+export type InitialAdminOutcome = 'created' | 'adopt-at-login' | 'not-needed';
+
+/** Runs the first-start rule above. Throws store/backend/file errors. */
+export async function ensureInitialAdmin(options: InitialAdminOptions): Promise<InitialAdminOutcome> {
+  const { accounts, store, dataDir, logger } = options;
+  if ((await accounts.records.names()).length > 0) return 'not-needed';
+  if (await store.get(INITIALIZED)) {
+    logger.warn('no user accounts; add one with: davcrypt user add NAME --config FILE');
+    return 'not-needed';
+  }
+  if (await accounts.findExistingIdentity(INITIAL_ADMIN)) {
+    logger.warn('store has no users but the home keyring of admin exists on the backend: admin will be adopted at login with the old password');
+    await store.set(INITIALIZED, new Date().toISOString());
+    return 'adopt-at-login';
+  }
+  const env = options.env ?? process.env;
+  const given = env.DAVCRYPT_ADMIN_PASSWORD;
+  const password = given && given.length > 0 ? given : randomBytes(18).toString('base64url');
+  await accounts.add(INITIAL_ADMIN, password);
+  await store.set(INITIALIZED, new Date().toISOString());
+  if (given) {
+    logger.info('created user admin with the password from DAVCRYPT_ADMIN_PASSWORD');
+    return 'created';
+  }
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const file = join(dataDir, INITIAL_ADMIN_FILE);
+  await writeFile(file, password + '\n', { mode: 0o600 });
+  await chmod(file, 0o600);
+  const print = options.print ?? ((line: string) => process.stdout.write(line + '\n'));
+  print(`davcrypt: created user admin with password ${password} (also in ${file}; change it with: davcrypt user passwd admin)`);
+  logger.info('created user admin; its password was printed once and saved', { file });
+  return 'created';
+}

@@ -1,0 +1,51 @@
+// Wires the account pieces for one config and one store: user records,
+// keyrings, mount backends, accounts, and (for the gateway) the authenticator.
+// Shared by the server (app.ts) and the `user` commands so both behave alike.
+import type Keyv from 'keyv';
+import type { Config } from '../config/types.js';
+import { KeyringService } from '../keys/index.js';
+import type { Logger } from '../logging.js';
+import { AccountService } from './accounts.js';
+import { GatewayAuthenticator } from './authenticator.js';
+import { MountBackends } from './mount-backends.js';
+import { UserRecords } from './records.js';
+
+export interface UserServices {
+  records: UserRecords;
+  keyrings: KeyringService;
+  backends: MountBackends;
+  accounts: AccountService;
+  /** Authenticator + MountResolver for the server. */
+  authenticator: GatewayAuthenticator;
+  /** Stops timers and closes the backends (not the store). */
+  close(): Promise<void>;
+}
+
+export function createUserServices(config: Config, store: Keyv, logger: Logger): UserServices {
+  const records = new UserRecords(store);
+  const keyrings = new KeyringService({ store, logger, backendCopy: config.keys.backendKeyring });
+  const backends = new MountBackends(config.mounts);
+  const accounts = new AccountService({ records, keyrings, backends, argon2: config.keys.argon2, logger });
+  const authenticator = new GatewayAuthenticator({
+    accounts,
+    keyrings,
+    backends,
+    logger,
+    argon2: config.keys.argon2,
+    cacheIdleSeconds: config.auth.cacheIdleSeconds,
+    cacheMaxEntries: config.auth.cacheMaxEntries,
+    recheckSeconds: config.auth.recheckSeconds,
+    throttle: config.auth.throttle,
+  });
+  return {
+    records,
+    keyrings,
+    backends,
+    accounts,
+    authenticator,
+    async close() {
+      authenticator.close();
+      await backends.close();
+    },
+  };
+}
