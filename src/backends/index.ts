@@ -2,5 +2,7 @@
 // Other folders import only from here.
 export type * from './types.js';
 export { LocalBackend, createLocalBackend, contentTypeFor, LOCAL_TEMP_PREFIX, type LocalBackendOptions } from './local.js';
+export { WebdavBackend, createWebdavBackend, etagsMatchWeakly, type WebdavBackendOptions } from './webdav.js';
+export type { WebdavTimeouts } from './webdav-http.js';
 export { normalizePath, parentPath, baseName, joinPath, isSameOrInside } from './paths.js';
 // export * from './encrypting.js'; // added once src/backends/encrypting.ts exists

@@ -83,7 +83,7 @@ export function backendConformance(name: string, factory: ConformanceFactory): v
           expect(written.name).toBe('file.bin');
           expect(written.etag).toBeTruthy();
           const st = await b.stat(path);
-          expect(st.etag).toBe(written.etag);
+          expect(sameEtag(st.etag, written.etag), `${st.etag} vs ${written.etag}`).toBe(true);
           expect(st.size).toBe(written.size);
           if (subject.exactSizes) expect(st.size).toBe(data.length);
           const r = await b.read(path);
@@ -91,6 +91,8 @@ export function backendConformance(name: string, factory: ConformanceFactory): v
           expect(back.length).toBe(data.length);
           expect(sha256(back)).toBe(sha256(data));
           expect(r.info.size).toBe(st.size);
+          expect(r.info.type).toBe('file');
+          if (r.info.etag !== undefined) expect(sameEtag(r.info.etag, st.etag), `${r.info.etag} vs ${st.etag}`).toBe(true);
           expect(r.range).toBeUndefined();
         });
       }
@@ -114,7 +116,7 @@ export function backendConformance(name: string, factory: ConformanceFactory): v
         const st = await b.stat(`${dir}/a.txt`);
         expect(file.size).toBe(st.size);
         if (subject.exactSizes) expect(st.size).toBe(4);
-        expect(file.etag).toBe(st.etag);
+        expect(sameEtag(file.etag, st.etag)).toBe(true);
         expect(st.lastModified).toBeInstanceOf(Date);
         // Second-granular servers round down; allow for that and for a little clock skew.
         expect(st.lastModified!.getTime()).toBeGreaterThan(before - 5_000);
@@ -129,7 +131,7 @@ export function backendConformance(name: string, factory: ConformanceFactory): v
         const second = await b.write(`${dir}/e.txt`, bodyOf('version-2'), { size: 9 });
         expect(second.etag).toBeTruthy();
         expect(second.etag).not.toBe(first.etag);
-        expect((await b.stat(`${dir}/e.txt`)).etag).toBe(second.etag);
+        expect(sameEtag((await b.stat(`${dir}/e.txt`)).etag, second.etag)).toBe(true);
         expect(await text(`${dir}/e.txt`)).toBe('version-2');
       });
 
@@ -374,7 +376,7 @@ export function backendConformance(name: string, factory: ConformanceFactory): v
         const body = slowBody(400, 64 * 1024, (i) => { if (i === 8) ac.abort(); });
         await expectCode(b.write(`${dir}/f`, body, { size: 400 * 64 * 1024, signal: ac.signal }), 'DC_ERR_ABORTED');
         expect(await text(`${dir}/f`)).toBe('previous');
-        expect((await b.stat(`${dir}/f`)).etag).toBe(before.etag);
+        expect(sameEtag((await b.stat(`${dir}/f`)).etag, before.etag)).toBe(true);
         expect((await b.list(dir)).map((e) => e.name)).toEqual(['f']);
         await waitForRaw(() => rawNames(dir), ['f']);
       });
@@ -420,7 +422,7 @@ export function backendConformance(name: string, factory: ConformanceFactory): v
         await expectCode(b.write(`${dir}/f`, bodyOf('three'), { ifMatch: v1.etag }), 'DC_ERR_PRECONDITION_FAILED');
         await expectCode(b.write(`${dir}/f`, bodyOf('three'), { ifMatch: '"definitely-not-the-etag"' }), 'DC_ERR_PRECONDITION_FAILED');
         expect(await text(`${dir}/f`)).toBe('two');
-        expect((await b.stat(`${dir}/f`)).etag).toBe(v2.etag);
+        expect(sameEtag((await b.stat(`${dir}/f`)).etag, v2.etag)).toBe(true);
       });
       it('ifMatch on a missing file is DC_ERR_PRECONDITION_FAILED', async () => {
         const dir = await fresh('ifmmiss');
@@ -462,22 +464,29 @@ export function backendConformance(name: string, factory: ConformanceFactory): v
       });
       it('quota reports numbers (when supported)', async () => {
         if (!b.capabilities.quota || !b.quota) return;
+        // Fields stay undefined when the server does not report them (Apache mod_dav_fs, rclone).
         const q = await b.quota('/');
-        expect(q.available === undefined && q.used === undefined).toBe(false);
+        expect(typeof q).toBe('object');
         if (q.available !== undefined) expect(q.available).toBeGreaterThanOrEqual(0);
         if (q.used !== undefined) expect(q.used).toBeGreaterThanOrEqual(0);
+        await expectCode(b.quota(`/missing-${Date.now()}`), 'DC_ERR_NOT_FOUND');
       });
     });
   });
+}
+
+/** Weak comparison (RFC 9110 §8.8.3.2): Apache serves W/"x" for a just-written file and "x" a second later. */
+export function sameEtag(a: string | undefined, b: string | undefined): boolean {
+  return a !== undefined && b !== undefined && a.replace(/^W\//, '') === b.replace(/^W\//, '');
 }
 
 /** Raw-folder checks tolerate servers that clean up temp files a moment after answering. */
 async function waitForRaw(read: () => string[] | undefined, expected: string[]): Promise<void> {
   let got = read();
   if (got === undefined) return;
-  for (let i = 0; i < 20 && JSON.stringify(got) !== JSON.stringify(expected); i++) {
+  for (let i = 0; i < 50 && JSON.stringify(got) !== JSON.stringify(expected); i++) {
     await new Promise((r) => setTimeout(r, 100));
     got = read();
   }
-  expect(got).toEqual(expected);
+  expect(got, `raw folder holds ${JSON.stringify(got)}`).toEqual(expected);
 }
