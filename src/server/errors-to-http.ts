@@ -57,9 +57,11 @@ export function sendError(res: ServerResponse, err: unknown, logger?: Logger, wh
   const body = Buffer.from(mapped.body, 'utf8');
   res.statusCode = mapped.status === 499 ? 400 : mapped.status;
   for (const name of res.getHeaderNames()) {
-    if (name !== 'www-authenticate' && name !== 'dav' && name !== 'ms-author-via') res.removeHeader(name);
+    if (!['www-authenticate', 'dav', 'ms-author-via', 'allow'].includes(name)) res.removeHeader(name);
   }
   for (const [k, v] of Object.entries(mapped.headers)) res.setHeader(k, v);
+  // A body we did not read is not drained: the connection closes after the answer.
+  if (res.req && !res.req.complete) res.setHeader('Connection', 'close');
   res.setHeader('Content-Type', 'text/plain; charset=utf-8');
   res.setHeader('Content-Length', body.length);
   res.end(body);

@@ -14,21 +14,37 @@ export const DAV_NS = 'DAV:';
 export async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > maxBytes) {
-    req.resume();
     throw davError('DC_ERR_PAYLOAD_TOO_LARGE', `request body larger than ${maxBytes} bytes`);
   }
   if (declared === '0' || (declared === undefined && !req.headers['transfer-encoding'])) return Buffer.alloc(0);
-  const chunks: Buffer[] = [];
-  let received = 0;
-  for await (const chunk of req) {
-    received += (chunk as Buffer).length;
-    if (received > maxBytes) {
-      req.resume();
-      throw davError('DC_ERR_PAYLOAD_TOO_LARGE', `request body larger than ${maxBytes} bytes`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
+  // Listeners rather than for-await: leaving a for-await early would destroy the request mid-body.
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const cleanup = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('aborted', onAborted);
+    };
+    const onData = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > maxBytes) {
+        cleanup();
+        req.pause();
+        reject(davError('DC_ERR_PAYLOAD_TOO_LARGE', `request body larger than ${maxBytes} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => { cleanup(); resolve(Buffer.concat(chunks)); };
+    const onError = (err: Error) => { cleanup(); reject(davError('DC_ERR_ABORTED', 'request body failed', { cause: err })); };
+    const onAborted = () => { cleanup(); reject(davError('DC_ERR_ABORTED', 'client went away')); };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('aborted', onAborted);
+  });
 }
 
 /** Parses an XML body; throws DC_ERR_BAD_REQUEST for anything not well-formed or namespace-invalid. */

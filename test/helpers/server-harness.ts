@@ -110,3 +110,38 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     },
   };
 }
+
+export interface DavResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  body: Buffer;
+}
+
+/** One raw request through undici (any method, exact headers), authenticated as the harness user unless `auth: null`. */
+export async function dav(
+  h: Harness, method: string, path: string,
+  opts: { headers?: Record<string, string>; body?: string | Buffer | import('node:stream').Readable; auth?: string | null } = {},
+): Promise<DavResponse> {
+  const { request } = await import('undici');
+  const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+  const auth = opts.auth === undefined ? h.auth : opts.auth;
+  if (auth) headers.authorization = auth;
+  const res = await request(h.url + path, { method: method as 'GET', headers, body: opts.body });
+  const body = Buffer.from(await res.body.arrayBuffer());
+  return { status: res.statusCode, headers: res.headers, text: body.toString('utf8'), body };
+}
+
+/** Sends raw bytes over a TCP socket and returns everything the server answered until it closed or `waitMs` passed. */
+export async function rawHttp(h: Harness, payload: string | Buffer, waitMs = 1000): Promise<string> {
+  const net = await import('node:net');
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    const socket = net.connect(h.port, '127.0.0.1', () => socket.write(payload));
+    const done = () => { socket.destroy(); resolve(Buffer.concat(chunks).toString('latin1')); };
+    const timer = setTimeout(done, waitMs);
+    socket.on('data', (c) => chunks.push(c));
+    socket.on('close', () => { clearTimeout(timer); done(); });
+    socket.on('error', () => { clearTimeout(timer); done(); });
+  });
+}
