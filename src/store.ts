@@ -2,7 +2,7 @@
 // default; the parent folder is created), redis://... (shared by several
 // instances), memory:// (tests). Errors throw (throwOnErrors). Knows nothing of
 // what is stored: users/keys/server each keep their own key prefixes.
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Keyv from 'keyv';
 import { davError } from './errors.js';
@@ -41,6 +41,13 @@ export async function createStore(url: string, namespace: string = DEFAULT_NAMES
   } catch (err) {
     await closeStore(keyv).catch(() => undefined);
     throw davError('DC_ERR_CONFIG', `store: cannot open ${scheme} store: ${(err as Error).message}`, { cause: err });
+  }
+  if (scheme === 'sqlite') {
+    try {
+      chmodSync(url.slice('sqlite://'.length), 0o600); // holds password envelopes: owner only
+    } catch {
+      // best effort (e.g. a file owned by another user that we may still read)
+    }
   }
   return keyv;
 }

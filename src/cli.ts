@@ -1,0 +1,80 @@
+// davcrypt command line: parses the command, runs it, prints errors as
+// `davcrypt: <code>: <message>` with exit code 1 (2 for usage errors).
+// Commands live in src/cli/; add new ones to COMMANDS below.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { DEFAULT_CONFIG_PATH } from './config/index.js';
+import { isDavcryptError, toDavcryptError } from './errors.js';
+import { runServe, SERVE_USAGE } from './cli/serve.js';
+import { runUser, USER_USAGE } from './cli/user.js';
+
+const USAGE = `usage: davcrypt <command> [options]
+
+commands:
+  serve              run the WebDAV gateway
+  user               add, passwd, remove, list accounts
+
+options:
+  -h, --help         show help (also after a command: davcrypt user --help)
+  -V, --version      print the version
+
+Run \`davcrypt <command> --help\` for a command's options.`;
+
+type Command = (args: string[]) => Promise<void>;
+
+const COMMANDS: Record<string, { run: Command; usage: string }> = {
+  serve: { run: (args) => runServe(args, process.stdout, DEFAULT_CONFIG_PATH), usage: SERVE_USAGE },
+  user: {
+    run: (args) => runUser(args, { stdout: process.stdout, input: process.stdin, output: process.stderr }, DEFAULT_CONFIG_PATH),
+    usage: USER_USAGE,
+  },
+};
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** Runs the CLI; returns the exit code (never calls process.exit itself). */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    const [first, ...rest] = argv;
+    if (first === undefined || first.startsWith('-')) {
+      const { values } = parseArgs({
+        args: argv,
+        options: { help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'V' } },
+      });
+      if (values.version) {
+        process.stdout.write(`davcrypt ${version()}\n`);
+        return 0;
+      }
+      process.stdout.write(USAGE + '\n');
+      return values.help ? 0 : 2;
+    }
+    const command = COMMANDS[first];
+    if (!command) {
+      process.stderr.write(`davcrypt: DC_ERR_USAGE: unknown command ${first}\n${USAGE}\n`);
+      return 2;
+    }
+    await command.run(rest);
+    return 0;
+  } catch (err) {
+    // parseArgs throws TypeErrors with ERR_PARSE_ARGS_* codes for unknown or malformed options.
+    const parseCode = (err as NodeJS.ErrnoException).code;
+    if (typeof parseCode === 'string' && parseCode.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`davcrypt: DC_ERR_USAGE: ${(err as Error).message}\n`);
+      return 2;
+    }
+    const e = toDavcryptError(err);
+    process.stderr.write(`davcrypt: ${e.code}: ${e.message}\n`);
+    return isDavcryptError(err, 'DC_ERR_USAGE') ? 2 : 1;
+  }
+}
+
+const isEntry = process.argv[1] !== undefined && /(?:^|[/\\])(?:cli\.ts|davcrypt(?:\.js)?)$/.test(process.argv[1]);
+if (isEntry) {
+  const code = await main(process.argv.slice(2));
+  process.exitCode = code;
+  // Everything is closed by now; if a stray handle still holds the loop, do not hang forever.
+  setTimeout(() => process.exit(code), 3000).unref();
+}

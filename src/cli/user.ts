@@ -1,0 +1,83 @@
+// `davcrypt user add|passwd|remove|list`: account management against the
+// configured store and backends (works while the gateway runs: a running
+// gateway notices passwd/remove within auth.recheckSeconds).
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config/index.js';
+import { davError } from '../errors.js';
+import { createLogger } from '../logging.js';
+import { closeStore, createStore } from '../store.js';
+import { assertValidUserName, createUserServices } from '../users/index.js';
+import { readPasswords, type PasswordIO } from './password.js';
+
+export const USER_USAGE = `usage: davcrypt user <add|passwd|remove|list> [NAME] [--config FILE]
+
+  user add NAME      create an account; password from stdin (one line) or prompted.
+                     If NAME's identity is already in her home keyring on the backend
+                     (lost store), the old password adopts it; another password is refused.
+  user passwd NAME   change a password: current then new password (two stdin lines,
+                     or prompted). Rewrites only the password envelope.
+  user remove NAME   remove the account; files and keyrings stay on the backend.
+  user list          list accounts.
+
+options:
+  --config FILE      configuration file (default config/default.yaml)
+  -h, --help         show this help`;
+
+export interface CliIO extends PasswordIO {
+  stdout: NodeJS.WritableStream;
+}
+
+/** Runs one `user` subcommand. Throws DavcryptErrors (DC_ERR_USAGE for wrong arguments). */
+export async function runUser(args: string[], io: CliIO, defaultConfig: string): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help) {
+    io.stdout.write(USER_USAGE + '\n');
+    return;
+  }
+  const [action, name, ...rest] = positionals;
+  const needsName = action === 'add' || action === 'passwd' || action === 'remove';
+  if (!action || !(needsName || action === 'list')) throw davError('DC_ERR_USAGE', `unknown user command ${action ?? '(none)'}\n${USER_USAGE}`);
+  if (needsName && !name) throw davError('DC_ERR_USAGE', `user ${action} needs a NAME\n${USER_USAGE}`);
+  if (rest.length > 0 || (action === 'list' && name)) throw davError('DC_ERR_USAGE', `unexpected argument ${rest[0] ?? name}\n${USER_USAGE}`);
+  if (needsName) assertValidUserName(name!);
+
+  const config = await loadConfig(values.config ?? defaultConfig);
+  const logger = createLogger({ level: 'warn', json: false });
+  // Read passwords before touching the store, so a wrong invocation changes nothing.
+  const passwords =
+    action === 'add'
+      ? await readPasswords([{ label: `password for ${name}`, confirm: true }], io)
+      : action === 'passwd'
+        ? await readPasswords([{ label: `current password of ${name}` }, { label: `new password for ${name}`, confirm: true }], io)
+        : [];
+  const store = await createStore(config.store);
+  const services = createUserServices(config, store, logger);
+  try {
+    if (action === 'add') {
+      const { adopted } = await services.accounts.add(name!, passwords[0]!);
+      io.stdout.write(
+        adopted
+          ? `user ${name} added: adopted the identity already in her home keyring (her files stay readable)\n`
+          : `user ${name} added\n`,
+      );
+    } else if (action === 'passwd') {
+      const rewritten = await services.accounts.passwd(name!, passwords[0]!, passwords[1]!);
+      io.stdout.write(`password of ${name} changed (${rewritten.length} keyring${rewritten.length === 1 ? '' : 's'} rewritten)\n`);
+    } else if (action === 'remove') {
+      await services.accounts.remove(name!);
+      const homes = services.backends.mountsFor(name!).filter((m) => m.perUser).map((m) => services.backends.location(m, name!));
+      io.stdout.write(
+        `user ${name} removed; her files and keyrings were kept` + (homes.length ? ` (in ${homes.join(', ')})` : '') + '\n',
+      );
+    } else {
+      for (const r of await services.accounts.list()) io.stdout.write(`${r.name}\tcreated ${r.created}\n`);
+    }
+  } finally {
+    await services.close();
+    await closeStore(store);
+  }
+}
