@@ -13,7 +13,7 @@ export const ALLOWED_METHODS = 'OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPP
 export function sendEmpty(res: ServerResponse, status: number, headers: Record<string, string | number> = {}): void {
   res.statusCode = status;
   for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
-  if (status !== 204 && status !== 304) res.setHeader('Content-Length', 0);
+  if (status !== 204 && status !== 304 && !res.hasHeader('content-length')) res.setHeader('Content-Length', 0);
   res.end();
 }
 
