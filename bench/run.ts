@@ -4,18 +4,19 @@
 // and writes bench/results/latest.json. Peers whose binaries or entry points are
 // missing are skipped with the reason printed. Options: bench/README.md.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
-import { apacheAvailable, startApache, type ApacheServer } from './lib/apache.js';
+import { apacheAvailable, startApache, type ApacheServer } from '../test/helpers/apache.js';
 import { basicAuth, createAgent } from './lib/client.js';
 import { davcryptAvailable, startDavcrypt, type DavcryptServer } from './lib/davcrypt.js';
 import { measurePeer, type PeerUnderTest } from './lib/measure.js';
 import { parseOptions, type BenchOptions, type PeerId } from './lib/options.js';
+import { renderProfile, summarizeCpuProfile } from './lib/cpuprofile.js';
 import { clientSha256MBs, Payload } from './lib/payload.js';
 import { which } from './lib/procs.js';
 import { rcloneAvailable, startRcloneCrypt, type RcloneServer } from './lib/rclone.js';
@@ -59,18 +60,18 @@ async function main(): Promise<number> {
   let apache: ApacheServer | undefined;
   let gateway: DavcryptServer | undefined;
   let rclone: RcloneServer | undefined;
-  const avail = apacheAvailable();
-  if (!avail.ok) {
-    skipped.apache = avail.reason;
+  const apacheMissing = apacheAvailable();
+  if (apacheMissing) {
+    skipped.apache = apacheMissing;
   } else {
     try {
       apache = await startApache({ root: davRoot, user, password: backendPassword });
-      log(`apache: ${apache.url} (pid ${apache.pid})`);
+      log(`apache: ${apache.url} (config and logs in ${apache.serverDir})`);
     } catch (err) {
       skipped.apache = (err as Error).message;
     }
   }
-  const backendUrl = (folder: string): string => `${apache!.url}/${folder}/`;
+  const backendUrl = (folder: string): string => `${apache!.url}${folder}/`;
 
   if (opts.peers.has('davcrypt')) {
     const a = davcryptAvailable(repoRoot);
@@ -171,6 +172,13 @@ async function main(): Promise<number> {
   };
   writeFileSync(jsonPath, JSON.stringify(json, null, 2) + '\n');
   process.stdout.write(`wrote ${opts.jsonPath}\n`);
+  if (opts.cpuProfDir) {
+    const dir = resolve(repoRoot, opts.cpuProfDir);
+    const profiles = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f));
+    const newest = profiles.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+    if (newest) process.stdout.write(`\ndavcrypt CPU profile ${relative(repoRoot, newest)}\n${renderProfile(summarizeCpuProfile(newest))}\n`);
+    else process.stdout.write(`no .cpuprofile in ${opts.cpuProfDir} (did the gateway exit cleanly on SIGINT?)\n`);
+  }
   const hadErrors = Object.values(results).some((r) => r?.errors && Object.keys(r.errors).length > 0);
   return hadErrors ? 1 : 0;
 }

@@ -2,7 +2,11 @@
 // serve --config <generated yaml>`) so its RSS and CPU profile are its own.
 // Encrypting mount "/" over a WebDAV backend, cheap argon2 params, one bench user
 // added via `davcrypt user add` with the password on stdin. Never edits src/.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { request } from 'undici';
+import { basicAuth } from './client.js';
 import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -27,7 +31,7 @@ export interface DavcryptServer {
   stop(): Promise<void>;
 }
 
-/** Whether the gateway entry point exists yet; a reason when not. */
+/** Whether `src/cli.ts serve` exists yet; a reason when not. */
 export function davcryptAvailable(repoRoot: string): { ok: true } | { ok: false; reason: string } {
   const cli = join(repoRoot, 'src/cli.ts');
   if (!existsSync(cli)) return { ok: false, reason: 'src/cli.ts does not exist yet' };
@@ -54,26 +58,16 @@ export async function startDavcrypt(opts: DavcryptOptions): Promise<DavcryptServ
       {
         path: '/',
         encrypt: true,
+        users: [opts.user],
         backend: { type: 'webdav', url: opts.backendUrl, username: opts.backendUser, password: opts.backendPassword },
       },
     ],
   };
   const configPath = join(work, 'davcrypt.yaml');
   writeFileSync(configPath, stringify(config), { mode: 0o600 });
-  const env = { ...process.env, NODE_ENV: 'production' };
+  const env = { ...process.env, NODE_ENV: 'production', DAVCRYPT_ADMIN_PASSWORD: randomBytes(18).toString('base64url') };
 
-  const add = spawnSync(process.execPath, cliArgs(opts.repoRoot, ['user', 'add', opts.user, '--config', configPath]), {
-    cwd: opts.repoRoot,
-    input: `${opts.password}\n${opts.password}\n`,
-    encoding: 'utf8',
-    env,
-    timeout: 60_000,
-  });
-  if (add.status !== 0) {
-    rmSync(work, { recursive: true, force: true });
-    throw new Error(`davcrypt user add failed (exit ${add.status}): ${(add.stderr || add.stdout).trim().slice(-1500)}`);
-  }
-
+  await addUser(opts, configPath, env, work);
   const logPath = join(work, 'gateway.log');
   const logFd = openSync(logPath, 'a');
   const nodeFlags = opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', resolve(opts.cpuProfDir)] : [];
@@ -86,7 +80,7 @@ export async function startDavcrypt(opts: DavcryptOptions): Promise<DavcryptServ
   onExit(kill);
   const url = `http://127.0.0.1:${port}`;
   try {
-    await waitForHttp(url + '/', 30_000, child);
+    await waitForLogin(url + '/', basicAuth(opts.user, opts.password), 60_000, child);
   } catch (err) {
     kill();
     const tail = existsSync(logPath) ? readFileSync(logPath, 'utf8').slice(-2000) : '';
@@ -102,4 +96,35 @@ export async function startDavcrypt(opts: DavcryptOptions): Promise<DavcryptServ
       if (!process.env.BENCH_KEEP_TMP) rmSync(work, { recursive: true, force: true });
     },
   };
+}
+
+/** Polls an authenticated PROPFIND Depth 0 until it answers 207 (listening and the user exists). */
+async function waitForLogin(url: string, authorization: string, timeoutMs: number, child: ChildProcess): Promise<void> {
+  await waitForHttp(url, timeoutMs, child);
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  let serverErrors = 0;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`gateway exited with code ${child.exitCode}`);
+    const res = await request(url, { method: 'PROPFIND', headers: { authorization, depth: '0' } });
+    last = `${res.statusCode} ${(await res.body.text()).slice(0, 200)}`;
+    if (res.statusCode === 207) return;
+    if (res.statusCode >= 500 && ++serverErrors >= 3) break; // a broken build, not a slow start
+    await sleep(200);
+  }
+  throw new Error(`PROPFIND / as the bench user did not answer 207 (last: ${last})`);
+}
+
+async function addUser(opts: DavcryptOptions, configPath: string, env: NodeJS.ProcessEnv, work: string): Promise<void> {
+  const add = spawnSync(process.execPath, cliArgs(opts.repoRoot, ['user', 'add', opts.user, '--config', configPath]), {
+    cwd: opts.repoRoot,
+    input: `${opts.password}\n${opts.password}\n`,
+    encoding: 'utf8',
+    env,
+    timeout: 60_000,
+  });
+  if (add.status !== 0) {
+    rmSync(work, { recursive: true, force: true });
+    throw new Error(`davcrypt user add failed (exit ${add.status}): ${(add.stderr || add.stdout).trim().slice(-1500)}`);
+  }
 }
