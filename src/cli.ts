@@ -3,10 +3,7 @@
 // Commands live in src/cli/; add new ones to COMMANDS below.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { DEFAULT_CONFIG_PATH } from './config/index.js';
 import { isDavcryptError, toDavcryptError } from './errors.js';
-import { runServe, SERVE_USAGE } from './cli/serve.js';
-import { runUser, USER_USAGE } from './cli/user.js';
 
 const USAGE = `usage: davcrypt <command> [options]
 
@@ -22,11 +19,15 @@ Run \`davcrypt <command> --help\` for a command's options.`;
 
 type Command = (args: string[]) => Promise<void>;
 
-const COMMANDS: Record<string, { run: Command; usage: string }> = {
-  serve: { run: (args) => runServe(args, process.stdout, DEFAULT_CONFIG_PATH), usage: SERVE_USAGE },
-  user: {
-    run: (args) => runUser(args, { stdout: process.stdout, input: process.stdin, output: process.stderr }, DEFAULT_CONFIG_PATH),
-    usage: USER_USAGE,
+// Loaded on demand, so `--version` and `user list` do not load the WebDAV server.
+const COMMANDS: Record<string, Command> = {
+  serve: async (args) => {
+    const [{ runServe }, { DEFAULT_CONFIG_PATH }] = await Promise.all([import('./cli/serve.js'), import('./config/index.js')]);
+    await runServe(args, process.stdout, DEFAULT_CONFIG_PATH);
+  },
+  user: async (args) => {
+    const [{ runUser }, { DEFAULT_CONFIG_PATH }] = await Promise.all([import('./cli/user.js'), import('./config/index.js')]);
+    await runUser(args, { stdout: process.stdout, input: process.stdin, output: process.stderr }, DEFAULT_CONFIG_PATH);
   },
 };
 
@@ -56,7 +57,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`davcrypt: DC_ERR_USAGE: unknown command ${first}\n${USAGE}\n`);
       return 2;
     }
-    await command.run(rest);
+    await command(rest);
     return 0;
   } catch (err) {
     // parseArgs throws TypeErrors with ERR_PARSE_ARGS_* codes for unknown or malformed options.

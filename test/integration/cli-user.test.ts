@@ -1,0 +1,111 @@
+// The `davcrypt user` commands as a real child process (bin/davcrypt.js through tsx),
+// password on stdin, against a sqlite store and local storage in a temp folder.
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startGateway } from '../../src/app.js';
+import { loadConfig } from '../../src/config/index.js';
+import { createLogger } from '../../src/logging.js';
+import { makeTempDir, type TempDir } from '../helpers/tmp.js';
+
+const BIN = resolve(import.meta.dirname, '../../bin/davcrypt.js');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function davcrypt(args: string[], stdin: string, cwd: string, env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => (stdout += c));
+    child.stderr.on('data', (c) => (stderr += c));
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+    child.stdin.end(stdin);
+  });
+}
+
+describe('davcrypt user (child process)', () => {
+  let tmp: TempDir;
+  let config: string;
+
+  beforeAll(async () => {
+    tmp = await makeTempDir('cli-user');
+    config = join(tmp.path, 'davcrypt.yaml');
+    await writeFile(
+      config,
+      ['dataDir: ./data', 'keys:', '  argon2: { m: 1024, t: 1, p: 1 }', 'mounts:', '  - path: /', '    backend:', '      type: local', '      root: ./storage/{user}', ''].join('\n'),
+    );
+  });
+  afterAll(async () => tmp.cleanup());
+
+  it('add, list, passwd, remove with passwords on stdin; errors are `davcrypt: CODE: message`', async () => {
+    const add = await davcrypt(['user', 'add', 'alice', '--config', config], 'first pw\n', tmp.path);
+    expect(add.stderr).toBe('');
+    expect(add).toMatchObject({ code: 0, stdout: 'user alice added\n' });
+    expect((await davcrypt(['user', 'add', 'bob', '--config', config], 'bob pw', tmp.path)).code).toBe(0); // no trailing newline
+
+    const dup = await davcrypt(['user', 'add', 'alice', '--config', config], 'x\n', tmp.path);
+    expect(dup.code).toBe(1);
+    expect(dup.stderr).toMatch(/^davcrypt: DC_ERR_EXISTS: user alice already exists/);
+
+    const list = await davcrypt(['user', 'list', '--config', config], '', tmp.path);
+    expect(list.code).toBe(0);
+    expect(list.stdout.split('\n').filter(Boolean).map((l) => l.split('\t')[0])).toEqual(['alice', 'bob']);
+
+    const badOld = await davcrypt(['user', 'passwd', 'alice', '--config', config], 'nope\nsecond pw\n', tmp.path);
+    expect(badOld.code).toBe(1);
+    expect(badOld.stderr).toMatch(/^davcrypt: DC_ERR_WRONG_PASSWORD: /);
+    const passwd = await davcrypt(['user', 'passwd', 'alice', '--config', config], 'first pw\nsecond pw\n', tmp.path);
+    expect(passwd.code).toBe(0);
+    expect(passwd.stdout).toMatch(/^password of alice changed/);
+
+    // The store the CLI wrote is the one the gateway reads: the new password logs in.
+    const cfg = await loadConfig(config, { cwd: tmp.path, env: { DAVCRYPT_PORT: '0' } });
+    const gw = await startGateway(cfg, { logger: createLogger({ silent: true }), skipInitialAdmin: true });
+    try {
+      await gw.users.authenticator.authenticate('alice', 'second pw', '127.0.0.1');
+      await expect(gw.users.authenticator.authenticate('alice', 'first pw', '127.0.0.1')).rejects.toMatchObject({ code: 'DC_ERR_UNAUTHORIZED' });
+    } finally {
+      await gw.close();
+    }
+
+    const remove = await davcrypt(['user', 'remove', 'bob', '--config', config], '', tmp.path);
+    expect(remove.code).toBe(0);
+    expect(remove.stdout).toMatch(/user bob removed; her files and keyrings were kept \(in .*storage\/bob\)/);
+    const list2 = await davcrypt(['user', 'list', '--config', config], '', tmp.path);
+    expect(list2.stdout.split('\n').filter(Boolean).map((l) => l.split('\t')[0])).toEqual(['alice']);
+  });
+
+  it('usage errors exit 2; --help and --version exit 0', async () => {
+    const none = await davcrypt(['user', 'add', '--config', config], 'pw\n', tmp.path);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/^davcrypt: DC_ERR_USAGE: user add needs a NAME/);
+    const bad = await davcrypt(['user', 'add', '../etc', '--config', config], 'pw\n', tmp.path);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/DC_ERR_USAGE: invalid user name/);
+    const noPw = await davcrypt(['user', 'add', 'carol', '--config', config], '', tmp.path);
+    expect(noPw.code).toBe(2);
+    const unknown = await davcrypt(['frobnicate'], '', tmp.path);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/^davcrypt: DC_ERR_USAGE: unknown command frobnicate/);
+    const opt = await davcrypt(['user', 'list', '--bogus'], '', tmp.path);
+    expect(opt.code).toBe(2);
+    expect(opt.stderr).toMatch(/^davcrypt: DC_ERR_USAGE: /);
+    for (const args of [['--help'], ['serve', '--help'], ['user', '--help']]) {
+      const help = await davcrypt(args, '', tmp.path);
+      expect(help.code, args.join(' ')).toBe(0);
+      expect(help.stdout).toMatch(/^usage: davcrypt/);
+    }
+    const version = await davcrypt(['--version'], '', tmp.path);
+    expect(version).toMatchObject({ code: 0, stdout: expect.stringMatching(/^davcrypt \d+\.\d+\.\d+\n$/) });
+    const badConfig = await davcrypt(['user', 'list', '--config', join(tmp.path, 'missing.yaml')], '', tmp.path);
+    expect(badConfig.code).toBe(1);
+    expect(badConfig.stderr).toMatch(/^davcrypt: DC_ERR_CONFIG: cannot read config file/);
+  });
+});
