@@ -141,7 +141,9 @@ export function wrapBody(where: string, body: Readable, signal?: AbortSignal, sl
   const out = new PassThrough();
   let skip = slice?.skip ?? 0;
   let left = slice?.take ?? Infinity;
+  let done = false;
   body.on('data', (chunk: Buffer) => {
+    if (done) return;
     let piece = chunk;
     if (skip > 0) {
       const cut = Math.min(skip, piece.length);
@@ -151,14 +153,15 @@ export function wrapBody(where: string, body: Readable, signal?: AbortSignal, sl
     if (piece.length > left) piece = piece.subarray(0, left);
     left -= piece.length;
     if (piece.length > 0 && !out.write(piece)) body.pause();
-    if (left <= 0) {
-      body.destroy();
+    if (left <= 0 && !done) {
+      done = true;
       out.end();
+      body.destroy(); // undici then reports RequestAbortedError, which `done` tells us to ignore
     }
   });
   out.on('drain', () => body.resume());
-  body.on('end', () => out.end());
-  body.on('error', (err) => { if (!out.writableFinished) out.destroy(transportError(where, err, signal)); });
+  body.on('end', () => { done = true; out.end(); });
+  body.on('error', (err) => { if (!done && !out.destroyed) out.destroy(transportError(where, err, signal)); });
   out.on('close', () => { if (!body.destroyed) body.destroy(); });
   return out;
 }
