@@ -61,6 +61,7 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
   private readonly now: () => number;
   private readonly recheckMs: number;
   private dummy?: Promise<Envelope>;
+  private readonly metaCaches = new Map<string, unknown>();
   private counters = { argon2: 0, cached: 0 };
 
   constructor(options: GatewayAuthenticatorOptions) {
@@ -135,6 +136,7 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
 
   close(): void {
     this.cache.close();
+    this.metaCaches.clear();
   }
 
   private async stillValid(session: Session): Promise<boolean> {
@@ -208,11 +210,23 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
           }
           throw err;
         }
-        backend = await wrapEncrypting(raw, keys);
+        backend = await this.wrapEncrypting(id, raw, keys);
       }
       out.push({ urlPrefix: mount.path === '/' ? '' : mount.path, id, backend, encrypted: mount.encrypt });
     }
     return out.sort((a, b) => b.urlPrefix.length - a.urlPrefix.length);
+  }
+
+  /** Wraps a mount's raw backend; header metadata (not secret) is cached per mount across sessions. */
+  private async wrapEncrypting(mountId: string, inner: Backend, keys: MountKeySet): Promise<Backend> {
+    const spec = '../backends/encrypting.js';
+    const mod = (await import(spec)) as EncryptingModule;
+    let metaCache = this.metaCaches.get(mountId);
+    if (!metaCache) {
+      metaCache = new mod.LruEncryptionMetaCache();
+      this.metaCaches.set(mountId, metaCache);
+    }
+    return new mod.EncryptingBackend(inner, keys, { metaCache });
   }
 
   private async membersOf(users: string[], self: UserRecord): Promise<IdentityInfo[]> {
@@ -241,8 +255,7 @@ function dropSession(session: Session): void {
   if (!session.resolving) wipe(session);
 }
 
-async function wrapEncrypting(inner: Backend, keys: MountKeySet): Promise<Backend> {
-  const spec = '../backends/encrypting.js';
-  const mod = (await import(spec)) as { EncryptingBackend: new (inner: Backend, keys: MountKeySet) => Backend };
-  return new mod.EncryptingBackend(inner, keys);
+interface EncryptingModule {
+  EncryptingBackend: new (inner: Backend, keys: MountKeySet, options?: { metaCache?: unknown }) => Backend;
+  LruEncryptionMetaCache: new () => unknown;
 }
