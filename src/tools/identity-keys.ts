@@ -1,0 +1,119 @@
+// Offline key access for the tools: reads a keyring copy from storage, opens an
+// identity envelope with a password (argon2id, once per distinct envelope) and
+// unwraps every mount key wrapped to that identity, whatever the current key is.
+// Holds private keys in memory only; wipe() drops them. Never writes a keyring.
+import { timingSafeEqual } from 'node:crypto';
+import { joinPath, type Backend } from '../backends/index.js';
+import { openIdentity, parseKeyring, publicKeyFromPrivate, unwrapMountKey, type Keyring } from '../crypto/index.js';
+import { davError, isDavcryptError } from '../errors.js';
+
+/** Name of the per-mount folder holding the keyring. */
+export const KEYRING_FOLDER = '.davcrypt';
+export const KEYRING_FILE = 'keyring.json';
+const MAX_KEYRING_BYTES = 16 * 1024 * 1024;
+
+/** Path of the keyring of a mount rooted at `dir` (a normalized backend path). */
+export function keyringPathOf(dir: string): string {
+  return joinPath(joinPath(dir, KEYRING_FOLDER), KEYRING_FILE);
+}
+
+/**
+ * Reads `<dir>/.davcrypt/keyring.json`; undefined when there is none.
+ * Throws DC_ERR_KEYRING_INVALID (malformed or larger than 16 MiB), backend errors.
+ */
+export async function readKeyringAt(backend: Backend, dir: string, signal?: AbortSignal): Promise<Keyring | undefined> {
+  const chunks: Buffer[] = [];
+  try {
+    const { body } = await backend.read(keyringPathOf(dir), { signal });
+    let total = 0;
+    for await (const chunk of body) {
+      total += (chunk as Buffer).length;
+      if (total > MAX_KEYRING_BYTES) {
+        body.destroy();
+        throw davError('DC_ERR_KEYRING_INVALID', `keyring ${keyringPathOf(dir)} is larger than 16 MiB`);
+      }
+      chunks.push(chunk as Buffer);
+    }
+  } catch (err) {
+    if (isDavcryptError(err, 'DC_ERR_NOT_FOUND') || isDavcryptError(err, 'DC_ERR_CONFLICT')) return undefined;
+    throw err;
+  }
+  return parseKeyring(Buffer.concat(chunks).toString('utf8'));
+}
+
+/** The unwrapped mount keys of one keyring for one identity, by key id (32 lowercase hex). */
+export interface UnlockedKeyring {
+  keys: Map<string, Buffer>;
+  /** Id of the keyring's current key, and whether this identity holds it. */
+  current: string;
+  holdsCurrent: boolean;
+  /** Wraps to this identity that did not open (altered keyring): key id and error code. */
+  unwrapFailures: { keyId: string; code: string }[];
+}
+
+/**
+ * Opens one identity ("user:NAME" or "recovery") in any number of keyrings with one password.
+ * Each distinct envelope costs one argon2id run; the result is cached for the next keyring.
+ */
+export class IdentityUnlocker {
+  private readonly opened = new Map<string, Buffer>();
+
+  constructor(readonly identity: string, private readonly password: string) {}
+
+  /**
+   * Unwraps every key of `keyring` wrapped to this identity. Throws DC_ERR_NO_ACCESS (identity
+   * absent, or no key wrapped to it), DC_ERR_WRONG_PASSWORD, DC_ERR_KEYRING_INVALID (envelope does
+   * not match the identity's public key).
+   */
+  async unlock(keyring: Keyring): Promise<UnlockedKeyring> {
+    const entry = keyring.identities[this.identity];
+    if (!entry?.envelope) {
+      const known = Object.keys(keyring.identities).join(', ') || 'none';
+      throw davError('DC_ERR_NO_ACCESS', `this keyring has no identity ${this.identity} (it has: ${known})`, {
+        details: { identity: this.identity },
+      });
+    }
+    const cacheKey = `${entry.publicKey}|${entry.envelope.salt}|${entry.envelope.ct}`;
+    let privateKey = this.opened.get(cacheKey);
+    if (!privateKey) {
+      privateKey = await openIdentity(entry.envelope, this.identity, this.password);
+      const expected = Buffer.from(entry.publicKey, 'base64');
+      const actual = publicKeyFromPrivate(privateKey);
+      if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) {
+        privateKey.fill(0);
+        throw davError('DC_ERR_KEYRING_INVALID', `identity ${this.identity}: envelope does not match its public key`);
+      }
+      this.opened.set(cacheKey, privateKey);
+    }
+    const keys = new Map<string, Buffer>();
+    const unwrapFailures: UnlockedKeyring['unwrapFailures'] = [];
+    for (const k of keyring.keys) {
+      for (const wrap of k.wraps.filter((w) => w.to === this.identity)) {
+        try {
+          keys.set(k.id, unwrapMountKey(wrap, Buffer.from(k.id, 'hex'), privateKey));
+          break;
+        } catch (err) {
+          unwrapFailures.push({ keyId: k.id, code: isDavcryptError(err) ? err.code : 'DC_ERR_INTERNAL' });
+        }
+      }
+    }
+    if (keys.size === 0) {
+      throw davError('DC_ERR_NO_ACCESS', `no key of this keyring opens with identity ${this.identity}`, {
+        details: { identity: this.identity, unwrapFailures: unwrapFailures.length },
+      });
+    }
+    return { keys, current: keyring.current, holdsCurrent: keys.has(keyring.current), unwrapFailures };
+  }
+
+  /** Overwrites the opened private keys (best effort). */
+  wipe(): void {
+    for (const k of this.opened.values()) k.fill(0);
+    this.opened.clear();
+  }
+}
+
+/** "user:NAME" for --user NAME, "recovery" for --recovery. Throws DC_ERR_USAGE unless exactly one is given. */
+export function identityFromFlags(user: string | undefined, recovery: boolean | undefined): string {
+  if ((user === undefined) === !recovery) throw davError('DC_ERR_USAGE', 'give exactly one of --user NAME or --recovery');
+  return recovery ? 'recovery' : `user:${user}`;
+}
