@@ -137,3 +137,23 @@ describe('config YAML pitfalls', () => {
     expect(() => parseConfig('mounts: [{ path: /, backend: { type: local, root: ./s/{user} } }]\n', { env: {} })).toThrow(/hint: quote values containing \{user\}/);
   });
 });
+
+describe('shipped example configs', () => {
+  it('every config/examples/*.yaml validates', async () => {
+    const { readdirSync } = await import('node:fs');
+    const dir = join(DEFAULT_CONFIG_PATH, '..', 'examples');
+    const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+    expect(files.length).toBeGreaterThanOrEqual(3);
+    const tmp = mkdtempSync(join(tmpdir(), 'davcrypt-examples-'));
+    try {
+      for (const f of ['cert.pem', 'key.pem']) writeFileSync(join(tmp, f), 'x');
+      for (const f of files) {
+        const text = (await import('node:fs')).readFileSync(join(dir, f), 'utf8').replaceAll('/etc/davcrypt/', `${tmp}/`);
+        const c = parseConfig(text, { source: f, cwd: tmp, env: { DAVCRYPT_BACKEND_PASSWORD: 'x' } });
+        expect(c.mounts.length, f).toBeGreaterThan(0);
+      }
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});
