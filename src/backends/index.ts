@@ -5,4 +5,4 @@ export { LocalBackend, createLocalBackend, contentTypeFor, LOCAL_TEMP_PREFIX, ty
 export { WebdavBackend, createWebdavBackend, etagsMatchWeakly, type WebdavBackendOptions } from './webdav.js';
 export type { WebdavTimeouts } from './webdav-http.js';
 export { normalizePath, parentPath, baseName, joinPath, isSameOrInside } from './paths.js';
-// export * from './encrypting.js'; // added once src/backends/encrypting.ts exists
+export * from './encrypting.js';

@@ -33,8 +33,13 @@ export interface EncryptStreamOptions {
   random?: RandomSource;
 }
 
-class EncryptTransform extends Transform {
-  private readonly header: Buffer;
+/** The encrypt Transform; `header` holds the 65 header bytes it emits first (e.g. to cache per ETag). */
+export interface EncryptStream extends Transform {
+  readonly header: Buffer;
+}
+
+class EncryptTransform extends Transform implements EncryptStream {
+  readonly header: Buffer;
   private readonly keys: FileKeys;
   private readonly noncePrefix: Buffer;
   private readonly segmentBytes: number;
@@ -117,7 +122,7 @@ class EncryptTransform extends Transform {
  * Plaintext in, `header || C_0 || T_0 || ...` out. Never throws synchronously for valid options;
  * DC_ERR_BAD_HEADER for a bad exponent or key id length.
  */
-export function createEncryptStream(opts: EncryptStreamOptions): Transform {
+export function createEncryptStream(opts: EncryptStreamOptions): EncryptStream {
   return new EncryptTransform(opts);
 }
 

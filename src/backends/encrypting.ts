@@ -1,0 +1,389 @@
+// EncryptingBackend: the decorator that encrypts file bodies on write and decrypts
+// them on read (DESIGN.md §2, §3, §5), over any Backend. Names, folders, moves and
+// copies pass through; sizes are reported on the plaintext side. Files without the
+// DAVCRYPT magic are plaintext and served as they are. Holds no keys on disk and
+// does no I/O of its own beyond calls to the wrapped backend.
+import { Readable } from 'node:stream';
+import {
+  DEFAULT_SEGMENT_EXPONENT,
+  HEADER_BYTES,
+  cipherSizeForPlain,
+  createDecryptStream,
+  createEncryptStream,
+  decryptPlainRange,
+  hasMagic,
+  parseHeader,
+  plainSizeForCipher,
+  type FileHeader,
+  type RandomSource,
+} from '../crypto/index.js';
+import { davError, isDavcryptError } from '../errors.js';
+import type { MountKeySet } from '../keys/types.js';
+import type {
+  Backend,
+  BackendCapabilities,
+  EntryInfo,
+  OpOptions,
+  QuotaInfo,
+  ReadOptions,
+  ReadResult,
+  TransferOptions,
+  WriteOptions,
+} from './types.js';
+
+/** What is known about one stored version of a file (keyed by path + ETag). */
+export interface EncryptionMeta {
+  encrypted: boolean;
+  /** The first 65 stored bytes (the header; fewer if the file is shorter), standard base64, when encrypted. */
+  header?: string;
+}
+
+/** Remembers whether (path, etag) is encrypted, so listings need not read bodies. Never throws. */
+export interface EncryptionMetaCache {
+  get(path: string, etag: string): EncryptionMeta | undefined | Promise<EncryptionMeta | undefined>;
+  set(path: string, etag: string, meta: EncryptionMeta): void | Promise<void>;
+}
+
+/** Bounded in-memory LRU (default 10,000 entries). ETags compare weakly (W/"x" equals "x"). */
+export class LruEncryptionMetaCache implements EncryptionMetaCache {
+  private readonly entries = new Map<string, EncryptionMeta>();
+  constructor(private readonly maxEntries = 10_000) {}
+
+  get(path: string, etag: string): EncryptionMeta | undefined {
+    const k = cacheKey(path, etag);
+    const meta = this.entries.get(k);
+    if (meta !== undefined) {
+      this.entries.delete(k);
+      this.entries.set(k, meta);
+    }
+    return meta;
+  }
+
+  set(path: string, etag: string, meta: EncryptionMeta): void {
+    const k = cacheKey(path, etag);
+    this.entries.delete(k);
+    this.entries.set(k, meta);
+    while (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}
+
+function cacheKey(path: string, etag: string): string {
+  return `${path}\u0000${etag.replace(/^W\//, '')}`;
+}
+
+export interface EncryptingBackendOptions {
+  /** Alias of metaCache (the cache also holds headers for range reads). */
+  headerCache?: EncryptionMetaCache;
+  metaCache?: EncryptionMetaCache;
+  /** Parallel header probes while listing (default 8). */
+  probeConcurrency?: number;
+  /** Random source for file salts and nonce prefixes (tests only). */
+  random?: RandomSource;
+}
+
+/**
+ * True when a file written by davcrypt (e = 16) can have this stored size. Checked against the
+ * writers' exponent only: with all of 12..24 almost every size would qualify and every listing
+ * would probe. A foreign file with another exponent and a size invalid under e = 16 is listed with
+ * its stored size, but still decrypts on read (reads look at the header).
+ */
+export function couldBeCipherSize(size: number): boolean {
+  return plainSizeForCipher(size, DEFAULT_SEGMENT_EXPONENT) !== undefined;
+}
+
+const PLAINTEXT: EncryptionMeta = Object.freeze({ encrypted: false });
+
+export class EncryptingBackend implements Backend {
+  readonly name: string;
+  readonly capabilities: BackendCapabilities;
+  readonly setModified?: (path: string, mtime: Date, opts?: OpOptions) => Promise<void>;
+  readonly quota?: (path: string, opts?: OpOptions) => Promise<QuotaInfo>;
+  private readonly meta: EncryptionMetaCache;
+  private readonly probeConcurrency: number;
+
+  constructor(
+    private readonly inner: Backend,
+    private readonly keys: MountKeySet,
+    private readonly options: EncryptingBackendOptions = {},
+  ) {
+    this.name = `encrypting:${inner.name}`;
+    this.capabilities = { ...inner.capabilities };
+    this.meta = options.metaCache ?? options.headerCache ?? new LruEncryptionMetaCache();
+    this.probeConcurrency = Math.max(1, options.probeConcurrency ?? 8);
+    if (inner.setModified) this.setModified = (path, mtime, opts) => inner.setModified!(path, mtime, opts);
+    if (inner.quota) this.quota = (path, opts) => inner.quota!(path, opts);
+  }
+
+  /** Plaintext size for encrypted files. Throws as the inner backend (DC_ERR_NOT_FOUND). */
+  async stat(path: string, opts: OpOptions = {}): Promise<EntryInfo> {
+    const info = await this.inner.stat(path, opts);
+    return this.toPlainEntry(info, await this.metaFor(info, opts));
+  }
+
+  /** Plaintext sizes; probes at most probeConcurrency headers at once. Throws as the inner backend. */
+  async list(path: string, opts: OpOptions = {}): Promise<EntryInfo[]> {
+    const entries = await this.inner.list(path, opts);
+    const out = new Array<EntryInfo>(entries.length);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < entries.length) {
+        const i = next++;
+        const entry = entries[i]!;
+        let meta: EncryptionMeta = PLAINTEXT;
+        try {
+          meta = await this.metaFor(entry, opts);
+        } catch (err) {
+          // A file that vanished or cannot be probed is listed as stored; reading it will say why.
+          if (isDavcryptError(err, 'DC_ERR_ABORTED') || opts.signal?.aborted) throw err;
+        }
+        out[i] = this.toPlainEntry(entry, meta);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.probeConcurrency, entries.length) }, worker));
+    return out;
+  }
+
+  /**
+   * Whole file: one inner read, decided by its first bytes. Range: stat, header (cache or a 65-byte
+   * ranged read), then a ranged read of only the needed segments. Throws DC_ERR_NOT_FOUND,
+   * DC_ERR_IS_A_COLLECTION, DC_ERR_RANGE_NOT_SATISFIABLE, DC_ERR_UNKNOWN_KEY and header errors
+   * (DC_ERR_BAD_HEADER, DC_ERR_UNSUPPORTED_VERSION, DC_ERR_TRUNCATED for an impossible size); the body
+   * errors with DC_ERR_TAMPERED / DC_ERR_TRUNCATED / DC_ERR_TRAILING_DATA and never yields unverified bytes.
+   */
+  async read(path: string, opts: ReadOptions = {}): Promise<ReadResult> {
+    if (opts.range) return this.readRange(path, opts);
+    const r = await this.inner.read(path, { signal: opts.signal });
+    const { head, body } = await peek(r.body, HEADER_BYTES);
+    if (!hasMagic(head)) {
+      this.remember(r.info, PLAINTEXT);
+      return { body, info: r.info };
+    }
+    let header: FileHeader;
+    let mountKey: Buffer;
+    try {
+      header = parseHeader(head);
+      mountKey = this.keyFor(header);
+      this.checkCipherSize(r.info, header);
+    } catch (err) {
+      body.destroy();
+      throw err;
+    }
+    this.remember(r.info, { encrypted: true, header: header.bytes.toString('base64') });
+    const decrypt = createDecryptStream({ resolveKey: () => mountKey, cipherSize: r.info.size });
+    body.on('error', (err) => decrypt.destroy(err));
+    decrypt.on('close', () => body.destroy());
+    body.pipe(decrypt);
+    return { body: decrypt, info: this.toPlainEntry(r.info, { encrypted: true, header: '' }, header) };
+  }
+
+  private async readRange(path: string, opts: ReadOptions): Promise<ReadResult> {
+    const range = opts.range!;
+    const info = await this.inner.stat(path, opts);
+    if (info.type === 'directory') {
+      throw davError('DC_ERR_IS_A_COLLECTION', `${this.name} read ${path}: is a folder`, { details: { path } });
+    }
+    const meta = await this.metaFor(info, opts);
+    if (!meta.encrypted) return this.inner.read(path, opts);
+    const header = this.headerOf(meta);
+    const mountKey = this.keyFor(header);
+    this.checkCipherSize(info, header);
+    const plainInfo = this.toPlainEntry(info, meta, header);
+    const plainSize = plainInfo.size;
+    if (plainSize === 0) return { body: Readable.from([]), info: plainInfo };
+    if (range.start >= plainSize || (range.end !== undefined && range.end < range.start)) {
+      throw davError('DC_ERR_RANGE_NOT_SATISFIABLE', `${this.name} read ${path}: range starts at ${range.start}, size is ${plainSize}`, {
+        details: { path, size: plainSize },
+      });
+    }
+    const end = Math.min(range.end ?? plainSize - 1, plainSize - 1);
+    const { body } = await decryptPlainRange({
+      header,
+      mountKey,
+      cipherSize: info.size,
+      plainStart: range.start,
+      plainEnd: end,
+      fetchCipherRange: async (cipherStart, cipherEnd) => {
+        const r = await this.inner.read(path, { range: { start: cipherStart, end: cipherEnd }, signal: opts.signal });
+        if (info.etag !== undefined && r.info.etag !== undefined && !sameEtag(info.etag, r.info.etag)) {
+          r.body.destroy();
+          throw davError('DC_ERR_PRECONDITION_FAILED', `${this.name} read ${path}: the file changed during the read`, {
+            details: { path },
+          });
+        }
+        return r.body;
+      },
+    });
+    return { body, info: plainInfo, range: { start: range.start, end } };
+  }
+
+  /**
+   * Encrypts the body with the current mount key. opts.size is the plaintext size (the inner backend
+   * gets the ciphertext size). Throws as the inner backend's write.
+   */
+  async write(path: string, body: Readable, opts: WriteOptions = {}): Promise<EntryInfo> {
+    const encrypt = createEncryptStream({ key: this.keys.current, random: this.options.random });
+    // Not stream.pipeline: it would destroy the caller's body (an HTTP request) on an inner failure.
+    const onBodyError = (err: Error) => encrypt.destroy(err);
+    body.on('error', onBodyError);
+    body.pipe(encrypt);
+    try {
+      const info = await this.inner.write(path, encrypt, {
+        ...opts,
+        size: opts.size === undefined ? undefined : cipherSizeForPlain(opts.size),
+      });
+      const meta = { encrypted: true, header: encrypt.header.toString('base64') };
+      this.remember(info, meta);
+      return this.toPlainEntry(info, meta, parseHeader(encrypt.header));
+    } finally {
+      body.off('error', onBodyError);
+      body.unpipe(encrypt);
+      if (!encrypt.writableFinished) encrypt.destroy();
+    }
+  }
+
+  mkdir(path: string, opts?: OpOptions): Promise<void> {
+    return this.inner.mkdir(path, opts);
+  }
+
+  delete(path: string, opts?: OpOptions): Promise<void> {
+    return this.inner.delete(path, opts);
+  }
+
+  /** Files are not bound to their path: the backend moves the ciphertext as it is. */
+  move(from: string, to: string, opts?: TransferOptions): Promise<void> {
+    return this.inner.move(from, to, opts);
+  }
+
+  copy(from: string, to: string, opts?: TransferOptions): Promise<void> {
+    return this.inner.copy(from, to, opts);
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  /** Encrypted or not, from size arithmetic, then the cache, then a 65-byte ranged read. */
+  private async metaFor(info: EntryInfo, opts: OpOptions): Promise<EncryptionMeta> {
+    if (info.type !== 'file' || !couldBeCipherSize(info.size)) return PLAINTEXT;
+    if (info.etag !== undefined) {
+      const cached = await this.meta.get(info.path, info.etag);
+      if (cached !== undefined) return cached;
+    }
+    const r = await this.inner.read(info.path, { range: { start: 0, end: HEADER_BYTES - 1 }, signal: opts.signal });
+    const head = await readUpTo(r.body, HEADER_BYTES);
+    let meta: EncryptionMeta = PLAINTEXT;
+    // Magic but a bad header is still "encrypted": the raw bytes are kept so reads report the exact error.
+    if (hasMagic(head)) meta = { encrypted: true, header: head.toString('base64') };
+    // Cache under the etag the probe saw, which is the version whose bytes were read.
+    this.remember(r.info.etag !== undefined ? r.info : info, meta);
+    return meta;
+  }
+
+  private remember(info: EntryInfo, meta: EncryptionMeta): void {
+    if (info.etag === undefined) return;
+    void Promise.resolve(this.meta.set(info.path, info.etag, meta)).catch(() => undefined);
+  }
+
+  /** Throws the header's own error (DC_ERR_BAD_HEADER, DC_ERR_UNSUPPORTED_VERSION). */
+  private headerOf(meta: EncryptionMeta): FileHeader {
+    return parseHeader(Buffer.from(meta.header ?? '', 'base64'));
+  }
+
+  private keyFor(header: FileHeader): Buffer {
+    const key = this.keys.get(header.keyId);
+    if (!key) {
+      throw davError('DC_ERR_UNKNOWN_KEY', `no mount key with id ${header.keyId.toString('hex')}`, {
+        details: { keyId: header.keyId.toString('hex') },
+      });
+    }
+    return key.key;
+  }
+
+  private checkCipherSize(info: EntryInfo, header: FileHeader): void {
+    if (plainSizeForCipher(info.size, header.segmentExponent) === undefined) {
+      throw davError('DC_ERR_TRUNCATED', `${info.path}: ${info.size} bytes is not a whole encrypted file`, {
+        details: { path: info.path, size: info.size },
+      });
+    }
+  }
+
+  private toPlainEntry(info: EntryInfo, meta: EncryptionMeta, header?: FileHeader): EntryInfo {
+    if (info.type !== 'file' || !meta.encrypted) return info;
+    let h = header;
+    if (!h) {
+      try {
+        h = this.headerOf(meta);
+      } catch {
+        return info; // unreadable header: list the stored size; reads report the error
+      }
+    }
+    const plainSize = plainSizeForCipher(info.size, h.segmentExponent);
+    return plainSize === undefined ? info : { ...info, size: plainSize };
+  }
+}
+
+function sameEtag(a: string, b: string): boolean {
+  return a.replace(/^W\//, '') === b.replace(/^W\//, '');
+}
+
+/** Reads at most `limit` bytes, then releases the stream. */
+async function readUpTo(stream: Readable, limit: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let length = 0;
+  try {
+    for await (const chunk of stream) {
+      const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+      parts.push(b);
+      length += b.length;
+      if (length >= limit) break;
+    }
+  } finally {
+    stream.destroy();
+  }
+  return Buffer.concat(parts).subarray(0, limit);
+}
+
+/** Takes the first `n` bytes (fewer at end of stream) and returns them with a stream of the whole body. */
+async function peek(stream: Readable, n: number): Promise<{ head: Buffer; body: Readable }> {
+  const iterator = stream[Symbol.asyncIterator]();
+  const parts: Buffer[] = [];
+  let length = 0;
+  let ended = false;
+  try {
+    while (length < n) {
+      const r = await iterator.next();
+      if (r.done) {
+        ended = true;
+        break;
+      }
+      const b = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value as Uint8Array);
+      parts.push(b);
+      length += b.length;
+    }
+  } catch (err) {
+    stream.destroy();
+    throw err;
+  }
+  const head = Buffer.concat(parts);
+  const body = Readable.from(
+    (async function* () {
+      try {
+        if (head.length > 0) yield head;
+        if (ended) return;
+        for (;;) {
+          const r = await iterator.next();
+          if (r.done) return;
+          yield r.value as Buffer;
+        }
+      } finally {
+        stream.destroy();
+      }
+    })(),
+    { objectMode: false },
+  );
+  return { head, body };
+}

@@ -1,0 +1,267 @@
+// EncryptingBackend over a real LocalBackend in a temp folder: the shared conformance suite
+// (plaintext sizes), plus what only the decorator does: ciphertext at rest, range reads that
+// fetch only the needed segments, plaintext files served as they are, tamper errors.
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EncryptingBackend, LruEncryptionMetaCache, couldBeCipherSize } from '../../../src/backends/encrypting.js';
+import { createLocalBackend } from '../../../src/backends/local.js';
+import type { Backend, ReadOptions, ReadResult } from '../../../src/backends/types.js';
+import { cipherSizeForPlain, hasMagic, newMountKey, parseHeader } from '../../../src/crypto/index.js';
+import { createMountKeySet } from '../../../src/keys/keyset.js';
+import { backendConformance } from '../../conformance/backend.js';
+import { bodyOf, expectCode, readAll } from '../../conformance/helpers.js';
+import { makeTempDir, type TempDir } from '../../helpers/tmp.js';
+
+backendConformance('encrypting(local)', async () => {
+  const tmp = await makeTempDir('enc-conf');
+  const root = join(tmp.path, 'root');
+  const key = newMountKey();
+  const backend = new EncryptingBackend(await createLocalBackend(root), createMountKeySet([key], key));
+  return { backend, cleanup: tmp.cleanup, rawRoot: root, exactSizes: true };
+});
+
+/** Counts what the wrapped backend is asked for: reads, ranged reads and body bytes delivered. */
+class CountingBackend {
+  reads: { path: string; range?: ReadOptions['range'] }[] = [];
+  bytes = 0;
+  constructor(readonly inner: Backend) {}
+  wrap(): Backend {
+    return new Proxy(this.inner, {
+      get: (target, prop, receiver) => {
+        if (prop === 'read') {
+          return async (path: string, opts?: ReadOptions): Promise<ReadResult> => {
+            this.reads.push({ path, range: opts?.range });
+            const r = await target.read(path, opts);
+            r.body.on('data', (c: Buffer) => (this.bytes += c.length));
+            return r;
+          };
+        }
+        const v = Reflect.get(target, prop, receiver);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+  }
+  reset(): void {
+    this.reads = [];
+    this.bytes = 0;
+  }
+}
+
+async function errorOf(stream: Readable): Promise<{ code?: string; details?: Record<string, unknown>; data: Buffer }> {
+  const parts: Buffer[] = [];
+  try {
+    for await (const c of stream) parts.push(c as Buffer);
+    return { data: Buffer.concat(parts) };
+  } catch (err) {
+    return { ...(err as { code?: string; details?: Record<string, unknown> }), data: Buffer.concat(parts) };
+  }
+}
+
+describe('EncryptingBackend specifics', () => {
+  let tmp: TempDir;
+  let root: string;
+  let counter: CountingBackend;
+  let enc: EncryptingBackend;
+  const key = newMountKey();
+  const oldKey = newMountKey();
+  const S = 65536;
+  const big = Buffer.alloc(5 * S + 1234);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 7 + (i >> 11)) & 0xff;
+
+  beforeAll(async () => {
+    tmp = await makeTempDir('enc');
+    root = join(tmp.path, 'root');
+    counter = new CountingBackend(await createLocalBackend(root));
+    enc = new EncryptingBackend(counter.wrap(), createMountKeySet([key, oldKey], key));
+    await enc.write('/big.bin', bodyOf(big), { size: big.length });
+  });
+  afterAll(() => tmp.cleanup());
+
+  it('stores ciphertext: magic, current key id, cipher size; no plaintext run on disk', async () => {
+    const raw = await readFile(join(root, 'big.bin'));
+    expect(hasMagic(raw)).toBe(true);
+    expect(parseHeader(raw).keyId.equals(key.id)).toBe(true);
+    expect(raw.length).toBe(cipherSizeForPlain(big.length));
+    expect(raw.includes(big.subarray(1000, 1032))).toBe(false);
+    expect((await enc.stat('/big.bin')).size).toBe(big.length);
+    expect(enc.name).toMatch(/^encrypting:local:/);
+    expect(enc.capabilities).toEqual(counter.inner.capabilities);
+  });
+
+  it('range reads at segment boundaries fetch only the needed segments', async () => {
+    const cases: [number, number][] = [
+      [0, 0],
+      [S - 1, S],
+      [S, 2 * S - 1],
+      [3 * S + 5, 3 * S + 5],
+      [5 * S, 5 * S + 1233],
+      [2 * S - 10, 4 * S + 10],
+    ];
+    for (const [a, b] of cases) {
+      counter.reset();
+      const r = await enc.read('/big.bin', { range: { start: a, end: b } });
+      const got = await readAll(r.body);
+      expect(got.equals(big.subarray(a, b + 1)), `range ${a}-${b}`).toBe(true);
+      expect(r.range).toEqual({ start: a, end: b });
+      expect(r.info.size).toBe(big.length);
+      const first = Math.floor(a / S);
+      const last = Math.floor(b / S);
+      const cipherSize = cipherSizeForPlain(big.length);
+      const spanStart = 65 + first * (S + 32);
+      const spanEnd = Math.min(65 + (last + 1) * (S + 32), cipherSize) - 1;
+      // The header is cached from the write, so only the span is read.
+      expect(counter.reads).toEqual([{ path: '/big.bin', range: { start: spanStart, end: spanEnd } }]);
+      expect(counter.bytes).toBe(spanEnd - spanStart + 1);
+    }
+  });
+
+  it('a cold cache costs one 65-byte header probe before the span', async () => {
+    const cold = new EncryptingBackend(counter.wrap(), createMountKeySet([key], key), { metaCache: new LruEncryptionMetaCache(10) });
+    counter.reset();
+    const r = await cold.read('/big.bin', { range: { start: 2 * S, end: 2 * S + 99 } });
+    expect((await readAll(r.body)).equals(big.subarray(2 * S, 2 * S + 100))).toBe(true);
+    expect(counter.reads.map((x) => x.range)).toEqual([
+      { start: 0, end: 64 },
+      { start: 65 + 2 * (S + 32), end: 65 + 3 * (S + 32) - 1 },
+    ]);
+    expect(counter.bytes).toBe(65 + S + 32);
+  });
+
+  it('serves a plaintext file dropped into the backend as it is, with its real size', async () => {
+    const sizes = [0, 10, 97, 98, 200, cipherSizeForPlain(1000)];
+    for (const size of sizes) {
+      const data = Buffer.alloc(size, 0x61);
+      await writeFile(join(root, `plain-${size}.txt`), data);
+      const st = await enc.stat(`/plain-${size}.txt`);
+      expect(st.size, `size ${size}`).toBe(size);
+      const r = await enc.read(`/plain-${size}.txt`);
+      expect(r.info.size).toBe(size);
+      expect((await readAll(r.body)).equals(data)).toBe(true);
+      if (size > 20) {
+        const part = await enc.read(`/plain-${size}.txt`, { range: { start: 5, end: 14 } });
+        expect((await readAll(part.body)).equals(data.subarray(5, 15))).toBe(true);
+      }
+    }
+    const listed = await enc.list('/');
+    for (const size of sizes) expect(listed.find((e) => e.name === `plain-${size}.txt`)?.size).toBe(size);
+    expect(listed.find((e) => e.name === 'big.bin')?.size).toBe(big.length);
+  });
+
+  it('list probes unknown files with bounded concurrency and caches the answer per etag', async () => {
+    await enc.mkdir('/many');
+    const inner = await createLocalBackend(root);
+    for (let i = 0; i < 20; i++) await inner.write(`/many/p${i}`, bodyOf(Buffer.alloc(200, i)), { size: 200 });
+    for (let i = 0; i < 5; i++) await new EncryptingBackend(inner, createMountKeySet([key], key)).write(`/many/e${i}`, bodyOf('secret'));
+    let active = 0;
+    let peak = 0;
+    const slow: Backend = new Proxy(inner, {
+      get: (t, prop) => {
+        if (prop === 'read') {
+          return async (p: string, o?: ReadOptions) => {
+            active++;
+            peak = Math.max(peak, active);
+            await new Promise((r) => setTimeout(r, 10));
+            try {
+              return await t.read(p, o);
+            } finally {
+              active--;
+            }
+          };
+        }
+        const v = Reflect.get(t, prop);
+        return typeof v === 'function' ? v.bind(t) : v;
+      },
+    });
+    const cache = new LruEncryptionMetaCache();
+    const fresh = new EncryptingBackend(slow, createMountKeySet([key], key), { metaCache: cache, probeConcurrency: 3 });
+    const entries = await fresh.list('/many');
+    expect(peak).toBeLessThanOrEqual(3);
+    expect(peak).toBeGreaterThan(1);
+    expect(cache.size).toBe(25);
+    for (const e of entries) expect(e.size).toBe(e.name.startsWith('p') ? 200 : 6);
+    peak = 0;
+    await fresh.list('/many');
+    expect(peak).toBe(0);
+  });
+
+  it('decrypts files written under an older key; unknown key id is DC_ERR_UNKNOWN_KEY', async () => {
+    const inner = await createLocalBackend(root);
+    await new EncryptingBackend(inner, createMountKeySet([oldKey], oldKey)).write('/old.txt', bodyOf('from before rotation'));
+    expect((await readAll((await enc.read('/old.txt')).body)).toString()).toBe('from before rotation');
+    const stranger = newMountKey();
+    await new EncryptingBackend(inner, createMountKeySet([stranger], stranger)).write('/stranger.txt', bodyOf('x'.repeat(100)));
+    await expectCode(enc.read('/stranger.txt'), 'DC_ERR_UNKNOWN_KEY');
+    await expectCode(enc.read('/stranger.txt', { range: { start: 1, end: 2 } }), 'DC_ERR_UNKNOWN_KEY');
+    expect((await enc.stat('/stranger.txt')).size).toBe(100);
+  });
+
+  it('tampered and truncated files fail with the right code, never with wrong bytes', async () => {
+    const raw = await readFile(join(root, 'big.bin'));
+    const flipped = Buffer.from(raw);
+    flipped[65 + 2 * (S + 32) + 7]! ^= 0x10;
+    await writeFile(join(root, 'flipped.bin'), flipped);
+    const whole = await errorOf((await enc.read('/flipped.bin')).body);
+    expect(whole.code).toBe('DC_ERR_TAMPERED');
+    expect(whole.details?.segment).toBe(2);
+    expect(whole.data.equals(big.subarray(0, whole.data.length))).toBe(true);
+    expect(whole.data.length).toBeLessThanOrEqual(2 * S);
+    const ranged = await errorOf((await enc.read('/flipped.bin', { range: { start: 2 * S + 1, end: 2 * S + 10 } })).body);
+    expect(ranged.code).toBe('DC_ERR_TAMPERED');
+    expect(ranged.data.length).toBe(0);
+    const okRange = await enc.read('/flipped.bin', { range: { start: S, end: 2 * S - 1 } });
+    expect((await readAll(okRange.body)).equals(big.subarray(S, 2 * S))).toBe(true);
+
+    await writeFile(join(root, 'cut.bin'), raw.subarray(0, 65 + 3 * (S + 32)));
+    expect((await enc.stat('/cut.bin')).size).toBe(3 * S);
+    expect((await errorOf((await enc.read('/cut.bin')).body)).code).toBe('DC_ERR_TRUNCATED');
+    await writeFile(join(root, 'cut-odd.bin'), raw.subarray(0, 65 + 3 * (S + 32) + 5));
+    expect(couldBeCipherSize(65 + 3 * (S + 32) + 5)).toBe(false);
+    expect((await enc.stat('/cut-odd.bin')).size).toBe(65 + 3 * (S + 32) + 5);
+    await expectCode(enc.read('/cut-odd.bin'), 'DC_ERR_TRUNCATED');
+    await writeFile(join(root, 'long.bin'), Buffer.concat([raw, Buffer.from('appended')]));
+    const long = await errorOf((await enc.read('/long.bin')).body);
+    expect(long.code).toMatch(/^DC_ERR_(TAMPERED|TRAILING_DATA)$/);
+    const v2 = Buffer.from(raw);
+    v2[8] = 2;
+    await writeFile(join(root, 'v2.bin'), v2);
+    await expectCode(enc.read('/v2.bin'), 'DC_ERR_UNSUPPORTED_VERSION');
+    await expectCode(enc.read('/v2.bin', { range: { start: 0, end: 5 } }), 'DC_ERR_UNSUPPORTED_VERSION');
+    expect((await enc.stat('/v2.bin')).size).toBe(raw.length);
+  });
+
+  it('write passes the cipher size and preconditions to the inner backend', async () => {
+    const sizes: (number | undefined)[] = [];
+    const spy: Backend = new Proxy(counter.inner, {
+      get: (t, prop) => {
+        if (prop === 'write') {
+          return (p: string, body: Readable, o?: { size?: number }) => {
+            sizes.push(o?.size);
+            return t.write(p, body, o);
+          };
+        }
+        const v = Reflect.get(t, prop);
+        return typeof v === 'function' ? v.bind(t) : v;
+      },
+    });
+    const b = new EncryptingBackend(spy, createMountKeySet([key], key));
+    const first = await b.write('/w.txt', bodyOf('hello'), { size: 5, ifNoneMatch: '*' });
+    expect(first.size).toBe(5);
+    expect(sizes).toEqual([cipherSizeForPlain(5)]);
+    await expectCode(b.write('/w.txt', bodyOf('again'), { ifNoneMatch: '*' }), 'DC_ERR_PRECONDITION_FAILED');
+    await expectCode(b.write('/w.txt', bodyOf('again'), { ifMatch: '"nope"' }), 'DC_ERR_PRECONDITION_FAILED');
+    const second = await b.write('/w.txt', bodyOf('again!'), { ifMatch: first.etag });
+    expect(second.size).toBe(6);
+    await expectCode(b.write('/w.txt', bodyOf('wrong length'), { size: 3 }), 'DC_ERR_BAD_REQUEST');
+    expect((await readAll((await b.read('/w.txt')).body)).toString()).toBe('again!');
+  });
+
+  it('move and copy keep files readable (not bound to their path)', async () => {
+    await enc.write('/m1.txt', bodyOf('movable'));
+    await enc.move('/m1.txt', '/m2.txt');
+    await enc.copy('/m2.txt', '/m3.txt');
+    expect((await readAll((await enc.read('/m2.txt')).body)).toString()).toBe('movable');
+    expect((await readAll((await enc.read('/m3.txt', { range: { start: 1, end: 3 } })).body)).toString()).toBe('ova');
+  });
+});
