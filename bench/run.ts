@@ -150,7 +150,7 @@ async function main(): Promise<number> {
   process.stdout.write(
     `machine: ${machine.nproc} cores, ${machine.cpuModel}, ${machine.memTotalMiB} MiB RAM, node ${machine.node}, kernel ${machine.kernel}\n` +
       `backend storage: ${machine.storage}\npeers: ${machine.apache ?? '-'}; ${machine.rclone ?? '-'}; small GETs via ${useWrk ? machine.wrk ?? 'wrk' : 'undici'}; client sha256 ${machine.clientSha256MBs} MB/s\n` +
-      `options: size ${opts.sizeMiB} MiB, reps ${opts.reps}, ${opts.smallCount} small files, ${opts.rangeRequests} range GETs, ` +
+      `options: size ${opts.sizeMiB} MiB, reps ${opts.reps}, ${opts.smallCount} small files x ${opts.smallReps}, ${opts.rangeRequests} range GETs, ` +
       `${opts.propfindRequests} PROPFINDs, small GET ${opts.smallGetSeconds} s x ${opts.reps}; MB = 10^6 bytes; medians of reps\n` +
       `load average (1 min) ${machine.loadAvgStart?.toFixed(2)} at start, ${machine.loadAvgEnd?.toFixed(2)} at end; total ${seconds.toFixed(0)} s\n`,
   );

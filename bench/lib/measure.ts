@@ -139,7 +139,7 @@ export async function measurePeer(peer: PeerUnderTest, opts: BenchOptions, paylo
   if (want('smallput')) {
     await attempt('smallput', async () => {
       const samples: number[] = [];
-      for (let r = 0; r < opts.reps; r++) {
+      for (let r = 0; r < opts.smallReps; r++) {
         if (smallDir) await c.remove(smallDir);
         smallDir = `bench/small${r}`;
         samples.push(await fillSmall(smallDir));

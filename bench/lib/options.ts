@@ -18,6 +18,8 @@ export interface BenchOptions {
   peers: Set<PeerId>;
   /** Number of sequential 1 KiB PUTs, also the number of files in the PROPFIND folder. */
   smallCount: number;
+  /** Repetitions of the small-PUT series (each is already an aggregate of smallCount requests). */
+  smallReps: number;
   rangeRequests: number;
   propfindRequests: number;
   /** Seconds of each 8-connection small-GET run. */
@@ -35,7 +37,7 @@ export interface BenchOptions {
 }
 
 export const USAGE = `usage: npm run bench -- [--quick] [--size-mib N] [--reps N] [--only m1,m2]
-       [--peers apache,davcrypt,rclone] [--small-count N] [--smallget-seconds N]
+       [--peers apache,davcrypt,rclone] [--small-count N] [--small-reps N] [--smallget-seconds N]
        [--cpu-prof DIR] [--no-tmpfs] [--no-wrk] [--json PATH]
 metrics: ${METRIC_IDS.join(', ')}`;
 
@@ -66,6 +68,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     only: new Set(METRIC_IDS),
     peers: new Set(PEER_IDS),
     smallCount: quick ? 200 : 1000,
+    smallReps: 1,
     rangeRequests: quick ? 20 : 50,
     propfindRequests: quick ? 10 : 20,
     smallGetSeconds: quick ? 2 : 5,
@@ -85,6 +88,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       case '--only': o.only = idList(flag, next(), METRIC_IDS); break;
       case '--peers': o.peers = idList(flag, next(), PEER_IDS); break;
       case '--small-count': o.smallCount = positiveInt(flag, next()); break;
+      case '--small-reps': o.smallReps = positiveInt(flag, next()); break;
       case '--range-requests': o.rangeRequests = positiveInt(flag, next()); break;
       case '--propfind-requests': o.propfindRequests = positiveInt(flag, next()); break;
       case '--smallget-seconds': o.smallGetSeconds = positiveInt(flag, next()); break;
