@@ -20,6 +20,8 @@ const PASSWORD = 'pässwörd:+/';
 let server: Server;
 let base: string;
 let handler: Handler;
+/** Answers as soon as the headers arrive, before the body (a server refusing an upload early). */
+let earlyHandler: Handler | undefined;
 let seen: Seen[] = [];
 
 function multistatus(entries: Array<{ href: string; dir?: boolean; size?: number; etag?: string }>): string {
@@ -44,13 +46,13 @@ beforeAll(async () => {
     req.on('aborted', () => { record.aborted = true; });
     req.on('data', (c: Buffer) => parts.push(c));
     req.on('end', () => { record.body = Buffer.concat(parts); handler(req, res, record.body); });
-    if (req.headers['x-answer-early'] !== undefined) handler(req, res, Buffer.alloc(0));
+    if (earlyHandler) earlyHandler(req, res, Buffer.alloc(0));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/dav/`;
 });
 afterAll(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
-afterEach(() => { seen = []; });
+afterEach(() => { seen = []; earlyHandler = undefined; });
 
 const backend = (extra: Partial<ConstructorParameters<typeof WebdavBackend>[0]> = {}) =>
   new WebdavBackend({ url: base, username: 'alice', password: PASSWORD, ...extra });
@@ -178,6 +180,14 @@ describe('webdav backend error mapping', () => {
       await b.close();
     });
   }
+
+  it('a 507 answered before the body is sent is DC_ERR_INSUFFICIENT_STORAGE, not a socket error', async () => {
+    handler = () => undefined;
+    earlyHandler = (req, res) => { if (req.method === 'PUT') reply(res, 507, 'full', { connection: 'close' }); };
+    const b = backend();
+    await expectCode(b.write('/big', slowBody(200, 64 * 1024), { size: 200 * 64 * 1024 }), 'DC_ERR_INSUFFICIENT_STORAGE');
+    await b.close();
+  });
 
   it('a refused connection is DC_ERR_BACKEND_UNAVAILABLE', async () => {
     const port = await freePort();
