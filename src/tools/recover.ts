@@ -14,7 +14,7 @@ import { IdentityUnlocker } from './identity-keys.js';
 import { KeyScopes, type ScopeOutcome } from './key-scopes.js';
 import { formatDamage, salvageEncrypted, type DamageRange } from './salvage.js';
 import { countingStream, peekHead } from './streams.js';
-import { fileFailure, scanTree, type FileFailure, type ToolProgress } from './tree-scan.js';
+import { fileFailure, rethrowAbort, scanTree, type FileFailure, type ToolProgress } from './tree-scan.js';
 
 /** Suffix of the damage report written beside a salvaged file. */
 export const DAMAGE_REPORT_SUFFIX = '.davcrypt-damage.txt';
@@ -110,6 +110,8 @@ export async function recoverTree(opts: RecoverOptions): Promise<RecoverReport> 
     }
     // Children change their folder's mtime: restore folders deepest first, after all files.
     for (const f of folderTimes.reverse()) await utimes(f.path, f.mtime, f.mtime).catch(() => undefined);
+  } catch (err) {
+    rethrowAbort(err, signal, 'recover');
   } finally {
     scopes.wipe();
   }

@@ -2,7 +2,7 @@
 // start folder and of every nested mount on the way (KeyScopes), and turns a
 // file's failure into a report line (path, code, reason). Read-only.
 import type { Backend } from '../backends/index.js';
-import { davError, toDavcryptError, type ErrorCode } from '../errors.js';
+import { davError, isDavcryptError, toDavcryptError, type ErrorCode } from '../errors.js';
 import type { KeyScopes, ScopeOutcome } from './key-scopes.js';
 import { walkTree, type WalkItem } from './walk.js';
 
@@ -61,4 +61,12 @@ export function fileFailure(path: string, err: unknown, scopes: KeyScopes): File
     if (scope) return { path, code: scope.error.code, message: `keyring ${scope.keyringPath} did not open: ${scope.error.message}` };
   }
   return { path, code: e.code, message: e.message };
+}
+
+/** Rethrows `err`, as DC_ERR_ABORTED when the signal fired (its reason may be any value). */
+export function rethrowAbort(err: unknown, signal: AbortSignal | undefined, what: string): never {
+  if (signal?.aborted && !isDavcryptError(err, 'DC_ERR_ABORTED')) {
+    throw davError('DC_ERR_ABORTED', `${what} aborted`, { cause: signal.reason });
+  }
+  throw err;
 }

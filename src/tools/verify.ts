@@ -7,8 +7,9 @@ import type { Backend } from '../backends/index.js';
 import { createDecryptStream, hasMagic } from '../crypto/index.js';
 import { isDavcryptError, toDavcryptError } from '../errors.js';
 import type { KeyScopes, ScopeOutcome } from './key-scopes.js';
+import type { WalkItem } from './walk.js';
 import { countingStream, nullSink, peekHead } from './streams.js';
-import { fileFailure, scanTree, type FileFailure, type ToolProgress } from './tree-scan.js';
+import { fileFailure, rethrowAbort, scanTree, type FileFailure, type ToolProgress } from './tree-scan.js';
 
 export interface VerifyOptions {
   source: Backend;
@@ -49,32 +50,39 @@ export async function verifyTree(opts: VerifyOptions): Promise<VerifyReport> {
     startPreOpened: opts.startPreOpened,
     onScope: (o) => report.keyrings.push(o),
   });
-  for await (const item of scan) {
-    if (item.kind !== 'file') continue;
-    const path = item.entry.path;
-    report.files += 1;
-    opts.progress?.fileStarted?.(path, item.entry.size);
-    try {
-      const { body, info } = await source.read(path, { signal });
-      const { head, stream } = await peekHead(body, 8);
-      if (!hasMagic(head)) {
-        stream.destroy();
-        report.plaintext += 1;
-      } else {
-        await pipeline(
-          stream,
-          countingStream(onBytes),
-          createDecryptStream({ resolveKey: (id) => scopes.resolve(path, id), cipherSize: info.size }),
-          nullSink(),
-          { signal },
-        );
-        report.verified += 1;
-      }
-    } catch (err) {
-      if (isDavcryptError(err, 'DC_ERR_ABORTED') || signal?.aborted) throw toDavcryptError(signal?.reason ?? err);
-      report.failed.push(fileFailure(path, err, scopes));
-    }
-    opts.progress?.fileDone?.(path);
+  try {
+    for await (const item of scan) await verifyOne(opts, item, report, onBytes);
+  } catch (err) {
+    rethrowAbort(err, signal, 'verify');
   }
   return report;
+}
+
+async function verifyOne(opts: VerifyOptions, item: WalkItem, report: VerifyReport, onBytes: (n: number) => void): Promise<void> {
+  const { source, scopes, signal } = opts;
+  if (item.kind !== 'file') return;
+  const path = item.entry.path;
+  report.files += 1;
+  opts.progress?.fileStarted?.(path, item.entry.size);
+  try {
+    const { body, info } = await source.read(path, { signal });
+    const { head, stream } = await peekHead(body, 8);
+    if (!hasMagic(head)) {
+      stream.destroy();
+      report.plaintext += 1;
+    } else {
+      await pipeline(
+        stream,
+        countingStream(onBytes),
+        createDecryptStream({ resolveKey: (id) => scopes.resolve(path, id), cipherSize: info.size }),
+        nullSink(),
+        { signal },
+      );
+      report.verified += 1;
+    }
+  } catch (err) {
+    if (isDavcryptError(err, 'DC_ERR_ABORTED') || signal?.aborted) throw toDavcryptError(signal?.reason ?? err);
+    report.failed.push(fileFailure(path, err, scopes));
+  }
+  opts.progress?.fileDone?.(path);
 }

@@ -1,0 +1,236 @@
+// encrypt-all / decrypt-all: converts a mount's files in place while the gateway may
+// be serving. Per file: write the converted copy to <mount>/.davcrypt/migrate/<random>
+// (hidden from clients), verify it, and MOVE it over the original only if the
+// original's ETag did not change meanwhile. Resumable: converted files are
+// recognised by the magic, stale temp copies are removed at start. Never deletes an
+// original except by that final MOVE.
+import { randomBytes } from 'node:crypto';
+import { pipeline as pipelineCb, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { etagsMatchWeakly, joinPath, type Backend, type EntryInfo } from '../backends/index.js';
+import {
+  DEFAULT_SEGMENT_EXPONENT,
+  HEADER_BYTES,
+  cipherSizeForPlain,
+  createDecryptStream,
+  createEncryptStream,
+  hasMagic,
+  parseHeader,
+  plainSizeForCipher,
+} from '../crypto/index.js';
+import { davError, isDavcryptError, toDavcryptError } from '../errors.js';
+import type { MountKeySet } from '../keys/index.js';
+import { KEYRING_FOLDER } from './identity-keys.js';
+import { hashingStream, nullSink, peekHead } from './streams.js';
+import { rethrowAbort, type FileFailure, type ToolProgress } from './tree-scan.js';
+import { walkTree } from './walk.js';
+
+/** Folder (below the mount root) holding in-progress converted copies. */
+export const MIGRATE_TEMP_FOLDER = 'migrate';
+
+export type MigrateDirection = 'encrypt' | 'decrypt';
+
+/** Test and tooling hooks; each may be async. Throwing aborts the run like a signal would. */
+export interface MigrateHooks {
+  /** After the converted copy verified, before the original's ETag is checked and the MOVE. */
+  beforeReplace?(path: string): void | Promise<void>;
+  /** After a file was replaced. */
+  afterReplace?(path: string): void | Promise<void>;
+}
+
+export interface MigrateOptions {
+  /** The mount's raw backend (no EncryptingBackend in front). */
+  backend: Backend;
+  direction: MigrateDirection;
+  /** encrypt: `current` encrypts; decrypt: `get(id)` finds each file's key. */
+  keys: MountKeySet;
+  /** Mount root on the backend (default '/'). */
+  start?: string;
+  segmentExponent?: number;
+  signal?: AbortSignal;
+  progress?: ToolProgress;
+  hooks?: MigrateHooks;
+}
+
+export interface MigrateReport {
+  files: number;
+  converted: number;
+  /** Already in the wanted form (encrypted for encrypt-all, plaintext for decrypt-all). */
+  skipped: number;
+  /** Modified by someone else during conversion: left as they were (run again to convert them). */
+  changed: string[];
+  failed: FileFailure[];
+  /** Subfolders with their own keyring (another mount): not touched. */
+  nestedMounts: string[];
+  /** Leftover temp copies of an interrupted run that were removed. */
+  staleTempsRemoved: number;
+}
+
+/** True when the run left nothing unconverted. */
+export function migrateSucceeded(r: MigrateReport): boolean {
+  return r.failed.length === 0 && r.changed.length === 0;
+}
+
+function sameVersion(a: EntryInfo, b: EntryInfo): boolean {
+  if (a.etag !== undefined || b.etag !== undefined) {
+    if (!etagsMatchWeakly(a.etag, b.etag)) return false;
+  }
+  return a.size === b.size && a.lastModified?.getTime() === b.lastModified?.getTime();
+}
+
+async function deleteQuietly(backend: Backend, path: string): Promise<void> {
+  await backend.delete(path).catch(() => undefined);
+}
+
+/** Removes stale temp copies and makes sure the temp folder exists; returns how many were removed. */
+async function prepareTempFolder(backend: Backend, tempFolder: string, keyringFolder: string, signal?: AbortSignal): Promise<number> {
+  for (const dir of [keyringFolder, tempFolder]) {
+    try {
+      await backend.mkdir(dir, { signal });
+    } catch (err) {
+      if (!isDavcryptError(err, 'DC_ERR_EXISTS')) throw err;
+    }
+  }
+  const stale = await backend.list(tempFolder, { signal });
+  for (const e of stale) await backend.delete(joinPath(tempFolder, e.name), { signal });
+  return stale.length;
+}
+
+/**
+ * Converts every file below `start`. Throws when it cannot begin (backend errors on the temp
+ * folder) and DC_ERR_ABORTED when the signal fires or a hook throws (the file in flight is left
+ * unconverted, never damaged). Per-file problems land in the report.
+ */
+export async function migrateTree(opts: MigrateOptions): Promise<MigrateReport> {
+  const { backend, signal } = opts;
+  const start = opts.start ?? '/';
+  const keyringFolder = joinPath(start, KEYRING_FOLDER);
+  const tempFolder = joinPath(keyringFolder, MIGRATE_TEMP_FOLDER);
+  const report: MigrateReport = { files: 0, converted: 0, skipped: 0, changed: [], failed: [], nestedMounts: [], staleTempsRemoved: 0 };
+  report.staleTempsRemoved = await prepareTempFolder(backend, tempFolder, keyringFolder, signal);
+  const walk = walkTree(backend, start, {
+    signal,
+    descend: (item) => {
+      if (!item.hasKeyringFolder) return true;
+      report.nestedMounts.push(item.entry.path);
+      return false;
+    },
+  });
+  try {
+    for await (const item of walk) await migrateOne(opts, item.entry, tempFolder, report);
+  } catch (err) {
+    rethrowAbort(err, signal, 'migration');
+  }
+  return report;
+}
+
+async function migrateOne(opts: MigrateOptions, entry: EntryInfo, tempFolder: string, report: MigrateReport): Promise<void> {
+  const { backend, signal } = opts;
+  if (entry.type !== 'file') return;
+  const path = entry.path;
+  report.files += 1;
+  opts.progress?.fileStarted?.(path, entry.size);
+  const tempPath = joinPath(tempFolder, randomBytes(12).toString('hex'));
+  try {
+    const outcome = await convertFile(opts, path, tempPath);
+    if (outcome === 'converted') report.converted += 1;
+    else if (outcome === 'skipped') report.skipped += 1;
+    else report.changed.push(path);
+  } catch (err) {
+    await deleteQuietly(backend, tempPath);
+    if (signal?.aborted) throw davError('DC_ERR_ABORTED', `migration aborted at ${path}`, { cause: signal.reason });
+    if (err instanceof HookError) throw davError('DC_ERR_ABORTED', `migration stopped by a hook at ${path}`, { cause: err.cause });
+    const e = toDavcryptError(err);
+    report.failed.push({ path, code: e.code, message: e.message });
+  }
+  opts.progress?.fileDone?.(path);
+}
+
+class HookError extends Error {}
+
+async function runHook(hook: ((path: string) => void | Promise<void>) | undefined, path: string): Promise<void> {
+  if (!hook) return;
+  try {
+    await hook(path);
+  } catch (err) {
+    throw new HookError('hook failed', { cause: err });
+  }
+}
+
+/** Pipes `source` through `transforms` and returns the last stage; the first error is kept in `failure.error`. */
+function chain(source: Readable, transforms: NodeJS.ReadWriteStream[], failure: { error?: unknown }): Readable {
+  return pipelineCb(source, ...(transforms as [NodeJS.ReadWriteStream]), (err) => {
+    if (err) failure.error ??= err;
+  }) as unknown as Readable;
+}
+
+async function convertFile(opts: MigrateOptions, path: string, tempPath: string): Promise<'converted' | 'skipped' | 'changed'> {
+  const { backend, signal, keys } = opts;
+  const before = await backend.stat(path, { signal });
+  const { body } = await backend.read(path, { signal });
+  const { head, stream } = await peekHead(body, HEADER_BYTES);
+  const encrypted = hasMagic(head);
+  if (encrypted === (opts.direction === 'encrypt')) {
+    stream.destroy();
+    return 'skipped';
+  }
+  const onBytes = (n: number) => opts.progress?.bytes?.(n);
+  const sourceHash = hashingStream(onBytes);
+  const failure: { error?: unknown } = {};
+  let written: EntryInfo;
+  try {
+    if (opts.direction === 'encrypt') {
+      const e = opts.segmentExponent ?? DEFAULT_SEGMENT_EXPONENT;
+      const out = chain(stream, [sourceHash, createEncryptStream({ key: keys.current, segmentExponent: e })], failure);
+      written = await backend.write(tempPath, out, { size: cipherSizeForPlain(before.size, e), signal });
+    } else {
+      const header = parseHeader(head);
+      const plainSize = plainSizeForCipher(before.size, header.segmentExponent);
+      const decrypt = createDecryptStream({ resolveKey: (id) => keys.get(id)?.key, cipherSize: before.size });
+      const plainHash = hashingStream();
+      const out = chain(stream, [decrypt, plainHash], failure);
+      written = await backend.write(tempPath, out, { size: plainSize, signal });
+    }
+  } catch (err) {
+    // A decrypt failure surfaces as a body error of the write: report the decrypt error itself.
+    if (failure.error !== undefined && !signal?.aborted) {
+      const cause = toDavcryptError(failure.error);
+      if (cause.code !== 'DC_ERR_ABORTED' && cause.code !== 'DC_ERR_INTERNAL') throw cause;
+    }
+    // The source changed size while being read: someone is writing it.
+    if (isDavcryptError(err, 'DC_ERR_BAD_REQUEST') && !sameVersion(before, await backend.stat(path, { signal }))) return 'changed';
+    throw err;
+  }
+  if (failure.error !== undefined) throw toDavcryptError(failure.error);
+  if (opts.direction === 'encrypt') await verifyEncryptedCopy(opts, tempPath, sourceHash.digest(), sourceHash.bytes);
+  else if (written.size !== undefined && written.size !== plainSizeForCipher(before.size, parseHeader(head).segmentExponent)) {
+    throw davError('DC_ERR_BACKEND', `${path}: the decrypted copy has ${written.size} bytes, expected another size; original kept`);
+  }
+  if (before.lastModified && backend.capabilities.setModified && backend.setModified) {
+    await backend.setModified(tempPath, before.lastModified, { signal });
+  }
+  await runHook(opts.hooks?.beforeReplace, path);
+  // Race window: a write landing between this stat and the MOVE below is overwritten (see docs/RECOVERY.md).
+  const now = await backend.stat(path, { signal }).catch((err: unknown) => {
+    if (isDavcryptError(err, 'DC_ERR_NOT_FOUND')) return undefined;
+    throw err;
+  });
+  if (!now || !sameVersion(before, now)) {
+    await deleteQuietly(backend, tempPath);
+    return 'changed';
+  }
+  await backend.move(tempPath, path, { overwrite: true, signal });
+  await runHook(opts.hooks?.afterReplace, path);
+  return 'converted';
+}
+
+/** Reads the encrypted temp copy back, decrypts it and compares length and SHA-256 with the source. */
+async function verifyEncryptedCopy(opts: MigrateOptions, tempPath: string, sourceSha256: string, sourceBytes: number): Promise<void> {
+  const { backend, signal, keys } = opts;
+  const { body, info } = await backend.read(tempPath, { signal });
+  const check = hashingStream();
+  await pipeline(body, createDecryptStream({ resolveKey: (id) => keys.get(id)?.key, cipherSize: info.size }), check, nullSink(), { signal });
+  if (check.bytes !== sourceBytes || check.digest() !== sourceSha256) {
+    throw davError('DC_ERR_BACKEND', `${tempPath}: the encrypted copy does not decrypt to the original; original kept`);
+  }
+}
