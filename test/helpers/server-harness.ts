@@ -7,11 +7,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Keyv } from 'keyv';
+import { EncryptingBackend } from '../../src/backends/encrypting.js';
 import { LocalBackend } from '../../src/backends/local.js';
 import type { Backend } from '../../src/backends/types.js';
 import { davError } from '../../src/errors.js';
 import { createLogger } from '../../src/logging.js';
 import { createGatewayServer, type GatewayServer, type GatewayServerOptions } from '../../src/server/index.js';
+import type { MountKeySet } from '../../src/keys/types.js';
 import type { AuthenticatedUser, Authenticator, MountResolver, ResolvedMount } from '../../src/users/types.js';
 
 export const HARNESS_USER = 'alice';
@@ -50,7 +52,7 @@ export interface Harness {
 }
 
 export interface HarnessOptions {
-  /** Wrap the root mount in EncryptingBackend (skipped → plain when unavailable; see `encrypted` on the result). */
+  /** Wrap the root mount in EncryptingBackend with a random key. */
   encrypted?: boolean;
   /** Add a second mount at '/shared'. */
   shared?: boolean;
@@ -60,20 +62,10 @@ export interface HarnessOptions {
   wrapBackend?: (b: Backend) => Backend;
 }
 
-/** Tries to wrap a backend in the project's EncryptingBackend; undefined when it does not exist yet. */
-async function encryptingWrapper(): Promise<((b: Backend) => Backend) | undefined> {
-  const modulePath = '../../src/backends/encrypting.js';
-  try {
-    const mod = (await import(/* @vite-ignore */ modulePath)) as Record<string, unknown>;
-    const Ctor = mod.EncryptingBackend as (new (...args: unknown[]) => Backend) | undefined;
-    if (!Ctor) return undefined;
-    const keyId = randomBytes(16);
-    const key = randomBytes(32);
-    const keys = { current: { id: keyId, key }, get: (id: Buffer | string) => ((typeof id === 'string' ? id : id.toString('hex')) === keyId.toString('hex') ? { id: keyId, key } : undefined) };
-    return (b: Backend) => new Ctor(b, keys);
-  } catch {
-    return undefined;
-  }
+/** A fresh random mount key set for an encrypted harness mount. */
+function randomKeySet(): MountKeySet {
+  const current = { id: randomBytes(16), key: randomBytes(32) };
+  return { current, get: (id) => ((typeof id === 'string' ? id : id.toString('hex')) === current.id.toString('hex') ? current : undefined) };
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness & { encrypted: boolean }> {
@@ -82,8 +74,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   let backend: Backend = new LocalBackend(root);
   let encrypted = false;
   if (options.encrypted) {
-    const wrap = await encryptingWrapper();
-    if (wrap) { backend = wrap(backend); encrypted = true; }
+    backend = new EncryptingBackend(backend, randomKeySet());
+    encrypted = true;
   }
   if (options.wrapBackend) backend = options.wrapBackend(backend);
   const mounts: ResolvedMount[] = [];

@@ -1,5 +1,5 @@
 // The WebDAV compliance suite litmus against the gateway, one suite at a time,
-// over a plain local mount and (when EncryptingBackend exists) an encrypted one.
+// over a plain local mount and an encrypted one (EncryptingBackend over LocalBackend).
 // Skips with a printed reason when litmus is not installed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LITMUS_SUITES, litmusUnavailable, runLitmusSuite } from '../helpers/litmus.js';
@@ -15,11 +15,8 @@ for (const encrypted of [false, true]) {
     afterAll(async () => { await h?.close(); });
 
     for (const suite of LITMUS_SUITES) {
-      it(suite, async (ctx) => {
-        if (encrypted && !h.encrypted) {
-          console.warn('skipping encrypted litmus: src/backends/encrypting.ts is not available yet');
-          ctx.skip();
-        }
+      it(suite, async () => {
+        expect(h.encrypted).toBe(encrypted);
         const r = await runLitmusSuite(suite, `${h.url}/`, 'bob', 'bob-pw');
         console.log(`litmus ${suite} (${encrypted ? 'encrypted' : 'plain'}): ${r.passed}/${r.run} passed, ${r.failed} failed, ${r.warnings} warnings`);
         expect(r.run, r.output).toBeGreaterThan(0);
