@@ -58,6 +58,8 @@ export interface HarnessOptions {
   shared?: boolean;
   quota?: GatewayServerOptions['quota'];
   maxXmlBodyBytes?: number;
+  /** Logger for the gateway (default: silent unless DAVCRYPT_TEST_LOG is set). */
+  logger?: import('../../src/logging.js').Logger;
   /** Wraps the backend (e.g. to count calls). */
   wrapBackend?: (b: Backend) => Backend;
 }
@@ -87,7 +89,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     authenticator: new StaticAuthenticator({ [HARNESS_USER]: HARNESS_PASSWORD, bob: 'bob-pw' }, new Set(['mallory'])),
     mountResolver: resolver,
     store,
-    logger: createLogger({ silent: !process.env.DAVCRYPT_TEST_LOG, level: 'debug' }),
+    logger: options.logger ?? createLogger({ silent: !process.env.DAVCRYPT_TEST_LOG, level: 'debug' }),
     quota: options.quota ?? 'on',
     limits: { maxXmlBodyBytes: options.maxXmlBodyBytes ?? 1024 * 1024 },
   });
