@@ -147,8 +147,15 @@ export class AccountService {
       const found = stored.identities[identity];
       return found?.envelope ? { identity: found, source: 'store', mountId } : undefined;
     }
-    const backend = await this.backends.rawBackend(home, name);
-    const remote = await this.keyrings.readBackendCopy(backend);
+    // A look-up for a name nobody has authenticated as yet: open nothing that stays open or creates folders.
+    const backend = await this.backends.probe(home, name);
+    if (!backend) return undefined;
+    let remote;
+    try {
+      remote = await this.keyrings.readBackendCopy(backend);
+    } finally {
+      await backend.close();
+    }
     const found = remote?.identities[identity];
     return found?.envelope ? { identity: found, source: 'backend', mountId } : undefined;
   }
@@ -172,13 +179,18 @@ export class AccountService {
 
   private async openExisting(name: string, existing: ExistingIdentity, password: string): Promise<Buffer> {
     const privateKey = await openIdentity(existing.identity.envelope!, userIdentity(name), password);
-    const expected = Buffer.from(existing.identity.publicKey, 'base64');
-    const actual = publicKeyFromPrivate(privateKey);
-    if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) {
-      privateKey.fill(0);
-      throw davError('DC_ERR_KEYRING_INVALID', `identity ${userIdentity(name)}: envelope does not match its public key`);
-    }
+    assertKeyPair(privateKey, existing.identity.publicKey, userIdentity(name));
     return privateKey;
+  }
+}
+
+/** Checks that an opened private key belongs to the recorded public key (wipes it and throws DC_ERR_KEYRING_INVALID if not). */
+export function assertKeyPair(privateKey: Buffer, publicKeyB64: string, identity: string): void {
+  const expected = Buffer.from(publicKeyB64, 'base64');
+  const actual = publicKeyFromPrivate(privateKey);
+  if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) {
+    privateKey.fill(0);
+    throw davError('DC_ERR_KEYRING_INVALID', `identity ${identity}: envelope does not match its public key`);
   }
 }
 

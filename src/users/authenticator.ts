@@ -2,14 +2,14 @@
 // one argon2id per fresh login, then a keyed in-memory login cache; failed
 // logins throttled; per-session resolved mounts (encrypted mounts wrapped in
 // EncryptingBackend with the unlocked keys). Never logs or stores passwords.
-import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { openIdentity, publicKeyFromPrivate, sealIdentity, type Argon2Params, type Envelope } from '../crypto/index.js';
+import { randomBytes } from 'node:crypto';
+import { openIdentity, sealIdentity, type Argon2Params, type Envelope } from '../crypto/index.js';
 import { davError, isDavcryptError } from '../errors.js';
 import type { IdentityInfo, KeyringService, MountKeySet } from '../keys/index.js';
-import type { Backend } from '../backends/types.js';
+import { EncryptingBackend, LruEncryptionMetaCache, type Backend, type EncryptionMetaCache } from '../backends/index.js';
 import type { Logger } from '../logging.js';
 import type { ThrottleConfig } from '../config/types.js';
-import type { AccountService } from './accounts.js';
+import { assertKeyPair, type AccountService } from './accounts.js';
 import { LoginCache } from './login-cache.js';
 import type { MountBackends } from './mount-backends.js';
 import { isValidUserName, userIdentity } from './names.js';
@@ -61,7 +61,7 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
   private readonly now: () => number;
   private readonly recheckMs: number;
   private dummy?: Promise<Envelope>;
-  private readonly metaCaches = new Map<string, unknown>();
+  private readonly metaCaches = new Map<string, EncryptionMetaCache>();
   private counters = { argon2: 0, cached: 0 };
 
   constructor(options: GatewayAuthenticatorOptions) {
@@ -170,12 +170,7 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
       if (isDavcryptError(err, 'DC_ERR_WRONG_PASSWORD')) throw davError('DC_ERR_UNAUTHORIZED', 'unknown user or wrong password');
       throw err;
     }
-    const expected = Buffer.from(record.publicKey, 'base64');
-    const actual = publicKeyFromPrivate(privateKey);
-    if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) {
-      privateKey.fill(0);
-      throw davError('DC_ERR_KEYRING_INVALID', `user ${username}: envelope does not match the public key`);
-    }
+    assertKeyPair(privateKey, record.publicKey, identity);
     const user: AuthenticatedUser = { name: username };
     const session: Session = { user, record, privateKey, checkedAt: this.now(), dropped: false, resolving: false };
     this.sessions.set(user, session);
@@ -210,7 +205,7 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
           }
           throw err;
         }
-        backend = await this.wrapEncrypting(id, raw, keys);
+        backend = this.wrapEncrypting(id, raw, keys);
       }
       out.push({ urlPrefix: mount.path === '/' ? '' : mount.path, id, backend, encrypted: mount.encrypt });
     }
@@ -218,15 +213,13 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
   }
 
   /** Wraps a mount's raw backend; header metadata (not secret) is cached per mount across sessions. */
-  private async wrapEncrypting(mountId: string, inner: Backend, keys: MountKeySet): Promise<Backend> {
-    const spec = '../backends/encrypting.js';
-    const mod = (await import(spec)) as EncryptingModule;
+  private wrapEncrypting(mountId: string, inner: Backend, keys: MountKeySet): Backend {
     let metaCache = this.metaCaches.get(mountId);
     if (!metaCache) {
-      metaCache = new mod.LruEncryptionMetaCache();
+      metaCache = new LruEncryptionMetaCache();
       this.metaCaches.set(mountId, metaCache);
     }
-    return new mod.EncryptingBackend(inner, keys, { metaCache });
+    return new EncryptingBackend(inner, keys, { metaCache });
   }
 
   private async membersOf(users: string[], self: UserRecord): Promise<IdentityInfo[]> {
@@ -255,7 +248,4 @@ function dropSession(session: Session): void {
   if (!session.resolving) wipe(session);
 }
 
-interface EncryptingModule {
-  EncryptingBackend: new (inner: Backend, keys: MountKeySet, options?: { metaCache?: unknown }) => Backend;
-  LruEncryptionMetaCache: new () => unknown;
-}
+

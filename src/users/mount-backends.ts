@@ -3,8 +3,8 @@
 // backends shared per resolved URL (one undici pool each). Holds no keys; the
 // caller wraps encrypted mounts. Closes every backend it opened.
 import type { Backend } from '../backends/types.js';
-import { createLocalBackend } from '../backends/index.js';
-import type { WebdavBackendOptions } from '../backends/webdav.js';
+import { stat } from 'node:fs/promises';
+import { createLocalBackend, createWebdavBackend, LocalBackend, type WebdavBackendOptions } from '../backends/index.js';
 import type { MountConfig, WebdavBackendConfig } from '../config/types.js';
 import { assertValidUserName } from './names.js';
 
@@ -57,11 +57,24 @@ export class MountBackends {
       backend =
         mount.backend.type === 'local'
           ? createLocalBackend(where)
-          : openWebdav({ ...webdavOptions(mount.backend), url: where });
+          : createWebdavBackend({ ...webdavOptions(mount.backend), url: where });
       this.raw.set(cacheKey, backend);
       backend.catch(() => this.raw.delete(cacheKey));
     }
     return backend;
+  }
+
+  /**
+   * A one-off backend for looking at a mount before anyone has logged in (not cached: close it
+   * after use). Undefined when a local root does not exist; never creates folders.
+   */
+  async probe(mount: MountConfig, user: string): Promise<Backend | undefined> {
+    const where = this.location(mount, user);
+    if (mount.backend.type === 'local') {
+      const isDir = await stat(where).then((s) => s.isDirectory(), () => false);
+      return isDir ? new LocalBackend(where, { createRoot: false }) : undefined;
+    }
+    return createWebdavBackend({ ...webdavOptions(mount.backend), url: where });
   }
 
   /** Closes every backend opened so far. */
@@ -85,10 +98,4 @@ function webdavOptions(b: WebdavBackendConfig): WebdavBackendOptions {
   if (b.ca !== undefined) out.ca = b.ca;
   if (b.uploadViaTemp !== undefined) out.uploadViaTemp = b.uploadViaTemp;
   return out;
-}
-
-async function openWebdav(options: WebdavBackendOptions): Promise<Backend> {
-  // Loaded lazily: deployments with only local mounts never load undici.
-  const { createWebdavBackend } = await import('../backends/webdav.js');
-  return createWebdavBackend(options);
 }

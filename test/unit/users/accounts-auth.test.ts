@@ -158,6 +158,12 @@ describe('accounts and authenticator', () => {
     expect((await svc.records.get('alice'))?.publicKey).toBe(rec.publicKey);
   });
 
+  it('failed logins of unknown names create no folders on the backend', async () => {
+    for (const name of ['mallory', 'x.y', 'z@q']) expect(await codeOf(svc.authenticator.authenticate(name, 'pw', `10.9.0.${name.length}`))).toBe('DC_ERR_UNAUTHORIZED');
+    const { readdir } = await import('node:fs/promises');
+    expect(await readdir(join(tmp.path, 'storage')).catch(() => [])).toEqual([]);
+  });
+
   it('a removed user is not adopted back at login', async () => {
     await svc.accounts.add('alice', 'pw-alice');
     const rec = (await svc.records.get('alice'))!;
