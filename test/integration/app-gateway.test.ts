@@ -3,14 +3,12 @@
 // login cache, lost-store recovery, shared mounts, password changes.
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openIdentity, parseKeyring } from '../../src/crypto/index.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
-const hasEncrypting = existsSync(resolve(import.meta.dirname, '../../src/backends/encrypting.ts'));
-if (!hasEncrypting) console.log('app-gateway: src/backends/encrypting.ts missing; encrypted-mount tests skipped');
 
 function basic(user: string, password: string): string {
   return 'Basic ' + Buffer.from(`${user}:${password}`, 'utf8').toString('base64');
@@ -50,7 +48,7 @@ describe('composed gateway', () => {
     expect((await get(gw, '/', gw.authHeader('alice'))).status).toBe(429);
   });
 
-  it.skipIf(!hasEncrypting)('stores ciphertext and writes a keyring the password opens', async () => {
+  it('stores ciphertext and writes a keyring the password opens', async () => {
     gw = await startTestGateway({ users: { alice: 'alice-pw' } });
     expect(await put(gw, '/hello.txt', 'hello world', gw.authHeader())).toBeLessThan(300);
     expect(await get(gw, '/hello.txt', gw.authHeader())).toEqual({ status: 200, text: 'hello world' });
@@ -65,7 +63,7 @@ describe('composed gateway', () => {
     expect(priv).toHaveLength(32);
   });
 
-  it.skipIf(!hasEncrypting)('lost store: same storage, same password, same key, files readable', async () => {
+  it('lost store: same storage, same password, same key, files readable', async () => {
     gw = await startTestGateway({ users: { alice: 'alice-pw', bob: 'bob-pw' } });
     expect(await put(gw, '/doc.txt', 'survives', gw.authHeader('alice'))).toBeLessThan(300);
     const keyringBefore = await readFile(join(gw.storageRoot, 'alice', '.davcrypt', 'keyring.json'), 'utf8');
@@ -81,7 +79,7 @@ describe('composed gateway', () => {
     expect((await get(gw, '/', gw.authHeader('bob'))).status).toBe(401);
   });
 
-  it.skipIf(!hasEncrypting)('a shared mount is readable by every listed member', async () => {
+  it('a shared mount is readable by every listed member', async () => {
     gw = await startTestGateway({
       users: { alice: 'a-pw', bob: 'b-pw', eve: 'e-pw' },
       mounts: [
@@ -98,7 +96,7 @@ describe('composed gateway', () => {
     expect((await get(gw, '/team/plan.txt', gw.authHeader('eve'))).status).not.toBe(200);
   });
 
-  it.skipIf(!hasEncrypting)('a password change takes effect on the running gateway and keeps files readable', async () => {
+  it('a password change takes effect on the running gateway and keeps files readable', async () => {
     gw = await startTestGateway({ users: { alice: 'old-pw' }, config: { auth: { recheckSeconds: 0 } } });
     expect(await put(gw, '/a.txt', 'before', basic('alice', 'old-pw'))).toBeLessThan(300);
     await gw.gateway.users.accounts.passwd('alice', 'old-pw', 'new-pw');
