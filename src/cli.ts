@@ -10,6 +10,10 @@ const USAGE = `usage: davcrypt <command> [options]
 commands:
   serve              run the WebDAV gateway
   user               add, passwd, remove, list accounts
+  recover            decrypt a copy of the storage offline (needs only it and a password)
+  verify             check every encrypted file's integrity (tampered, truncated)
+  encrypt-all        encrypt a mount's existing plaintext files in place
+  decrypt-all        decrypt a mount's files back to plaintext in place
 
 options:
   -h, --help         show help (also after a command: davcrypt user --help)
@@ -17,7 +21,10 @@ options:
 
 Run \`davcrypt <command> --help\` for a command's options.`;
 
-type Command = (args: string[]) => Promise<void>;
+/** Resolves to an exit code, or to nothing for 0. */
+type Command = (args: string[]) => Promise<void | number>;
+const toolIO = () => ({ stdout: process.stdout, stderr: process.stderr, input: process.stdin, output: process.stderr, env: process.env });
+const defaultConfigPath = async () => (await import('./config/index.js')).DEFAULT_CONFIG_PATH;
 
 // Loaded on demand, so `--version` and `user list` do not load the WebDAV server.
 const COMMANDS: Record<string, Command> = {
@@ -29,6 +36,10 @@ const COMMANDS: Record<string, Command> = {
     const [{ runUser }, { DEFAULT_CONFIG_PATH }] = await Promise.all([import('./cli/user.js'), import('./config/index.js')]);
     await runUser(args, { stdout: process.stdout, input: process.stdin, output: process.stderr }, DEFAULT_CONFIG_PATH);
   },
+  recover: async (args) => (await import('./cli/recover.js')).runRecover(args, toolIO()),
+  verify: async (args) => (await import('./cli/verify.js')).runVerify(args, toolIO(), await defaultConfigPath()),
+  'encrypt-all': async (args) => (await import('./cli/migrate.js')).runMigrate('encrypt', args, toolIO(), await defaultConfigPath()),
+  'decrypt-all': async (args) => (await import('./cli/migrate.js')).runMigrate('decrypt', args, toolIO(), await defaultConfigPath()),
 };
 
 function version(): string {
@@ -57,8 +68,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`davcrypt: DC_ERR_USAGE: unknown command ${first}\n${USAGE}\n`);
       return 2;
     }
-    await command(rest);
-    return 0;
+    return (await command(rest)) ?? 0;
   } catch (err) {
     // parseArgs throws TypeErrors with ERR_PARSE_ARGS_* codes for unknown or malformed options.
     const parseCode = (err as NodeJS.ErrnoException).code;

@@ -85,24 +85,7 @@ export class IdentityUnlocker {
       }
       this.opened.set(cacheKey, privateKey);
     }
-    const keys = new Map<string, Buffer>();
-    const unwrapFailures: UnlockedKeyring['unwrapFailures'] = [];
-    for (const k of keyring.keys) {
-      for (const wrap of k.wraps.filter((w) => w.to === this.identity)) {
-        try {
-          keys.set(k.id, unwrapMountKey(wrap, Buffer.from(k.id, 'hex'), privateKey));
-          break;
-        } catch (err) {
-          unwrapFailures.push({ keyId: k.id, code: isDavcryptError(err) ? err.code : 'DC_ERR_INTERNAL' });
-        }
-      }
-    }
-    if (keys.size === 0) {
-      throw davError('DC_ERR_NO_ACCESS', `no key of this keyring opens with identity ${this.identity}`, {
-        details: { identity: this.identity, unwrapFailures: unwrapFailures.length },
-      });
-    }
-    return { keys, current: keyring.current, holdsCurrent: keys.has(keyring.current), unwrapFailures };
+    return unwrapAllFor(keyring, this.identity, privateKey);
   }
 
   /** Overwrites the opened private keys (best effort). */
@@ -110,6 +93,31 @@ export class IdentityUnlocker {
     for (const k of this.opened.values()) k.fill(0);
     this.opened.clear();
   }
+}
+
+/**
+ * Unwraps every key of `keyring` wrapped to `identity` with its open private key. Wraps that do not
+ * open are listed, not thrown. Throws DC_ERR_NO_ACCESS when no key at all opens.
+ */
+export function unwrapAllFor(keyring: Keyring, identity: string, privateKey: Buffer): UnlockedKeyring {
+  const keys = new Map<string, Buffer>();
+  const unwrapFailures: UnlockedKeyring['unwrapFailures'] = [];
+  for (const k of keyring.keys) {
+    for (const wrap of k.wraps.filter((w) => w.to === identity)) {
+      try {
+        keys.set(k.id, unwrapMountKey(wrap, Buffer.from(k.id, 'hex'), privateKey));
+        break;
+      } catch (err) {
+        unwrapFailures.push({ keyId: k.id, code: isDavcryptError(err) ? err.code : 'DC_ERR_INTERNAL' });
+      }
+    }
+  }
+  if (keys.size === 0) {
+    throw davError('DC_ERR_NO_ACCESS', `no key of this keyring opens with identity ${identity}`, {
+      details: { identity, unwrapFailures: unwrapFailures.length },
+    });
+  }
+  return { keys, current: keyring.current, holdsCurrent: keys.has(keyring.current), unwrapFailures };
 }
 
 /** "user:NAME" for --user NAME, "recovery" for --recovery. Throws DC_ERR_USAGE unless exactly one is given. */

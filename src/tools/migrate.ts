@@ -21,7 +21,7 @@ import {
 import { davError, isDavcryptError, toDavcryptError } from '../errors.js';
 import type { MountKeySet } from '../keys/index.js';
 import { KEYRING_FOLDER } from './identity-keys.js';
-import { hashingStream, nullSink, peekHead } from './streams.js';
+import { countingStream, hashingStream, nullSink, peekHead } from './streams.js';
 import { rethrowAbort, type FileFailure, type ToolProgress } from './tree-scan.js';
 import { walkTree } from './walk.js';
 
@@ -188,7 +188,7 @@ async function convertFile(opts: MigrateOptions, path: string, tempPath: string)
       const plainSize = plainSizeForCipher(before.size, header.segmentExponent);
       const decrypt = createDecryptStream({ resolveKey: (id) => keys.get(id)?.key, cipherSize: before.size });
       const plainHash = hashingStream();
-      const out = chain(stream, [decrypt, plainHash], failure);
+      const out = chain(stream, [countingStream(onBytes), decrypt, plainHash], failure);
       written = await backend.write(tempPath, out, { size: plainSize, signal });
     }
   } catch (err) {

@@ -57,3 +57,15 @@ export async function* walkTree(backend: Backend, start: string = '/', opts: Wal
     for (let i = folders.length - 1; i >= 0; i--) stack.push({ entry: folders[i]!, isStart: false });
   }
 }
+
+/** Files and stored bytes below `start` (for a progress bar's totals); skips what `descend` skips. */
+export async function countTree(backend: Backend, start: string = '/', opts: WalkOptions = {}): Promise<{ files: number; bytes: number }> {
+  let files = 0;
+  let bytes = 0;
+  for await (const item of walkTree(backend, start, opts)) {
+    if (item.kind !== 'file') continue;
+    files += 1;
+    bytes += item.entry.size;
+  }
+  return { files, bytes };
+}

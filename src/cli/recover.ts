@@ -1,0 +1,114 @@
+// `davcrypt recover`: the standalone offline decryptor. Needs only a copy of the
+// storage (folder or WebDAV URL) and one identity's password; never reads the
+// gateway's config, data dir or store, and never writes to the storage.
+import { parseArgs } from 'node:util';
+import type { Backend } from '../backends/index.js';
+import { davError } from '../errors.js';
+import { identityFromFlags } from '../tools/identity-keys.js';
+import { recoverSucceeded, recoverTree } from '../tools/recover.js';
+import { EXIT_INCOMPLETE, EXIT_OK, recoverLines } from '../tools/report-text.js';
+import { isUrlSource, openSource } from '../tools/source.js';
+import { countTree } from '../tools/walk.js';
+import { readPasswords, type PasswordIO } from './password.js';
+import { createProgressBar, type ProgressStream } from './progress.js';
+
+export const RECOVER_USAGE = `usage: davcrypt recover --from DIR|URL --out DIR (--user NAME | --recovery) [options]
+
+Decrypts a copy of the storage into a local folder, offline: needs only the storage
+(a folder, or the URL of a WebDAV share: the mount root holding .davcrypt/keyring.json)
+and the password of one identity. Never needs the gateway's config, data or store,
+and never writes to the storage. The password is read from stdin (one line), or
+prompted without echo on a terminal.
+
+  --from DIR|URL              the storage copy (mount root)
+  --out DIR                   where plaintext goes (created; same relative paths;
+                              existing files there are overwritten)
+  --user NAME                 open the keyring as user NAME (her login password)
+  --recovery                  open it with the recovery identity's password
+  --backend-user U            WebDAV user name for a --from URL
+  --backend-password-env VAR  read the WebDAV password from environment variable VAR
+  --skip-bad-segments         salvage damaged files: write every segment that verifies
+                              at its offset, zero-fill the damaged ones, and list the
+                              damaged plaintext byte ranges on stdout and in
+                              <file>.davcrypt-damage.txt beside the file
+  -h, --help                  show this help
+
+Plaintext files (written before encryption was on) are copied as they are. Nested
+mounts (a subfolder with its own .davcrypt/keyring.json) are opened with the same
+identity when it has a wrap there. Every file that could not be recovered is listed
+on stdout as FAILED <path> <code> <reason>.
+
+exit codes: 0 everything recovered; 1 could not start (wrong password, no keyring,
+storage unreachable) or interrupted; 2 usage; 3 finished, but files failed or were
+salvaged with holes`;
+
+export interface ToolIO extends PasswordIO {
+  stdout: NodeJS.WritableStream;
+  /** Progress bar target (drawn only when it is a terminal). */
+  stderr: ProgressStream;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Opens --from with --backend-user / --backend-password-env. Throws DC_ERR_USAGE, backend errors. */
+export async function openSourceFromFlags(
+  from: string,
+  backendUser: string | undefined,
+  passwordEnv: string | undefined,
+  env: NodeJS.ProcessEnv,
+): Promise<Backend> {
+  if (!isUrlSource(from) && (backendUser !== undefined || passwordEnv !== undefined)) {
+    throw davError('DC_ERR_USAGE', '--backend-user and --backend-password-env apply only to a --from URL');
+  }
+  let password: string | undefined;
+  if (passwordEnv !== undefined) {
+    password = env[passwordEnv];
+    if (password === undefined) throw davError('DC_ERR_USAGE', `environment variable ${passwordEnv} is not set`);
+  }
+  return openSource(from, { username: backendUser, password });
+}
+
+export const SOURCE_OPTIONS = {
+  from: { type: 'string' },
+  user: { type: 'string', short: 'u' },
+  recovery: { type: 'boolean' },
+  'backend-user': { type: 'string' },
+  'backend-password-env': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** Runs `davcrypt recover`; returns the exit code. Throws DavcryptErrors when it cannot start. */
+export async function runRecover(args: string[], io: ToolIO): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { ...SOURCE_OPTIONS, out: { type: 'string', short: 'o' }, 'skip-bad-segments': { type: 'boolean' } },
+  });
+  if (values.help) {
+    io.stdout.write(RECOVER_USAGE + '\n');
+    return EXIT_OK;
+  }
+  if (positionals.length > 0) throw davError('DC_ERR_USAGE', `unexpected argument ${positionals[0]}\n${RECOVER_USAGE}`);
+  if (!values.from || !values.out) throw davError('DC_ERR_USAGE', `recover needs --from and --out\n${RECOVER_USAGE}`);
+  const identity = identityFromFlags(values.user, values.recovery);
+  const source = await openSourceFromFlags(values.from, values['backend-user'], values['backend-password-env'], io.env ?? process.env);
+  const bar = createProgressBar('recover', io.stderr);
+  try {
+    const [password] = await readPasswords([{ label: `password of ${identity}` }], io);
+    if (bar) {
+      const totals = await countTree(source, '/');
+      bar.setTotals(totals.files, totals.bytes);
+    }
+    const report = await recoverTree({
+      source,
+      outDir: values.out,
+      identity,
+      password: password!,
+      skipBadSegments: values['skip-bad-segments'] ?? false,
+      progress: bar,
+    }).finally(() => bar?.finish());
+    for (const line of recoverLines(report)) io.stdout.write(line + '\n');
+    return recoverSucceeded(report) ? EXIT_OK : EXIT_INCOMPLETE;
+  } finally {
+    await source.close();
+  }
+}

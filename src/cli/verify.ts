@@ -1,0 +1,102 @@
+// `davcrypt verify`: integrity scan of every encrypted file (every tag, the final
+// segment, the length). Offline form reads a storage copy like recover; config form
+// finds the mount in the gateway config and takes keys from the gateway's store.
+// Read-only: never writes to the storage or the store.
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config/index.js';
+import { davError } from '../errors.js';
+import { openConfiguredMount } from '../tools/config-mount.js';
+import { IdentityUnlocker, identityFromFlags } from '../tools/identity-keys.js';
+import { KeyScopes } from '../tools/key-scopes.js';
+import { EXIT_INCOMPLETE, EXIT_OK, verifyLines } from '../tools/report-text.js';
+import { verifyTree, type VerifyReport } from '../tools/verify.js';
+import { countTree } from '../tools/walk.js';
+import { readPasswords } from './password.js';
+import { createProgressBar } from './progress.js';
+import { SOURCE_OPTIONS, openSourceFromFlags, type ToolIO } from './recover.js';
+
+export const VERIFY_USAGE = `usage: davcrypt verify --from DIR|URL (--user NAME | --recovery) [--backend-user U --backend-password-env VAR]
+       davcrypt verify [MOUNT] [--config FILE] (--user NAME | --recovery [--user NAME])
+
+Decrypts every encrypted file into nothing, checking every segment's tag, the final
+segment and the length, and lists each file that fails as FAILED <path> <code> <reason>
+(DC_ERR_TAMPERED, DC_ERR_TRUNCATED, DC_ERR_TRAILING_DATA, DC_ERR_UNKNOWN_KEY...).
+Files without the DAVCRYPT magic are counted as not encrypted. Never writes anything.
+
+  --from DIR|URL              offline form: a storage copy (mount root), as for recover
+  MOUNT                       config form: the mount's path in the config (default /)
+  --config FILE               configuration file (default config/default.yaml)
+  --user NAME                 whose password unlocks the keys (and whose home a
+                              per-user mount is)
+  --recovery                  unlock with the recovery identity's password
+  --backend-user U, --backend-password-env VAR   WebDAV credentials for a --from URL
+  -h, --help                  show this help
+
+The password is read from stdin (one line), or prompted on a terminal.
+exit codes: 0 all files verified; 1 could not start; 2 usage; 3 some files failed`;
+
+/** Runs `davcrypt verify`; returns the exit code. Throws DavcryptErrors when it cannot start. */
+export async function runVerify(args: string[], io: ToolIO, defaultConfig: string): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { ...SOURCE_OPTIONS, config: { type: 'string', short: 'c' } },
+  });
+  if (values.help) {
+    io.stdout.write(VERIFY_USAGE + '\n');
+    return EXIT_OK;
+  }
+  if (positionals.length > 1) throw davError('DC_ERR_USAGE', `unexpected argument ${positionals[1]}\n${VERIFY_USAGE}`);
+  const bar = createProgressBar('verify', io.stderr);
+  let report: VerifyReport;
+  if (values.from !== undefined) {
+    if (positionals.length > 0 || values.config !== undefined) {
+      throw davError('DC_ERR_USAGE', `--from cannot be combined with MOUNT or --config\n${VERIFY_USAGE}`);
+    }
+    const identity = identityFromFlags(values.user, values.recovery);
+    const source = await openSourceFromFlags(values.from, values['backend-user'], values['backend-password-env'], io.env ?? process.env);
+    try {
+      const [password] = await readPasswords([{ label: `password of ${identity}` }], io);
+      const scopes = new KeyScopes(source, new IdentityUnlocker(identity, password!));
+      if (bar) {
+        const totals = await countTree(source, '/');
+        bar.setTotals(totals.files, totals.bytes);
+      }
+      try {
+        report = await verifyTree({ source, scopes, progress: bar }).finally(() => bar?.finish());
+      } finally {
+        scopes.wipe();
+      }
+    } finally {
+      await source.close();
+    }
+  } else {
+    if (values['backend-user'] !== undefined || values['backend-password-env'] !== undefined) {
+      throw davError('DC_ERR_USAGE', '--backend-user and --backend-password-env apply only with --from URL');
+    }
+    if (!values.user && !values.recovery) throw davError('DC_ERR_USAGE', `give --user NAME or --recovery\n${VERIFY_USAGE}`);
+    const config = await loadConfig(values.config ?? defaultConfig);
+    const identity = values.recovery ? 'recovery' : `user:${values.user}`;
+    const [password] = await readPasswords([{ label: `password of ${identity}` }], io);
+    const opened = await openConfiguredMount(config, {
+      mountPath: positionals[0] ?? '/',
+      user: values.user,
+      recovery: values.recovery,
+      password: password!,
+    });
+    const scopes = new KeyScopes(opened.backend, new IdentityUnlocker(identity, password!));
+    scopes.addOpened('/', opened.unlocked);
+    try {
+      if (bar) {
+        const totals = await countTree(opened.backend, '/');
+        bar.setTotals(totals.files, totals.bytes);
+      }
+      report = await verifyTree({ source: opened.backend, scopes, startPreOpened: true, progress: bar }).finally(() => bar?.finish());
+    } finally {
+      scopes.wipe();
+      await opened.close();
+    }
+  }
+  for (const line of verifyLines(report)) io.stdout.write(line + '\n');
+  return report.failed.length === 0 ? EXIT_OK : EXIT_INCOMPLETE;
+}

@@ -1,0 +1,58 @@
+// Turns tool reports into the lines the CLI prints (stdout) and fixes the exit codes
+// of the tools. Pure formatting: no I/O.
+import type { ScopeOutcome } from './key-scopes.js';
+import type { MigrateReport } from './migrate.js';
+import type { RecoverReport } from './recover.js';
+import { formatDamage } from './salvage.js';
+import type { VerifyReport } from './verify.js';
+
+/** Exit codes of recover, verify, encrypt-all and decrypt-all. */
+export const EXIT_OK = 0;
+/** Could not start or stopped: wrong password, no keyring, storage unreachable, aborted. */
+export const EXIT_ERROR = 1;
+export const EXIT_USAGE = 2;
+/** Ran to the end, but some files failed, were damaged, or changed meanwhile (listed on stdout). */
+export const EXIT_INCOMPLETE = 3;
+
+function scopeLines(keyrings: ScopeOutcome[]): string[] {
+  return keyrings
+    .filter((k) => k.status === 'failed' || (k.status === 'opened' && !k.holdsCurrent))
+    .map((k) =>
+      k.status === 'failed'
+        ? `KEYRING ${k.root}: not opened: ${k.error.code}: ${k.error.message}`
+        : `KEYRING ${k.root}: opened, but this identity does not hold the current key (newer files may fail)`,
+    );
+}
+
+export function recoverLines(r: RecoverReport): string[] {
+  const lines = scopeLines(r.keyrings);
+  for (const f of r.failed) lines.push(`FAILED ${f.path}\t${f.code}\t${f.message}`);
+  for (const s of r.salvaged) {
+    for (const d of formatDamage(s.damage)) lines.push(`DAMAGED ${s.path}\t${d}\t(zero-filled; see ${s.reportFile})`);
+  }
+  lines.push(
+    `recover: ${r.files} files: ${r.decrypted} decrypted, ${r.copied} copied as plaintext, ` +
+      `${r.salvaged.length} salvaged with holes, ${r.failed.length} failed`,
+  );
+  return lines;
+}
+
+export function verifyLines(r: VerifyReport): string[] {
+  const lines = scopeLines(r.keyrings);
+  for (const f of r.failed) lines.push(`FAILED ${f.path}\t${f.code}\t${f.message}`);
+  lines.push(`verify: ${r.files} files: ${r.verified} verified, ${r.plaintext} not encrypted, ${r.failed.length} failed`);
+  return lines;
+}
+
+export function migrateLines(command: string, r: MigrateReport): string[] {
+  const lines: string[] = [];
+  for (const p of r.nestedMounts) lines.push(`SKIPPED ${p}/\t(another mount's keyring is there; not touched)`);
+  for (const p of r.changed) lines.push(`CHANGED ${p}\t(modified during conversion; left as it is, run again)`);
+  for (const f of r.failed) lines.push(`FAILED ${f.path}\t${f.code}\t${f.message}`);
+  lines.push(
+    `${command}: ${r.files} files: ${r.converted} converted, ${r.skipped} already done, ` +
+      `${r.changed.length} changed meanwhile, ${r.failed.length} failed` +
+      (r.staleTempsRemoved ? `; removed ${r.staleTempsRemoved} leftover temp copies of an interrupted run` : ''),
+  );
+  return lines;
+}
