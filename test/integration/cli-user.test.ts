@@ -1,7 +1,7 @@
 // The `davcrypt user` commands as a real child process (bin/davcrypt.js through tsx),
 // password on stdin, against a sqlite store and local storage in a temp folder.
 import { spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway } from '../../src/app.js';
@@ -82,6 +82,33 @@ describe('davcrypt user (child process)', () => {
     expect(list2.stdout.split('\n').filter(Boolean).map((l) => l.split('\t')[0])).toEqual(['alice']);
   });
 
+  it('user add after a lost store: the old password adopts the home identity, another is refused', async () => {
+    const cfgFile = join(tmp.path, 'adopt.yaml');
+    await writeFile(
+      cfgFile,
+      ['dataDir: ./adopt-data', 'keys:', '  argon2: { m: 1024, t: 1, p: 1 }', 'mounts:', '  - path: /', '    backend:', '      type: local', '      root: ./adopt-storage/{user}', ''].join('\n'),
+    );
+    expect((await davcrypt(['user', 'add', 'carol', '--config', cfgFile], 'carol-pw\n', tmp.path)).code).toBe(0);
+    // First use of her home creates the mount key and the keyring on the backend.
+    const cfg = await loadConfig(cfgFile, { cwd: tmp.path, env: { DAVCRYPT_PORT: '0' } });
+    const gw = await startGateway(cfg, { logger: createLogger({ silent: true }), skipInitialAdmin: true });
+    try {
+      const user = await gw.users.authenticator.authenticate('carol', 'carol-pw', '127.0.0.1');
+      await gw.users.authenticator.mountsFor(user);
+    } finally {
+      await gw.close();
+    }
+    await rm(join(tmp.path, 'adopt-data'), { recursive: true, force: true });
+
+    const refused = await davcrypt(['user', 'add', 'carol', '--config', cfgFile], 'not-carols\n', tmp.path);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^davcrypt: DC_ERR_WRONG_PASSWORD: .*already holds identity user:carol.*Nothing was changed/s);
+    expect((await davcrypt(['user', 'list', '--config', cfgFile], '', tmp.path)).stdout).toBe('');
+    const adopted = await davcrypt(['user', 'add', 'carol', '--config', cfgFile], 'carol-pw\n', tmp.path);
+    expect(adopted.code).toBe(0);
+    expect(adopted.stdout).toMatch(/^user carol added: adopted the identity/);
+  });
+
   it('usage errors exit 2; --help and --version exit 0', async () => {
     const none = await davcrypt(['user', 'add', '--config', config], 'pw\n', tmp.path);
     expect(none.code).toBe(2);
@@ -97,9 +124,9 @@ describe('davcrypt user (child process)', () => {
     const opt = await davcrypt(['user', 'list', '--bogus'], '', tmp.path);
     expect(opt.code).toBe(2);
     expect(opt.stderr).toMatch(/^davcrypt: DC_ERR_USAGE: /);
-    for (const args of [['--help'], ['serve', '--help'], ['user', '--help']]) {
-      const help = await davcrypt(args, '', tmp.path);
-      expect(help.code, args.join(' ')).toBe(0);
+    const helps = await Promise.all([['--help'], ['serve', '--help'], ['user', '--help']].map((args) => davcrypt(args, '', tmp.path)));
+    for (const help of helps) {
+      expect(help.code).toBe(0);
       expect(help.stdout).toMatch(/^usage: davcrypt/);
     }
     const version = await davcrypt(['--version'], '', tmp.path);
