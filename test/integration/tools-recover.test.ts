@@ -1,0 +1,174 @@
+// recover and verify as real child processes (bin/davcrypt.js) on a copy of the local
+// storage of a running test gateway whose files were written over HTTP: full recovery,
+// wrong password, tampered and truncated files, salvage, verify in both forms.
+import { spawn } from 'node:child_process';
+import { cp, readFile, readdir, truncate, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestGateway, TEST_ARGON2, type TestGateway } from '../helpers/gateway.js';
+import { makeTempDir, type TempDir } from '../helpers/tmp.js';
+
+const BIN = resolve(import.meta.dirname, '../../bin/davcrypt.js');
+const SEG = 65536;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function davcrypt(args: string[], stdin: string, env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => (stdout += c));
+    child.stderr.on('data', (c) => (stderr += c));
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+    child.stdin.end(stdin);
+  });
+}
+
+function pattern(n: number, seed: number): Buffer {
+  const b = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 13 + seed) & 0xff;
+  return b;
+}
+
+async function send(gw: TestGateway, method: string, path: string, body?: Buffer): Promise<number> {
+  const headers: Record<string, string> = { authorization: gw.authHeader('alice') };
+  if (body) headers['content-length'] = String(body.length);
+  const res = await request(new URL(path, gw.url), { method, body, headers });
+  await res.body.dump();
+  return res.statusCode;
+}
+
+async function files(dir: string, prefix = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    if (e.isDirectory()) out.push(...(await files(join(dir, e.name), `${prefix}/${e.name}`)));
+    else out.push(`${prefix}/${e.name}`);
+  }
+  return out.sort();
+}
+
+const content: Record<string, Buffer> = {
+  '/a.txt': Buffer.from('hello from alice'),
+  '/docs/big.bin': pattern(5 * SEG + 1000, 1),
+  '/docs/other.bin': pattern(3 * SEG + 10, 2),
+  '/docs/empty.txt': Buffer.alloc(0),
+};
+
+describe('davcrypt recover / verify on a gateway-written storage', () => {
+  let gw: TestGateway;
+  let tmp: TempDir;
+  let copy: string;
+  let configFile: string;
+
+  beforeAll(async () => {
+    tmp = await makeTempDir('tools-recover-it');
+    gw = await startTestGateway({ users: { alice: 'alice-pw' } });
+    expect(await send(gw, 'MKCOL', '/docs/')).toBe(201);
+    for (const [p, data] of Object.entries(content)) expect(await send(gw, 'PUT', p, data)).toBeLessThan(300);
+    await writeFile(join(gw.storageRoot, 'alice', 'legacy.txt'), 'dropped in as plaintext');
+    copy = join(tmp.path, 'copy');
+    await cp(join(gw.storageRoot, 'alice'), copy, { recursive: true });
+    configFile = join(tmp.path, 'davcrypt.yaml');
+    await writeFile(
+      configFile,
+      [
+        `dataDir: ${JSON.stringify(gw.dataDir)}`,
+        `store: ${JSON.stringify('sqlite://' + join(gw.dataDir, 'davcrypt.sqlite'))}`,
+        `keys:`,
+        `  argon2: { m: ${TEST_ARGON2.m}, t: ${TEST_ARGON2.t}, p: ${TEST_ARGON2.p} }`,
+        `mounts:`,
+        `  - path: /`,
+        `    backend: { type: local, root: ${JSON.stringify(join(gw.storageRoot, '{user}'))} }`,
+        '',
+      ].join('\n'),
+    );
+  });
+  afterAll(async () => {
+    await gw?.close();
+    await tmp?.cleanup();
+  });
+
+  it('recovers every file of the copy with the user password (no gateway config needed)', async () => {
+    const out = join(tmp.path, 'out-ok');
+    const run = await davcrypt(['recover', '--from', copy, '--out', out, '--user', 'alice'], 'alice-pw\n');
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/recover: 5 files: 4 decrypted, 1 copied as plaintext, 0 salvaged with holes, 0 failed/);
+    expect(await files(out)).toEqual(['/a.txt', '/docs/big.bin', '/docs/empty.txt', '/docs/other.bin', '/legacy.txt']);
+    for (const [p, data] of Object.entries(content)) expect((await readFile(join(out, p))).equals(data), p).toBe(true);
+    expect(await readFile(join(out, 'legacy.txt'), 'utf8')).toBe('dropped in as plaintext');
+  });
+
+  it('refuses a wrong password with exit 1 and DC_ERR_WRONG_PASSWORD, writing nothing', async () => {
+    const out = join(tmp.path, 'out-bad');
+    const run = await davcrypt(['recover', '--from', copy, '--out', out, '--user', 'alice'], 'wrong\n');
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/^davcrypt: DC_ERR_WRONG_PASSWORD: /);
+    expect(await files(out).catch(() => [])).toEqual([]);
+  });
+
+  it('recover with --recovery uses the recovery identity when the gateway has one', async (ctx) => {
+    const keyrings = gw.gateway.users.keyrings as unknown as Record<string, unknown>;
+    const setter = ['setRecoveryIdentity', 'setupRecovery', 'createRecoveryIdentity'].find((n) => typeof keyrings[n] === 'function');
+    if (!setter) {
+      console.warn('[skip] recover --recovery end to end: the gateway has no recovery-identity setup API yet (offline path covered in test/unit/tools/recover.test.ts)');
+      ctx.skip();
+    }
+  });
+
+  it('reports a tampered and a truncated file by path (exit 3) and recovers the rest', async () => {
+    const bad = join(tmp.path, 'bad');
+    await cp(copy, bad, { recursive: true });
+    const big = join(bad, 'docs', 'big.bin');
+    const raw = await readFile(big);
+    raw[65 + 2 * (SEG + 32) + 7] ^= 0x10;
+    await writeFile(big, raw);
+    await truncate(join(bad, 'docs', 'other.bin'), 65 + 2 * (SEG + 32));
+    const out = join(tmp.path, 'out-bad-files');
+    const run = await davcrypt(['recover', '--from', bad, '--out', out, '--user', 'alice'], 'alice-pw\n');
+    expect(run.code).toBe(3);
+    expect(run.stdout).toMatch(/^FAILED \/docs\/big\.bin\tDC_ERR_TAMPERED\t/m);
+    expect(run.stdout).toMatch(/^FAILED \/docs\/other\.bin\tDC_ERR_TRUNCATED\t/m);
+    expect(await files(out)).toEqual(['/a.txt', '/docs/empty.txt', '/legacy.txt']);
+
+    const salvaged = join(tmp.path, 'out-salvage');
+    const run2 = await davcrypt(['recover', '--from', bad, '--out', salvaged, '--user', 'alice', '--skip-bad-segments'], 'alice-pw\n');
+    expect(run2.code).toBe(3);
+    expect(run2.stdout).toContain(`DAMAGED /docs/big.bin\tbytes ${2 * SEG}-${3 * SEG - 1} (segment 2): DC_ERR_TAMPERED`);
+    expect(run2.stdout).toContain(`DAMAGED /docs/other.bin\tbytes ${2 * SEG}-(end unknown) (segment 2): DC_ERR_TRUNCATED`);
+    const got = await readFile(join(salvaged, 'docs', 'big.bin'));
+    const want = content['/docs/big.bin']!;
+    expect(got.length).toBe(want.length);
+    expect(got.subarray(0, 2 * SEG).equals(want.subarray(0, 2 * SEG))).toBe(true);
+    expect(got.subarray(3 * SEG).equals(want.subarray(3 * SEG))).toBe(true);
+    expect(got.subarray(2 * SEG, 3 * SEG).equals(Buffer.alloc(SEG))).toBe(true);
+    expect((await readFile(join(salvaged, 'docs', 'other.bin'))).equals(content['/docs/other.bin']!.subarray(0, 2 * SEG))).toBe(true);
+
+    const verify = await davcrypt(['verify', '--from', bad, '--user', 'alice'], 'alice-pw\n');
+    expect(verify.code).toBe(3);
+    expect(verify.stdout.split('\n').filter((l) => l.startsWith('FAILED')).map((l) => l.split('\t').slice(0, 2).join(' '))).toEqual([
+      'FAILED /docs/big.bin DC_ERR_TAMPERED',
+      'FAILED /docs/other.bin DC_ERR_TRUNCATED',
+    ]);
+  });
+
+  it('verify passes the clean copy offline, and the live mount through the config', async () => {
+    const offline = await davcrypt(['verify', '--from', copy, '--user', 'alice'], 'alice-pw\n');
+    expect(offline.code).toBe(0);
+    expect(offline.stdout).toMatch(/verify: 5 files: 4 verified, 1 not encrypted, 0 failed/);
+    const live = await davcrypt(['verify', '/', '--config', configFile, '--user', 'alice'], 'alice-pw\n');
+    expect(live.stderr).toBe('');
+    expect(live.code).toBe(0);
+    expect(live.stdout).toMatch(/verify: 5 files: 4 verified, 1 not encrypted, 0 failed/);
+    const wrong = await davcrypt(['verify', '--config', configFile, '--user', 'alice'], 'nope\n');
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/DC_ERR_WRONG_PASSWORD/);
+  });
+});
