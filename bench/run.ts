@@ -4,7 +4,7 @@
 // and writes bench/results/latest.json. Peers whose binaries or entry points are
 // missing are skipped with the reason printed. Options: bench/README.md.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
@@ -13,10 +13,10 @@ import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { apacheAvailable, startApache, type ApacheServer } from '../test/helpers/apache.js';
 import { basicAuth, createAgent } from './lib/client.js';
-import { davcryptAvailable, startDavcrypt, type DavcryptServer } from './lib/davcrypt.js';
+import { compileGateway, davcryptAvailable, startDavcrypt, type DavcryptServer } from './lib/davcrypt.js';
 import { measurePeer, type PeerUnderTest } from './lib/measure.js';
 import { parseOptions, type BenchOptions, type PeerId } from './lib/options.js';
-import { renderProfile, summarizeCpuProfile } from './lib/cpuprofile.js';
+import { readCpuProfile, renderProfile, summarizeCpuProfile } from './lib/cpuprofile.js';
 import { clientSha256MBs, Payload } from './lib/payload.js';
 import { which } from './lib/procs.js';
 import { rcloneAvailable, startRcloneCrypt, type RcloneServer } from './lib/rclone.js';
@@ -80,11 +80,12 @@ async function main(): Promise<number> {
     else {
       try {
         if (opts.cpuProfDir) mkdirSync(opts.cpuProfDir, { recursive: true });
+        if (opts.runtime === 'node') log(`davcrypt: tsc into bench/results/build: ${compileGateway(repoRoot)}`);
         gateway = await startDavcrypt({
           repoRoot, backendUrl: backendUrl('davcrypt'), backendUser: user, backendPassword,
-          user, password, cpuProfDir: opts.cpuProfDir,
+          user, password, cpuProfDir: opts.cpuProfDir, runtime: opts.runtime, nodeFlags: opts.gatewayNodeFlags,
         });
-        log(`davcrypt: ${gateway.url} (pid ${gateway.pid}, log ${gateway.logPath})`);
+        log(`davcrypt: ${gateway.url} (pid ${gateway.pid}, runtime ${opts.runtime}, log ${gateway.logPath})`);
       } catch (err) {
         skipped.davcrypt = (err as Error).message;
       }
@@ -131,6 +132,7 @@ async function main(): Promise<number> {
     await rclone?.stop();
     await apache?.stop();
     scratch.dispose();
+    if (opts.runtime === 'node') rmSync(join(repoRoot, 'bench/results/build'), { recursive: true, force: true });
   }
 
   const machine = describeMachine(scratch.description, {
@@ -149,7 +151,7 @@ async function main(): Promise<number> {
   process.stdout.write('\n' + renderTable(rows, missing) + '\n\n');
   process.stdout.write(
     `machine: ${machine.nproc} cores, ${machine.cpuModel}, ${machine.memTotalMiB} MiB RAM, node ${machine.node}, kernel ${machine.kernel}\n` +
-      `backend storage: ${machine.storage}\npeers: ${machine.apache ?? '-'}; ${machine.rclone ?? '-'}; small GETs via ${useWrk ? machine.wrk ?? 'wrk' : 'undici'}; client sha256 ${machine.clientSha256MBs} MB/s\n` +
+      `backend storage: ${machine.storage}\npeers: ${machine.apache ?? '-'}; davcrypt via ${opts.runtime === 'tsx' ? 'tsx (as bin/davcrypt.js)' : 'node on tsc output'}${opts.gatewayNodeFlags.length ? ' ' + opts.gatewayNodeFlags.join(' ') : ''}; ${machine.rclone ?? '-'}; small GETs via ${useWrk ? machine.wrk ?? 'wrk' : 'undici'}; client sha256 ${machine.clientSha256MBs} MB/s\n` +
       `options: size ${opts.sizeMiB} MiB, reps ${opts.reps}, ${opts.smallCount} small files x ${opts.smallReps}, ${opts.rangeRequests} range GETs, ` +
       `${opts.propfindRequests} PROPFINDs, small GET ${opts.smallGetSeconds} s x ${opts.reps}; MB = 10^6 bytes; medians of reps\n` +
       `load average (1 min) ${machine.loadAvgStart?.toFixed(2)} at start, ${machine.loadAvgEnd?.toFixed(2)} at end; total ${seconds.toFixed(0)} s\n`,
@@ -174,9 +176,16 @@ async function main(): Promise<number> {
   process.stdout.write(`wrote ${opts.jsonPath}\n`);
   if (opts.cpuProfDir) {
     const dir = resolve(repoRoot, opts.cpuProfDir);
-    const profiles = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f));
+    // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the main thread (tsx's loader has its own).
+    const profiles = readdirSync(dir).filter((f) => /\.\d+\.0\.\d+\.cpuprofile$/.test(f)).map((f) => join(dir, f));
     const newest = profiles.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
-    if (newest) process.stdout.write(`\ndavcrypt CPU profile ${relative(repoRoot, newest)}\n${renderProfile(summarizeCpuProfile(newest))}\n`);
+    if (newest) {
+      const profile = readCpuProfile(newest);
+      process.stdout.write(`\ndavcrypt CPU profile ${relative(repoRoot, newest)}\n`);
+      const phases = results.davcrypt?.phases ?? [];
+      if (!phases.length) process.stdout.write(renderProfile(summarizeCpuProfile(profile)) + '\n');
+      for (const phase of phases) process.stdout.write(renderProfile(summarizeCpuProfile(profile, 25, phase), 10, 18) + '\n');
+    }
     else process.stdout.write(`no .cpuprofile in ${opts.cpuProfDir} (did the gateway exit cleanly on SIGINT?)\n`);
   }
   const hadErrors = Object.values(results).some((r) => r?.errors && Object.keys(r.errors).length > 0);

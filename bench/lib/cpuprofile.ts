@@ -10,7 +10,7 @@ interface ProfileNode {
   children?: number[];
 }
 
-interface CpuProfile {
+export interface CpuProfile {
   nodes: ProfileNode[];
   samples: number[];
   timeDeltas: number[];
@@ -25,6 +25,8 @@ export interface ProfileEntry {
 }
 
 export interface ProfileSummary {
+  /** Label of the time window, when the summary covers only part of the profile. */
+  window?: string;
   totalMs: number;
   idleMs: number;
   byFunction: ProfileEntry[];
@@ -39,13 +41,27 @@ function shortUrl(url: string): string {
   return path.startsWith('/') ? relative(process.cwd(), path) : path;
 }
 
-/** Parses and aggregates a profile. Throws if the file is not a V8 CPU profile. */
-export function summarizeCpuProfile(file: string, top = 25): ProfileSummary {
+export function readCpuProfile(file: string): CpuProfile {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   if (!Array.isArray(profile.nodes) || !Array.isArray(profile.samples)) throw new Error(`${file} is not a .cpuprofile`);
+  return profile;
+}
+
+/**
+ * Aggregates self time. With `window` ({startUs, endUs} on CLOCK_MONOTONIC, the clock V8 stamps
+ * samples with) only samples inside it count. Throws if the file is not a V8 CPU profile.
+ */
+export function summarizeCpuProfile(fileOrProfile: string | CpuProfile, top = 25, window?: { name: string; startUs: number; endUs: number }): ProfileSummary {
+  const profile = typeof fileOrProfile === 'string' ? readCpuProfile(fileOrProfile) : fileOrProfile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const selfUs = new Map<number, number>();
-  profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  let t = profile.startTime;
+  profile.samples.forEach((id, i) => {
+    const delta = profile.timeDeltas[i] ?? 0;
+    t += delta;
+    if (window && (t < window.startUs || t > window.endUs)) return;
+    selfUs.set(id, (selfUs.get(id) ?? 0) + delta);
+  });
   const fn = new Map<string, number>();
   const files = new Map<string, number>();
   let totalUs = 0;
@@ -65,15 +81,19 @@ export function summarizeCpuProfile(file: string, top = 25): ProfileSummary {
   const busyUs = totalUs - idleUs || 1;
   const rank = (m: Map<string, number>): ProfileEntry[] =>
     [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, top).map(([name, us]) => ({ name, selfMs: us / 1000, percent: (100 * us) / busyUs }));
-  return { totalMs: totalUs / 1000, idleMs: idleUs / 1000, byFunction: rank(fn), byFile: rank(files) };
+  return { window: window?.name, totalMs: totalUs / 1000, idleMs: idleUs / 1000, byFunction: rank(fn), byFile: rank(files) };
 }
 
-export function renderProfile(s: ProfileSummary): string {
-  const lines = [`profile: ${(s.totalMs / 1000).toFixed(1)} s sampled, ${(s.idleMs / 1000).toFixed(1)} s idle; % of busy time`];
+export function renderProfile(s: ProfileSummary, files = 15, functions = 25): string {
+  const busy = s.totalMs - s.idleMs;
+  const lines = [
+    `profile${s.window ? ` [${s.window}]` : ''}: ${(s.totalMs / 1000).toFixed(1)} s sampled, main thread busy ${(busy / 1000).toFixed(1)} s ` +
+      `(${((100 * busy) / (s.totalMs || 1)).toFixed(0)}%); shares of busy time:`,
+  ];
   lines.push('  by file:');
-  for (const e of s.byFile.slice(0, 15)) lines.push(`    ${e.percent.toFixed(1).padStart(5)}%  ${e.name}`);
+  for (const e of s.byFile.slice(0, files)) lines.push(`    ${e.percent.toFixed(1).padStart(5)}%  ${e.name}`);
   lines.push('  by function:');
-  for (const e of s.byFunction) lines.push(`    ${e.percent.toFixed(1).padStart(5)}%  ${e.name}`);
+  for (const e of s.byFunction.slice(0, functions)) lines.push(`    ${e.percent.toFixed(1).padStart(5)}%  ${e.name}`);
   return lines.join('\n');
 }
 

@@ -1,5 +1,6 @@
 // Starts the davcrypt gateway as a child process (`node --import tsx src/cli.ts
-// serve --config <generated yaml>`) so its RSS and CPU profile are its own.
+// serve --config <generated yaml>`, or the tsc-compiled cli.js) so its RSS and
+// CPU profile are its own.
 // Encrypting mount "/" over a WebDAV backend, cheap argon2 params, one bench user
 // added via `davcrypt user add` with the password on stdin. Never edits src/.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -22,6 +23,10 @@ export interface DavcryptOptions {
   password: string;
   /** When set, the child runs with --cpu-prof writing into this folder. */
   cpuProfDir?: string;
+  /** `tsx`: src/cli.ts through the tsx loader, as bin/davcrypt.js runs it; `node`: compiled by tsc first. */
+  runtime: 'tsx' | 'node';
+  /** Extra node flags for the gateway process. */
+  nodeFlags?: string[];
 }
 
 export interface DavcryptServer {
@@ -39,8 +44,28 @@ export function davcryptAvailable(repoRoot: string): { ok: true } | { ok: false;
   return { ok: true };
 }
 
-function cliArgs(repoRoot: string, extra: string[]): string[] {
+function cliArgs(repoRoot: string, extra: string[], runtime: 'tsx' | 'node' = 'tsx'): string[] {
+  if (runtime === 'node') return [join(repoRoot, BUILD_DIR, 'davcrypt.js'), ...extra];
   return ['--import', 'tsx', join(repoRoot, 'src/cli.ts'), ...extra];
+}
+
+/** Inside the repo (so node_modules resolves) and gitignored. */
+const BUILD_DIR = 'bench/results/build';
+
+/** Compiles the project with tsc into bench/results/build (type errors are reported, not fatal). Throws if cli.js is missing after. */
+export function compileGateway(repoRoot: string): string {
+  const out = join(repoRoot, BUILD_DIR);
+  rmSync(out, { recursive: true, force: true });
+  const r = spawnSync(process.execPath, [join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json', '--outDir', out], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+  });
+  const cli = join(out, 'src/cli.js');
+  if (!existsSync(cli)) throw new Error(`tsc produced no ${BUILD_DIR}/src/cli.js: ${(r.stdout + r.stderr).slice(-1500)}`);
+  // src/cli.ts runs main() only when argv[1] looks like cli.ts or davcrypt(.js), so enter through a davcrypt.js.
+  writeFileSync(join(out, 'davcrypt.js'), "await import('./src/cli.js');\n");
+  writeFileSync(join(out, 'package.json'), JSON.stringify({ type: 'module', version: 'bench-build' }) + '\n');
+  return r.status === 0 ? 'compiled cleanly' : `compiled with type errors (exit ${r.status})`;
 }
 
 /** Writes config, adds the user, starts `serve`; throws with the log tail if it does not answer in 30 s. */
@@ -70,8 +95,8 @@ export async function startDavcrypt(opts: DavcryptOptions): Promise<DavcryptServ
   await addUser(opts, configPath, env, work);
   const logPath = join(work, 'gateway.log');
   const logFd = openSync(logPath, 'a');
-  const nodeFlags = opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', resolve(opts.cpuProfDir)] : [];
-  const child = spawn(process.execPath, [...nodeFlags, ...cliArgs(opts.repoRoot, ['serve', '--config', configPath])], {
+  const nodeFlags = [...(opts.nodeFlags ?? []), ...(opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', resolve(opts.cpuProfDir)] : [])];
+  const child = spawn(process.execPath, [...nodeFlags, ...cliArgs(opts.repoRoot, ['serve', '--config', configPath], opts.runtime)], {
     cwd: opts.repoRoot,
     stdio: ['ignore', logFd, logFd],
     env,
@@ -116,7 +141,7 @@ async function waitForLogin(url: string, authorization: string, timeoutMs: numbe
 }
 
 async function addUser(opts: DavcryptOptions, configPath: string, env: NodeJS.ProcessEnv, work: string): Promise<void> {
-  const add = spawnSync(process.execPath, cliArgs(opts.repoRoot, ['user', 'add', opts.user, '--config', configPath]), {
+  const add = spawnSync(process.execPath, cliArgs(opts.repoRoot, ['user', 'add', opts.user, '--config', configPath], opts.runtime), {
     cwd: opts.repoRoot,
     input: `${opts.password}\n${opts.password}\n`,
     encoding: 'utf8',

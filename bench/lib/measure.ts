@@ -8,7 +8,7 @@ import type { Dispatcher } from 'undici';
 import { BenchClient, type Target } from './client.js';
 import { rangeOffsetBytes, type BenchOptions, type MetricId } from './options.js';
 import { sha256Hex, type Payload } from './payload.js';
-import { sampleRss } from './procs.js';
+import { readMemory, sampleRss } from './procs.js';
 import { undiciSmallGet, wrkSmallGet } from './smallget.js';
 import { median } from './stats.js';
 
@@ -29,7 +29,19 @@ export interface MetricResult {
   detail?: Record<string, unknown>;
 }
 
-export type PeerResults = Partial<Record<MetricId, MetricResult>> & { errors?: Record<string, string> };
+/** A measured phase on the CLOCK_MONOTONIC time line (µs), to cut a server's CPU profile by phase. */
+export interface Phase {
+  name: string;
+  startUs: number;
+  endUs: number;
+}
+
+export type PeerResults = Partial<Record<MetricId, MetricResult>> & { errors?: Record<string, string>; phases?: Phase[] };
+
+/** CLOCK_MONOTONIC in µs: the clock V8 stamps .cpuprofile samples with, shared by all processes. */
+export function monotonicUs(): number {
+  return Number(process.hrtime.bigint() / 1000n);
+}
 
 const MiB = 1024 * 1024;
 
@@ -45,9 +57,12 @@ export async function measurePeer(peer: PeerUnderTest, opts: BenchOptions, paylo
   const big = 'bench/big.bin';
   const bigSha = await payload.sha256(plainSize);
 
+  const phases: Phase[] = [];
   const attempt = async (name: string, fn: () => Promise<void>): Promise<void> => {
+    const startUs = monotonicUs();
     try {
       await fn();
+      phases.push({ name, startUs, endUs: monotonicUs() });
     } catch (err) {
       errors[name] = (err as Error).message;
       log(`  ${peer.label}: ${name} FAILED: ${(err as Error).message}`);
@@ -69,6 +84,8 @@ export async function measurePeer(peer: PeerUnderTest, opts: BenchOptions, paylo
   await c.mkcol('bench');
 
   const rssDetail: Record<string, number> = {};
+  const idle = peer.pid ? readMemory(peer.pid) : undefined;
+  if (idle) log(`  ${peer.label}: RSS at start ${(idle.rssBytes / MiB).toFixed(1)} MiB (high-water mark so far ${(idle.hwmBytes / MiB).toFixed(1)} MiB)`);
   if (want('rss') && peer.pid && opts.rssSmallMiB < opts.sizeMiB) {
     await attempt('rss', async () => {
       const size = opts.rssSmallMiB * MiB;
@@ -100,7 +117,7 @@ export async function measurePeer(peer: PeerUnderTest, opts: BenchOptions, paylo
         rssDetail[`peakMiB_${opts.sizeMiB}MiB`] = peak;
         if (want('rss')) {
           const values = Object.values(rssDetail);
-          results.rss = { value: Math.max(...values), unit: 'MiB', samples: values, detail: { ...rssDetail } };
+          results.rss = { value: Math.max(...values), unit: 'MiB', samples: values, detail: { ...rssDetail, idleMiB: idle ? idle.rssBytes / MiB : undefined } };
         }
         log(`  ${peer.label}: peak RSS during ${opts.sizeMiB} MiB PUT+GET ${peak.toFixed(1)} MiB`);
       }
@@ -192,5 +209,6 @@ export async function measurePeer(peer: PeerUnderTest, opts: BenchOptions, paylo
 
   await attempt('cleanup', () => c.remove('bench'));
   if (Object.keys(errors).length) results.errors = errors;
+  results.phases = phases.filter((p) => !p.name.startsWith('cleanup'));
   return results;
 }

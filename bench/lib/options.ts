@@ -34,11 +34,15 @@ export interface BenchOptions {
   jsonPath: string;
   /** Force the undici loop instead of wrk for the small-GET throughput. */
   noWrk: boolean;
+  /** How to run the gateway: through tsx (as bin/davcrypt.js does) or compiled by tsc. */
+  runtime: 'tsx' | 'node';
+  /** Extra node flags for the gateway process (e.g. --max-semi-space-size=4). */
+  gatewayNodeFlags: string[];
 }
 
 export const USAGE = `usage: npm run bench -- [--quick] [--size-mib N] [--reps N] [--only m1,m2]
        [--peers apache,davcrypt,rclone] [--small-count N] [--small-reps N] [--smallget-seconds N]
-       [--cpu-prof DIR] [--no-tmpfs] [--no-wrk] [--json PATH]
+       [--runtime tsx|node] [--gateway-node-flag=--FLAG]... [--cpu-prof DIR] [--no-tmpfs] [--no-wrk] [--json PATH]
 metrics: ${METRIC_IDS.join(', ')}`;
 
 function positiveInt(flag: string, value: string | undefined): number {
@@ -77,9 +81,16 @@ export function parseOptions(argv: string[]): BenchOptions {
     noTmpfs: false,
     jsonPath: 'bench/results/latest.json',
     noWrk: false,
+    runtime: 'tsx',
+    gatewayNodeFlags: [],
   };
   for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i];
+    let flag = argv[i];
+    const eq = flag?.startsWith('--gateway-node-flag=') ? flag.indexOf('=') : -1;
+    if (eq > 0) {
+      argv = [...argv.slice(0, i), flag!.slice(0, eq), flag!.slice(eq + 1), ...argv.slice(i + 1)];
+      flag = argv[i];
+    }
     const next = (): string | undefined => argv[++i];
     switch (flag) {
       case '--quick': break;
@@ -96,6 +107,18 @@ export function parseOptions(argv: string[]): BenchOptions {
       case '--cpu-prof': o.cpuProfDir = next(); if (!o.cpuProfDir) throw new Error('--cpu-prof needs a folder'); break;
       case '--no-tmpfs': o.noTmpfs = true; break;
       case '--no-wrk': o.noWrk = true; break;
+      case '--gateway-node-flag': {
+        const v = next();
+        if (!v?.startsWith('--')) throw new Error('--gateway-node-flag needs a node flag, e.g. --gateway-node-flag=--max-semi-space-size=4');
+        o.gatewayNodeFlags.push(v);
+        break;
+      }
+      case '--runtime': {
+        const v = next();
+        if (v !== 'tsx' && v !== 'node') throw new Error('--runtime needs tsx or node');
+        o.runtime = v;
+        break;
+      }
       case '--json': o.jsonPath = next() ?? ''; if (!o.jsonPath) throw new Error('--json needs a path'); break;
       case '-h': case '--help': throw new Error(USAGE);
       default: throw new Error(`unknown option ${flag}\n${USAGE}`);
