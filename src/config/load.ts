@@ -47,12 +47,26 @@ export async function loadConfig(file: string = DEFAULT_CONFIG_PATH, options: Lo
 export function parseConfig(text: string, options: LoadOptions = {}): Config {
   let raw: unknown;
   try {
-    raw = parseYaml(text);
+    // `{user}` inside a flow mapping (`backend: { root: ./data/storage/{user} }`, the documented
+    // shape) is not valid YAML: a plain scalar may not contain `{`. Protect the placeholder while
+    // parsing and restore it after, so the documented one-liners work as written.
+    raw = restoreUserPlaceholder(parseYaml(text.replaceAll('{user}', USER_PLACEHOLDER_SENTINEL)));
   } catch (err) {
     const hint = text.includes('{user}') ? "\nhint: quote values containing {user} inside { ... } mappings, e.g. root: './data/storage/{user}'" : '';
     throw davError('DC_ERR_CONFIG', `${options.source ?? 'config'}: not valid YAML: ${(err as Error).message}${hint}`, { cause: err });
   }
   return resolveConfig(raw ?? {}, options);
+}
+
+const USER_PLACEHOLDER_SENTINEL = '__davcrypt_user_placeholder__';
+
+function restoreUserPlaceholder(value: unknown): unknown {
+  if (typeof value === 'string') return value.replaceAll(USER_PLACEHOLDER_SENTINEL, '{user}');
+  if (Array.isArray(value)) return value.map(restoreUserPlaceholder);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [restoreUserPlaceholder(k) as string, restoreUserPlaceholder(v)]));
+  }
+  return value;
 }
 
 /** Validates an already-parsed object (as YAML would give) and fills defaults. Throws DC_ERR_CONFIG listing every bad key. */

@@ -130,11 +130,24 @@ describe('config', () => {
 });
 
 describe('config YAML pitfalls', () => {
-  it('explains an unquoted {user} read as a mapping', () => {
-    expect(() => parseConfig('mounts:\n  - path: /\n    backend:\n      type: local\n      root: {user}\n', { env: {} })).toThrow(
-      /mounts\[0\]\.backend\.root: YAML read \{user\} as a mapping: quote the value/,
-    );
-    expect(() => parseConfig('mounts: [{ path: /, backend: { type: local, root: ./s/{user} } }]\n', { env: {} })).toThrow(/hint: quote values containing \{user\}/);
+  it('accepts {user} unquoted, in flow mappings (the documented one-line shape) and block style', () => {
+    const contract = [
+      'server: { host: 127.0.0.1, port: 8080 }',
+      'dataDir: ./data',
+      'store: sqlite://./data/davcrypt.sqlite',
+      'mounts:',
+      '  - path: /',
+      '    encrypt: true',
+      '    backend: { type: local, root: ./data/storage/{user} }',
+      '  - path: /remote',
+      '    backend: { type: webdav, url: http://host/dav/{user}/, username: u, password: p }',
+      '',
+    ].join('\n');
+    const config = parseConfig(contract, { env: {}, cwd: '/srv' });
+    expect(config.mounts[0]!.backend).toMatchObject({ type: 'local', root: '/srv/data/storage/{user}' });
+    expect(config.mounts[1]!.backend).toMatchObject({ type: 'webdav', url: 'http://host/dav/{user}/' });
+    const block = parseConfig('mounts:\n  - path: /\n    backend:\n      type: local\n      root: ./s/{user}\n', { env: {}, cwd: '/srv' });
+    expect(block.mounts[0]!.backend).toMatchObject({ root: '/srv/s/{user}' });
   });
 });
 
