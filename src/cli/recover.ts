@@ -1,8 +1,9 @@
 // `davcrypt recover`: the standalone offline decryptor. Needs only a copy of the
 // storage (folder or WebDAV URL) and one identity's password; never reads the
 // gateway's config, data dir or store, and never writes to the storage.
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { Backend } from '../backends/index.js';
+import { isSameOrInside, type Backend } from '../backends/index.js';
 import { davError } from '../errors.js';
 import { identityFromFlags } from '../tools/identity-keys.js';
 import { recoverSucceeded, recoverTree } from '../tools/recover.js';
@@ -90,6 +91,9 @@ export async function runRecover(args: string[], io: ToolIO): Promise<number> {
   if (positionals.length > 0) throw davError('DC_ERR_USAGE', `unexpected argument ${positionals[0]}\n${RECOVER_USAGE}`);
   if (!values.from || !values.out) throw davError('DC_ERR_USAGE', `recover needs --from and --out\n${RECOVER_USAGE}`);
   const identity = identityFromFlags(values.user, values.recovery);
+  if (!isUrlSource(values.from) && isSameOrInside(resolve(values.from), resolve(values.out))) {
+    throw davError('DC_ERR_USAGE', '--out must not be the --from folder or inside it');
+  }
   const source = await openSourceFromFlags(values.from, values['backend-user'], values['backend-password-env'], io.env ?? process.env);
   const bar = createProgressBar('recover', io.stderr);
   try {

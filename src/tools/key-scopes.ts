@@ -50,6 +50,14 @@ export class KeyScopes {
     this.opened.set(root, unlocked);
   }
 
+  /** The outcome recorded for a scope root (e.g. one registered with addOpened). */
+  outcomeOf(root: string): ScopeOutcome {
+    const opened = this.opened.get(root);
+    if (opened) return { root, status: 'opened', keyCount: opened.keys.size, holdsCurrent: opened.holdsCurrent };
+    const error = this.failed.get(root);
+    return error ? { root, status: 'failed', error } : { root, status: 'none' };
+  }
+
   /** Root of the nearest scope (opened or failed) holding `path`, or undefined. */
   scopeOf(path: string): string | undefined {
     let best: string | undefined;

@@ -197,8 +197,11 @@ async function convertFile(opts: MigrateOptions, path: string, tempPath: string)
       const cause = toDavcryptError(failure.error);
       if (cause.code !== 'DC_ERR_ABORTED' && cause.code !== 'DC_ERR_INTERNAL') throw cause;
     }
-    // The source changed size while being read: someone is writing it.
-    if (isDavcryptError(err, 'DC_ERR_BAD_REQUEST') && !sameVersion(before, await backend.stat(path, { signal }))) return 'changed';
+    // E.g. the body length differed from the size announced: someone wrote the file meanwhile.
+    if (!signal?.aborted) {
+      const now = await backend.stat(path, { signal }).catch(() => undefined);
+      if (!now || !sameVersion(before, now)) return 'changed';
+    }
     throw err;
   }
   if (failure.error !== undefined) throw toDavcryptError(failure.error);

@@ -24,8 +24,11 @@ function scopeLines(keyrings: ScopeOutcome[]): string[] {
     );
 }
 
+const NO_KEYRING = 'NOTE no .davcrypt/keyring.json found at the start folder or below: point --from at a mount root';
+
 export function recoverLines(r: RecoverReport): string[] {
   const lines = scopeLines(r.keyrings);
+  if (r.keyrings.length === 0) lines.unshift(NO_KEYRING);
   for (const f of r.failed) lines.push(`FAILED ${f.path}\t${f.code}\t${f.message}`);
   for (const s of r.salvaged) {
     for (const d of formatDamage(s.damage)) lines.push(`DAMAGED ${s.path}\t${d}\t(zero-filled; see ${s.reportFile})`);
@@ -39,6 +42,7 @@ export function recoverLines(r: RecoverReport): string[] {
 
 export function verifyLines(r: VerifyReport): string[] {
   const lines = scopeLines(r.keyrings);
+  if (r.keyrings.length === 0 && r.verified + r.failed.length > 0) lines.unshift(NO_KEYRING);
   for (const f of r.failed) lines.push(`FAILED ${f.path}\t${f.code}\t${f.message}`);
   lines.push(`verify: ${r.files} files: ${r.verified} verified, ${r.plaintext} not encrypted, ${r.failed.length} failed`);
   return lines;

@@ -45,6 +45,7 @@ export async function verifyTree(opts: VerifyOptions): Promise<VerifyReport> {
     report.sourceBytes += n;
     opts.progress?.bytes?.(n);
   };
+  if (opts.startPreOpened) report.keyrings.push(scopes.outcomeOf(opts.start ?? '/'));
   const scan = scanTree(source, scopes, opts.start ?? '/', {
     signal,
     startPreOpened: opts.startPreOpened,

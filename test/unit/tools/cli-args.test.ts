@@ -35,17 +35,18 @@ describe('tool commands: arguments', () => {
   });
 
   it.each([
-    [['--out', '/tmp/x', '--user', 'a']],
-    [['--from', '/tmp', '--out', '/tmp/x']],
-    [['--from', '/tmp', '--out', '/tmp/x', '--user', 'a', '--recovery']],
-    [['--from', '/tmp', '--out', '/tmp/x', '--user', 'a', '--backend-user', 'u']],
-    [['--from', '/tmp', '--out', '/tmp/x', '--user', 'a', 'extra']],
+    [['--out', '/nonexistent-out/x', '--user', 'a']],
+    [['--from', '/tmp', '--out', '/nonexistent-out/x']],
+    [['--from', '/tmp', '--out', '/nonexistent-out/x', '--user', 'a', '--recovery']],
+    [['--from', '/tmp', '--out', '/nonexistent-out/x', '--user', 'a', '--backend-user', 'u']],
+    [['--from', '/tmp', '--out', '/nonexistent-out/x', '--user', 'a', 'extra']],
+    [['--from', '/tmp', '--out', '/tmp/sub/out', '--user', 'a']],
   ])('recover %j is a usage error', async (args) => {
     await expect(runRecover(args, io().io)).rejects.toMatchObject({ code: 'DC_ERR_USAGE' });
   });
 
   it('recover from a missing folder is DC_ERR_NOT_FOUND', async () => {
-    await expect(runRecover(['--from', '/nonexistent/davcrypt-x', '--out', '/tmp/x', '--user', 'a'], io().io)).rejects.toMatchObject({
+    await expect(runRecover(['--from', '/nonexistent/davcrypt-x', '--out', '/nonexistent-out/x', '--user', 'a'], io().io)).rejects.toMatchObject({
       code: 'DC_ERR_NOT_FOUND',
     });
   });
