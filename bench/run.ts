@@ -20,7 +20,7 @@ import { readCpuProfile, renderProfile, summarizeCpuProfile } from './lib/cpupro
 import { clientSha256MBs, Payload } from './lib/payload.js';
 import { which } from './lib/procs.js';
 import { rcloneAvailable, startRcloneCrypt, type RcloneServer } from './lib/rclone.js';
-import { buildRows, describeMachine, renderTable, type AllResults } from './lib/report.js';
+import { buildRows, describeMachine, renderCpuTable, renderTable, type AllResults } from './lib/report.js';
 import { createScratch } from './lib/scratch.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -149,6 +149,8 @@ async function main(): Promise<number> {
   };
   const seconds = (Date.now() - started) / 1000;
   process.stdout.write('\n' + renderTable(rows, missing) + '\n\n');
+  const cpuTable = renderCpuTable(results, opts);
+  if (cpuTable) process.stdout.write(cpuTable + '\n\n');
   process.stdout.write(
     `machine: ${machine.nproc} cores, ${machine.cpuModel}, ${machine.memTotalMiB} MiB RAM, node ${machine.node}, kernel ${machine.kernel}\n` +
       `backend storage: ${machine.storage}\npeers: ${machine.apache ?? '-'}; davcrypt via ${opts.runtime === 'tsx' ? 'tsx (as bin/davcrypt.js)' : 'node on tsc output'}${opts.gatewayNodeFlags.length ? ' ' + opts.gatewayNodeFlags.join(' ') : ''}; ${machine.rclone ?? '-'}; small GETs via ${useWrk ? machine.wrk ?? 'wrk' : 'undici'}; client sha256 ${machine.clientSha256MBs} MB/s\n` +

@@ -8,7 +8,7 @@ import type { Dispatcher } from 'undici';
 import { BenchClient, type Target } from './client.js';
 import { rangeOffsetBytes, type BenchOptions, type MetricId } from './options.js';
 import { sha256Hex, type Payload } from './payload.js';
-import { readMemory, sampleRss } from './procs.js';
+import { cpuSeconds, readMemory, sampleRss } from './procs.js';
 import { undiciSmallGet, wrkSmallGet } from './smallget.js';
 import { median } from './stats.js';
 
@@ -58,6 +58,15 @@ export async function measurePeer(peer: PeerUnderTest, opts: BenchOptions, paylo
   const bigSha = await payload.sha256(plainSize);
 
   const phases: Phase[] = [];
+  /** Runs fn and returns the server CPU seconds it cost (undefined without a pid). */
+  const cpuOf = async <T>(fn: () => Promise<T>): Promise<{ value: T; cpuS?: number }> => {
+    const before = peer.pid ? cpuSeconds(peer.pid) : undefined;
+    const value = await fn();
+    const after = peer.pid ? cpuSeconds(peer.pid) : undefined;
+    return { value, cpuS: before !== undefined && after !== undefined ? after - before : undefined };
+  };
+  const perOp = (cpuS: number | undefined, ops: number): number | undefined => (cpuS === undefined ? undefined : (cpuS * 1000) / ops);
+  const cpuNote = (ms: number | undefined, unit = 'ms CPU/op'): string => (ms === undefined ? '' : `, server ${ms.toFixed(2)} ${unit}`);
   const attempt = async (name: string, fn: () => Promise<void>): Promise<void> => {
     const startUs = monotonicUs();
     try {
@@ -70,14 +79,15 @@ export async function measurePeer(peer: PeerUnderTest, opts: BenchOptions, paylo
   };
 
   /** PUT + verified GET of `size` bytes at `path`; returns both times in ms. */
-  const roundTrip = async (path: string, size: number, sha: string): Promise<{ putMs: number; getMs: number }> => {
+  const roundTrip = async (path: string, size: number, sha: string): Promise<{ putMs: number; getMs: number; putCpuS?: number; getCpuS?: number }> => {
     await c.remove(path);
-    const putMs = await c.putStream(path, size, payload.stream(size));
-    const got = await c.getHashed(path);
+    const put = await cpuOf(() => c.putStream(path, size, payload.stream(size)));
+    const get = await cpuOf(() => c.getHashed(path));
+    const got = get.value;
     if (got.bytes !== size || got.sha256 !== sha) {
       throw new Error(`integrity: GET ${path} returned ${got.bytes} bytes sha256 ${got.sha256.slice(0, 16)}…, expected ${size} bytes ${sha.slice(0, 16)}…`);
     }
-    return { putMs, getMs: got.ms };
+    return { putMs: put.value, getMs: got.ms, putCpuS: put.cpuS, getCpuS: get.cpuS };
   };
 
   await c.remove('bench');
@@ -103,15 +113,22 @@ export async function measurePeer(peer: PeerUnderTest, opts: BenchOptions, paylo
       const sampler = peer.pid ? sampleRss(peer.pid) : undefined;
       const putMBs: number[] = [];
       const getMBs: number[] = [];
+      const putCpu: number[] = [];
+      const getCpu: number[] = [];
+      const GiB = 1024 * MiB;
       for (let r = 0; r < opts.reps; r++) {
-        const { putMs, getMs } = await roundTrip(big, plainSize, bigSha);
+        const { putMs, getMs, putCpuS, getCpuS } = await roundTrip(big, plainSize, bigSha);
         bigPresent = true;
         putMBs.push(plainSize / 1e6 / (putMs / 1000));
         getMBs.push(plainSize / 1e6 / (getMs / 1000));
-        log(`  ${peer.label}: ${opts.sizeMiB} MiB PUT ${putMBs.at(-1)!.toFixed(0)} MB/s, GET ${getMBs.at(-1)!.toFixed(0)} MB/s (sha256 ok)`);
+        if (putCpuS !== undefined) putCpu.push(putCpuS / (plainSize / GiB));
+        if (getCpuS !== undefined) getCpu.push(getCpuS / (plainSize / GiB));
+        log(`  ${peer.label}: ${opts.sizeMiB} MiB PUT ${putMBs.at(-1)!.toFixed(0)} MB/s${cpuNote(putCpu.at(-1), 'CPU s/GiB')}, ` +
+          `GET ${getMBs.at(-1)!.toFixed(0)} MB/s${cpuNote(getCpu.at(-1), 'CPU s/GiB')} (sha256 ok)`);
       }
-      if (want('put')) results.put = { value: median(putMBs), unit: 'MB/s', samples: putMBs, detail: { sizeMiB: opts.sizeMiB } };
-      if (want('get')) results.get = { value: median(getMBs), unit: 'MB/s', samples: getMBs, detail: { sizeMiB: opts.sizeMiB } };
+      const cpuDetail = (xs: number[]) => (xs.length ? { serverCpuSecPerGiB: median(xs) } : {});
+      if (want('put')) results.put = { value: median(putMBs), unit: 'MB/s', samples: putMBs, detail: { sizeMiB: opts.sizeMiB, ...cpuDetail(putCpu) } };
+      if (want('get')) results.get = { value: median(getMBs), unit: 'MB/s', samples: getMBs, detail: { sizeMiB: opts.sizeMiB, ...cpuDetail(getCpu) } };
       if (sampler) {
         const peak = sampler.stop() / MiB;
         rssDetail[`peakMiB_${opts.sizeMiB}MiB`] = peak;
@@ -131,14 +148,17 @@ export async function measurePeer(peer: PeerUnderTest, opts: BenchOptions, paylo
       const end = start + 4095;
       const expected = payload.bytesAt(start, 4096);
       const samples: number[] = [];
-      for (let i = 0; i < opts.rangeRequests + 1; i++) {
+      const one = async (): Promise<number> => {
         const got = await c.getRange(big, start, end);
         if (!got.body.equals(expected)) throw new Error(`integrity: range ${start}-${end} returned ${got.body.length} wrong bytes`);
         if (got.contentRange && !got.contentRange.startsWith(`bytes ${start}-${end}/`)) throw new Error(`bad Content-Range ${got.contentRange}`);
-        if (i > 0) samples.push(got.ms); // first request warms caches (header, connection)
-      }
-      results.range = { value: median(samples), unit: 'ms', samples, detail: { offset: start, length: 4096 } };
-      log(`  ${peer.label}: range GET at ${(start / MiB).toFixed(0)} MiB median ${median(samples).toFixed(2)} ms (bytes ok)`);
+        return got.ms;
+      };
+      await one(); // warms caches (header, connection); not counted
+      const { cpuS } = await cpuOf(async () => { for (let i = 0; i < opts.rangeRequests; i++) samples.push(await one()); });
+      const cpuMs = perOp(cpuS, opts.rangeRequests);
+      results.range = { value: median(samples), unit: 'ms', samples, detail: { offset: start, length: 4096, serverCpuMsPerOp: cpuMs } };
+      log(`  ${peer.label}: range GET at ${(start / MiB).toFixed(0)} MiB median ${median(samples).toFixed(2)} ms${cpuNote(cpuMs)} (bytes ok)`);
     });
   }
   await attempt('cleanup big', () => c.remove(big));
@@ -146,11 +166,13 @@ export async function measurePeer(peer: PeerUnderTest, opts: BenchOptions, paylo
   const smallBodies = Array.from({ length: opts.smallCount }, () => randomBytes(1024));
   const name = (i: number): string => `f${String(i).padStart(5, '0')}.bin`;
   let smallDir: string | undefined;
+  let smallPutCpuMs: number | undefined;
   const fillSmall = async (dir: string): Promise<number> => {
     await c.remove(dir);
     await c.mkcol(dir);
     const t0 = performance.now();
-    for (let i = 0; i < smallBodies.length; i++) await c.putSmall(`${dir}/${name(i)}`, smallBodies[i]!);
+    const { cpuS } = await cpuOf(async () => { for (let i = 0; i < smallBodies.length; i++) await c.putSmall(`${dir}/${name(i)}`, smallBodies[i]!); });
+    smallPutCpuMs = perOp(cpuS, smallBodies.length);
     return (performance.now() - t0) / 1000;
   };
   if (want('smallput')) {
@@ -160,9 +182,9 @@ export async function measurePeer(peer: PeerUnderTest, opts: BenchOptions, paylo
         if (smallDir) await c.remove(smallDir);
         smallDir = `bench/small${r}`;
         samples.push(await fillSmall(smallDir));
-        log(`  ${peer.label}: ${opts.smallCount} sequential 1 KiB PUTs ${samples.at(-1)!.toFixed(2)} s`);
+        log(`  ${peer.label}: ${opts.smallCount} sequential 1 KiB PUTs ${samples.at(-1)!.toFixed(2)} s${cpuNote(smallPutCpuMs)}`);
       }
-      results.smallput = { value: median(samples), unit: 's', samples, detail: { files: opts.smallCount, bytesEach: 1024 } };
+      results.smallput = { value: median(samples), unit: 's', samples, detail: { files: opts.smallCount, bytesEach: 1024, serverCpuMsPerOp: smallPutCpuMs } };
     });
   }
   if ((want('propfind') || want('smallget')) && !smallDir) {
@@ -172,13 +194,16 @@ export async function measurePeer(peer: PeerUnderTest, opts: BenchOptions, paylo
   if (want('propfind') && smallDir) {
     await attempt('propfind', async () => {
       const samples: number[] = [];
-      for (let i = 0; i < opts.propfindRequests + 1; i++) {
+      const one = async (): Promise<number> => {
         const got = await c.propfind(`${smallDir}/`);
         if (got.responses !== opts.smallCount + 1) throw new Error(`PROPFIND listed ${got.responses - 1} entries, expected ${opts.smallCount}`);
-        if (i > 0) samples.push(got.ms);
-      }
-      results.propfind = { value: median(samples), unit: 'ms', samples, detail: { files: opts.smallCount } };
-      log(`  ${peer.label}: PROPFIND Depth 1 on ${opts.smallCount} files median ${median(samples).toFixed(2)} ms`);
+        return got.ms;
+      };
+      await one(); // not counted
+      const { cpuS } = await cpuOf(async () => { for (let i = 0; i < opts.propfindRequests; i++) samples.push(await one()); });
+      const cpuMs = perOp(cpuS, opts.propfindRequests);
+      results.propfind = { value: median(samples), unit: 'ms', samples, detail: { files: opts.smallCount, serverCpuMsPerOp: cpuMs } };
+      log(`  ${peer.label}: PROPFIND Depth 1 on ${opts.smallCount} files median ${median(samples).toFixed(2)} ms${cpuNote(cpuMs)}`);
     });
   }
 
@@ -191,19 +216,25 @@ export async function measurePeer(peer: PeerUnderTest, opts: BenchOptions, paylo
       };
       await check();
       const samples: number[] = [];
+      const cpuMsPerOp: number[] = [];
       let failed = 0;
       let tool = '';
       for (let r = 0; r < opts.reps; r++) {
         const run = useWrk ? wrkSmallGet : undiciSmallGet;
-        const res = await run(c.url(path), peer.target.authorization, opts.smallGetConnections, opts.smallGetSeconds);
+        const { value: res, cpuS } = await cpuOf(() => run(c.url(path), peer.target.authorization, opts.smallGetConnections, opts.smallGetSeconds));
         samples.push(res.requestsPerSec);
+        const cpuMs = perOp(cpuS, res.requests);
+        if (cpuMs !== undefined) cpuMsPerOp.push(cpuMs);
         failed += res.failed;
         tool = res.tool;
-        log(`  ${peer.label}: small GET x${opts.smallGetConnections} conns ${res.requestsPerSec.toFixed(0)} req/s (${res.tool}, ${res.failed} failed)`);
+        log(`  ${peer.label}: small GET x${opts.smallGetConnections} conns ${res.requestsPerSec.toFixed(0)} req/s${cpuNote(cpuMs)} (${res.tool}, ${res.failed} failed)`);
       }
       await check();
       if (failed > 0) throw new Error(`${failed} small GETs failed (non-200 or socket errors)`);
-      results.smallget = { value: median(samples), unit: 'req/s', samples, detail: { connections: opts.smallGetConnections, seconds: opts.smallGetSeconds, tool } };
+      results.smallget = {
+        value: median(samples), unit: 'req/s', samples,
+        detail: { connections: opts.smallGetConnections, seconds: opts.smallGetSeconds, tool, serverCpuMsPerOp: cpuMsPerOp.length ? median(cpuMsPerOp) : undefined },
+      };
     });
   }
 

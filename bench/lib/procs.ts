@@ -58,6 +58,20 @@ export function readMemory(pid: number): { rssBytes: number; hwmBytes: number } 
   }
 }
 
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** CPU seconds (user + system, all threads) a process has used so far, or undefined once it is gone. */
+export function cpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the ")" that closes comm: state is field 3, utime 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Samples VmRSS of `pid` every `intervalMs` until stop() is called; stop() returns the peak in bytes. */
 export function sampleRss(pid: number, intervalMs = 20): { stop(): number } {
   let peak = readMemory(pid)?.rssBytes ?? 0;

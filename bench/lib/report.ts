@@ -126,3 +126,32 @@ export function renderTable(rows: Row[], missing: Record<'apache' | 'davcrypt' |
   const line = (cells: string[]): string => '| ' + cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';
   return [line(header), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...body.map(line)].join('\n');
 }
+
+/**
+ * Server CPU spent per operation (from /proc/<pid>/stat), for the single-process peers. Unlike the
+ * timings it barely depends on what else runs on the machine, so it is the number to compare across runs.
+ */
+export function renderCpuTable(results: AllResults, o: BenchOptions): string {
+  const rows: Array<[string, string, string]> = [];
+  const cell = (peer: 'davcrypt' | 'rclone', m: MetricId, key: string): string => {
+    const v = results[peer]?.[m]?.detail?.[key];
+    return typeof v === 'number' ? fmt(v, '') : '—';
+  };
+  const add = (label: string, m: MetricId, key: string): void => {
+    if (!o.only.has(m)) return;
+    const d = cell('davcrypt', m, key);
+    const r = cell('rclone', m, key);
+    if (d !== '—' || r !== '—') rows.push([label, d, r]);
+  };
+  add('PUT, CPU s per GiB', 'put', 'serverCpuSecPerGiB');
+  add('GET, CPU s per GiB', 'get', 'serverCpuSecPerGiB');
+  add('range GET, CPU ms each', 'range', 'serverCpuMsPerOp');
+  add('small PUT, CPU ms each', 'smallput', 'serverCpuMsPerOp');
+  add(`PROPFIND ${o.smallCount} files, CPU ms each`, 'propfind', 'serverCpuMsPerOp');
+  add('small GET, CPU ms each', 'smallget', 'serverCpuMsPerOp');
+  if (!rows.length) return '';
+  const header: [string, string, string] = ['server CPU cost', 'davcrypt', 'rclone crypt'];
+  const widths = [0, 1, 2].map((i) => Math.max(header[i]!.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string => '| ' + cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';
+  return [line(header), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...rows.map(line)].join('\n');
+}
