@@ -47,9 +47,56 @@ export async function readBody(req: IncomingMessage, maxBytes: number): Promise<
   });
 }
 
+/** Deepest element nesting a request body may have (WebDAV bodies need < 10; dead props a few more). */
+export const MAX_XML_DEPTH = 100;
+
+/**
+ * Cheap linear pre-scan before the DOM parser: refuses any DTD (no entity expansion,
+ * no external entities: billion laughs and XXE stop here) and nesting deeper than
+ * MAX_XML_DEPTH (the DOM parser is slow on deep trees). Throws DC_ERR_BAD_REQUEST.
+ */
+export function checkXmlShape(text: string): void {
+  let depth = 0;
+  let i = text.indexOf('<');
+  while (i >= 0 && i < text.length) {
+    const next = text[i + 1];
+    let end: number;
+    if (next === '?') {
+      end = text.indexOf('?>', i + 2);
+      end = end < 0 ? -1 : end + 1;
+    } else if (text.startsWith('<!--', i)) {
+      end = text.indexOf('-->', i + 4);
+      end = end < 0 ? -1 : end + 2;
+    } else if (text.startsWith('<![CDATA[', i)) {
+      end = text.indexOf(']]>', i + 9);
+      end = end < 0 ? -1 : end + 2;
+    } else if (next === '!') {
+      throw davError('DC_ERR_BAD_REQUEST', 'XML bodies must not contain a DTD or entity declarations');
+    } else {
+      // Element tag: find its '>' outside quoted attribute values.
+      let quote: string | undefined;
+      end = -1;
+      for (let j = i + 1; j < text.length; j++) {
+        const c = text[j];
+        if (quote) { if (c === quote) quote = undefined; }
+        else if (c === '"' || c === "'") quote = c;
+        else if (c === '>') { end = j; break; }
+      }
+      if (end > 0) {
+        if (next === '/') depth--;
+        else if (text[end - 1] !== '/') depth++;
+        if (depth > MAX_XML_DEPTH) throw davError('DC_ERR_BAD_REQUEST', `XML nested deeper than ${MAX_XML_DEPTH} levels`);
+      }
+    }
+    if (end < 0) return; // unterminated: the DOM parser reports it
+    i = text.indexOf('<', end + 1);
+  }
+}
+
 /** Parses an XML body; throws DC_ERR_BAD_REQUEST for anything not well-formed or namespace-invalid. */
 export function parseXml(body: Buffer): Document {
   const text = body.toString('utf8');
+  checkXmlShape(text);
   // An empty namespace on a prefix (xmlns:x="") is illegal in Namespaces 1.0.
   if (/xmlns:[A-Za-z_][\w.-]*\s*=\s*(""|'')/.test(text)) throw davError('DC_ERR_BAD_REQUEST', 'invalid namespace declaration');
   const parser = new DOMParser({

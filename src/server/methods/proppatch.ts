@@ -1,7 +1,8 @@
 // PROPPATCH (our own): any number of set/remove blocks applied in order and
 // atomically; protected live props → 403 and the rest 424 (RFC 4918 §9.2);
 // Win32* props (urn:schemas-microsoft-com:) answered 200, Win32LastModifiedTime
-// applied as mtime when the backend can. Dead props go to the PropStore.
+// applied as mtime when the backend can, as is rclone's <D:lastmodified> (403 when it
+// cannot be). Dead props go to the PropStore.
 import { davError } from '../../errors.js';
 import { statCached, type DavContext } from '../context.js';
 import { requireLockTokens } from '../conditions.js';
@@ -10,6 +11,7 @@ import type { DeadProp } from '../prop-store.js';
 import { encodeHref } from '../request-paths.js';
 import { childElements, DAV_NS, escapeXml, isElement, propElement, serializeNode, type PropName } from '../xml.js';
 import { mountTarget, sendXml, xmlBodyOf } from './common.js';
+import { canSetModified, parseUnixSeconds } from './mtime.js';
 
 const MS_NS = 'urn:schemas-microsoft-com:';
 
@@ -42,7 +44,11 @@ export async function handleProppatch(ctx: DavContext): Promise<void> {
     }
   }
 
-  const forbidden = ops.filter((o) => o.prop.ns === DAV_NS && PROTECTED_LIVE.has(o.prop.name));
+  // rclone (vendor owncloud/nextcloud) sets the mtime as <D:lastmodified>unix seconds</D:lastmodified>:
+  // 200 only when it really is applied, else 403 so that rclone falls back to re-uploading.
+  const isMtime = (o: Op) => o.prop.ns === DAV_NS && o.prop.name === 'lastmodified';
+  const mtimeOk = (o: Op) => o.kind === 'set' && info.type === 'file' && canSetModified(mount) && parseUnixSeconds(o.text) !== undefined;
+  const forbidden = ops.filter((o) => (o.prop.ns === DAV_NS && PROTECTED_LIVE.has(o.prop.name)) || (isMtime(o) && !mtimeOk(o)));
   const statuses: Array<{ prop: PropName; status: string }> = [];
   if (forbidden.length > 0) {
     for (const o of ops) {
@@ -53,7 +59,9 @@ export async function handleProppatch(ctx: DavContext): Promise<void> {
     const removes: PropName[] = [];
     let mtime: Date | undefined;
     for (const o of ops) {
-      if (o.prop.ns === MS_NS) {
+      if (isMtime(o)) {
+        mtime = parseUnixSeconds(o.text);
+      } else if (o.prop.ns === MS_NS) {
         if (o.kind === 'set' && o.prop.name === 'Win32LastModifiedTime') {
           const ms = Date.parse(o.text);
           if (!Number.isNaN(ms)) mtime = new Date(ms);
@@ -72,7 +80,7 @@ export async function handleProppatch(ctx: DavContext): Promise<void> {
     const finalSets = new Map<string, DeadProp>();
     const finalRemoves = new Map<string, PropName>();
     for (const o of ops) {
-      if (o.prop.ns === MS_NS) continue;
+      if (o.prop.ns === MS_NS || isMtime(o)) continue;
       const key = `{${o.prop.ns}}${o.prop.name}`;
       if (o.kind === 'set') { finalSets.set(key, { ...o.prop, xml: o.xml }); finalRemoves.delete(key); }
       else { finalRemoves.set(key, o.prop); finalSets.delete(key); }

@@ -1,13 +1,15 @@
 // PUT: streams the request body into backend.write (which keeps the old version
 // until the body fully arrived). Chunked bodies and X-Expected-Entity-Length (Finder)
 // are checked by counting bytes; a client abort aborts the backend write.
-// 201 new / 204 replaced, ETag of the new version. Must not buffer the body.
+// 201 new / 204 replaced, ETag of the new version; X-OC-Mtime applied when the
+// backend can set mtimes. Must not buffer the body.
 import { Transform, type TransformCallback } from 'node:stream';
 import { parentPath } from '../../backends/paths.js';
 import { davError } from '../../errors.js';
 import { forgetStats, statCached, type DavContext } from '../context.js';
 import { requireLockTokens } from '../conditions.js';
 import { mountTarget, sendEmpty } from './common.js';
+import { applyOcMtime } from './mtime.js';
 
 /** Passes bytes through and fails at the end when their count differs from `expected`. */
 class LengthCheck extends Transform {
@@ -74,7 +76,8 @@ export async function handlePut(ctx: DavContext): Promise<void> {
     });
     if (controller.signal.aborted) throw davError('DC_ERR_ABORTED', 'client went away during upload');
     forgetStats(ctx);
-    sendEmpty(ctx.res, existing ? 204 : 201, info.etag ? { ETag: info.etag } : {});
+    const mtimeHeaders = await applyOcMtime(ctx, mount, path);
+    sendEmpty(ctx.res, existing ? 204 : 201, { ...(info.etag ? { ETag: info.etag } : {}), ...mtimeHeaders });
   } catch (err) {
     // The counter's own error (length mismatch) is more telling than the abort it caused.
     const counterErr = (counter as unknown as { errored?: unknown }).errored;

@@ -8,6 +8,7 @@ import { forgetStats, resolveTarget, statCached, type DavContext } from '../cont
 import { requireLockTokens } from '../conditions.js';
 import { parseDestination } from '../request-paths.js';
 import { depthOf, discardBody, headerOf, mountTarget, sendEmpty } from './common.js';
+import { applyOcMtime } from './mtime.js';
 
 export async function handleMkcol(ctx: DavContext): Promise<void> {
   const { mount, path } = mountTarget(ctx);
@@ -91,5 +92,6 @@ export async function handleCopyMove(ctx: DavContext): Promise<void> {
     await ctx.deps.props.copyTree(mount.id, path, to);
   }
   forgetStats(ctx);
-  sendEmpty(ctx.res, existing ? 204 : 201);
+  const mtimeHeaders = source.type === 'file' ? await applyOcMtime(ctx, mount, to) : {};
+  sendEmpty(ctx.res, existing ? 204 : 201, mtimeHeaders);
 }
