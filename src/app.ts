@@ -5,7 +5,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import type Keyv from 'keyv';
 import type { Config } from './config/types.js';
 import { createLogger, type Logger } from './logging.js';
-import { createGatewayServer } from './server/index.js';
+import { createGatewayServer, createLockStore } from './server/index.js';
 import { closeStore, createStore } from './store.js';
 import { createUserServices, ensureInitialAdmin, type UserServices } from './users/index.js';
 
@@ -50,6 +50,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
       authenticator: users.authenticator,
       mountResolver: users.authenticator,
       store,
+      lockStore: createLockStore(store), // atomic across instances on redis://
       logger,
       tls,
       realm: config.server.realm,

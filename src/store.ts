@@ -1,7 +1,9 @@
 // Opens the gateway's key/value store from a keyv URL: sqlite://PATH (embedded
 // default; the parent folder is created), redis://... (shared by several
 // instances), memory:// (tests). Errors throw (throwOnErrors). Knows nothing of
-// what is stored: users/keys/server each keep their own key prefixes.
+// what is stored: users/keys/server each keep their own key prefixes. For redis://
+// it also hands out the raw connection (redisStoreOf) for atomic Lua scripts.
+import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Keyv from 'keyv';
@@ -32,6 +34,7 @@ export async function createStore(url: string, namespace: string = DEFAULT_NAMES
     const { default: KeyvRedis } = await import('@keyv/redis');
     const adapter = new KeyvRedis(url, { throwOnConnectError: true, connectionTimeout: 5_000 });
     keyv = new Keyv({ store: adapter, namespace, throwOnErrors: true, useKeyPrefix: false });
+    redisAdapters.set(keyv, adapter);
   } else {
     throw davError('DC_ERR_CONFIG', `store: unsupported URL ${JSON.stringify(url.replace(/\/\/[^@/]*@/, '//***@'))}; use sqlite://PATH, redis://HOST:PORT or memory://`);
   }
@@ -60,3 +63,51 @@ export async function closeStore(store: Keyv): Promise<void> {
 }
 
 const closed = new WeakSet<Keyv>();
+/** redis:// stores made by createStore → their adapter (for redisStoreOf). */
+const redisAdapters = new WeakMap<Keyv, { getClient(): Promise<unknown>; namespace?: string; keyPrefixSeparator: string }>();
+
+/** What store-level atomic helpers (lock store, store mutex) need from a redis:// store. */
+export interface RedisStoreHandle {
+  /** Runs a Lua script (EVALSHA, loading it on NOSCRIPT); throws what the client throws. */
+  evalScript(script: RedisLuaScript, keys: string[], args: string[]): Promise<unknown>;
+  /** Prefix that namespaces raw keys like keyv's own ('davcrypt::'). */
+  keyPrefix: string;
+}
+
+/** A Lua script with its SHA1, made once per module. */
+export interface RedisLuaScript {
+  source: string;
+  sha1: string;
+}
+
+export function luaScript(source: string): RedisLuaScript {
+  return { source, sha1: createHash('sha1').update(source).digest('hex') };
+}
+
+interface ScriptCapableClient {
+  evalSha(sha1: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+  eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+}
+
+/**
+ * The raw Redis connection behind a redis:// store (shared with keyv), or undefined for
+ * sqlite:// and memory:// stores. Script keys must each live in one cluster slot.
+ */
+export function redisStoreOf(store: Keyv): RedisStoreHandle | undefined {
+  const adapter = redisAdapters.get(store);
+  if (!adapter) return undefined;
+  const keyPrefix = adapter.namespace ? `${adapter.namespace}${adapter.keyPrefixSeparator}` : '';
+  return {
+    keyPrefix,
+    async evalScript(script, keys, args) {
+      if (closed.has(store)) throw new Error('the store is closed'); // getClient() would reconnect
+      const client = (await adapter.getClient()) as ScriptCapableClient;
+      try {
+        return await client.evalSha(script.sha1, { keys, arguments: args });
+      } catch (err) {
+        if (!/NOSCRIPT/.test(String((err as Error)?.message))) throw err;
+        return client.eval(script.source, { keys, arguments: args });
+      }
+    },
+  };
+}

@@ -8,7 +8,8 @@ import type { AddressInfo } from 'node:net';
 import type { Keyv } from 'keyv';
 import type { Logger } from '../logging.js';
 import type { Authenticator, MountResolver } from '../users/types.js';
-import { KeyvLockStore, type LockStore } from './lock-store.js';
+import type { LockStore } from './lock-store.js';
+import { createLockStore } from './lock-store-redis.js';
 import { PropStore } from './prop-store.js';
 import { createRequestListener } from './request-layer.js';
 
@@ -25,6 +26,8 @@ export interface GatewayServerOptions {
   limits?: { maxXmlBodyBytes?: number /* default 1 MiB */; maxHeaderBytes?: number };
   /** Report RFC 4331 quota props; 'auto' hides them from macOS >= 15.4 WebDAVFS user agents. */
   quota?: 'on' | 'off' | 'auto';
+  /** Lock state; default createLockStore(store): Redis scripts for redis://, else in-process. */
+  lockStore?: LockStore;
 }
 
 export interface GatewayServer {
@@ -35,12 +38,13 @@ export interface GatewayServer {
 
 export { HEALTH_PATH } from './request-layer.js';
 export { KeyvLockStore, type LockStore, type LockRecord } from './lock-store.js';
+export { RedisLockStore, createLockStore } from './lock-store-redis.js';
 export { httpErrorOf } from './errors-to-http.js';
 
 /** Builds (does not start) the gateway's HTTP(S) server. Throws nothing; request errors become responses. */
 export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
   const logger = opts.logger;
-  const locks: LockStore = new KeyvLockStore(opts.store);
+  const locks: LockStore = opts.lockStore ?? createLockStore(opts.store);
   const listener = createRequestListener({
     authenticator: opts.authenticator,
     mountResolver: opts.mountResolver,

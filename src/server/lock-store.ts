@@ -1,6 +1,9 @@
 // WebDAV write locks: the record shape, the overlap/conflict rules, and the
 // LockStore interface with a keyv implementation (one entry per mount under
 // 'lock:<mountId>', TTL = latest expiry, check-then-set under an in-process mutex).
+// KeyvLockStore is atomic only within one process: fine for sqlite:// (one gateway
+// process per sqlite file; two processes on one file are unsupported) and memory://.
+// Several instances use redis:// and RedisLockStore (lock-store-redis.ts).
 // Must not touch the backend; paths here are backend paths of one mount.
 import { randomUUID } from 'node:crypto';
 import type { Keyv } from 'keyv';
@@ -83,7 +86,7 @@ export interface LockStore {
   removeUnder(mountId: string, path: string): Promise<void>;
 }
 
-/** LockStore over keyv: one array per mount, mutex-guarded read-modify-write (single instance). */
+/** LockStore over keyv: one array per mount, mutex-guarded read-modify-write (single process only). */
 export class KeyvLockStore implements LockStore {
   private readonly mutex = new KeyedMutex();
 
