@@ -31,8 +31,9 @@ export interface TestGatewayOptions {
   backend?: 'local' | { webdavUrl: string; username?: string; password?: string; uploadViaTemp?: boolean };
   /** Encrypt the default home mount (default true). */
   encrypt?: boolean;
-  /** 'sqlite' (default: in the data folder, survives restart()) or 'memory' (lost on every restart). */
-  store?: 'sqlite' | 'memory';
+  /** 'sqlite' (default: in the data folder, survives restart()), 'memory' (lost on every restart),
+   *  or a store URL such as 'redis://127.0.0.1:PORT' (shared by several test gateways). */
+  store?: 'sqlite' | 'memory' | (string & {});
   /** Extra top-level config keys merged over the defaults (auth, keys, server, log). */
   config?: Record<string, unknown>;
   /** Logger (default silent). */
@@ -95,7 +96,8 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
         ...extra,
         server: { host: '127.0.0.1', port, ...(extra.server as object | undefined) },
         dataDir,
-        store: options.store === 'memory' ? 'memory://' : `sqlite://${join(dataDir, 'davcrypt.sqlite')}`,
+        store: options.store === 'memory' ? 'memory://'
+          : options.store === undefined || options.store === 'sqlite' ? `sqlite://${join(dataDir, 'davcrypt.sqlite')}` : options.store,
         mounts,
         keys: { argon2: { ...TEST_ARGON2 }, ...(extra.keys as object | undefined) },
       },
