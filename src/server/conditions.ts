@@ -7,7 +7,7 @@ import { davError } from '../errors.js';
 import type { ResolvedMount } from '../users/types.js';
 import { locksOf, resolveTarget, statCached, type DavContext } from './context.js';
 import { guardingLocks, lockCovers } from './lock-store.js';
-import { parseRequestPath } from './request-paths.js';
+import { parseRequestPath, rawPathOf } from './request-paths.js';
 
 export interface IfCondition {
   not: boolean;
@@ -47,7 +47,7 @@ export function parseIfHeader(header: string): IfList[] {
       const url = readUntil('>');
       let path = url;
       try {
-        if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) path = new URL(url).pathname;
+        if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) path = rawPathOf(url);
         resource = parseRequestPath(path).path;
       } catch {
         resource = '\0invalid';

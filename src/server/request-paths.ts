@@ -13,6 +13,11 @@ export interface RequestPath {
   trailingSlash: boolean;
 }
 
+/** Longest name one path segment may have (UTF-8 bytes; every common file system stops here). */
+export const MAX_SEGMENT_BYTES = 255;
+/** Longest decoded path (UTF-8 bytes), below PATH_MAX with room for a storage root. */
+export const MAX_PATH_BYTES = 3072;
+
 /** True when any segment is `.davcrypt` (case-insensitive). */
 export function touchesReserved(path: string): boolean {
   return path.split('/').some((s) => s.toLowerCase() === RESERVED_SEGMENT);
@@ -20,7 +25,8 @@ export function touchesReserved(path: string): boolean {
 
 /**
  * Decodes the path part of a request target (query and fragment cut off).
- * Throws DC_ERR_BAD_REQUEST for bad escapes, encoded '/', NUL, '.' / '..' segments.
+ * Throws DC_ERR_BAD_REQUEST for bad escapes, encoded '/', NUL, '.' / '..' segments, a
+ * segment over MAX_SEGMENT_BYTES, and (as 414) a path over MAX_PATH_BYTES.
  * Throws DC_ERR_NOT_FOUND for `.davcrypt` anywhere in the path.
  */
 export function parseRequestPath(rawTarget: string): RequestPath {
@@ -42,9 +48,11 @@ export function parseRequestPath(rawTarget: string): RequestPath {
     if (segment.includes('\0')) throw davError('DC_ERR_BAD_REQUEST', 'NUL byte in path');
     if (segment.includes('/') || segment.includes('\\')) throw davError('DC_ERR_BAD_REQUEST', 'encoded separator in path');
     if (segment === '.' || segment === '..') throw davError('DC_ERR_BAD_REQUEST', 'dot segment in path');
+    if (Buffer.byteLength(segment) > MAX_SEGMENT_BYTES) throw davError('DC_ERR_BAD_REQUEST', `path segment longer than ${MAX_SEGMENT_BYTES} bytes`);
     segments.push(segment);
   }
   const path = '/' + segments.join('/');
+  if (Buffer.byteLength(path) > MAX_PATH_BYTES) throw davError('DC_ERR_BAD_REQUEST', `path longer than ${MAX_PATH_BYTES} bytes`, { httpStatus: 414 });
   if (touchesReserved(path)) throw davError('DC_ERR_NOT_FOUND', 'not found');
   return { path, trailingSlash: raw.length > 1 && raw.endsWith('/') };
 }
@@ -72,7 +80,8 @@ export function parseDestination(value: string, requestHost: string | undefined)
     if (requestHost && url.host.toLowerCase() !== requestHost.toLowerCase()) {
       throw davError('DC_ERR_BACKEND', 'Destination is on another server', { httpStatus: 502 });
     }
-    target = url.pathname;
+    // The raw path, not url.pathname: WHATWG URL resolves '%2e%2e' segments, which must be refused instead.
+    target = rawPathOf(target);
   }
   if (!target.startsWith('/')) throw davError('DC_ERR_BAD_REQUEST', 'Destination must be an absolute URL or path');
   try {
@@ -83,4 +92,11 @@ export function parseDestination(value: string, requestHost: string | undefined)
     }
     throw err;
   }
+}
+
+/** Path part (with query) of an absolute URL as sent: no dot-segment resolution, no re-encoding. */
+export function rawPathOf(absoluteUrl: string): string {
+  const m = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*(.*)$/is.exec(absoluteUrl);
+  const rest = m?.[1] ?? '';
+  return rest === '' || rest.startsWith('?') ? '/' + rest : rest;
 }
