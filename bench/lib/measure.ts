@@ -142,8 +142,8 @@ export async function measurePeer(peer: PeerUnderTest, opts: BenchOptions, paylo
   }
 
   if (want('range')) {
+    if (!bigPresent) await attempt('range setup', async () => { await c.putStream(big, plainSize, payload.stream(plainSize)); });
     await attempt('range', async () => {
-      if (!bigPresent) await c.putStream(big, plainSize, payload.stream(plainSize));
       const start = rangeOffsetBytes(opts.sizeMiB);
       const end = start + 4095;
       const expected = payload.bytesAt(start, 4096);
