@@ -128,8 +128,8 @@ export function renderTable(rows: Row[], missing: Record<'apache' | 'davcrypt' |
 }
 
 /**
- * Server CPU spent per operation (from /proc/<pid>/stat), for the single-process peers. Unlike the
- * timings it barely depends on what else runs on the machine, so it is the number to compare across runs.
+ * Server CPU spent per operation (from /proc/<pid>/stat), for the single-process peers. Less than the
+ * timings it depends on what else runs on the machine, so it is the better number to compare across runs.
  */
 export function renderCpuTable(results: AllResults, o: BenchOptions): string {
   const rows: Array<[string, string, string]> = [];
