@@ -3,7 +3,9 @@
 // no protocol or crypto logic of its own.
 import { mkdir, readFile } from 'node:fs/promises';
 import type Keyv from 'keyv';
+import { masterKeyFileOf } from './config/index.js';
 import type { Config } from './config/types.js';
+import { readMasterKeyFile } from './keys/index.js';
 import { createLogger, type Logger } from './logging.js';
 import { createGatewayServer, createLockStore } from './server/index.js';
 import { closeStore, createStore } from './store.js';
@@ -39,7 +41,10 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
   const store = await createStore(config.store);
   let users: UserServices | undefined;
   try {
-    users = createUserServices(config, store, logger);
+    // Master mode: fail at start (not at the first login) when the key file is missing or too open.
+    const master = config.keys.mode === 'master' ? await readMasterKeyFile(masterKeyFileOf(config)) : undefined;
+    users = createUserServices(config, store, logger, { master });
+    if (master) logger.info('master-key mode: mount keys open with the master key file', { file: masterKeyFileOf(config) });
     if (!options.skipInitialAdmin) {
       await ensureInitialAdmin({ accounts: users.accounts, store, dataDir: config.dataDir, logger, env: options.env, print: options.print });
     }

@@ -1,4 +1,4 @@
 // Configuration: load + validate the YAML file (load.ts), the resolved types (types.ts).
-export { DEFAULT_ARGON2, DEFAULT_CONFIG_PATH, loadConfig, parseConfig, resolveConfig } from './load.js';
+export { DEFAULT_ARGON2, DEFAULT_CONFIG_PATH, loadConfig, masterKeyFileOf, parseConfig, resolveConfig } from './load.js';
 export type { LoadOptions } from './load.js';
 export type * from './types.js';

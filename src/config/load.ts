@@ -12,6 +12,11 @@ import { davError } from '../errors.js';
 import { isValidUserName } from '../users/names.js';
 import type { Argon2Params, BackendConfig, Config, MountConfig } from './types.js';
 
+/** The master key file of a config: keys.masterKeyFile, else <dataDir>/master.key. */
+export function masterKeyFileOf(config: Config): string {
+  return config.keys.masterKeyFile ?? resolve(config.dataDir, 'master.key');
+}
+
 /** config/default.yaml inside this package (what `npm start` serves). */
 export const DEFAULT_CONFIG_PATH = resolve(dirname(fileURLToPath(import.meta.url)), '../../config/default.yaml');
 
@@ -198,7 +203,7 @@ class Validator {
 
     const mounts = this.mounts(raw.mounts);
 
-    const keysRaw = this.object(raw.keys, 'keys', ['argon2', 'backendKeyring']);
+    const keysRaw = this.object(raw.keys, 'keys', ['argon2', 'backendKeyring', 'mode', 'masterKeyFile']);
     const a = this.object(keysRaw.argon2, 'keys.argon2', ['m', 't', 'p']);
     const p = this.int(a.p, 'keys.argon2.p', DEFAULT_ARGON2.p, 1, ARGON2_LIMITS.maxP, '4');
     const argon2: Argon2Params = {
@@ -207,6 +212,13 @@ class Validator {
       p,
     };
     const backendKeyring = this.bool(keysRaw.backendKeyring, 'keys.backendKeyring', true);
+    const keyMode = keysRaw.mode ?? 'password';
+    if (keyMode !== 'password' && keyMode !== 'master') this.bad('keys.mode', 'must be password or master');
+    const keys: Config['keys'] = { argon2, backendKeyring };
+    if (keyMode === 'master') keys.mode = 'master';
+    if (keysRaw.masterKeyFile !== undefined && keysRaw.masterKeyFile !== null) {
+      keys.masterKeyFile = this.path(this.string(keysRaw.masterKeyFile, 'keys.masterKeyFile', '', './data/master.key'));
+    }
 
     const authRaw = this.object(raw.auth, 'auth', ['cacheIdleSeconds', 'cacheMaxEntries', 'recheckSeconds', 'throttle']);
     const th = this.object(authRaw.throttle, 'auth.throttle', ['maxFailures', 'windowSeconds', 'baseDelaySeconds', 'maxDelaySeconds']);
@@ -228,7 +240,7 @@ class Validator {
     const log: Config['log'] = { level };
     if (logRaw.json !== undefined) log.json = this.bool(logRaw.json, 'log.json', false);
 
-    return { server: { host, port, tls, quota, realm }, dataDir, store, mounts, keys: { argon2, backendKeyring }, auth, log };
+    return { server: { host, port, tls, quota, realm }, dataDir, store, mounts, keys, auth, log };
   }
 
   private store(url: string, key: string): string {

@@ -66,6 +66,10 @@ export interface Config {
     argon2: Argon2Params;
     /** Write each encrypted mount's keyring to <mount root>/.davcrypt/keyring.json (default true). */
     backendKeyring: boolean;
+    /** password (default when undefined): mount keys open with the user's password; master: also with the key file below (gateway-held). */
+    mode?: 'password' | 'master';
+    /** Absolute path of the master key file (undefined: <dataDir>/master.key; see masterKeyFileOf). */
+    masterKeyFile?: string;
   };
   auth: {
     cacheIdleSeconds: number;

@@ -17,13 +17,13 @@ import {
 } from '../crypto/index.js';
 import { davError, isDavcryptError } from '../errors.js';
 import type { Logger } from '../logging.js';
+import { addToKeyringIndex, getStoredRecovery } from './custody-store.js';
 import { createMountKeySet } from './keyset.js';
 import type { MountKey, MountKeySet } from './types.js';
 
 export const KEYRING_DIR = '/.davcrypt';
 export const KEYRING_PATH = '/.davcrypt/keyring.json';
 const STORE_PREFIX = 'keyring:';
-const RECOVERY_KEY = 'identity:recovery';
 
 /** An identity a key may be wrapped to, from a trusted source (the store). */
 export interface IdentityInfo {
@@ -46,12 +46,15 @@ export interface KeyringServiceOptions {
   logger: Logger;
   /** Write the backend copy (config keys.backendKeyring; default true). */
   backendCopy?: boolean;
+  /** Master-key mode: the `master` identity (public key only) every key is also wrapped to. */
+  master?: IdentityInfo;
 }
 
 export class KeyringService {
   private readonly store: Keyv;
   private readonly logger: Logger;
   private readonly backendCopy: boolean;
+  private readonly master?: IdentityInfo;
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly reconciled = new Set<string>();
 
@@ -59,6 +62,7 @@ export class KeyringService {
     this.store = options.store;
     this.logger = options.logger;
     this.backendCopy = options.backendCopy ?? true;
+    this.master = options.master;
   }
 
   /** The store copy, or undefined. Throws DC_ERR_KEYRING_INVALID if the store holds garbage. */
@@ -121,12 +125,28 @@ export class KeyringService {
   async save(mountId: string, backend: Backend, keyring: Keyring): Promise<void> {
     const text = serializeKeyring(keyring);
     await this.store.set(STORE_PREFIX + mountId, text);
+    await addToKeyringIndex(this.store, mountId);
     if (this.backendCopy) await this.writeBackendCopy(backend, text);
+  }
+
+  /**
+   * Loads the trusted keyring (see load), lets `edit` change it in memory, and saves it when `edit`
+   * returns true; serialized with the other keyring operations of this process. Throws
+   * DC_ERR_NO_ACCESS when the mount has no keyring, and whatever `edit`, the store or backend throw.
+   */
+  update<T>(mountId: string, backend: Backend, edit: (keyring: Keyring) => Promise<{ save: boolean; result: T }> | { save: boolean; result: T }): Promise<T> {
+    return this.serialize(mountId, async () => {
+      const keyring = await this.load(mountId, backend);
+      if (!keyring) throw davError('DC_ERR_NO_ACCESS', `mount ${mountId} has no keyring yet (no encrypted file was ever written to it)`);
+      const { save, result } = await edit(keyring);
+      if (save) await this.save(mountId, backend, keyring);
+      return result;
+    });
   }
 
   /** The recovery identity, when one was set up (hook for the recovery command; none by default). */
   async recoveryIdentity(): Promise<IdentityInfo | undefined> {
-    const rec = await this.store.get<{ publicKey: string; envelope?: Envelope }>(RECOVERY_KEY);
+    const rec = await getStoredRecovery(this.store);
     if (!rec) return undefined;
     return { name: 'recovery', publicKey: Buffer.from(rec.publicKey, 'base64'), envelope: rec.envelope };
   }
@@ -141,7 +161,10 @@ export class KeyringService {
   unlockOrCreate(mountId: string, backend: Backend, self: OpenIdentity, members: IdentityInfo[]): Promise<MountKeySet> {
     return this.serialize(mountId, async () => {
       const recovery = await this.recoveryIdentity();
-      const everyone = recovery && !members.some((m) => m.name === 'recovery') ? [...members, recovery] : members;
+      const everyone = [...members];
+      for (const extra of [recovery, this.master]) {
+        if (extra && !everyone.some((m) => m.name === extra.name)) everyone.push(extra);
+      }
       let keyring = await this.load(mountId, backend);
       if (!keyring) {
         const key = newMountKey();

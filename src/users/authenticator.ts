@@ -5,7 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { openIdentity, sealIdentity, type Argon2Params, type Envelope } from '../crypto/index.js';
 import { davError, isDavcryptError } from '../errors.js';
-import type { IdentityInfo, KeyringService, MountKeySet } from '../keys/index.js';
+import type Keyv from 'keyv';
+import { keysEpoch, revokedUsers, type IdentityInfo, type KeyringService, type MasterKey, type MountKeySet } from '../keys/index.js';
 import { EncryptingBackend, LruEncryptionMetaCache, type Backend, type EncryptionMetaCache } from '../backends/index.js';
 import type { Logger } from '../logging.js';
 import type { ThrottleConfig } from '../config/types.js';
@@ -29,6 +30,10 @@ export interface GatewayAuthenticatorOptions {
   recheckSeconds?: number;
   throttle?: ThrottleConfig;
   now?: () => number;
+  /** The gateway store: enables revocation markers and the keys epoch (admin key changes drop cached logins). */
+  store?: Keyv;
+  /** Master-key mode: mount keys are opened with this key (the user's own wrap is the fallback). */
+  master?: MasterKey;
 }
 
 /** Counters for tests and metrics. */
@@ -47,6 +52,8 @@ interface Session {
   /** Dropped (zeroed) once the mounts are resolved, or when the session leaves the cache. */
   privateKey?: Buffer;
   checkedAt: number;
+  /** Keys epoch at login; an admin key change bumps it and the session is dropped at the next recheck. */
+  epoch: number;
   dropped: boolean;
   resolving: boolean;
   mounts?: Promise<ResolvedMount[]>;
@@ -142,7 +149,8 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
   private async stillValid(session: Session): Promise<boolean> {
     if (this.now() - session.checkedAt < this.recheckMs) return true;
     const record = await this.options.accounts.records.get(session.user.name);
-    if (record && record.updated === session.record.updated && record.publicKey === session.record.publicKey) {
+    const epoch = await this.currentEpoch();
+    if (record && record.updated === session.record.updated && record.publicKey === session.record.publicKey && epoch === session.epoch) {
       session.checkedAt = this.now();
       return true;
     }
@@ -152,6 +160,7 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
 
   private async freshLogin(username: string, password: string, digest: Buffer): Promise<Session> {
     const identity = userIdentity(username);
+    const epoch = await this.currentEpoch();
     let record = isValidUserName(username) ? await this.options.accounts.records.get(username) : undefined;
     let privateKey: Buffer | undefined;
     this.counters.argon2++;
@@ -172,11 +181,15 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
     }
     assertKeyPair(privateKey, record.publicKey, identity);
     const user: AuthenticatedUser = { name: username };
-    const session: Session = { user, record, privateKey, checkedAt: this.now(), dropped: false, resolving: false };
+    const session: Session = { user, record, privateKey, checkedAt: this.now(), epoch, dropped: false, resolving: false };
     this.sessions.set(user, session);
     this.cache.set(digest, session);
     this.options.logger.info('login', { user: username });
     return session;
+  }
+
+  private async currentEpoch(): Promise<number> {
+    return this.options.store ? keysEpoch(this.options.store) : 0;
   }
 
   private async burnArgon2(password: string): Promise<void> {
@@ -194,10 +207,16 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
       let backend: Backend = raw;
       if (mount.encrypt) {
         if (!session.privateKey) throw davError('DC_ERR_UNAUTHORIZED', 'login expired; authenticate again');
-        const members = mount.perUser ? [identityOf(session.record)] : await this.membersOf(mount.users ?? ['*'], session.record);
+        const revoked = mount.perUser || !this.options.store ? [] : await revokedUsers(this.options.store, id);
+        if (revoked.includes(name)) {
+          logger.info('mount revoked for this user (davcrypt mount revoke); not shown', { user: name, mount: id });
+          continue;
+        }
+        const members = mount.perUser ? [identityOf(session.record)] : await this.membersOf(mount.users ?? ['*'], session.record, revoked);
+        const self = { name: userIdentity(name), privateKey: session.privateKey };
         let keys: MountKeySet;
         try {
-          keys = await keyrings.unlockOrCreate(id, raw, { name: userIdentity(name), privateKey: session.privateKey }, members);
+          keys = await this.unlock(id, raw, self, members);
         } catch (err) {
           if (!mount.perUser && isDavcryptError(err, 'DC_ERR_NO_ACCESS')) {
             logger.warn('shared mount not yet granted to this user (a member who holds the key must log in first)', { user: name, mount: id });
@@ -212,6 +231,19 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
     return out.sort((a, b) => b.urlPrefix.length - a.urlPrefix.length);
   }
 
+  /** Master mode opens with the master key first; the user's own wrap is the fallback (and adds the master wraps). */
+  private async unlock(id: string, raw: Backend, self: { name: string; privateKey: Buffer }, members: IdentityInfo[]): Promise<MountKeySet> {
+    const { keyrings, master } = this.options;
+    if (master) {
+      try {
+        return await keyrings.unlockOrCreate(id, raw, { name: master.identity.name, privateKey: master.privateKey }, members);
+      } catch (err) {
+        if (!isDavcryptError(err, 'DC_ERR_NO_ACCESS')) throw err;
+      }
+    }
+    return keyrings.unlockOrCreate(id, raw, self, members);
+  }
+
   /** Wraps a mount's raw backend; header metadata (not secret) is cached per mount across sessions. */
   private wrapEncrypting(mountId: string, inner: Backend, keys: MountKeySet): Backend {
     let metaCache = this.metaCaches.get(mountId);
@@ -222,11 +254,12 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
     return new EncryptingBackend(inner, keys, { metaCache });
   }
 
-  private async membersOf(users: string[], self: UserRecord): Promise<IdentityInfo[]> {
+  /** Config members of a shared mount (minus revoked users): the gateway keeps keys wrapped to them. */
+  private async membersOf(users: string[], self: UserRecord, revoked: string[]): Promise<IdentityInfo[]> {
     const records = users.includes('*')
       ? await this.options.accounts.records.list()
       : await Promise.all(users.map((u) => (u === self.name ? self : this.options.accounts.records.get(u))));
-    const out = records.filter((r): r is UserRecord => r !== undefined).map(identityOf);
+    const out = records.filter((r): r is UserRecord => r !== undefined && !revoked.includes(r.name)).map(identityOf);
     if (!out.some((m) => m.name === userIdentity(self.name))) out.push(identityOf(self));
     return out;
   }

@@ -1,12 +1,14 @@
 // Which configured mounts a user sees, their stable ids, and the raw (not yet
 // encrypting) backend behind each: local folders with {user} substituted, WebDAV
 // backends shared per resolved URL (one undici pool each). Holds no keys; the
-// caller wraps encrypted mounts. Closes every backend it opened.
+// caller wraps encrypted mounts. Closes every backend it opened. Creates a
+// per-user WebDAV home folder (MKCOL) the first time it is found missing.
 import type { Backend } from '../backends/types.js';
 import { stat } from 'node:fs/promises';
-import { createLocalBackend, createWebdavBackend, LocalBackend, type WebdavBackendOptions } from '../backends/index.js';
+import { createLocalBackend, createWebdavBackend, LocalBackend, WebdavBackend, type WebdavBackendOptions } from '../backends/index.js';
 import type { MountConfig, WebdavBackendConfig } from '../config/types.js';
-import { assertValidUserName } from './names.js';
+import { isDavcryptError } from '../errors.js';
+import { assertValidUserName, isValidUserName } from './names.js';
 
 
 export class MountBackends {
@@ -54,10 +56,15 @@ export class MountBackends {
     const cacheKey = `${mount.backend.type}:${where}`;
     let backend = this.raw.get(cacheKey);
     if (!backend) {
+      const b = mount.backend;
       backend =
-        mount.backend.type === 'local'
+        b.type === 'local'
           ? createLocalBackend(where)
-          : createWebdavBackend({ ...webdavOptions(mount.backend), url: where });
+          : createWebdavBackend({ ...webdavOptions(b), url: where }).catch(async (err: unknown) => {
+              if (!mount.perUser || !isDavcryptError(err, 'DC_ERR_NOT_FOUND')) throw err;
+              await createWebdavHome(b, user);
+              return createWebdavBackend({ ...webdavOptions(b), url: where });
+            });
       this.raw.set(cacheKey, backend);
       backend.catch(() => this.raw.delete(cacheKey));
     }
@@ -74,7 +81,30 @@ export class MountBackends {
       const isDir = await stat(where).then((s) => s.isDirectory(), () => false);
       return isDir ? new LocalBackend(where, { createRoot: false }) : undefined;
     }
-    return createWebdavBackend({ ...webdavOptions(mount.backend), url: where });
+    return createWebdavBackend({ ...webdavOptions(mount.backend), url: where }).catch((err: unknown) => {
+      if (isDavcryptError(err, 'DC_ERR_NOT_FOUND')) return undefined;
+      throw err;
+    });
+  }
+
+  /**
+   * The mount and user a mount id names ('home:alice', 'home:alice:/photos', 'shared:/team'), or
+   * undefined when no configured mount matches (e.g. the config changed since).
+   */
+  resolveMountId(mountId: string): { mount: MountConfig; user?: string } | undefined {
+    if (mountId.startsWith('shared:')) {
+      const path = mountId.slice('shared:'.length);
+      const mount = this.mounts.find((m) => !m.perUser && m.path === path);
+      return mount ? { mount } : undefined;
+    }
+    if (!mountId.startsWith('home:')) return undefined;
+    const rest = mountId.slice('home:'.length);
+    const colon = rest.indexOf(':');
+    const user = colon < 0 ? rest : rest.slice(0, colon);
+    const path = colon < 0 ? '/' : rest.slice(colon + 1);
+    if (!isValidUserName(user)) return undefined;
+    const mount = this.mounts.find((m) => m.perUser && m.path === path);
+    return mount ? { mount, user } : undefined;
   }
 
   /** Closes every backend opened so far. */
@@ -89,6 +119,35 @@ export class MountBackends {
 export function mountAllows(mount: MountConfig, user: string): boolean {
   if (!mount.users) return mount.perUser;
   return mount.users.includes('*') || mount.users.includes(user);
+}
+
+/**
+ * MKCOLs the folders of a per-user WebDAV URL from the first path segment holding {user} down,
+ * e.g. https://h/dav/{user}/files/ -> MKCOL /dav/alice/, /dav/alice/files/. Existing folders are
+ * fine. Throws backend errors (e.g. DC_ERR_CONFLICT when the part above {user} is missing).
+ */
+export async function createWebdavHome(b: WebdavBackendConfig, user: string): Promise<void> {
+  assertValidUserName(user);
+  const template = new URL(b.url.replaceAll('{user}', '__DAVCRYPT_USER__'));
+  const segments = template.pathname.split('/').filter((s) => s !== '');
+  const first = segments.findIndex((s) => s.includes('__DAVCRYPT_USER__'));
+  if (first < 0) return;
+  const base = new URL(template.href);
+  base.pathname = '/' + segments.slice(0, first).map((s) => s + '/').join('');
+  const parent = new WebdavBackend({ ...webdavOptions(b), url: base.href });
+  try {
+    let path = '';
+    for (const seg of segments.slice(first)) {
+      path += '/' + decodeURIComponent(seg).replaceAll('__DAVCRYPT_USER__', user);
+      try {
+        await parent.mkdir(path);
+      } catch (err) {
+        if (!isDavcryptError(err, 'DC_ERR_EXISTS')) throw err;
+      }
+    }
+  } finally {
+    await parent.close();
+  }
 }
 
 function webdavOptions(b: WebdavBackendConfig): WebdavBackendOptions {

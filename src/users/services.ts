@@ -3,7 +3,7 @@
 // Shared by the server (app.ts) and the `user` commands so both behave alike.
 import type Keyv from 'keyv';
 import type { Config } from '../config/types.js';
-import { KeyringService } from '../keys/index.js';
+import { KeyringService, type MasterKey } from '../keys/index.js';
 import type { Logger } from '../logging.js';
 import { AccountService } from './accounts.js';
 import { GatewayAuthenticator } from './authenticator.js';
@@ -21,9 +21,15 @@ export interface UserServices {
   close(): Promise<void>;
 }
 
-export function createUserServices(config: Config, store: Keyv, logger: Logger): UserServices {
+export interface UserServicesOptions {
+  /** Master-key mode (keys.mode: master): the opened master key file. The services wipe it on close. */
+  master?: MasterKey;
+}
+
+export function createUserServices(config: Config, store: Keyv, logger: Logger, options: UserServicesOptions = {}): UserServices {
   const records = new UserRecords(store);
-  const keyrings = new KeyringService({ store, logger, backendCopy: config.keys.backendKeyring });
+  const master = options.master;
+  const keyrings = new KeyringService({ store, logger, backendCopy: config.keys.backendKeyring, master: master?.identity });
   const backends = new MountBackends(config.mounts);
   const accounts = new AccountService({ records, keyrings, backends, argon2: config.keys.argon2, logger });
   const authenticator = new GatewayAuthenticator({
@@ -36,6 +42,8 @@ export function createUserServices(config: Config, store: Keyv, logger: Logger):
     cacheMaxEntries: config.auth.cacheMaxEntries,
     recheckSeconds: config.auth.recheckSeconds,
     throttle: config.auth.throttle,
+    store,
+    master,
   });
   return {
     records,
@@ -45,6 +53,7 @@ export function createUserServices(config: Config, store: Keyv, logger: Logger):
     authenticator,
     async close() {
       authenticator.close();
+      master?.privateKey.fill(0);
       await backends.close();
     },
   };

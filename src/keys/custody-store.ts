@@ -1,0 +1,60 @@
+// Key-custody state in the gateway store (keyv), beside the keyrings: the recovery
+// identity, per-mount revocation markers, the list of keyrings ever saved, and a
+// "keys epoch" counter that running gateways poll to drop cached logins after an
+// admin command changed keys. Storage only: no crypto, no backend.
+import type Keyv from 'keyv';
+import type { Envelope } from '../crypto/index.js';
+
+const RECOVERY_KEY = 'identity:recovery';
+const REVOKED_PREFIX = 'revoked:';
+const INDEX_KEY = 'keyrings';
+const EPOCH_KEY = 'meta:keysEpoch';
+
+/** What the store keeps for the recovery identity (public key standard base64). */
+export interface StoredRecovery {
+  publicKey: string;
+  envelope: Envelope;
+  created?: string;
+}
+
+export function getStoredRecovery(store: Keyv): Promise<StoredRecovery | undefined> {
+  return store.get<StoredRecovery>(RECOVERY_KEY);
+}
+
+export async function setStoredRecovery(store: Keyv, value: StoredRecovery): Promise<void> {
+  await store.set(RECOVERY_KEY, value);
+}
+
+/** Users revoked from a mount: the gateway never wraps keys to them again unless `mount grant` says so. */
+export async function revokedUsers(store: Keyv, mountId: string): Promise<string[]> {
+  return (await store.get<string[]>(REVOKED_PREFIX + mountId)) ?? [];
+}
+
+export async function markRevoked(store: Keyv, mountId: string, user: string, revoked: boolean): Promise<void> {
+  const now = await revokedUsers(store, mountId);
+  const next = revoked ? [...new Set([...now, user])].sort() : now.filter((u) => u !== user);
+  if (next.length === 0) await store.delete(REVOKED_PREFIX + mountId);
+  else await store.set(REVOKED_PREFIX + mountId, next);
+}
+
+/** Ids of every mount whose keyring was ever saved through KeyringService (best effort index). */
+export async function keyringIndex(store: Keyv): Promise<string[]> {
+  return (await store.get<string[]>(INDEX_KEY)) ?? [];
+}
+
+export async function addToKeyringIndex(store: Keyv, mountId: string): Promise<void> {
+  const ids = await keyringIndex(store);
+  if (!ids.includes(mountId)) await store.set(INDEX_KEY, [...ids, mountId].sort());
+}
+
+/** The current keys epoch (0 when never bumped). */
+export async function keysEpoch(store: Keyv): Promise<number> {
+  return (await store.get<number>(EPOCH_KEY)) ?? 0;
+}
+
+/** Tells running gateways that keys changed: they drop cached logins at their next recheck. */
+export async function bumpKeysEpoch(store: Keyv): Promise<number> {
+  const next = (await keysEpoch(store)) + 1;
+  await store.set(EPOCH_KEY, next);
+  return next;
+}

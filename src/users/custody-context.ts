@@ -1,0 +1,136 @@
+// Shared pieces of the key-custody commands (recovery, mount grant/revoke, key
+// rotate): the keyrings a gateway store knows, the mount a command names, and
+// opening an identity (a user's password, the recovery password, the master key
+// file) to get mount keys in the clear. Holds private keys only for the caller.
+import { timingSafeEqual } from 'node:crypto';
+import type Keyv from 'keyv';
+import type { Backend } from '../backends/types.js';
+import type { Config, MountConfig } from '../config/types.js';
+import { openIdentity, type Keyring } from '../crypto/index.js';
+import { davError, isDavcryptError } from '../errors.js';
+import { getStoredRecovery, keyringIndex, setStoredRecovery, type IdentityInfo, type MasterKey } from '../keys/index.js';
+import type { Logger } from '../logging.js';
+import { assertKeyPair } from './accounts.js';
+import { userIdentity } from './names.js';
+import type { UserRecord } from './records.js';
+import type { UserServices } from './services.js';
+
+/** What the custody commands work with. */
+export interface CustodyContext {
+  config: Config;
+  store: Keyv;
+  services: UserServices;
+  logger: Logger;
+}
+
+/** A keyring the store knows, and the configured mount it belongs to. */
+export interface KnownKeyring {
+  mountId: string;
+  mount: MountConfig;
+  /** Owner of a per-user mount. */
+  user?: string;
+}
+
+/** Who opens mount keys for a command: a member's password, the recovery password, or the master key file. */
+export type Opener = { kind: 'user'; name: string; password: string } | { kind: 'recovery'; password: string } | { kind: 'master'; key: MasterKey };
+
+/** An opened identity. Wipe privateKey when done. */
+export interface OpenedIdentity {
+  name: string;
+  privateKey: Buffer;
+  publicKey: Buffer;
+}
+
+/** Any valid user name resolves a shared mount's location (it has no {user}). */
+export const SHARED_LOCATION_USER = 'shared';
+
+export function backendOf(ctx: CustodyContext, k: { mount: MountConfig; user?: string }): Promise<Backend> {
+  return ctx.services.backends.rawBackend(k.mount, k.user ?? SHARED_LOCATION_USER);
+}
+
+/** The configured mount at `path` ('/' or '/team'). Throws DC_ERR_USAGE naming the configured mounts. */
+export function mountAt(config: Config, path: string): MountConfig {
+  const want = path === '/' ? '/' : '/' + path.replace(/^\/+|\/+$/g, '');
+  const mount = config.mounts.find((m) => m.path === want);
+  if (!mount) throw davError('DC_ERR_USAGE', `no mount at ${want}; configured mounts: ${config.mounts.map((m) => m.path).join(', ')}`);
+  return mount;
+}
+
+/**
+ * Every encrypted keyring the store may hold: the index of saved keyrings, each per-user mount for
+ * every user record, every shared mount. Only those resolving to a configured encrypted mount.
+ */
+export async function knownKeyrings(ctx: CustodyContext): Promise<KnownKeyring[]> {
+  const { backends, records } = ctx.services;
+  const ids = new Set(await keyringIndex(ctx.store));
+  const names = await records.names();
+  for (const mount of ctx.config.mounts) {
+    if (!mount.encrypt) continue;
+    if (mount.perUser) for (const n of names) ids.add(backends.mountId(mount, n));
+    else ids.add(backends.mountId(mount, SHARED_LOCATION_USER));
+  }
+  const out: KnownKeyring[] = [];
+  for (const mountId of [...ids].sort()) {
+    const found = backends.resolveMountId(mountId);
+    if (found?.mount.encrypt) out.push({ mountId, ...found });
+  }
+  return out;
+}
+
+export function identityOfRecord(record: UserRecord): IdentityInfo {
+  return { name: userIdentity(record.name), publicKey: Buffer.from(record.publicKey, 'base64'), envelope: record.envelope };
+}
+
+/**
+ * Opens the recovery identity with its password: the store's, or when the store has none (lost
+ * store) the first `candidates` keyring's `identities.recovery` that the password opens (trust on
+ * first use; it is then saved to the store). Throws DC_ERR_NO_ACCESS (none set up),
+ * DC_ERR_WRONG_PASSWORD, DC_ERR_KEYRING_INVALID.
+ */
+export async function openRecovery(ctx: CustodyContext, password: string, candidates: Keyring[] = []): Promise<OpenedIdentity> {
+  const stored = await getStoredRecovery(ctx.store);
+  if (stored) {
+    const privateKey = await openIdentity(stored.envelope, 'recovery', password);
+    assertKeyPair(privateKey, stored.publicKey, 'recovery');
+    return { name: 'recovery', privateKey, publicKey: Buffer.from(stored.publicKey, 'base64') };
+  }
+  let lastError: unknown;
+  for (const keyring of candidates) {
+    const entry = keyring.identities.recovery;
+    if (!entry?.envelope) continue;
+    try {
+      const privateKey = await openIdentity(entry.envelope, 'recovery', password);
+      assertKeyPair(privateKey, entry.publicKey, 'recovery');
+      await setStoredRecovery(ctx.store, { publicKey: entry.publicKey, envelope: entry.envelope, created: new Date().toISOString() });
+      ctx.logger.warn('recovery identity adopted from a backend keyring (the store had none: lost store?)');
+      return { name: 'recovery', privateKey, publicKey: Buffer.from(entry.publicKey, 'base64') };
+    } catch (err) {
+      if (!isDavcryptError(err, 'DC_ERR_WRONG_PASSWORD') && !isDavcryptError(err, 'DC_ERR_KEYRING_INVALID')) throw err;
+      lastError = err;
+    }
+  }
+  if (lastError) throw lastError;
+  throw davError('DC_ERR_NO_ACCESS', 'no recovery identity is set up (run: davcrypt recovery init --config FILE)');
+}
+
+/** Opens the identity an Opener names. Throws DC_ERR_NOT_FOUND (no such user), DC_ERR_WRONG_PASSWORD, DC_ERR_NO_ACCESS. */
+export async function openOpener(ctx: CustodyContext, opener: Opener, candidates: Keyring[] = []): Promise<OpenedIdentity> {
+  if (opener.kind === 'recovery') return openRecovery(ctx, opener.password, candidates);
+  if (opener.kind === 'master') {
+    return { name: opener.key.identity.name, privateKey: Buffer.from(opener.key.privateKey), publicKey: opener.key.publicKey };
+  }
+  const record = await ctx.services.records.get(opener.name);
+  if (!record) throw davError('DC_ERR_NOT_FOUND', `no user ${opener.name}; see davcrypt user list`);
+  const name = userIdentity(opener.name);
+  const privateKey = await openIdentity(record.envelope, name, opener.password);
+  assertKeyPair(privateKey, record.publicKey, name);
+  return { name, privateKey, publicKey: Buffer.from(record.publicKey, 'base64') };
+}
+
+/** True when the keyring's entry for `name` holds exactly this public key (wraps to it are trustworthy). */
+export function holdsPublicKey(keyring: Keyring, name: string, publicKey: Buffer): boolean {
+  const entry = keyring.identities[name];
+  if (!entry) return false;
+  const have = Buffer.from(entry.publicKey, 'base64');
+  return have.length === publicKey.length && timingSafeEqual(have, publicKey);
+}
