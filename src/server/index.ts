@@ -69,8 +69,10 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     logger.debug('client error', { code: err.code, error: err.message });
     if (socket.writable && !(socket as { _httpMessage?: unknown })._httpMessage) {
-      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+      const status = tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      const body = `DC_ERR_BAD_REQUEST: ${tooLarge ? 'request line or headers too large' : 'malformed HTTP request'}\n`;
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
     } else {
       socket.destroy();
     }

@@ -155,6 +155,7 @@ describe('absurd lengths and sizes', () => {
     for (const h of ['Content-Length: -5', 'Content-Length: abc', 'Content-Length: 3\r\nContent-Length: 4', 'Content-Length: 3\r\nTransfer-Encoding: chunked']) {
       const out = await c.raw(`PUT /cl.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${auth()}\r\n${h}\r\n\r\nabc`, 1000);
       expect(statusLine(out), h).toBe('HTTP/1.1 400 Bad Request');
+      expectClear4xx(parseRaw(out));
     }
     expect((await c.req('GET', '/cl.txt')).status).toBe(404);
   });
@@ -162,6 +163,8 @@ describe('absurd lengths and sizes', () => {
   it('overlong header (> 16 KiB) and overlong URL → 431, the connection closed', async () => {
     const longHeader = await c.raw(`GET /ok.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${auth()}\r\nX-Junk: ${'j'.repeat(20_000)}\r\n\r\n`);
     expect(statusLine(longHeader)).toBe('HTTP/1.1 431 Request Header Fields Too Large');
+    expectClear4xx(parseRaw(longHeader));
+    expect(parseRaw(longHeader).text).toMatch(/too large/);
     const longUrl = await c.raw(`GET /${'a'.repeat(20_000)} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${auth()}\r\n\r\n`);
     expect(statusLine(longUrl)).toBe('HTTP/1.1 431 Request Header Fields Too Large');
     const manyHeaders = await c.raw(`GET /ok.txt HTTP/1.1\r\nHost: 127.0.0.1\r\n${Array.from({ length: 3000 }, (_, i) => `X-H${i}: v`).join('\r\n')}\r\n\r\n`);
