@@ -91,6 +91,18 @@ describe('Windows saving a file (encrypted mount)', () => {
     expect(atRest.subarray(0, 8).toString('latin1')).toBe('DAVCRYPT');
   });
 
+  it('Explorer probes (desktop.ini, Thumbs.db, folder.jpg, autorun.inf) → 404; folder PROPPATCH of Win32 props → 207/200', async () => {
+    for (const n of ['desktop.ini', 'Thumbs.db', 'folder.jpg', 'folder.gif', 'autorun.inf', 'Desktop.ini']) {
+      const r = await c.req('PROPFIND', `/Documents/${n}`, { headers: { ...WIN, depth: '0' } });
+      expect(r.status, n).toBe(404);
+      expect(r.ms, n).toBeLessThan(500);
+    }
+    const pp = await c.req('PROPPATCH', '/Documents', { headers: WIN, body: WIN32_PROPPATCH.replace('00000020', '00000010') });
+    expect(pp.status).toBe(207);
+    expect(pp.text).toContain('<D:href>/Documents/</D:href>');
+    expect(pp.text).not.toMatch(/HTTP\/1.1 (403|424)/);
+  });
+
   it('folder MOVE/COPY without Depth act as infinity', async () => {
     await c.req('MKCOL', '/Old', { headers: WIN });
     await c.req('PUT', '/Old/x.txt', { headers: WIN, body: 'inside' });
