@@ -1,9 +1,10 @@
 // Dead properties (PROPPATCH) kept in the gateway store: one entry per mount
 // under 'prop:<mountId>' mapping backend path → property key → serialized element.
-// Updates are atomic per mount (in-process mutex). Must not touch the backend.
+// Updates are atomic per mount (store mutex: across instances on redis://, in-process
+// otherwise). Must not touch the backend.
 import type { Keyv } from 'keyv';
 import { isSameOrInside } from '../backends/paths.js';
-import { KeyedMutex } from './mutex.js';
+import { createStoreMutex, type DistributedMutex } from '../store-mutex.js';
 import { propKey, type PropName } from './xml.js';
 
 export interface DeadProp extends PropName {
@@ -15,9 +16,11 @@ type MountProps = Record<string, Record<string, DeadProp>>;
 
 /** Stored dead properties. Methods throw whatever the keyv store throws. */
 export class PropStore {
-  private readonly mutex = new KeyedMutex();
+  private readonly mutex: DistributedMutex;
 
-  constructor(private readonly store: Keyv) {}
+  constructor(private readonly store: Keyv) {
+    this.mutex = createStoreMutex(store);
+  }
 
   private key(mountId: string): string {
     return `prop:${mountId}`;

@@ -131,6 +131,19 @@ describe.skipIf(redisSkipReason !== undefined)('two gateway instances on one Red
     expect((await lock(b, '/dir/', { depth: 'infinity' })).status).toBe(200);
   });
 
+  it('40 concurrent PROPPATCHes split over both instances lose no property', async () => {
+    expect((await dav(a, 'MKCOL', '/props/')).status).toBe(201);
+    await Promise.all(Array.from({ length: 8 }, (_, i) => dav(i % 2 ? a : b, 'PUT', `/props/f${i}.txt`, {}, 'p')));
+    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => dav(i % 2 ? a : b, 'PROPPATCH', `/props/f${i % 8}.txt`, { 'content-type': 'text/xml' },
+      `<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:test"><D:set><D:prop><Z:p${i}>v${i}</Z:p${i}></D:prop></D:set></D:propertyupdate>`)));
+    expect(results.map((r) => r.status)).toEqual(Array(40).fill(207));
+    const listing = await dav(a, 'PROPFIND', '/props/', { depth: '1', 'content-type': 'text/xml' },
+      '<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>');
+    expect(listing.status).toBe(207);
+    const missing = Array.from({ length: 40 }, (_, i) => i).filter((i) => !new RegExp(`p${i}[^>]*>v${i}<`).test(listing.text));
+    expect(missing).toEqual([]);
+  });
+
   describe.skipIf(litmusReason !== undefined)('litmus through a round-robin proxy over A and B', () => {
     let proxy: Server;
     let proxyUrl: string;
