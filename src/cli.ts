@@ -10,6 +10,10 @@ const USAGE = `usage: davcrypt <command> [options]
 commands:
   serve              run the WebDAV gateway
   user               add, passwd, remove, list accounts
+  recovery           admin recovery identity: init, cover, reset-password (forgotten password)
+  mount              grant or revoke a user's access to a shared mount's keys
+  key                rotate a mount's key; re-encrypt old files to the current key
+  master             create the master key file (keys.mode: master)
   recover            decrypt a copy of the storage offline (needs only it and a password)
   verify             check every encrypted file's integrity (tampered, truncated)
   encrypt-all        encrypt a mount's existing plaintext files in place
@@ -24,6 +28,16 @@ Run \`davcrypt <command> --help\` for a command's options.`;
 /** Resolves to an exit code, or to nothing for 0. */
 type Command = (args: string[]) => Promise<void | number>;
 const toolIO = () => ({ stdout: process.stdout, stderr: process.stderr, input: process.stdin, output: process.stderr, env: process.env });
+const keyIO = () => ({ stdout: process.stdout, stderr: process.stderr, input: process.stdin, output: process.stderr });
+/** Aborts re-encryption cleanly on Ctrl-C (the file in flight stays as it was); exits anyway after 10 s. */
+function interruptSignal(): AbortSignal {
+  const controller = new AbortController();
+  process.once('SIGINT', () => {
+    controller.abort(new Error('interrupted'));
+    setTimeout(() => process.exit(130), 10_000).unref();
+  });
+  return controller.signal;
+}
 const defaultConfigPath = async () => (await import('./config/index.js')).DEFAULT_CONFIG_PATH;
 
 // Loaded on demand, so `--version` and `user list` do not load the WebDAV server.
@@ -36,6 +50,10 @@ const COMMANDS: Record<string, Command> = {
     const [{ runUser }, { DEFAULT_CONFIG_PATH }] = await Promise.all([import('./cli/user.js'), import('./config/index.js')]);
     await runUser(args, { stdout: process.stdout, input: process.stdin, output: process.stderr }, DEFAULT_CONFIG_PATH);
   },
+  recovery: async (args) => (await import('./cli/recovery.js')).runRecovery(args, keyIO(), await defaultConfigPath()),
+  mount: async (args) => (await import('./cli/mount.js')).runMount(args, keyIO(), await defaultConfigPath()),
+  key: async (args) => (await import('./cli/key.js')).runKey(args, { ...keyIO(), signal: interruptSignal() }, await defaultConfigPath()),
+  master: async (args) => (await import('./cli/key.js')).runMaster(args, { stdout: process.stdout }, await defaultConfigPath()),
   recover: async (args) => (await import('./cli/recover.js')).runRecover(args, toolIO()),
   verify: async (args) => (await import('./cli/verify.js')).runVerify(args, toolIO(), await defaultConfigPath()),
   'encrypt-all': async (args) => (await import('./cli/migrate.js')).runMigrate('encrypt', args, toolIO(), await defaultConfigPath()),

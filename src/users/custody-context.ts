@@ -134,3 +134,31 @@ export function holdsPublicKey(keyring: Keyring, name: string, publicKey: Buffer
   const have = Buffer.from(entry.publicKey, 'base64');
   return have.length === publicKey.length && timingSafeEqual(have, publicKey);
 }
+
+/**
+ * Opens the store and user services of a config for one custody command (master key file loaded
+ * when keys.mode is master or `withMaster`). Call close() when done. Throws DC_ERR_CONFIG.
+ */
+export async function openCustody(config: Config, options: { logger: Logger; withMaster?: boolean }): Promise<CustodyContext & { master?: MasterKey; close(): Promise<void> }> {
+  const [{ createStore, closeStore }, { readMasterKeyFile }, { masterKeyFileOf }, { createUserServices }] = await Promise.all([
+    import('../store.js'),
+    import('../keys/index.js'),
+    import('../config/index.js'),
+    import('./services.js'),
+  ]);
+  const master = config.keys.mode === 'master' || options.withMaster ? await readMasterKeyFile(masterKeyFileOf(config)) : undefined;
+  const store = await createStore(config.store);
+  const services = createUserServices(config, store, options.logger, { master: master ? { ...master, privateKey: Buffer.from(master.privateKey) } : undefined });
+  return {
+    config,
+    store,
+    services,
+    logger: options.logger,
+    master,
+    async close() {
+      master?.privateKey.fill(0);
+      await services.close();
+      await closeStore(store);
+    },
+  };
+}

@@ -65,38 +65,82 @@ export async function recoveryInit(
   if (await getStoredRecovery(ctx.store)) {
     throw davError('DC_ERR_EXISTS', 'a recovery identity already exists; it is never replaced (every recovery wrap would be lost)');
   }
-  // Open every --user first: a wrong password changes nothing.
-  const opened: OpenedIdentity[] = [];
   const pair = generateIdentityKeyPair();
   try {
-    for (const u of users) opened.push(await openOpener(ctx, { kind: 'user', name: assertValidUserName(u.name), password: u.password }));
-    const envelope = await sealIdentity(pair.privateKey, 'recovery', password, ctx.config.keys.argon2);
-    const recovery: IdentityInfo = { name: 'recovery', publicKey: pair.publicKey, envelope };
-    await setStoredRecovery(ctx.store, { publicKey: pair.publicKey.toString('base64'), envelope, created: new Date().toISOString() });
-    const report: RecoveryInitReport = { keyrings: [] };
-    for (const known of await knownKeyrings(ctx)) {
-      if (!(await ctx.services.keyrings.getStored(known.mountId))) continue;
-      onKeyring?.(known.mountId);
-      const backend = await backendOf(ctx, known);
-      const coverage = await ctx.services.keyrings.update(known.mountId, backend, (keyring) => {
-        const held = keysOpenedBy(keyring, opened);
-        try {
-          wrapKeysTo(keyring, held, recovery);
-        } finally {
-          wipeMountKeys(held);
-        }
-        const covered = keyring.keys.filter((k) => k.wraps.some((w) => w.to === 'recovery')).length;
-        return { save: true, result: { mountId: known.mountId, keys: keyring.keys.length, covered } };
-      });
-      report.keyrings.push(coverage);
+    // Open every --user first: a wrong password changes nothing.
+    const opened = await openUsers(ctx, users);
+    try {
+      const envelope = await sealIdentity(pair.privateKey, 'recovery', password, ctx.config.keys.argon2);
+      await setStoredRecovery(ctx.store, { publicKey: pair.publicKey.toString('base64'), envelope, created: new Date().toISOString() });
+      const report = await coverKeyrings(ctx, { name: 'recovery', publicKey: pair.publicKey, envelope }, opened, onKeyring);
+      ctx.logger.info('recovery identity created', { keyrings: report.keyrings.length });
+      return report;
+    } finally {
+      for (const o of opened) o.privateKey.fill(0);
     }
-    await bumpKeysEpoch(ctx.store);
-    ctx.logger.info('recovery identity created', { keyrings: report.keyrings.length });
-    return report;
   } finally {
     pair.privateKey.fill(0);
+  }
+}
+
+/**
+ * After `recovery init`: wraps to the existing recovery identity every key that `users` hold (their
+ * passwords; the recovery password is not needed, only its public key). Throws DC_ERR_NO_ACCESS
+ * (no recovery identity), DC_ERR_NOT_FOUND / DC_ERR_WRONG_PASSWORD (a user), store/backend errors.
+ */
+export async function recoveryCover(
+  ctx: CustodyContext,
+  users: { name: string; password: string }[],
+  onKeyring?: (mountId: string) => void,
+): Promise<RecoveryInitReport> {
+  const stored = await getStoredRecovery(ctx.store);
+  if (!stored) throw davError('DC_ERR_NO_ACCESS', 'no recovery identity is set up (run: davcrypt recovery init --config FILE)');
+  const opened = await openUsers(ctx, users);
+  try {
+    return await coverKeyrings(ctx, { name: 'recovery', publicKey: Buffer.from(stored.publicKey, 'base64'), envelope: stored.envelope }, opened, onKeyring);
+  } finally {
     for (const o of opened) o.privateKey.fill(0);
   }
+}
+
+async function openUsers(ctx: CustodyContext, users: { name: string; password: string }[]): Promise<OpenedIdentity[]> {
+  const opened: OpenedIdentity[] = [];
+  try {
+    for (const u of users) opened.push(await openOpener(ctx, { kind: 'user', name: assertValidUserName(u.name), password: u.password }));
+  } catch (err) {
+    for (const o of opened) o.privateKey.fill(0);
+    throw err;
+  }
+  return opened;
+}
+
+/** Puts `recovery` into every keyring the store holds and wraps to it the keys `opened` hold. */
+async function coverKeyrings(
+  ctx: CustodyContext,
+  recovery: IdentityInfo,
+  opened: OpenedIdentity[],
+  onKeyring?: (mountId: string) => void,
+): Promise<RecoveryInitReport> {
+  const report: RecoveryInitReport = { keyrings: [] };
+  for (const known of await knownKeyrings(ctx)) {
+    if (!(await ctx.services.keyrings.getStored(known.mountId))) continue;
+    onKeyring?.(known.mountId);
+    const backend = await backendOf(ctx, known);
+    const coverage = await ctx.services.keyrings.update(known.mountId, backend, (keyring) => {
+      const before = JSON.stringify(keyring);
+      const held = keysOpenedBy(keyring, opened);
+      try {
+        wrapKeysTo(keyring, held, recovery);
+      } finally {
+        wipeMountKeys(held);
+      }
+      const covered = keyring.keys.filter((k) => k.wraps.some((w) => w.to === 'recovery')).length;
+      return { save: JSON.stringify(keyring) !== before, result: { mountId: known.mountId, keys: keyring.keys.length, covered } };
+    });
+    report.keyrings.push(coverage);
+  }
+  await bumpKeysEpoch(ctx.store);
+  return report;
 }
 
 /** Every key of the keyring that one of the opened identities holds (a wrap that does not open is skipped). */
