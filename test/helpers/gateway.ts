@@ -8,7 +8,7 @@
 //   // files of alice are under join(gw.storageRoot, 'alice') (encrypted unless encrypt: false)
 //   await gw.restart({ wipeStore: true });   // same storage, lost store: keys come back from the backend keyring
 //   await gw.close();                        // stops and removes the temp folder
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -74,6 +74,8 @@ export interface TestGateway {
   restart(options?: RestartOptions): Promise<void>;
   /** Stops and removes the temp folder. Safe to call twice. */
   close(): Promise<void>;
+  /** Writes the current run's config to <root>/davcrypt.yaml for CLI commands (--config); returns the path. */
+  configFile(): Promise<string>;
 }
 
 /** Starts a gateway as described above. Throws what startGateway throws (config, listen). */
@@ -155,6 +157,11 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
       running = await start();
       if (o.users) await addUsers(running, o.users);
     },
+    async configFile() {
+      const file = join(root, 'davcrypt.yaml');
+      await writeFile(file, JSON.stringify(configAsFile(handle.config), null, 2) + '\n');
+      return file;
+    },
     async close() {
       if (closed) return;
       closed = true;
@@ -171,6 +178,29 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     throw err;
   }
   return handle;
+}
+
+/** A resolved config in config-file shape (JSON is YAML): absolute paths, literal backend passwords. */
+function configAsFile(c: Config): Record<string, unknown> {
+  const keys: Record<string, unknown> = { argon2: c.keys.argon2, backendKeyring: c.keys.backendKeyring };
+  if (c.keys.mode) keys.mode = c.keys.mode;
+  if (c.keys.masterKeyFile) keys.masterKeyFile = c.keys.masterKeyFile;
+  return {
+    server: { host: c.server.host, port: c.server.port },
+    dataDir: c.dataDir,
+    store: c.store,
+    keys,
+    auth: c.auth,
+    log: { level: 'warn' },
+    mounts: c.mounts.map((m) => {
+      const b = m.backend;
+      const backend =
+        b.type === 'local'
+          ? { type: 'local', root: b.root }
+          : { type: 'webdav', url: b.url, username: b.username, password: b.password, uploadViaTemp: b.uploadViaTemp };
+      return { path: m.path, encrypt: m.encrypt, backend, ...(m.users ? { users: m.users } : {}) };
+    }),
+  };
 }
 
 function defaultMount(backend: TestGatewayOptions['backend'], storageRoot: string, encrypt: boolean): unknown {
