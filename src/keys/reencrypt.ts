@@ -141,20 +141,24 @@ async function convert(opts: ReencryptOptions, path: string, tempPath: string): 
   const { head, stream } = await peekHead(body, HEADER_BYTES);
   if (!hasMagic(head)) {
     stream.destroy();
+    body.destroy(); // the replay stream was never read: it does not release the body itself
     return 'plaintext';
   }
   const header = parseHeader(head);
   if (header.keyId.equals(keys.current.id)) {
     stream.destroy();
+    body.destroy(); // the replay stream was never read: it does not release the body itself
     return 'current';
   }
   if (!keys.get(header.keyId)) {
     stream.destroy();
+    body.destroy(); // the replay stream was never read: it does not release the body itself
     throw davError('DC_ERR_UNKNOWN_KEY', `${path} uses key ${header.keyId.toString('hex')}, which the unlocked keys do not include`);
   }
   const plainSize = plainSizeForCipher(before.size, header.segmentExponent);
   if (plainSize === undefined) {
     stream.destroy();
+    body.destroy(); // the replay stream was never read: it does not release the body itself
     throw davError('DC_ERR_TRUNCATED', `${path}: stored size ${before.size} is not a valid encrypted size`);
   }
   const e = DEFAULT_SEGMENT_EXPONENT;

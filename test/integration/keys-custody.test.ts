@@ -18,7 +18,7 @@ import { openIdentity, parseKeyring, type Keyring } from '../../src/crypto/index
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
-export function cliIO(stdin: string) {
+function cliIO(stdin: string) {
   let stdout = '';
   return {
     io: {
