@@ -1,13 +1,13 @@
 // Short named mutexes over the gateway store, for read-modify-write of store values
-// that keyv cannot update atomically (keyrings, user lists). redis:// stores get a
-// lease lock shared by every instance (SET NX PX + token, renewed while held, released
-// by compare-and-delete); sqlite:// and memory:// get an in-process mutex (one process
-// per store). Knows nothing of what the callers protect; must not touch other keys.
+// that keyv cannot update atomically (keyrings, user lists, dead props). A lease on one
+// store key, shared by every process using the store: Redis SET NX PX + token, or a
+// SQLite upsert-if-expired row; renewed while held, released by compare-and-delete.
+// memory:// gets an in-process mutex. Knows nothing of what the callers protect.
 import { randomUUID } from 'node:crypto';
 import type Keyv from 'keyv';
-import { davError, isDavcryptError } from './errors.js';
+import { davError } from './errors.js';
 import { KeyedMutex } from './server/mutex.js';
-import { luaScript, redisStoreOf, type RedisStoreHandle } from './store.js';
+import { luaScript, redisStoreOf, sqliteStoreOf, type RedisStoreHandle, type SqliteStoreHandle } from './store.js';
 
 export interface DistributedMutex {
   /**
@@ -38,6 +38,16 @@ export class LocalMutex implements DistributedMutex {
   }
 }
 
+/** The three atomic steps of a lease on one store key. */
+interface Lease {
+  keyOf(name: string): string;
+  /** True when taken (absent or expired before). */
+  take(key: string, token: string, leaseMs: number): Promise<boolean>;
+  extend(key: string, token: string, leaseMs: number): Promise<void>;
+  /** Deletes the key only while it still holds `token`. */
+  give(key: string, token: string): Promise<void>;
+}
+
 /** ARGV: token, leaseMs. 'OK' when taken, nil when held by someone else. */
 const TAKE = luaScript(`return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])`);
 /** ARGV: token, leaseMs. 1 when still ours and extended, else 0. */
@@ -45,21 +55,53 @@ const EXTEND = luaScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return r
 /** ARGV: token. 1 when ours and deleted, else 0 (expired or taken over: leave it alone). */
 const GIVE = luaScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`);
 
-/** Lease mutex on Redis: key '<ns>::mutex:<name>' holds a random token while taken. */
-export class RedisMutex implements DistributedMutex {
-  /** Serializes contenders of this process first, so only one per name polls Redis. */
+function redisLease(redis: RedisStoreHandle): Lease {
+  return {
+    keyOf: (name) => `${redis.keyPrefix}mutex:${name}`,
+    take: async (key, token, leaseMs) => (await redis.evalScript(TAKE, [key], [token, String(leaseMs)])) !== null,
+    extend: async (key, token, leaseMs) => { await redis.evalScript(EXTEND, [key], [token, String(leaseMs)]); },
+    give: async (key, token) => { await redis.evalScript(GIVE, [key], [token]); },
+  };
+}
+
+/** Lease rows in keyv's own table: value = {"token","expiresAt"}; upsert only over an expired row. */
+function sqliteLease(db: SqliteStoreHandle): Lease {
+  const t = db.table;
+  return {
+    keyOf: (name) => `${db.keyPrefix}__mutex:${name}`,
+    async take(key, token, leaseMs) {
+      const now = Date.now();
+      const rows = await db.query(
+        `INSERT INTO ${t} (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value ` +
+          `WHERE CAST(json_extract(${t}.value, '$.expiresAt') AS INTEGER) <= ? RETURNING key`,
+        key, JSON.stringify({ token, expiresAt: now + leaseMs }), now);
+      return rows.length > 0;
+    },
+    async extend(key, token, leaseMs) {
+      await db.query(`UPDATE ${t} SET value = ? WHERE key = ? AND json_extract(value, '$.token') = ?`,
+        JSON.stringify({ token, expiresAt: Date.now() + leaseMs }), key, token);
+    },
+    async give(key, token) {
+      await db.query(`DELETE FROM ${t} WHERE key = ? AND json_extract(value, '$.token') = ?`, key, token);
+    },
+  };
+}
+
+/** A lease mutex: take (retrying with jittered backoff), renew every third of the lease, give back. */
+class LeaseMutex implements DistributedMutex {
+  /** Serializes contenders of this process first, so only one per name polls the store. */
   private readonly local = new KeyedMutex();
   private readonly leaseMs: number;
   private readonly waitMs: number;
 
-  constructor(private readonly redis: RedisStoreHandle, opts: StoreMutexOptions = {}) {
+  constructor(private readonly lease: Lease, opts: StoreMutexOptions = {}) {
     this.leaseMs = Math.max(100, Math.floor(opts.leaseMs ?? DEFAULT_LEASE_MS));
     this.waitMs = opts.waitMs ?? DEFAULT_WAIT_MS;
   }
 
-  /** Raw key of a mutex (tests and diagnostics). */
+  /** Raw store key of a mutex (tests and diagnostics). */
   keyOf(name: string): string {
-    return `${this.redis.keyPrefix}mutex:${name}`;
+    return this.lease.keyOf(name);
   }
 
   run<T>(name: string, fn: () => Promise<T>, opts: { waitMs?: number } = {}): Promise<T> {
@@ -69,14 +111,14 @@ export class RedisMutex implements DistributedMutex {
       const token = randomUUID();
       await this.take(name, key, token, deadline);
       const renew = setInterval(() => {
-        this.script(EXTEND, key, [token, String(this.leaseMs)]).catch(() => undefined);
+        this.lease.extend(key, token, this.leaseMs).catch(() => undefined);
       }, Math.max(30, Math.floor(this.leaseMs / 3)));
       renew.unref();
       try {
         return await fn();
       } finally {
         clearInterval(renew);
-        await this.script(GIVE, key, [token]).catch(() => undefined); // the lease ends it anyway
+        await this.lease.give(key, token).catch(() => undefined); // the lease ends it anyway
       }
     });
   }
@@ -84,26 +126,45 @@ export class RedisMutex implements DistributedMutex {
   private async take(name: string, key: string, token: string, deadline: number): Promise<void> {
     let pauseMs = 5;
     for (;;) {
-      if ((await this.script(TAKE, key, [token, String(this.leaseMs)])) !== null) return;
+      let taken: boolean;
+      try {
+        taken = await this.lease.take(key, token, this.leaseMs);
+      } catch (err) {
+        throw davError('DC_ERR_INTERNAL', `store mutex: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+      }
+      if (taken) return;
       const left = deadline - Date.now();
       if (left <= 0) throw davError('DC_ERR_INTERNAL', `store mutex ${JSON.stringify(name)} is busy; gave up waiting`, { details: { mutex: name } });
       await new Promise((r) => setTimeout(r, Math.min(left, pauseMs * (0.5 + Math.random()))));
       pauseMs = Math.min(100, pauseMs * 1.5);
     }
   }
+}
 
-  private async script(script: ReturnType<typeof luaScript>, key: string, args: string[]): Promise<unknown> {
-    try {
-      return await this.redis.evalScript(script, [key], args);
-    } catch (err) {
-      if (isDavcryptError(err)) throw err;
-      throw davError('DC_ERR_INTERNAL', `store mutex: ${(err as Error)?.message ?? String(err)}`, { cause: err });
-    }
+/** Lease mutex on Redis: key '<ns>::mutex:<name>' holds a random token (SET NX PX, compare-and-delete). */
+export class RedisMutex extends LeaseMutex {
+  constructor(redis: RedisStoreHandle, opts: StoreMutexOptions = {}) {
+    super(redisLease(redis), opts);
   }
 }
 
-/** The mutex that fits a store made by createStore: RedisMutex for redis://, else LocalMutex. */
-export function createStoreMutex(store: Keyv, opts: StoreMutexOptions = {}): DistributedMutex {
+/** Lease mutex in a sqlite file: row '<ns>:__mutex:<name>' in keyv's table, shared by every process opening the file. */
+export class SqliteMutex extends LeaseMutex {
+  constructor(db: SqliteStoreHandle, opts: StoreMutexOptions = {}) {
+    super(sqliteLease(db), opts);
+  }
+}
+
+/**
+ * The mutex that fits a store made by createStore. `sharedBy: 'processes'` (default) guards
+ * against every process opening the store: RedisMutex on redis://, SqliteMutex on sqlite://
+ * (the CLI and the gateway share the file). `sharedBy: 'instances'` is for state only the
+ * gateway writes: RedisMutex on redis://, else in-process (one gateway per sqlite file).
+ * memory:// is always in-process.
+ */
+export function createStoreMutex(store: Keyv, opts: StoreMutexOptions & { sharedBy?: 'processes' | 'instances' } = {}): DistributedMutex {
   const redis = redisStoreOf(store);
-  return redis ? new RedisMutex(redis, opts) : new LocalMutex();
+  if (redis) return new RedisMutex(redis, opts);
+  const sqlite = (opts.sharedBy ?? 'processes') === 'processes' ? sqliteStoreOf(store) : undefined;
+  return sqlite ? new SqliteMutex(sqlite, opts) : new LocalMutex();
 }

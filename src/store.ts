@@ -2,7 +2,8 @@
 // default; the parent folder is created), redis://... (shared by several
 // instances), memory:// (tests). Errors throw (throwOnErrors). Knows nothing of
 // what is stored: users/keys/server each keep their own key prefixes. For redis://
-// it also hands out the raw connection (redisStoreOf) for atomic Lua scripts.
+// it also hands out the raw connection (redisStoreOf) for atomic Lua scripts, and for
+// sqlite:// keyv's connection (sqliteStoreOf) for atomic SQL.
 import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -29,7 +30,9 @@ export async function createStore(url: string, namespace: string = DEFAULT_NAMES
       throw davError('DC_ERR_CONFIG', `store: cannot create folder for ${file}: ${(err as Error).message}`, { cause: err });
     }
     const { default: KeyvSqlite } = await import('@keyv/sqlite');
-    keyv = new Keyv({ store: new KeyvSqlite({ uri: `sqlite://${file}`, busyTimeout: 10_000 }), namespace, throwOnErrors: true });
+    const adapter = new KeyvSqlite({ uri: `sqlite://${file}`, busyTimeout: 10_000 });
+    keyv = new Keyv({ store: adapter, namespace, throwOnErrors: true });
+    sqliteAdapters.set(keyv, { adapter: adapter as unknown as SqliteAdapter, namespace });
   } else if (scheme === 'redis' || scheme === 'rediss') {
     const { default: KeyvRedis } = await import('@keyv/redis');
     const adapter = new KeyvRedis(url, { throwOnConnectError: true, connectionTimeout: 5_000 });
@@ -63,6 +66,12 @@ export async function closeStore(store: Keyv): Promise<void> {
 }
 
 const closed = new WeakSet<Keyv>();
+/** sqlite:// stores made by createStore → their adapter (for sqliteStoreOf). */
+const sqliteAdapters = new WeakMap<Keyv, { adapter: SqliteAdapter; namespace: string }>();
+interface SqliteAdapter {
+  query(sql: string, ...params: unknown[]): Promise<unknown[]>;
+  opts: { table: string };
+}
 /** redis:// stores made by createStore → their adapter (for redisStoreOf). */
 const redisAdapters = new WeakMap<Keyv, { getClient(): Promise<unknown>; namespace?: string; keyPrefixSeparator: string }>();
 
@@ -108,6 +117,30 @@ export function redisStoreOf(store: Keyv): RedisStoreHandle | undefined {
         if (!/NOSCRIPT/.test(String((err as Error)?.message))) throw err;
         return client.eval(script.source, { keys, arguments: args });
       }
+    },
+  };
+}
+
+/** What store-level atomic helpers need from a sqlite:// store. */
+export interface SqliteStoreHandle {
+  /** Runs one SQL statement on keyv's connection (busy timeout 10 s); resolves to its rows. Throws sqlite errors. */
+  query(sql: string, ...params: unknown[]): Promise<Record<string, unknown>[]>;
+  /** keyv's table (key PRIMARY KEY, value TEXT); an identifier safe to splice into SQL. */
+  table: string;
+  /** Prefix keyv puts before its keys ('davcrypt:'); raw rows of helpers use it too. */
+  keyPrefix: string;
+}
+
+/** The raw SQLite connection behind a sqlite:// store, or undefined for other stores. */
+export function sqliteStoreOf(store: Keyv): SqliteStoreHandle | undefined {
+  const found = sqliteAdapters.get(store);
+  if (!found) return undefined;
+  return {
+    table: found.adapter.opts.table,
+    keyPrefix: `${found.namespace}:`,
+    async query(sql, ...params) {
+      if (closed.has(store)) throw new Error('the store is closed');
+      return (await found.adapter.query(sql, ...params)) as Record<string, unknown>[];
     },
   };
 }

@@ -19,7 +19,7 @@ export class PropStore {
   private readonly mutex: DistributedMutex;
 
   constructor(private readonly store: Keyv) {
-    this.mutex = createStoreMutex(store);
+    this.mutex = createStoreMutex(store, { sharedBy: 'instances' }); // only gateways write props
   }
 
   private key(mountId: string): string {
