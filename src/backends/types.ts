@@ -35,6 +35,11 @@ export interface OpOptions {
 
 export interface ReadOptions extends OpOptions {
   range?: ByteRange;
+  /**
+   * Read only if the current ETag matches (DC_ERR_PRECONDITION_FAILED otherwise). A hint: a backend
+   * that cannot check it (or a weak tag) reads anyway, so callers still compare `info.etag` of the result.
+   */
+  ifMatch?: string;
 }
 
 export interface ReadResult {
@@ -55,6 +60,19 @@ export interface WriteOptions extends OpOptions {
   ifNoneMatch?: '*';
   /** Content type to record where the backend keeps one. */
   contentType?: string;
+  /**
+   * The caller can do without the new ETag: a backend whose write answer carries none may return
+   * `etag` undefined instead of asking for it with an extra request (RFC 4918 lets a PUT omit it).
+   */
+  etagOptional?: boolean;
+  /** Filled in by backends with capabilities.writeReportsCreated: whether the write created the path. */
+  outcome?: WriteOutcome;
+}
+
+/** What a write tells beyond the new entry (see WriteOptions.outcome). */
+export interface WriteOutcome {
+  /** true: nothing existed at the path before; false: a file was replaced; undefined: not known. */
+  created?: boolean;
 }
 
 export interface TransferOptions extends OpOptions {
@@ -80,6 +98,8 @@ export interface BackendCapabilities {
   setModified: boolean;
   /** quota() returns real numbers. */
   quota: boolean;
+  /** write() fills WriteOptions.outcome.created from the store's own answer (no extra request). */
+  writeReportsCreated?: boolean;
 }
 
 export interface Backend {
@@ -92,6 +112,13 @@ export interface Backend {
 
   /** Direct children of a folder (not the folder itself). Throws DC_ERR_NOT_FOUND, DC_ERR_NOT_A_COLLECTION. */
   list(path: string, opts?: OpOptions): Promise<EntryInfo[]>;
+
+  /**
+   * Optional: stat and list in one go (one request where the store allows it, e.g. PROPFIND Depth 1).
+   * `self` is what stat(path) returns; `children` is list(path) for a folder and [] for a file.
+   * Throws DC_ERR_NOT_FOUND.
+   */
+  listWithSelf?(path: string, opts?: OpOptions): Promise<{ self: EntryInfo; children: EntryInfo[] }>;
 
   /** Streams a file body, optionally one byte range. Throws DC_ERR_NOT_FOUND, DC_ERR_IS_A_COLLECTION,
    *  DC_ERR_RANGE_NOT_SATISFIABLE (start beyond the end of a non-empty body). */

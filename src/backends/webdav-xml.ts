@@ -1,10 +1,10 @@
-// WebDAV XML: the PROPFIND request bodies (explicit property lists) and a
-// namespace-aware parser of 207 multistatus answers (@xmldom/xmldom, never regexes).
+// WebDAV XML: the PROPFIND request bodies (explicit property lists) and a streaming,
+// namespace-aware parser of 207 multistatus answers (saxes SAX events, no DOM, never
+// regexes on markup): only href, status, propstat and the handful of DAV: props used are kept.
 // Pure: no I/O; hrefs are returned raw for webdav-paths.ts to map.
-import { DOMParser, type Element, type Node } from '@xmldom/xmldom';
+import { SaxesParser, type SaxesTagNS } from 'saxes';
 
 const DAV_NS = 'DAV:';
-const ELEMENT_NODE = 1;
 
 /** The properties every stat/list asks for. */
 export const PROPFIND_ENTRY_BODY =
@@ -34,21 +34,6 @@ export interface DavResponse {
   quotaUsedBytes?: number;
 }
 
-function davChildren(parent: Node, localName?: string): Element[] {
-  const out: Element[] = [];
-  for (let n = parent.firstChild; n; n = n.nextSibling) {
-    if (n.nodeType !== ELEMENT_NODE) continue;
-    const el = n as Element;
-    if (el.namespaceURI === DAV_NS && (localName === undefined || el.localName === localName)) out.push(el);
-  }
-  return out;
-}
-
-function textOf(el: Element | undefined): string | undefined {
-  const t = el?.textContent?.trim();
-  return t === undefined || t === '' ? undefined : t;
-}
-
 /** "HTTP/1.1 404 Not Found" → 404. */
 export function parseStatusLine(line: string | undefined): number | undefined {
   const m = line === undefined ? null : /^HTTP\/\d(?:\.\d)?\s+(\d{3})/i.exec(line.trim());
@@ -67,49 +52,148 @@ function parseDate(s: string | undefined): Date | undefined {
   return Number.isNaN(d.getTime()) ? undefined : d;
 }
 
-function applyProp(target: DavResponse, prop: Element): void {
-  for (const p of davChildren(prop)) {
-    switch (p.localName) {
-      case 'resourcetype': target.collection = davChildren(p, 'collection').length > 0; break;
-      case 'getcontentlength': target.contentLength = parseNumber(textOf(p)); break;
-      case 'getetag': target.etag = textOf(p); break;
-      case 'getlastmodified': target.lastModified = parseDate(textOf(p)); break;
-      case 'creationdate': target.creationDate = parseDate(textOf(p)); break;
-      case 'getcontenttype': target.contentType = textOf(p); break;
-      case 'quota-available-bytes': target.quotaAvailableBytes = parseNumber(textOf(p)); break;
-      case 'quota-used-bytes': target.quotaUsedBytes = parseNumber(textOf(p)); break;
-      default: break;
-    }
+function nonEmpty(text: string): string | undefined {
+  const t = text.trim();
+  return t === '' ? undefined : t;
+}
+
+function applyProp(target: DavResponse, name: string, text: string | undefined): void {
+  switch (name) {
+    case 'getcontentlength': target.contentLength = parseNumber(text); break;
+    case 'getetag': target.etag = text; break;
+    case 'getlastmodified': target.lastModified = parseDate(text); break;
+    case 'creationdate': target.creationDate = parseDate(text); break;
+    case 'getcontenttype': target.contentType = text; break;
+    case 'quota-available-bytes': target.quotaAvailableBytes = parseNumber(text); break;
+    case 'quota-used-bytes': target.quotaUsedBytes = parseNumber(text); break;
+    default: break;
   }
 }
 
+/** Where an open element sits in the multistatus grammar ('other' = ignored subtree). */
+type Frame = 'multistatus' | 'response' | 'href' | 'responseStatus' | 'propstat' | 'prop' | 'propstatStatus' | 'property' | 'other';
+
+/** Feeds text in pieces; `end()` returns the responses. Both throw an Error on malformed XML or a non-multistatus root. */
+export interface MultistatusParser {
+  write(chunk: string): void;
+  end(): DavResponse[];
+}
+
+/** A streaming multistatus parser: memory holds the results, not the document. */
+export function createMultistatusParser(): MultistatusParser {
+  const parser = new SaxesParser({ xmlns: true, position: false });
+  const out: DavResponse[] = [];
+  const stack: Frame[] = [];
+  let sawRoot = false;
+  // Text collection: textContent of the element opened at textDepth (href, status or a property).
+  let textDepth = -1;
+  let text = '';
+  // The response being read.
+  let entry: DavResponse | undefined;
+  let href: string | undefined;
+  let responseStatus: string | undefined;
+  let propstats = 0;
+  // The propstat being read: its properties apply only once its status is known to be 2xx.
+  let pendingProps: Array<[string, string | undefined]> = [];
+  let pendingCollection: boolean | undefined;
+  let propstatStatus: string | undefined;
+  let propertyName = '';
+
+  parser.on('opentag', (tag) => {
+    const t = tag as SaxesTagNS;
+    const dav = t.uri === DAV_NS;
+    const name = t.local;
+    const parent = stack[stack.length - 1];
+    let frame: Frame = 'other';
+    if (parent === undefined) {
+      if (sawRoot || !dav || name !== 'multistatus') throw new Error(`expected DAV:multistatus, got {${t.uri}}${name}`);
+      sawRoot = true;
+      frame = 'multistatus';
+    } else if (parent === 'multistatus') {
+      if (dav && name === 'response') {
+        frame = 'response';
+        entry = { href: '', collection: false };
+        href = undefined;
+        responseStatus = undefined;
+        propstats = 0;
+      }
+    } else if (parent === 'response' && dav) {
+      if (name === 'href' && href === undefined) frame = 'href';
+      else if (name === 'status' && responseStatus === undefined) frame = 'responseStatus';
+      else if (name === 'propstat') {
+        frame = 'propstat';
+        propstats += 1;
+        pendingProps = [];
+        pendingCollection = undefined;
+        propstatStatus = undefined;
+      }
+    } else if (parent === 'propstat' && dav) {
+      if (name === 'prop') frame = 'prop';
+      else if (name === 'status' && propstatStatus === undefined) frame = 'propstatStatus';
+    } else if (parent === 'prop' && dav) {
+      frame = 'property';
+      propertyName = name;
+      if (name === 'resourcetype') pendingCollection = false;
+    } else if (parent === 'property' && dav && name === 'collection' && propertyName === 'resourcetype') {
+      pendingCollection = true;
+    }
+    stack.push(frame);
+    if (frame === 'href' || frame === 'responseStatus' || frame === 'propstatStatus' || frame === 'property') {
+      textDepth = stack.length;
+      text = '';
+    }
+  });
+
+  const onText = (data: string) => {
+    if (textDepth !== -1) text += data;
+  };
+  parser.on('text', onText);
+  parser.on('cdata', onText);
+
+  parser.on('closetag', () => {
+    const depth = stack.length;
+    const frame = stack.pop();
+    if (depth === textDepth) {
+      textDepth = -1;
+      if (frame === 'href') href = nonEmpty(text) ?? '';
+      else if (frame === 'responseStatus') responseStatus = text;
+      else if (frame === 'propstatStatus') propstatStatus = text;
+      else if (frame === 'property') pendingProps.push([propertyName, nonEmpty(text)]);
+    }
+    if (frame === 'propstat' && entry) {
+      const status = parseStatusLine(propstatStatus);
+      if (status === undefined || (status >= 200 && status <= 299)) {
+        if (pendingCollection !== undefined) entry.collection = pendingCollection;
+        for (const [n, v] of pendingProps) applyProp(entry, n, v);
+      }
+    } else if (frame === 'response' && entry) {
+      if (href !== undefined && href !== '') {
+        entry.href = href;
+        if (propstats === 0) entry.status = parseStatusLine(responseStatus);
+        out.push(entry);
+      }
+      entry = undefined;
+    }
+  });
+
+  return {
+    write(chunk: string): void {
+      parser.write(chunk);
+    },
+    end(): DavResponse[] {
+      parser.close();
+      if (!sawRoot) throw new Error('expected DAV:multistatus, got no element');
+      return out;
+    },
+  };
+}
+
 /**
- * Parses a 207 multistatus body. Throws an Error (the caller wraps it as DC_ERR_BACKEND)
+ * Parses a whole 207 multistatus body. Throws an Error (the caller wraps it as DC_ERR_BACKEND)
  * when the XML is malformed or is not a DAV:multistatus.
  */
 export function parseMultistatus(xml: string): DavResponse[] {
-  const errors: string[] = [];
-  const doc = new DOMParser({
-    onError: (level: string, message: string) => { if (level !== 'warning') errors.push(message); },
-  }).parseFromString(xml, 'text/xml');
-  if (errors.length > 0) throw new Error(`malformed multistatus XML: ${errors[0]}`);
-  const root = doc.documentElement;
-  if (!root || root.namespaceURI !== DAV_NS || root.localName !== 'multistatus') {
-    throw new Error(`expected DAV:multistatus, got ${root ? `{${root.namespaceURI}}${root.localName}` : 'no element'}`);
-  }
-  const out: DavResponse[] = [];
-  for (const response of davChildren(root, 'response')) {
-    const href = textOf(davChildren(response, 'href')[0]);
-    if (href === undefined) continue;
-    const entry: DavResponse = { href, collection: false };
-    const propstats = davChildren(response, 'propstat');
-    if (propstats.length === 0) entry.status = parseStatusLine(textOf(davChildren(response, 'status')[0]));
-    for (const propstat of propstats) {
-      const status = parseStatusLine(textOf(davChildren(propstat, 'status')[0]));
-      if (status !== undefined && (status < 200 || status > 299)) continue;
-      for (const prop of davChildren(propstat, 'prop')) applyProp(entry, prop);
-    }
-    out.push(entry);
-  }
-  return out;
+  const p = createMultistatusParser();
+  p.write(xml);
+  return p.end();
 }

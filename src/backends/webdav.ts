@@ -16,7 +16,7 @@ import {
   type WebdavTimeouts,
 } from './webdav-http.js';
 import { WebdavPaths } from './webdav-paths.js';
-import { PROPFIND_ENTRY_BODY, PROPFIND_QUOTA_BODY, parseMultistatus, type DavResponse } from './webdav-xml.js';
+import { PROPFIND_ENTRY_BODY, PROPFIND_QUOTA_BODY, createMultistatusParser, type DavResponse } from './webdav-xml.js';
 
 export interface WebdavBackendOptions {
   /** Base URL of the share, e.g. 'https://cloud.example/remote.php/dav/files/alice/'. Credentials in it are used, never shown. */
@@ -60,7 +60,7 @@ function header(headers: Dispatcher.ResponseData['headers'], name: string): stri
 export class WebdavBackend implements Backend {
   readonly name: string;
   readonly capabilities: BackendCapabilities = {
-    rangeRead: true, serverSideMove: true, serverSideCopy: true, setModified: false, quota: true,
+    rangeRead: true, serverSideMove: true, serverSideCopy: true, setModified: false, quota: true, writeReportsCreated: true,
   };
   private readonly paths: WebdavPaths;
   private readonly http: WebdavHttp;
@@ -98,12 +98,33 @@ export class WebdavBackend implements Backend {
       }
       throw statusError(where, res.statusCode, path);
     }
-    const text = await readText(where, res.body, this.maxPropfindBytes, signal);
+    // Parsed while it arrives: memory holds the entries, not the document.
+    const parser = createMultistatusParser();
+    const decoder = new TextDecoder('utf-8');
+    let total = 0;
+    const parse = (step: () => void) => {
+      try {
+        step();
+      } catch (err) {
+        throw davError('DC_ERR_BACKEND', `${where}: ${(err as Error).message}`, { cause: err });
+      }
+    };
     try {
-      return parseMultistatus(text);
+      for await (const chunk of res.body) {
+        total += (chunk as Buffer).length;
+        if (total > this.maxPropfindBytes) throw davError('DC_ERR_BACKEND', `${where}: response larger than ${this.maxPropfindBytes} bytes`);
+        parse(() => parser.write(decoder.decode(chunk as Buffer, { stream: true })));
+      }
     } catch (err) {
-      throw davError('DC_ERR_BACKEND', `${where}: ${(err as Error).message}`, { cause: err });
+      res.body.destroy();
+      throw transportError(where, err, signal);
     }
+    let responses: DavResponse[] = [];
+    parse(() => {
+      parser.write(decoder.decode());
+      responses = parser.end();
+    });
+    return responses;
   }
 
   private toEntry(path: string, r: DavResponse): EntryInfo {
@@ -133,21 +154,40 @@ export class WebdavBackend implements Backend {
 
   /** Throws DC_ERR_NOT_FOUND, DC_ERR_NOT_A_COLLECTION. Hides davcrypt temp uploads. */
   async list(path: string, opts: OpOptions = {}): Promise<EntryInfo[]> {
+    const { self, children } = await this.listWithSelf(path, opts);
+    if (self.type !== 'directory') {
+      throw davError('DC_ERR_NOT_A_COLLECTION', `${this.where('list', self.path)}: not a folder`, { details: { path: self.path } });
+    }
+    return children;
+  }
+
+  /** One Depth-1 PROPFIND: the entry itself and, for a folder, its children. Throws DC_ERR_NOT_FOUND. */
+  async listWithSelf(path: string, opts: OpOptions = {}): Promise<{ self: EntryInfo; children: EntryInfo[] }> {
     const norm = normalizePath(path);
     const responses = await this.propfind('list', norm, '1', PROPFIND_ENTRY_BODY, opts.signal);
     const children = new Map<string, EntryInfo>();
+    let self: EntryInfo | undefined;
     for (const r of responses) {
       const p = this.paths.pathFromHref(r.href);
       if (p === undefined) continue;
       if (p === norm) {
-        if (!r.collection) throw davError('DC_ERR_NOT_A_COLLECTION', `${this.where('list', norm)}: not a folder`, { details: { path: norm } });
+        if (r.status === undefined || r.status === 200) self = this.toEntry(norm, r);
         continue;
       }
       if (parentPath(p) !== norm || baseName(p).startsWith(LOCAL_TEMP_PREFIX)) continue;
       if (r.status !== undefined && r.status !== 200) continue;
       children.set(p, this.toEntry(p, r));
     }
-    return [...children.values()];
+    if (!self) {
+      // The server names the folder by an href we cannot map: take the first answer, as stat() does.
+      const first = responses[0];
+      if (!first || (first.status !== undefined && first.status !== 200)) {
+        throw davError('DC_ERR_NOT_FOUND', `${this.where('list', norm)}: not found`, { details: { path: norm } });
+      }
+      const p = this.paths.pathFromHref(first.href);
+      self = p !== undefined && children.has(p) ? { name: baseName(norm), path: norm, type: 'directory', size: 0 } : this.toEntry(norm, first);
+    }
+    return { self, children: self.type === 'directory' ? [...children.values()] : [] };
   }
 
   /** Throws DC_ERR_NOT_FOUND, DC_ERR_IS_A_COLLECTION, DC_ERR_RANGE_NOT_SATISFIABLE. */
@@ -157,7 +197,13 @@ export class WebdavBackend implements Backend {
     const { range, signal } = opts;
     const headers: Record<string, string> = { 'accept-encoding': 'identity' };
     if (range) headers.range = `bytes=${range.start}-${range.end ?? ''}`;
+    // Weak tags never match If-Match (strong comparison): callers compare the returned etag instead.
+    if (opts.ifMatch !== undefined && !opts.ifMatch.startsWith('W/')) headers['if-match'] = opts.ifMatch;
     const res = await this.http.send(where, 'GET', this.paths.urlFor(norm), { headers, signal });
+    if (res.statusCode === 412 && headers['if-match'] !== undefined) {
+      await discard(res.body);
+      throw davError('DC_ERR_PRECONDITION_FAILED', `${where}: ETag does not match`, { details: { path: norm } });
+    }
     const h = res.headers;
     const fromHeaders = (size: number): EntryInfo => ({
       name: baseName(norm), path: norm, type: 'file', size, etag: header(h, 'etag'),
@@ -215,12 +261,13 @@ export class WebdavBackend implements Backend {
     const onBodyError = (err: unknown) => { bodyError ??= err; };
     body.on('error', onBodyError);
     let tempPath: string | undefined;
+    let current: EntryInfo | undefined;
     try {
       if (norm === '/') throw davError('DC_ERR_IS_A_COLLECTION', `${where}: is the root folder`);
       if (baseName(norm).startsWith(LOCAL_TEMP_PREFIX)) throw davError('DC_ERR_FORBIDDEN', `${where}: reserved name`);
       if (opts.ifMatch !== undefined || opts.ifNoneMatch !== undefined || this.uploadViaTemp) {
         // With a temp upload the final MOVE would replace a folder: refuse before sending the body.
-        const current = await this.checkPreconditions(norm, opts);
+        current = await this.checkPreconditions(norm, opts);
         if (current?.type === 'directory') throw davError('DC_ERR_IS_A_COLLECTION', `${where}: is a folder`, { details: { path: norm } });
       }
       const headers: Record<string, string> = {};
@@ -240,12 +287,15 @@ export class WebdavBackend implements Backend {
       if (bodyError !== undefined) throw bodyError;
       opts.signal?.throwIfAborted();
       if (tempPath !== undefined) {
+        if (opts.outcome) opts.outcome.created = current === undefined;
         await this.transfer('MOVE', 'write', tempPath, norm, { overwrite: true, signal: opts.signal });
         tempPath = undefined;
         return await this.stat(norm, { signal: opts.signal });
       }
+      // RFC 4918: 201 for a new resource, 204 (or 200) for a replaced one.
+      if (opts.outcome && (res.statusCode === 201 || res.statusCode === 204)) opts.outcome.created = res.statusCode === 201;
       const etag = header(res.headers, 'etag');
-      if (etag === undefined || opts.size === undefined) return await this.stat(norm, { signal: opts.signal });
+      if (opts.size === undefined || (etag === undefined && !opts.etagOptional)) return await this.stat(norm, { signal: opts.signal });
       const lastModified = header(res.headers, 'last-modified');
       return {
         name: baseName(norm), path: norm, type: 'file', size: opts.size, etag,
