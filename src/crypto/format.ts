@@ -1,7 +1,7 @@
 // File format v1 header (DESIGN.md §3): constants, encode/parse of the 65-byte
 // header, and the per-file key derivation (HKDF-SHA-256 bound to the preamble).
 // Pure code: no I/O, no streams, no backends.
-import { hkdfSync } from 'node:crypto';
+import { createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
 import { davError } from '../errors.js';
 
 /** ASCII "DAVCRYPT", the first 8 bytes of every encrypted file. */
@@ -40,6 +40,9 @@ export interface FileHeader {
 export interface FileKeys {
   aesKey: Buffer;
   macKey: Buffer;
+  /** The same keys as KeyObjects, made once per file so per-segment cipher/HMAC setup skips key import. */
+  aesKeyObject?: KeyObject;
+  macKeyObject?: KeyObject;
 }
 
 function checkLength(name: string, buf: Buffer, length: number): void {
@@ -127,5 +130,31 @@ export function deriveFileKeys(mountKey: Buffer, header: FileHeader): FileKeys {
   const okm = Buffer.from(
     hkdfSync('sha256', mountKey, header.salt, header.bytes.subarray(0, PREAMBLE_BYTES), 64),
   );
-  return { aesKey: okm.subarray(0, 32), macKey: okm.subarray(32, 64) };
+  const aesKey = okm.subarray(0, 32);
+  const macKey = okm.subarray(32, 64);
+  return { aesKey, macKey, aesKeyObject: createSecretKey(aesKey), macKeyObject: createSecretKey(macKey) };
+}
+
+/**
+ * A bounded LRU of derived file keys, keyed by the header's key id and salt (with the rest of the
+ * preamble), for callers whose key id -> mount key mapping never changes (one mount's key set).
+ * Saves one HKDF per read of a file seen before. Throws as deriveFileKeys.
+ */
+export class FileKeyCache {
+  private readonly entries = new Map<string, FileKeys>();
+  constructor(private readonly maxEntries = 1024) {}
+
+  get(mountKey: Buffer, header: FileHeader): FileKeys {
+    const id = header.bytes.toString('base64', 0, OFFSET_NONCE_PREFIX);
+    const hit = this.entries.get(id);
+    if (hit !== undefined) {
+      this.entries.delete(id);
+      this.entries.set(id, hit);
+      return hit;
+    }
+    const keys = deriveFileKeys(mountKey, header);
+    this.entries.set(id, keys);
+    if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+    return keys;
+  }
 }

@@ -3,7 +3,7 @@
 // bytes, verifies and decrypts them, and slices out the range. The fetch function
 // is the only I/O and is supplied by the caller (never a backend import here).
 import { pipeline, type Readable } from 'node:stream';
-import type { FileHeader } from './format.js';
+import type { FileHeader, FileKeys } from './format.js';
 import { planPlainRange, plainSizeForCipher, type CipherSpan } from './ranges.js';
 import { createSegmentDecryptStream, createSliceStream } from './stream.js';
 import { davError } from '../errors.js';
@@ -18,6 +18,8 @@ export interface PlainRangeOptions {
   /** Inclusive plaintext range. */
   plainStart: number;
   plainEnd: number;
+  /** The file keys when the caller already derived them; else derived from mountKey. */
+  fileKeys?: FileKeys;
   /** Streams the inclusive absolute ciphertext range [cipherStart, cipherEnd] of the file. */
   fetchCipherRange: (cipherStart: number, cipherEnd: number) => Promise<Readable>;
 }
@@ -37,6 +39,7 @@ export async function decryptPlainRange(opts: PlainRangeOptions): Promise<{ body
   const decrypt = createSegmentDecryptStream({
     header: opts.header,
     mountKey: opts.mountKey,
+    fileKeys: opts.fileKeys,
     firstSegment: span.firstSegment,
     lastSegment: span.lastSegment,
     cipherSize: opts.cipherSize,

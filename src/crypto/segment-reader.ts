@@ -49,7 +49,8 @@ type Emit = (plain: Buffer) => void;
 
 export class SegmentReader {
   private readonly fullBytes: number;
-  private readonly pending: Buffer;
+  /** Allocated on first need: input that arrives segment-aligned (most small files) never copies. */
+  private pendingBuf?: Buffer;
   private pendingLength = 0;
   private segmentIndex: number;
   private done = false;
@@ -62,11 +63,14 @@ export class SegmentReader {
     private readonly bounds?: SegmentBounds,
   ) {
     this.fullBytes = segmentCipherBytes(segmentExponent);
-    this.pending = Buffer.allocUnsafe(this.fullBytes);
     this.segmentIndex = firstSegment;
     if (bounds && firstSegment > bounds.stopSegment) {
       throw davError('DC_ERR_BAD_REQUEST', `first segment ${firstSegment} is after stop segment ${bounds.stopSegment}`);
     }
+  }
+
+  private get pending(): Buffer {
+    return (this.pendingBuf ??= Buffer.allocUnsafe(this.fullBytes));
   }
 
   /** Feeds ciphertext; emits verified plaintext per segment. Throws the DC_ERR of the first bad segment. */

@@ -23,8 +23,8 @@ export function segmentIv(noncePrefix: Buffer, segmentIndex: number, last: boole
   return iv;
 }
 
-function computeTag(macKey: Buffer, iv: Buffer, cipherText: Buffer): Buffer {
-  return createHmac('sha256', macKey).update(iv).update(cipherText).digest();
+function computeTag(keys: FileKeys, iv: Buffer, cipherText: Buffer): Buffer {
+  return createHmac('sha256', keys.macKeyObject ?? keys.macKey).update(iv).update(cipherText).digest();
 }
 
 /** Encrypts one segment's plaintext. Returns the ciphertext (same length) and its 32-byte tag separately. */
@@ -36,9 +36,9 @@ export function sealSegment(
   plain: Buffer,
 ): { cipherText: Buffer; tag: Buffer } {
   const iv = segmentIv(noncePrefix, segmentIndex, last);
-  const cipher = createCipheriv('aes-256-ctr', keys.aesKey, iv);
+  const cipher = createCipheriv('aes-256-ctr', keys.aesKeyObject ?? keys.aesKey, iv);
   const cipherText = plain.length === 0 ? Buffer.alloc(0) : cipher.update(plain);
-  return { cipherText, tag: computeTag(keys.macKey, iv, cipherText) };
+  return { cipherText, tag: computeTag(keys, iv, cipherText) };
 }
 
 /** True when `tag` authenticates `cipherText` as segment i with this last flag (constant-time compare). */
@@ -52,7 +52,7 @@ export function verifySegment(
 ): boolean {
   if (tag.length !== TAG_BYTES) return false;
   const iv = segmentIv(noncePrefix, segmentIndex, last);
-  return timingSafeEqual(computeTag(keys.macKey, iv, cipherText), tag);
+  return timingSafeEqual(computeTag(keys, iv, cipherText), tag);
 }
 
 /**
@@ -75,11 +75,11 @@ export function openSegment(
   const cipherText = sealed.subarray(0, sealed.length - TAG_BYTES);
   const tag = sealed.subarray(sealed.length - TAG_BYTES);
   const iv = segmentIv(noncePrefix, segmentIndex, last);
-  if (!timingSafeEqual(computeTag(keys.macKey, iv, cipherText), tag)) {
+  if (!timingSafeEqual(computeTag(keys, iv, cipherText), tag)) {
     throw davError('DC_ERR_TAMPERED', `segment ${segmentIndex} failed authentication`, {
       details: { segment: segmentIndex },
     });
   }
   if (cipherText.length === 0) return Buffer.alloc(0);
-  return createDecipheriv('aes-256-ctr', keys.aesKey, iv).update(cipherText);
+  return createDecipheriv('aes-256-ctr', keys.aesKeyObject ?? keys.aesKey, iv).update(cipherText);
 }

@@ -243,6 +243,8 @@ export interface SegmentDecryptStreamOptions {
   cipherSize: number;
   /** Last segment the input carries (default: the file's last); input must end right after it. */
   lastSegment?: number;
+  /** The file keys when the caller already derived them (e.g. FileKeyCache); else derived here. */
+  fileKeys?: FileKeys;
 }
 
 class SegmentDecryptTransform extends Transform {
@@ -255,7 +257,7 @@ class SegmentDecryptTransform extends Transform {
     super();
     const bounds = boundsForCipherSize(opts.cipherSize, opts.header.segmentExponent, opts.lastSegment);
     this.reader = new SegmentReader(
-      deriveFileKeys(opts.mountKey, opts.header),
+      opts.fileKeys ?? deriveFileKeys(opts.mountKey, opts.header),
       opts.header.noncePrefix,
       opts.header.segmentExponent,
       opts.firstSegment,
