@@ -100,6 +100,18 @@ describe('hostile XML bodies', () => {
     expect((await c.req('PROPPATCH', '/ok.txt', { body: fine })).status).toBe(207);
   });
 
+  it('the pre-scan keeps legitimate XML: quoted ">" in attributes, CDATA and comments holding tags, PIs', async () => {
+    const body = '<?xml version="1.0" encoding="utf-8"?>\n<!-- a comment with <tags> and <!DOCTYPE words> -->\n' +
+      '<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><z:note xmlns:z="urn:z" title="a > b \'q\'">' +
+      '<![CDATA[<not><a><tag>]]><?pi some > data?></z:note></D:prop></D:set></D:propertyupdate>';
+    const r = await c.req('PROPPATCH', '/ok.txt', { body });
+    expect(r.status, r.text).toBe(207);
+    expect(r.text).toContain('HTTP/1.1 200 OK');
+    const back = await c.req('PROPFIND', '/ok.txt', { headers: { depth: '0' }, body: '<D:propfind xmlns:D="DAV:"><D:prop><note xmlns="urn:z"/></D:prop></D:propfind>' });
+    expect(back.text).toContain('title="a &gt; b \'q\'"');
+    expect(back.text).toMatch(/&lt;not&gt;&lt;a&gt;&lt;tag&gt;|<!\[CDATA\[<not><a><tag>\]\]>/);
+  });
+
   it('a huge attribute: over the body cap → 413; under it → answered quickly', async () => {
     const over = `<D:propfind xmlns:D="DAV:" a="${'x'.repeat(2 * 1024 * 1024)}"><D:allprop/></D:propfind>`;
     expectClear4xx(await c.req('PROPFIND', '/ok.txt', { headers: { depth: '0' }, body: over }), 413);
