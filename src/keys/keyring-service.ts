@@ -17,6 +17,7 @@ import {
 } from '../crypto/index.js';
 import { davError, isDavcryptError } from '../errors.js';
 import type { Logger } from '../logging.js';
+import { createStoreMutex, type DistributedMutex } from '../store-mutex.js';
 import { addToKeyringIndex, getStoredRecovery } from './custody-store.js';
 import { createMountKeySet } from './keyset.js';
 import type { MountKey, MountKeySet } from './types.js';
@@ -48,6 +49,8 @@ export interface KeyringServiceOptions {
   backendCopy?: boolean;
   /** Master-key mode: the `master` identity (public key only) every key is also wrapped to. */
   master?: IdentityInfo;
+  /** Serializes keyring read-modify-write across every process sharing the store (default createStoreMutex(store)). */
+  mutex?: DistributedMutex;
 }
 
 export class KeyringService {
@@ -55,7 +58,7 @@ export class KeyringService {
   private readonly logger: Logger;
   private readonly backendCopy: boolean;
   private readonly master?: IdentityInfo;
-  private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly mutex: DistributedMutex;
   private readonly reconciled = new Set<string>();
 
   constructor(options: KeyringServiceOptions) {
@@ -63,6 +66,9 @@ export class KeyringService {
     this.logger = options.logger;
     this.backendCopy = options.backendCopy ?? true;
     this.master = options.master;
+    // One keyring edit at a time per mount across gateway instances and CLI commands (first-key race,
+    // grant/revoke/rotate from the CLI while a login wraps keys).
+    this.mutex = options.mutex ?? createStoreMutex(this.store);
   }
 
   /** The store copy, or undefined. Throws DC_ERR_KEYRING_INVALID if the store holds garbage. */
@@ -131,7 +137,7 @@ export class KeyringService {
 
   /**
    * Loads the trusted keyring (see load), lets `edit` change it in memory, and saves it when `edit`
-   * returns true; serialized with the other keyring operations of this process. Throws
+   * returns true; serialized (store mutex) with every keyring edit of every process sharing the store. Throws
    * DC_ERR_NO_ACCESS when the mount has no keyring, and whatever `edit`, the store or backend throw.
    */
   update<T>(mountId: string, backend: Backend, edit: (keyring: Keyring) => Promise<{ save: boolean; result: T }> | { save: boolean; result: T }): Promise<T> {
@@ -241,15 +247,9 @@ export class KeyringService {
   }
 
   private serialize<T>(mountId: string, task: () => Promise<T>): Promise<T> {
-    const previous = this.queues.get(mountId) ?? Promise.resolve();
-    const next = previous.then(task, task);
-    const settled = next.catch(() => undefined);
-    this.queues.set(mountId, settled);
-    void settled.then(() => {
-      if (this.queues.get(mountId) === settled) this.queues.delete(mountId);
-    });
-    return next;
+    return this.mutex.run(`keyring:${mountId}`, task, { waitMs: 30_000 });
   }
+
 }
 
 /** Opens every key wrapped to `self`. Throws DC_ERR_NO_ACCESS when the current key is not among them. */
