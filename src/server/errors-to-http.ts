@@ -1,6 +1,6 @@
 // The ONE place that turns errors into HTTP responses: status from the
 // DavcryptError's httpStatus, body `<code>: <message>` as short text. Never
-// writes stacks, secrets or headers other than the few it owns.
+// writes stacks, secrets, storage locations (backend names) or headers other than the few it owns.
 import type { ServerResponse } from 'node:http';
 import { toDavcryptError, type DavcryptError } from '../errors.js';
 import type { Logger } from '../logging.js';
@@ -20,7 +20,7 @@ export function httpErrorOf(err: unknown): HttpError {
   const error = toDavcryptError(err);
   let status = error.httpStatus;
   if (!Number.isInteger(status) || status < 400 || status > 599) status = 500;
-  const message = error.code === 'DC_ERR_INTERNAL' ? 'internal error' : oneLine(error.message);
+  const message = error.code === 'DC_ERR_INTERNAL' ? 'internal error' : scrubBackendNames(oneLine(error.message));
   const headers: Record<string, string> = {};
   if (error.code === 'DC_ERR_TOO_MANY_REQUESTS') {
     const retry = Number(error.details.retryAfterSeconds ?? error.details.retryAfter ?? 60);
@@ -30,6 +30,14 @@ export function httpErrorOf(err: unknown): HttpError {
     headers['Content-Range'] = `bytes */${error.details.size}`;
   }
   return { status, code: error.code, body: `${error.code}: ${message}\n`, headers, error };
+}
+
+/**
+ * Storage locations are for logs: backend names (`local:/srv/…`, `webdav:https://…`,
+ * `encrypting:…`) become 'storage', quoted absolute paths from Node errors ('/srv/x') become '…'.
+ */
+function scrubBackendNames(text: string): string {
+  return text.replace(/\b(?:encrypting:)*(?:local|webdav):\S+/g, 'storage').replace(/'\/[^']*'/g, "'…'");
 }
 
 function oneLine(text: string): string {

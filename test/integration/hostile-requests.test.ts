@@ -5,7 +5,7 @@
 // Authorization garbage. Each must get a 4xx with a clear one-line body (or, where the
 // RFC says so, a normal answer), and afterwards the process must still serve a normal
 // request with no uncaught exception or internal error logged.
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -198,6 +198,25 @@ describe('absurd lengths and sizes', () => {
     const dest = await c.req('COPY', '/ok.txt', { headers: { destination: `/${'n'.repeat(300)}` } });
     expectClear4xx(dest, 400);
     await c.req('DELETE', `/${name}`);
+  });
+});
+
+describe('backend failures reaching the client', () => {
+  it('an unreadable storage entry (symlink loop) → an error body that names no storage location', async () => {
+    const home = join(c.gw.storageRoot, 'alice');
+    await symlink('loop', join(home, 'loop'));
+    try {
+      for (const method of ['GET', 'PROPFIND', 'PUT', 'DELETE']) {
+        const r = await c.req(method, '/loop', { headers: { depth: '0' }, body: method === 'PUT' ? 'x' : undefined });
+        expect(r.status, `${method}: ${r.text}`).toBeGreaterThanOrEqual(400);
+        expect(r.text).toMatch(/^DC_ERR_[A-Z_]+: .+\n$/);
+        expect(r.text).not.toContain(c.gw.root);
+        expect(r.text).not.toMatch(/local:|webdav:/);
+      }
+    } finally {
+      await unlink(join(home, 'loop'));
+      c.logs.length = 0; // a 5xx for a broken storage entry is logged as a warning or error by design
+    }
   });
 });
 
