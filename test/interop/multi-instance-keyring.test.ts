@@ -1,25 +1,16 @@
 // First use of an encrypted mount on two gateway instances at once (one Redis store,
 // one storage folder): both must end up with ONE mount key, so every file written
 // through either instance stays readable through both, also after a restart.
-// Known race: KeyringService.unlockOrCreate
-// serializes per process only, so two instances can each create a different first key
-// and the store keeps one of them; files written with the other become DC_ERR_UNKNOWN_KEY.
-// This suite runs once src/keys/keyring-service.ts takes the store mutex (createStoreMutex);
-// until then it skips with that reason (DAVCRYPT_TEST_KEYRING_RACE=1 runs it anyway, to
-// watch it fail). Also skips without redis-server.
-import { readFileSync } from 'node:fs';
+// Guards the fixed race where KeyringService serialized per process only: two instances
+// could each create a different first key, the store kept one, and files written with the
+// other became DC_ERR_UNKNOWN_KEY. Skips without redis-server.
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { redisSkipReason, startRedis, type TestRedis } from '../helpers/redis.js';
 
-const keyringSource = readFileSync(fileURLToPath(new URL('../../src/keys/keyring-service.ts', import.meta.url)), 'utf8');
-const notFixedYet = process.env.DAVCRYPT_TEST_KEYRING_RACE === '1' || keyringSource.includes('createStoreMutex') || keyringSource.includes('DistributedMutex')
-  ? undefined
-  : 'KeyringService does not use the store mutex yet (cross-instance first-key race not fixed)';
-const skipReason = redisSkipReason ?? notFixedYet;
+const skipReason = redisSkipReason;
 if (skipReason) console.log(`multi-instance-keyring: skipped: ${skipReason}`);
 
 const USERS: Record<string, string> = Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`user${i}`, `password-${i}`]));
