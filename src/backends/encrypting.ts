@@ -3,18 +3,21 @@
 // copies pass through; sizes are reported on the plaintext side. Files without the
 // DAVCRYPT magic are plaintext and served as they are. Holds no keys on disk and
 // does no I/O of its own beyond calls to the wrapped backend.
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import {
   DEFAULT_SEGMENT_EXPONENT,
+  FileKeyCache,
   HEADER_BYTES,
   cipherSizeForPlain,
-  createDecryptStream,
   createEncryptStream,
+  createSegmentDecryptStream,
   decryptPlainRange,
   hasMagic,
   parseHeader,
+  planPlainRange,
   plainSizeForCipher,
   type FileHeader,
+  type FileKeys,
   type RandomSource,
 } from '../crypto/index.js';
 import { davError, isDavcryptError } from '../errors.js';
@@ -102,8 +105,13 @@ export class EncryptingBackend implements Backend {
   readonly capabilities: BackendCapabilities;
   readonly setModified?: (path: string, mtime: Date, opts?: OpOptions) => Promise<void>;
   readonly quota?: (path: string, opts?: OpOptions) => Promise<QuotaInfo>;
+  readonly listWithSelf?: (path: string, opts?: OpOptions) => Promise<{ self: EntryInfo; children: EntryInfo[] }>;
   private readonly meta: EncryptionMetaCache;
   private readonly probeConcurrency: number;
+  private readonly fileKeys = new FileKeyCache();
+  /** Last inner (cipher-side) entry seen per path: a hint for one-request range reads, always re-validated by ETag. */
+  private readonly hints = new Map<string, EntryInfo>();
+  private refreshesInFlight = 0;
 
   constructor(
     private readonly inner: Backend,
@@ -116,17 +124,34 @@ export class EncryptingBackend implements Backend {
     this.probeConcurrency = Math.max(1, options.probeConcurrency ?? 8);
     if (inner.setModified) this.setModified = (path, mtime, opts) => inner.setModified!(path, mtime, opts);
     if (inner.quota) this.quota = (path, opts) => inner.quota!(path, opts);
+    if (inner.listWithSelf) {
+      this.listWithSelf = async (path, opts = {}) => {
+        const { self, children } = await inner.listWithSelf!(path, opts);
+        this.hint(self);
+        const [plainSelf, plainChildren] = await Promise.all([this.plainEntryOf(self, opts), this.plainEntries(children, opts)]);
+        return { self: plainSelf, children: plainChildren };
+      };
+    }
   }
 
   /** Plaintext size for encrypted files. Throws as the inner backend (DC_ERR_NOT_FOUND). */
   async stat(path: string, opts: OpOptions = {}): Promise<EntryInfo> {
     const info = await this.inner.stat(path, opts);
+    this.hint(info);
+    return this.plainEntryOf(info, opts);
+  }
+
+  private async plainEntryOf(info: EntryInfo, opts: OpOptions): Promise<EntryInfo> {
     return this.toPlainEntry(info, await this.metaFor(info, opts));
   }
 
   /** Plaintext sizes; probes at most probeConcurrency headers at once. Throws as the inner backend. */
   async list(path: string, opts: OpOptions = {}): Promise<EntryInfo[]> {
-    const entries = await this.inner.list(path, opts);
+    return this.plainEntries(await this.inner.list(path, opts), opts);
+  }
+
+  private async plainEntries(entries: EntryInfo[], opts: OpOptions): Promise<EntryInfo[]> {
+    for (const e of entries) this.hint(e);
     const out = new Array<EntryInfo>(entries.length);
     let next = 0;
     const worker = async (): Promise<void> => {
@@ -157,32 +182,122 @@ export class EncryptingBackend implements Backend {
   async read(path: string, opts: ReadOptions = {}): Promise<ReadResult> {
     if (opts.range) return this.readRange(path, opts);
     const r = await this.inner.read(path, { signal: opts.signal });
-    const { head, body } = await peek(r.body, HEADER_BYTES);
+    const body = r.body;
+    let head: Buffer;
+    let ended: boolean;
+    try {
+      ({ head, ended } = await readHead(body, HEADER_BYTES));
+    } catch (err) {
+      body.destroy();
+      throw err;
+    }
+    this.hint(r.info);
     if (!hasMagic(head)) {
       this.remember(r.info, PLAINTEXT);
-      return { body, info: r.info };
+      // Piped at once: the inner stream must not start flowing before our caller reads.
+      const out = new PassThrough();
+      if (ended) {
+        body.destroy();
+        out.end(head);
+      } else {
+        out.write(head);
+        body.on('error', (err) => out.destroy(err));
+        out.on('close', () => body.destroy());
+        body.pipe(out);
+      }
+      return { body: out, info: r.info };
     }
     let header: FileHeader;
-    let mountKey: Buffer;
+    let decrypt: Readable & NodeJS.WritableStream;
     try {
       header = parseHeader(head);
-      mountKey = this.keyFor(header);
+      const mountKey = this.keyFor(header);
       this.checkCipherSize(r.info, header);
+      decrypt = createSegmentDecryptStream({
+        header, mountKey, fileKeys: this.fileKeysFor(mountKey, header), firstSegment: 0, cipherSize: r.info.size,
+      });
     } catch (err) {
       body.destroy();
       throw err;
     }
     this.remember(r.info, { encrypted: true, header: header.bytes.toString('base64') });
-    const decrypt = createDecryptStream({ resolveKey: () => mountKey, cipherSize: r.info.size });
-    body.on('error', (err) => decrypt.destroy(err));
-    decrypt.on('close', () => body.destroy());
-    body.pipe(decrypt);
+    const rest = head.subarray(HEADER_BYTES);
+    if (ended) {
+      body.destroy();
+      decrypt.end(rest);
+    } else {
+      if (rest.length > 0) decrypt.write(rest);
+      body.on('error', (err) => decrypt.destroy(err));
+      decrypt.on('close', () => body.destroy());
+      body.pipe(decrypt);
+    }
     return { body: decrypt, info: this.toPlainEntry(r.info, { encrypted: true, header: '' }, header) };
   }
 
+  private fileKeysFor(mountKey: Buffer, header: FileHeader): FileKeys {
+    return this.fileKeys.get(mountKey, header);
+  }
+
+  /** Remembers the inner entry of a path (bounded); a hint only, see readRangeByHint. */
+  private hint(info: EntryInfo): void {
+    if (info.type !== 'file' || info.etag === undefined) return;
+    this.hints.delete(info.path);
+    this.hints.set(info.path, info);
+    if (this.hints.size > 10_000) this.hints.delete(this.hints.keys().next().value!);
+  }
+
+  /**
+   * One request: the ranged read of the needed segments, sent with If-Match on the last ETag seen for
+   * the path. Used only when the answer proves it read that very version (same ETag, same total size
+   * from Content-Range); undefined means "do it the long way".
+   */
+  private async readRangeByHint(path: string, opts: ReadOptions): Promise<ReadResult | undefined> {
+    const hint = this.hints.get(path);
+    if (hint?.etag === undefined) return undefined;
+    const meta = await this.meta.get(path, hint.etag);
+    if (!meta?.encrypted || !meta.header) return undefined;
+    let header: FileHeader;
+    let mountKey: Buffer;
+    try {
+      header = this.headerOf(meta);
+      mountKey = this.keyFor(header);
+    } catch {
+      return undefined;
+    }
+    const plainSize = plainSizeForCipher(hint.size, header.segmentExponent);
+    const range = opts.range!;
+    if (plainSize === undefined || plainSize === 0 || range.start >= plainSize) return undefined;
+    if (range.end !== undefined && range.end < range.start) return undefined;
+    const end = Math.min(range.end ?? plainSize - 1, plainSize - 1);
+    const span = planPlainRange(range.start, end, plainSize, header.segmentExponent);
+    let r: ReadResult;
+    try {
+      r = await this.inner.read(path, { range: { start: span.cipherStart, end: span.cipherEnd }, ifMatch: hint.etag, signal: opts.signal });
+    } catch (err) {
+      if (isDavcryptError(err, 'DC_ERR_ABORTED') || opts.signal?.aborted) throw err;
+      this.hints.delete(path);
+      return undefined;
+    }
+    const same = r.range !== undefined && r.range.start === span.cipherStart && r.range.end === span.cipherEnd &&
+      r.info.size === hint.size && r.info.etag !== undefined && sameEtag(r.info.etag, hint.etag);
+    if (!same) {
+      r.body.destroy();
+      this.hints.delete(path);
+      return undefined;
+    }
+    const { body } = await decryptPlainRange({
+      header, mountKey, fileKeys: this.fileKeysFor(mountKey, header), cipherSize: hint.size, plainStart: range.start, plainEnd: end,
+      fetchCipherRange: async () => r.body,
+    });
+    return { body, info: this.toPlainEntry(r.info, meta, header), range: { start: range.start, end } };
+  }
+
   private async readRange(path: string, opts: ReadOptions): Promise<ReadResult> {
+    const fast = await this.readRangeByHint(path, opts);
+    if (fast) return fast;
     const range = opts.range!;
     const info = await this.inner.stat(path, opts);
+    this.hint(info);
     if (info.type === 'directory') {
       throw davError('DC_ERR_IS_A_COLLECTION', `${this.name} read ${path}: is a folder`, { details: { path } });
     }
@@ -203,6 +318,7 @@ export class EncryptingBackend implements Backend {
     const { body } = await decryptPlainRange({
       header,
       mountKey,
+      fileKeys: this.fileKeysFor(mountKey, header),
       cipherSize: info.size,
       plainStart: range.start,
       plainEnd: end,
@@ -236,7 +352,12 @@ export class EncryptingBackend implements Backend {
         size: opts.size === undefined ? undefined : cipherSizeForPlain(opts.size),
       });
       const meta = { encrypted: true, header: encrypt.header.toString('base64') };
-      this.remember(info, meta);
+      if (info.etag !== undefined) {
+        this.remember(info, meta);
+        this.hint(info);
+      } else {
+        this.learnEtagLater(path, info.size, meta);
+      }
       return this.toPlainEntry(info, meta, parseHeader(encrypt.header));
     } finally {
       body.off('error', onBodyError);
@@ -245,16 +366,38 @@ export class EncryptingBackend implements Backend {
     }
   }
 
+  /**
+   * The write answer had no ETag (opts.etagOptional): learn it off the request's path, so listings
+   * and range reads find the header in the cache instead of probing. Bounded; best effort.
+   */
+  private learnEtagLater(path: string, cipherSize: number, meta: EncryptionMeta): void {
+    if (this.refreshesInFlight >= 8) return;
+    this.refreshesInFlight += 1;
+    this.inner.stat(path).then(
+      (info) => {
+        // Another size means another writer got there first: its bytes are not the ones we know.
+        if (info.type === 'file' && info.size === cipherSize) {
+          this.remember(info, meta);
+          this.hint(info);
+        }
+      },
+      () => undefined,
+    ).finally(() => { this.refreshesInFlight -= 1; });
+  }
+
   mkdir(path: string, opts?: OpOptions): Promise<void> {
     return this.inner.mkdir(path, opts);
   }
 
   delete(path: string, opts?: OpOptions): Promise<void> {
+    this.hints.delete(path);
     return this.inner.delete(path, opts);
   }
 
   /** Files are not bound to their path: the backend moves the ciphertext as it is. */
   move(from: string, to: string, opts?: TransferOptions): Promise<void> {
+    this.hints.delete(from);
+    this.hints.delete(to);
     return this.inner.move(from, to, opts);
   }
 
@@ -347,43 +490,51 @@ async function readUpTo(stream: Readable, limit: number): Promise<Buffer> {
   return Buffer.concat(parts).subarray(0, limit);
 }
 
-/** Takes the first `n` bytes (fewer at end of stream) and returns them with a stream of the whole body. */
-async function peek(stream: Readable, n: number): Promise<{ head: Buffer; body: Readable }> {
-  const iterator = stream[Symbol.asyncIterator]();
-  const parts: Buffer[] = [];
-  let length = 0;
-  let ended = false;
-  try {
-    while (length < n) {
-      const r = await iterator.next();
-      if (r.done) {
-        ended = true;
-        break;
+/**
+ * Reads at least `n` bytes (fewer only at end of stream) without a flowing consumer, so the stream
+ * can be piped or unshifted afterwards. `ended`: the stream has nothing more (head is all of it).
+ */
+function readHead(stream: Readable, n: number): Promise<{ head: Buffer; ended: boolean }> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let length = 0;
+    const cleanup = () => {
+      stream.off('readable', onReadable);
+      stream.off('end', onEnd);
+      stream.off('error', onError);
+      stream.off('close', onClose);
+    };
+    const finish = (ended: boolean) => {
+      cleanup();
+      resolve({ head: parts.length === 1 ? parts[0]! : Buffer.concat(parts, length), ended });
+    };
+    function onReadable(): void {
+      let chunk: Buffer | null;
+      while (length < n && (chunk = stream.read() as Buffer | null) !== null) {
+        const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+        parts.push(b);
+        length += b.length;
       }
-      const b = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value as Uint8Array);
-      parts.push(b);
-      length += b.length;
+      if (length >= n) finish(stream.readableEnded || (stream.readableLength === 0 && isEnded(stream)));
     }
-  } catch (err) {
-    stream.destroy();
-    throw err;
-  }
-  const head = Buffer.concat(parts);
-  const body = Readable.from(
-    (async function* () {
-      try {
-        if (head.length > 0) yield head;
-        if (ended) return;
-        for (;;) {
-          const r = await iterator.next();
-          if (r.done) return;
-          yield r.value as Buffer;
-        }
-      } finally {
-        stream.destroy();
-      }
-    })(),
-    { objectMode: false },
-  );
-  return { head, body };
+    function onEnd(): void {
+      finish(true);
+    }
+    function onError(err: Error): void {
+      cleanup();
+      reject(err);
+    }
+    function onClose(): void {
+      cleanup();
+      reject(davError('DC_ERR_ABORTED', 'stream closed before its first bytes'));
+    }
+    stream.on('readable', onReadable);
+    stream.on('end', onEnd);
+    stream.on('error', onError);
+    stream.on('close', onClose);
+  });
+}
+
+function isEnded(stream: Readable): boolean {
+  return (stream as unknown as { _readableState?: { ended?: boolean } })._readableState?.ended === true;
 }

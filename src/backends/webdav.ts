@@ -246,6 +246,9 @@ export class WebdavBackend implements Backend {
     const st = await this.statOrUndefined(norm, signal);
     if (st?.type === 'directory') throw davError('DC_ERR_IS_A_COLLECTION', `${where}: is a folder`, { details: { path: norm } });
     if (res.statusCode === 416 && st?.size === 0) return { body: Readable.from([]), info: st };
+    if (res.statusCode === 416 && st !== undefined) {
+      throw davError('DC_ERR_RANGE_NOT_SATISFIABLE', `${where}: range not satisfiable (size ${st.size})`, { details: { path: norm, size: st.size } });
+    }
     if (st === undefined && [403, 404, 405, 409, 416].includes(res.statusCode)) {
       throw davError('DC_ERR_NOT_FOUND', `${where}: not found (${res.statusCode})`, { details: { path: norm } });
     }

@@ -40,6 +40,9 @@ const HANDLERS: Record<string, Handler> = {
   MKCOL: handleMkcol, DELETE: handleDelete, COPY: handleCopyMove, MOVE: handleCopyMove, LOCK: handleLock, UNLOCK: handleUnlock,
 };
 
+/** Methods our layer calls directly; webdav-server routes the rest (see webdav-adapter.ts). */
+const DIRECT_METHODS = new Set(['GET', 'HEAD', 'PUT', 'PROPFIND']);
+
 /** Builds the Node request listener. It never throws and never rejects. */
 export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const contexts = new WeakMap<IncomingMessage, DavContext>();
@@ -113,6 +116,13 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
     if (!HANDLERS[method]) {
       res.setHeader('Allow', ALLOWED_METHODS);
       throw davError('DC_ERR_METHOD_NOT_ALLOWED', `${method} is not supported`);
+    }
+    if (DIRECT_METHODS.has(method)) {
+      // The hot methods skip webdav-server's per-request context (header parsing, Allow computation).
+      res.setHeader('DAV', '1, 2');
+      res.setHeader('MS-Author-Via', 'DAV');
+      await HANDLERS[method]!(ctx);
+      return;
     }
     contexts.set(req, ctx);
     await engine.dispatch(req, res);

@@ -2,8 +2,8 @@
 // what is needed), 206/416 with correct Content-Range, validators and If-Range,
 // streaming with backpressure; a failure after the headers destroys the response.
 // HEAD never reads the body. Must not buffer bodies.
+import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { EntryInfo } from '../../backends/types.js';
 import { davError } from '../../errors.js';
 import { mountChildNames, statCached, type DavContext } from '../context.js';
@@ -32,6 +32,84 @@ export function parseRange(header: string | undefined, size: number): RangeAsk {
   if (r[2] !== '' && end < start) return undefined;
   if (start >= size) return 'unsatisfiable';
   return { start, end: Math.min(end, size - 1) };
+}
+
+/** `bytes=a-b` or `bytes=a-`: a range the backend can clamp without us knowing the size first. */
+function simpleRange(header: string): { start: number; end?: number } | undefined {
+  const m = /^\s*bytes\s*=\s*(\d+)-(\d*)\s*$/i.exec(header);
+  if (!m) return undefined;
+  const start = Number(m[1]);
+  const end = m[2] === '' ? undefined : Number(m[2]);
+  if (!Number.isSafeInteger(start) || (end !== undefined && (!Number.isSafeInteger(end) || end < start))) return undefined;
+  return { start, end };
+}
+
+/** Resolves with the first chunk (null at once-empty end) without putting the stream in flowing mode. */
+function firstChunk(body: Readable): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const cleanup = () => {
+      body.off('readable', onReadable);
+      body.off('end', onEnd);
+      body.off('error', onError);
+    };
+    function onReadable(): void {
+      const chunk = body.read() as Buffer | null;
+      if (chunk !== null) {
+        cleanup();
+        resolve(chunk);
+      }
+    }
+    function onEnd(): void {
+      cleanup();
+      resolve(null);
+    }
+    function onError(err: Error): void {
+      cleanup();
+      reject(err);
+    }
+    body.on('readable', onReadable);
+    body.on('end', onEnd);
+    body.on('error', onError);
+  });
+}
+
+/** Writes `first`, then pipes the rest with backpressure; rejects when either side fails or the client leaves. */
+function sendRest(body: Readable, res: ServerResponse, first: Buffer | null, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const done = (err?: unknown) => {
+      if (settled) return;
+      settled = true;
+      body.off('error', done);
+      res.off('finish', onFinish);
+      res.off('close', onClose);
+      res.off('error', done);
+      signal.removeEventListener('abort', onAbort);
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    const onFinish = () => done();
+    const onClose = () => { if (!res.writableFinished) done(signal.reason ?? new Error('response closed early')); };
+    const onAbort = () => done(signal.reason);
+    body.on('error', done);
+    res.on('finish', onFinish);
+    res.on('close', onClose);
+    res.on('error', done);
+    signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) return onAbort();
+    if (first === null) {
+      res.end();
+      return;
+    }
+    if (body.readableEnded || (body.readableLength === 0 && (body as unknown as { _readableState?: { ended?: boolean } })._readableState?.ended)) {
+      // Everything arrived in one chunk (small files): one write with the headers, no pipe.
+      res.end(first);
+      body.resume(); // lets it emit 'end' and release what it holds
+      return;
+    }
+    res.write(first);
+    body.pipe(res);
+  });
 }
 
 function ifRangeHolds(header: string | undefined, info: EntryInfo): boolean {
@@ -78,7 +156,12 @@ export async function handleGetHead(ctx: DavContext): Promise<void> {
   const res = ctx.res;
   const rangeHeader = headerOf(ctx, 'range');
   let info: EntryInfo | undefined;
-  if (ctx.method === 'HEAD' || rangeHeader !== undefined || ctx.stats.size > 0) {
+  // A plain `bytes=a-b` GET goes to the backend at once (one request there): it clamps the range and
+  // reports the size, or says 416 / not found / folder. Anything subtler asks stat first.
+  const direct = ctx.method === 'GET' && rangeHeader !== undefined && ctx.stats.size === 0 && headerOf(ctx, 'if-range') === undefined
+    ? simpleRange(rangeHeader) : undefined;
+  let ask: { start: number; end?: number } | undefined = direct;
+  if (!direct && (ctx.method === 'HEAD' || rangeHeader !== undefined || ctx.stats.size > 0)) {
     info = await statCached(ctx, mount, path);
     if (!info) throw davError('DC_ERR_NOT_FOUND', 'not found');
     if (info.type === 'directory') return collectionIndex(ctx);
@@ -87,7 +170,6 @@ export async function handleGetHead(ctx: DavContext): Promise<void> {
     sendEmpty(res, 200, { ...entityHeaders(info!), 'Content-Length': info!.size });
     return;
   }
-  let ask: { start: number; end: number } | undefined;
   if (info && rangeHeader !== undefined && ifRangeHolds(headerOf(ctx, 'if-range'), info)) {
     const parsed = parseRange(rangeHeader, info.size);
     if (parsed === 'unsatisfiable') {
@@ -103,11 +185,15 @@ export async function handleGetHead(ctx: DavContext): Promise<void> {
     throw err;
   }
   const body: Readable = result.body;
+  if (direct && !result.range && result.info.size === 0) {
+    // The backend ignored the range only because there is nothing to cut from (an empty file).
+    body.destroy();
+    throw davError('DC_ERR_RANGE_NOT_SATISFIABLE', 'range not satisfiable', { details: { size: result.info.size } });
+  }
   // Pull the first chunk before committing to a status: a tampered first segment still gets a 502.
-  const iterator = body[Symbol.asyncIterator]();
-  let first: IteratorResult<Buffer>;
+  let first: Buffer | null;
   try {
-    first = await iterator.next();
+    first = await firstChunk(body);
   } catch (err) {
     body.destroy();
     throw err;
@@ -123,16 +209,8 @@ export async function handleGetHead(ctx: DavContext): Promise<void> {
     headers['Content-Length'] = whole.size;
   }
   for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
-  async function* rest(): AsyncGenerator<Buffer> {
-    if (!first.done) yield first.value;
-    for (;;) {
-      const next = await iterator.next();
-      if (next.done) return;
-      yield next.value;
-    }
-  }
   try {
-    await pipeline(rest, res, { signal: ctx.signal });
+    await sendRest(body, res, first, ctx.signal);
   } catch (err) {
     body.destroy();
     // Never end cleanly with short bytes: the socket goes down with the response.

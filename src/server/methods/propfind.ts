@@ -5,7 +5,7 @@
 import type { Element } from '@xmldom/xmldom';
 import type { EntryInfo } from '../../backends/types.js';
 import { joinPath } from '../../backends/paths.js';
-import { davError } from '../../errors.js';
+import { davError, isDavcryptError } from '../../errors.js';
 import type { ResolvedMount } from '../../users/types.js';
 import { locksOf, mountChildNames, statCached, urlPathOf, type DavContext } from '../context.js';
 import { lockCovers, type LockRecord } from '../lock-store.js';
@@ -105,7 +105,19 @@ export async function handlePropfind(ctx: DavContext): Promise<void> {
     if (depth === '1') for (const c of t.children) responses.push(await describe(ctx, virtualResource(childUrl(c)), ask, {}, none, quota));
   } else {
     const mount = t.mount;
-    const info = await statCached(ctx, mount, t.path);
+    // Depth 1 in one backend request (self and children) where the backend can, unless stat'ed already.
+    let listed: { self: EntryInfo; children: EntryInfo[] } | undefined;
+    if (depth === '1' && mount.backend.listWithSelf && ctx.stats.size === 0) {
+      try {
+        listed = await mount.backend.listWithSelf(t.path, { signal: ctx.signal });
+      } catch (err) {
+        if (isDavcryptError(err, 'DC_ERR_NOT_FOUND') || isDavcryptError(err, 'DC_ERR_NOT_A_COLLECTION') || isDavcryptError(err, 'DC_ERR_CONFLICT')) {
+          throw davError('DC_ERR_NOT_FOUND', 'not found');
+        }
+        throw err;
+      }
+    }
+    const info = listed?.self ?? await statCached(ctx, mount, t.path);
     if (!info) throw davError('DC_ERR_NOT_FOUND', 'not found');
     const [locks, deadAll] = await Promise.all([locksOf(ctx, mount), ctx.deps.props.forMount(mount.id)]);
     const lockUrl = (l: LockRecord) => urlPathOf(mount, l.path);
@@ -119,7 +131,7 @@ export async function handlePropfind(ctx: DavContext): Promise<void> {
     responses.push(await describe(ctx, resource(info, ctx.url.path), ask, deadAll[t.path] ?? {}, lockUrl, quota));
     if (depth === '1' && info.type === 'directory') {
       const mountNames = new Set(mountChildNames(ctx.mounts, ctx.url.path, mount));
-      const children = await mount.backend.list(t.path, { signal: ctx.signal });
+      const children = listed?.children ?? await mount.backend.list(t.path, { signal: ctx.signal });
       for (const child of children) {
         if (child.name.toLowerCase() === RESERVED_SEGMENT || mountNames.has(child.name)) continue;
         const path = joinPath(t.path, child.name);

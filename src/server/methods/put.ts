@@ -5,8 +5,9 @@
 // backend can set mtimes. Must not buffer the body.
 import { Transform, type TransformCallback } from 'node:stream';
 import { parentPath } from '../../backends/paths.js';
-import { davError } from '../../errors.js';
-import { forgetStats, statCached, type DavContext } from '../context.js';
+import type { EntryInfo, WriteOutcome } from '../../backends/types.js';
+import { davError, isDavcryptError } from '../../errors.js';
+import { forgetStats, locksOf, statCached, type DavContext } from '../context.js';
 import { requireLockTokens } from '../conditions.js';
 import { mountTarget, sendEmpty } from './common.js';
 import { applyOcMtime } from './mtime.js';
@@ -49,13 +50,20 @@ function expectedLength(ctx: DavContext): { size?: number; expected?: number } {
 export async function handlePut(ctx: DavContext): Promise<void> {
   const { mount, path } = mountTarget(ctx, { allowMountRoot: false });
   if (ctx.url.trailingSlash) throw davError('DC_ERR_CONFLICT', 'PUT to a collection URL');
-  const existing = await statCached(ctx, mount, path);
-  if (existing?.type === 'directory') throw davError('DC_ERR_METHOD_NOT_ALLOWED', 'cannot PUT to a collection');
-  if (!existing) {
-    const parent = await statCached(ctx, mount, parentPath(path));
-    if (!parent || parent.type !== 'directory') throw davError('DC_ERR_CONFLICT', 'parent folder missing');
+  // Without locks on the mount and nothing stat'ed yet (no If / If-Match), the backend's own answer
+  // says new (201) or replaced (204), missing parent (409) or folder: no stat before the write.
+  const quick = mount.backend.capabilities.writeReportsCreated === true && ctx.stats.size === 0 &&
+    (await locksOf(ctx, mount)).length === 0;
+  let existing: EntryInfo | undefined;
+  if (!quick) {
+    existing = await statCached(ctx, mount, path);
+    if (existing?.type === 'directory') throw davError('DC_ERR_METHOD_NOT_ALLOWED', 'cannot PUT to a collection');
+    if (!existing) {
+      const parent = await statCached(ctx, mount, parentPath(path));
+      if (!parent || parent.type !== 'directory') throw davError('DC_ERR_CONFLICT', 'parent folder missing');
+    }
+    await requireLockTokens(ctx, mount, path, { membership: !existing });
   }
-  await requireLockTokens(ctx, mount, path, { membership: !existing });
 
   const { size, expected } = expectedLength(ctx);
   const counter = new LengthCheck(expected);
@@ -71,13 +79,23 @@ export async function handlePut(ctx: DavContext): Promise<void> {
   req.pipe(counter);
   try {
     const contentType = ctx.req.headers['content-type'];
-    const info = await mount.backend.write(path, counter, {
-      size, signal: controller.signal, ...(contentType ? { contentType } : {}),
-    });
+    const outcome: WriteOutcome = {};
+    let info: EntryInfo;
+    try {
+      info = await mount.backend.write(path, counter, {
+        size, signal: controller.signal, ...(contentType ? { contentType } : {}),
+        // RFC 4918 lets a PUT answer without an ETag: no extra backend request just to learn it.
+        etagOptional: true, outcome,
+      });
+    } catch (err) {
+      if (quick && isDavcryptError(err, 'DC_ERR_IS_A_COLLECTION')) throw davError('DC_ERR_METHOD_NOT_ALLOWED', 'cannot PUT to a collection');
+      throw err;
+    }
     if (controller.signal.aborted) throw davError('DC_ERR_ABORTED', 'client went away during upload');
     forgetStats(ctx);
     const mtimeHeaders = await applyOcMtime(ctx, mount, path);
-    sendEmpty(ctx.res, existing ? 204 : 201, { ...(info.etag ? { ETag: info.etag } : {}), ...mtimeHeaders });
+    const created = quick ? outcome.created !== false : !existing;
+    sendEmpty(ctx.res, created ? 201 : 204, { ...(info.etag ? { ETag: info.etag } : {}), ...mtimeHeaders });
   } catch (err) {
     // The counter's own error (length mismatch) is more telling than the abort it caused.
     const counterErr = (counter as unknown as { errored?: unknown }).errored;
