@@ -18,7 +18,7 @@ import {
 import { davError, isDavcryptError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import { createStoreMutex, type DistributedMutex } from '../store-mutex.js';
-import { addToKeyringIndex, getStoredRecovery } from './custody-store.js';
+import { addToKeyringIndex, getStoredRecovery, revokedUsers } from './custody-store.js';
 import { createMountKeySet } from './keyset.js';
 import type { MountKey, MountKeySet } from './types.js';
 
@@ -167,7 +167,9 @@ export class KeyringService {
   unlockOrCreate(mountId: string, backend: Backend, self: OpenIdentity, members: IdentityInfo[]): Promise<MountKeySet> {
     return this.serialize(mountId, async () => {
       const recovery = await this.recoveryIdentity();
-      const everyone = [...members];
+      // Re-read revocations under the mutex: a `mount revoke` that ran since the caller listed members wins.
+      const revoked = new Set((await revokedUsers(this.store, mountId)).map((u) => `user:${u}`));
+      const everyone = members.filter((m) => !revoked.has(m.name));
       for (const extra of [recovery, this.master]) {
         if (extra && !everyone.some((m) => m.name === extra.name)) everyone.push(extra);
       }

@@ -11,6 +11,7 @@ import {
   bumpKeysEpoch,
   getStoredRecovery,
   removeWrapsOf,
+  revokedUsers,
   setStoredRecovery,
   unwrapEvery,
   wipeMountKeys,
@@ -188,6 +189,7 @@ export async function resetPassword(
     if (!mount.encrypt) continue;
     const known = { mount, user: mount.perUser ? name : undefined };
     const mountId = services.backends.mountId(mount, name);
+    if (!mount.perUser && (await revokedUsers(ctx.store, mountId)).includes(name)) continue; // revoked: stays out
     const backend = await backendOf(ctx, known);
     const keyring = await services.keyrings.load(mountId, backend);
     if (keyring) mine.push({ mountId, perUser: mount.perUser, backend, keyring });

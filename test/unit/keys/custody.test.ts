@@ -127,3 +127,31 @@ it('a keyring edited by these functions still parses (format rules hold)', () =>
   addCurrentKey(ring);
   expect(parseKeyring(serializeKeyring(ring)).keys).toHaveLength(2);
 });
+
+describe('KeyringService honours revocation markers under its mutex', () => {
+  it('does not wrap keys to a revoked member even when the caller still lists her', async () => {
+    const { KeyringService } = await import('../../../src/keys/index.js');
+    const { createLogger } = await import('../../../src/logging.js');
+    const { createLocalBackend } = await import('../../../src/backends/index.js');
+    const tmp = await makeTempDir('revoked-members');
+    try {
+      const store = new Keyv();
+      const backend = await createLocalBackend(join(tmp.path, 'team'));
+      const svc = new KeyringService({ store, logger: createLogger({ silent: true }) });
+      await markRevoked(store, 'shared:/team', 'bob', true);
+      const { sealIdentity } = await import('../../../src/crypto/index.js');
+      const tiny = { m: 1024, t: 1, p: 1 };
+      const members = [
+        { ...id('user:alice', alice), envelope: await sealIdentity(alice.privateKey, 'user:alice', 'a', tiny) },
+        { ...id('user:bob', bob), envelope: await sealIdentity(bob.privateKey, 'user:bob', 'b', tiny) },
+      ];
+      await svc.unlockOrCreate('shared:/team', backend, { name: 'user:alice', privateKey: alice.privateKey }, members);
+      const ring = (await svc.getStored('shared:/team'))!;
+      expect(Object.keys(ring.identities)).toEqual(['user:alice']);
+      expect(ring.keys[0]!.wraps.map((w) => w.to)).toEqual(['user:alice']);
+      await backend.close();
+    } finally {
+      await tmp.cleanup();
+    }
+  });
+});
