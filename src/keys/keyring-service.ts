@@ -18,7 +18,7 @@ import {
 import { davError, isDavcryptError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import { createStoreMutex, type DistributedMutex } from '../store-mutex.js';
-import { addToKeyringIndex, getStoredRecovery, revokedUsers } from './custody-store.js';
+import { addToKeyringIndex, getStoredRecovery, keyringIndex, revokedUsers } from './custody-store.js';
 import { createMountKeySet } from './keyset.js';
 import type { MountKey, MountKeySet } from './types.js';
 
@@ -131,7 +131,9 @@ export class KeyringService {
   async save(mountId: string, backend: Backend, keyring: Keyring): Promise<void> {
     const text = serializeKeyring(keyring);
     await this.store.set(STORE_PREFIX + mountId, text);
-    await addToKeyringIndex(this.store, mountId);
+    if (!(await keyringIndex(this.store)).includes(mountId)) {
+      await this.mutex.run('keyring-index', () => addToKeyringIndex(this.store, mountId));
+    }
     if (this.backendCopy) await this.writeBackendCopy(backend, text);
   }
 

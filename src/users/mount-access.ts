@@ -3,7 +3,7 @@
 // key, mark her revoked so the gateway never re-wraps to her), and `key rotate`
 // (new current key for new files). Access rule: config `users:` says who MAY use a
 // shared mount; the keyring (and the revocation marker) says who can. Never logs keys.
-import { davError } from '../errors.js';
+import { davError, isDavcryptError } from '../errors.js';
 import {
   addCurrentKey,
   bumpKeysEpoch,
@@ -81,7 +81,7 @@ export async function grantMount(ctx: CustodyContext, path: string, user: string
   const backend = await backendOf(ctx, { mount });
   const opened = await openOpener(ctx, opener);
   try {
-    const report = await ctx.services.keyrings.update(mountId, backend, (keyring) => {
+    const report = await ctx.services.keyrings.update(mountId, backend, async (keyring) => {
       if (!holdsPublicKey(keyring, opened.name, opened.publicKey)) {
         throw davError('DC_ERR_NO_ACCESS', `the keyring of ${mount.path} holds no identity ${opened.name} with this key`);
       }
@@ -89,12 +89,12 @@ export async function grantMount(ctx: CustodyContext, path: string, user: string
       try {
         if (keys.length === 0) throw davError('DC_ERR_NO_ACCESS', `no key of ${mount.path} is wrapped to ${opened.name}`);
         const added = wrapKeysTo(keyring, keys, identityOfRecord(record));
+        await markRevoked(ctx.store, mountId, user, false);
         return { save: true, result: { mountId, added, notHeld: missing } };
       } finally {
         wipeMountKeys(keys);
       }
     });
-    await markRevoked(ctx.store, mountId, user, false);
     await bumpKeysEpoch(ctx.store);
     return report;
   } finally {
@@ -111,19 +111,23 @@ export async function grantMount(ctx: CustodyContext, path: string, user: string
 export async function revokeMount(ctx: CustodyContext, path: string, user: string): Promise<RevokeReport> {
   const { mount, mountId } = sharedMount(ctx, path, user, 'revoked');
   const backend = await backendOf(ctx, { mount });
-  // Mark first: from here on no gateway login wraps keys to her again.
-  await markRevoked(ctx.store, mountId, user, true);
-  const report = await ctx.services.keyrings.update(mountId, backend, (keyring) => {
+  // The marker is set under the keyring mutex, where gateway logins re-read it before wrapping keys.
+  const report = await ctx.services.keyrings.update(mountId, backend, async (keyring) => {
     const identity = userIdentity(user);
+    if (keyring.identities[identity] && Object.keys(keyring.identities).length === 1) {
+      throw davError('DC_ERR_USAGE', `${user} is the only identity of ${mount.path}: revoking her would leave nobody able to open it`);
+    }
+    await markRevoked(ctx.store, mountId, user, true);
     const had = keyring.identities[identity] !== undefined;
     const removedWraps = removeIdentity(keyring, identity);
     if (!had && removedWraps === 0) return { save: false, result: { mountId, removedWraps, stillInConfig: false } as RevokeReport };
-    if (Object.keys(keyring.identities).length === 0) {
-      throw davError('DC_ERR_USAGE', `${user} is the only identity of ${mount.path}: revoking her would leave nobody able to open it`);
-    }
     const key = addCurrentKey(keyring);
     wipeMountKeys([key]);
     return { save: true, result: { mountId, removedWraps, newCurrent: key.id.toString('hex'), stillInConfig: false } as RevokeReport };
+  }).catch(async (err: unknown) => {
+    if (!isDavcryptError(err, 'DC_ERR_NO_ACCESS')) throw err;
+    await markRevoked(ctx.store, mountId, user, true); // no keyring yet: nothing to remove, keep her out of the first key
+    return { mountId, removedWraps: 0, stillInConfig: false } as RevokeReport;
   });
   report.stillInConfig = mountAllows(mount, user);
   await bumpKeysEpoch(ctx.store);
