@@ -1,11 +1,12 @@
 // `davcrypt recover`: the standalone offline decryptor. Needs only a copy of the
-// storage (folder or WebDAV URL) and one identity's password; never reads the
-// gateway's config, data dir or store, and never writes to the storage.
+// storage (folder or WebDAV URL) and one identity's password (or the master key
+// file); never reads the gateway's config, data dir or store, and never writes to
+// the storage.
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isSameOrInside, type Backend } from '../backends/index.js';
 import { davError } from '../errors.js';
-import { identityFromFlags } from '../tools/identity-keys.js';
+import { IdentityUnlocker, identityFromFlags, openMasterKeyFile, type KeyUnlocker } from '../tools/identity-keys.js';
 import { recoverSucceeded, recoverTree } from '../tools/recover.js';
 import { EXIT_INCOMPLETE, EXIT_OK, recoverLines } from '../tools/report-text.js';
 import { isUrlSource, openSource } from '../tools/source.js';
@@ -13,19 +14,21 @@ import { countTree } from '../tools/walk.js';
 import { readPasswords, type PasswordIO } from './password.js';
 import { createProgressBar, type ProgressStream } from './progress.js';
 
-export const RECOVER_USAGE = `usage: davcrypt recover --from DIR|URL --out DIR (--user NAME | --recovery) [options]
+export const RECOVER_USAGE = `usage: davcrypt recover --from DIR|URL --out DIR (--user NAME | --recovery | --master-key FILE) [options]
 
 Decrypts a copy of the storage into a local folder, offline: needs only the storage
 (a folder, or the URL of a WebDAV share: the mount root holding .davcrypt/keyring.json)
-and the password of one identity. Never needs the gateway's config, data or store,
-and never writes to the storage. The password is read from stdin (one line), or
-prompted without echo on a terminal.
+and the password of one identity, or the master key file (keys.mode: master). Never
+needs the gateway's config, data or store, and never writes to the storage. The
+password is read from stdin (one line), or prompted without echo on a terminal.
 
   --from DIR|URL              the storage copy (mount root)
   --out DIR                   where plaintext goes (created; same relative paths;
                               existing files there are overwritten)
   --user NAME                 open the keyring as user NAME (her login password)
   --recovery                  open it with the recovery identity's password
+  --master-key FILE           open it with the master key file (keys.mode: master;
+                              no password; the file must be mode 0600)
   --backend-user U            WebDAV user name for a --from URL
   --backend-password-env VAR  read the WebDAV password from environment variable VAR
   --skip-bad-segments         salvage damaged files: write every segment that verifies
@@ -72,10 +75,25 @@ export const SOURCE_OPTIONS = {
   from: { type: 'string' },
   user: { type: 'string', short: 'u' },
   recovery: { type: 'boolean' },
+  'master-key': { type: 'string' },
   'backend-user': { type: 'string' },
   'backend-password-env': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+/**
+ * The identity's unlocker from --user / --recovery / --master-key: reads the master key file, or
+ * the password (stdin or prompt). Throws DC_ERR_USAGE, DC_ERR_CONFIG (key file), password I/O errors.
+ */
+export async function unlockerFromFlags(
+  values: { user?: string; recovery?: boolean; 'master-key'?: string },
+  io: PasswordIO,
+): Promise<KeyUnlocker> {
+  const identity = identityFromFlags(values.user, values.recovery, values['master-key']);
+  if (values['master-key'] !== undefined) return openMasterKeyFile(values['master-key']);
+  const [password] = await readPasswords([{ label: `password of ${identity}` }], io);
+  return new IdentityUnlocker(identity, password!);
+}
 
 /** Runs `davcrypt recover`; returns the exit code. Throws DavcryptErrors when it cannot start. */
 export async function runRecover(args: string[], io: ToolIO): Promise<number> {
@@ -90,28 +108,31 @@ export async function runRecover(args: string[], io: ToolIO): Promise<number> {
   }
   if (positionals.length > 0) throw davError('DC_ERR_USAGE', `unexpected argument ${positionals[0]}\n${RECOVER_USAGE}`);
   if (!values.from || !values.out) throw davError('DC_ERR_USAGE', `recover needs --from and --out\n${RECOVER_USAGE}`);
-  const identity = identityFromFlags(values.user, values.recovery);
+  identityFromFlags(values.user, values.recovery, values['master-key']);
   if (!isUrlSource(values.from) && isSameOrInside(resolve(values.from), resolve(values.out))) {
     throw davError('DC_ERR_USAGE', '--out must not be the --from folder or inside it');
   }
   const source = await openSourceFromFlags(values.from, values['backend-user'], values['backend-password-env'], io.env ?? process.env);
   const bar = createProgressBar('recover', io.stderr);
   try {
-    const [password] = await readPasswords([{ label: `password of ${identity}` }], io);
-    if (bar) {
-      const totals = await countTree(source, '/');
-      bar.setTotals(totals.files, totals.bytes);
+    const unlocker = await unlockerFromFlags(values, io);
+    try {
+      if (bar) {
+        const totals = await countTree(source, '/');
+        bar.setTotals(totals.files, totals.bytes);
+      }
+      const report = await recoverTree({
+        source,
+        outDir: values.out,
+        unlocker,
+        skipBadSegments: values['skip-bad-segments'] ?? false,
+        progress: bar,
+      }).finally(() => bar?.finish());
+      for (const line of recoverLines(report)) io.stdout.write(line + '\n');
+      return recoverSucceeded(report) ? EXIT_OK : EXIT_INCOMPLETE;
+    } finally {
+      unlocker.wipe();
     }
-    const report = await recoverTree({
-      source,
-      outDir: values.out,
-      identity,
-      password: password!,
-      skipBadSegments: values['skip-bad-segments'] ?? false,
-      progress: bar,
-    }).finally(() => bar?.finish());
-    for (const line of recoverLines(report)) io.stdout.write(line + '\n');
-    return recoverSucceeded(report) ? EXIT_OK : EXIT_INCOMPLETE;
   } finally {
     await source.close();
   }

@@ -13,9 +13,9 @@ import { verifyTree, type VerifyReport } from '../tools/verify.js';
 import { countTree } from '../tools/walk.js';
 import { readPasswords } from './password.js';
 import { createProgressBar } from './progress.js';
-import { SOURCE_OPTIONS, openSourceFromFlags, type ToolIO } from './recover.js';
+import { SOURCE_OPTIONS, openSourceFromFlags, unlockerFromFlags, type ToolIO } from './recover.js';
 
-export const VERIFY_USAGE = `usage: davcrypt verify --from DIR|URL (--user NAME | --recovery) [--backend-user U --backend-password-env VAR]
+export const VERIFY_USAGE = `usage: davcrypt verify --from DIR|URL (--user NAME | --recovery | --master-key FILE) [--backend-user U --backend-password-env VAR]
        davcrypt verify [MOUNT] [--config FILE] (--user NAME | --recovery [--user NAME])
 
 Decrypts every encrypted file into nothing, checking every segment's tag, the final
@@ -29,10 +29,12 @@ Files without the DAVCRYPT magic are counted as not encrypted. Never writes anyt
   --user NAME                 whose password unlocks the keys (and whose home a
                               per-user mount is)
   --recovery                  unlock with the recovery identity's password
+  --master-key FILE           offline form only: unlock with the master key file
+                              (keys.mode: master; no password)
   --backend-user U, --backend-password-env VAR   WebDAV credentials for a --from URL
   -h, --help                  show this help
 
-The password is read from stdin (one line), or prompted on a terminal.
+The password (none with --master-key) is read from stdin (one line), or prompted on a terminal.
 exit codes: 0 all files verified; 1 could not start; 2 usage; 3 some files failed`;
 
 /** Runs `davcrypt verify`; returns the exit code. Throws DavcryptErrors when it cannot start. */
@@ -53,11 +55,10 @@ export async function runVerify(args: string[], io: ToolIO, defaultConfig: strin
     if (positionals.length > 0 || values.config !== undefined) {
       throw davError('DC_ERR_USAGE', `--from cannot be combined with MOUNT or --config\n${VERIFY_USAGE}`);
     }
-    const identity = identityFromFlags(values.user, values.recovery);
+    identityFromFlags(values.user, values.recovery, values['master-key']);
     const source = await openSourceFromFlags(values.from, values['backend-user'], values['backend-password-env'], io.env ?? process.env);
     try {
-      const [password] = await readPasswords([{ label: `password of ${identity}` }], io);
-      const scopes = new KeyScopes(source, new IdentityUnlocker(identity, password!));
+      const scopes = new KeyScopes(source, await unlockerFromFlags(values, io));
       if (bar) {
         const totals = await countTree(source, '/');
         bar.setTotals(totals.files, totals.bytes);
@@ -74,6 +75,7 @@ export async function runVerify(args: string[], io: ToolIO, defaultConfig: strin
     if (values['backend-user'] !== undefined || values['backend-password-env'] !== undefined) {
       throw davError('DC_ERR_USAGE', '--backend-user and --backend-password-env apply only with --from URL');
     }
+    if (values['master-key'] !== undefined) throw davError('DC_ERR_USAGE', `--master-key applies only with --from\n${VERIFY_USAGE}`);
     if (!values.user && !values.recovery) throw davError('DC_ERR_USAGE', `give --user NAME or --recovery\n${VERIFY_USAGE}`);
     const config = await loadConfig(values.config ?? defaultConfig);
     const identity = values.recovery ? 'recovery' : `user:${values.user}`;

@@ -1,11 +1,13 @@
 // Offline key access for the tools: reads a keyring copy from storage, opens an
-// identity envelope with a password (argon2id, once per distinct envelope) and
-// unwraps every mount key wrapped to that identity, whatever the current key is.
+// identity envelope with a password (argon2id, once per distinct envelope), or takes
+// the `master` identity's private key from the master key file, and unwraps every
+// mount key wrapped to that identity, whatever the current key is.
 // Holds private keys in memory only; wipe() drops them. Never writes a keyring.
 import { timingSafeEqual } from 'node:crypto';
 import { joinPath, type Backend } from '../backends/index.js';
 import { openIdentity, parseKeyring, publicKeyFromPrivate, unwrapMountKey, type Keyring } from '../crypto/index.js';
 import { davError, isDavcryptError } from '../errors.js';
+import { MASTER_IDENTITY, readMasterKeyFile } from '../keys/index.js';
 
 /** Name of the per-mount folder holding the keyring. */
 export const KEYRING_FOLDER = '.davcrypt';
@@ -51,11 +53,29 @@ export interface UnlockedKeyring {
   unwrapFailures: { keyId: string; code: string }[];
 }
 
+/** Opens one identity's keys in any number of keyrings (what KeyScopes needs). */
+export interface KeyUnlocker {
+  /** "user:NAME", "recovery" or "master". */
+  readonly identity: string;
+  /**
+   * Unwraps every key of `keyring` wrapped to this identity. Throws DC_ERR_NO_ACCESS (identity
+   * absent, or no key opens), DC_ERR_WRONG_PASSWORD, DC_ERR_KEYRING_INVALID.
+   */
+  unlock(keyring: Keyring): Promise<UnlockedKeyring>;
+  /** Overwrites the private keys it holds (best effort). */
+  wipe(): void;
+}
+
+function noIdentity(keyring: Keyring, identity: string): Error {
+  const known = Object.keys(keyring.identities).join(', ') || 'none';
+  return davError('DC_ERR_NO_ACCESS', `this keyring has no identity ${identity} (it has: ${known})`, { details: { identity } });
+}
+
 /**
  * Opens one identity ("user:NAME" or "recovery") in any number of keyrings with one password.
  * Each distinct envelope costs one argon2id run; the result is cached for the next keyring.
  */
-export class IdentityUnlocker {
+export class IdentityUnlocker implements KeyUnlocker {
   private readonly opened = new Map<string, Buffer>();
 
   constructor(readonly identity: string, private readonly password: string) {}
@@ -67,12 +87,7 @@ export class IdentityUnlocker {
    */
   async unlock(keyring: Keyring): Promise<UnlockedKeyring> {
     const entry = keyring.identities[this.identity];
-    if (!entry?.envelope) {
-      const known = Object.keys(keyring.identities).join(', ') || 'none';
-      throw davError('DC_ERR_NO_ACCESS', `this keyring has no identity ${this.identity} (it has: ${known})`, {
-        details: { identity: this.identity },
-      });
-    }
+    if (!entry?.envelope) throw noIdentity(keyring, this.identity);
     const cacheKey = `${entry.publicKey}|${entry.envelope.salt}|${entry.envelope.ct}`;
     let privateKey = this.opened.get(cacheKey);
     if (!privateKey) {
@@ -93,6 +108,47 @@ export class IdentityUnlocker {
     for (const k of this.opened.values()) k.fill(0);
     this.opened.clear();
   }
+}
+
+/**
+ * Opens the `master` identity (keys.mode: master) with the private key of the master key file.
+ * The keyring holds only its public key (no envelope, DESIGN.md §4), so no password is needed;
+ * a keyring whose master public key differs from the file's is refused (another key file).
+ */
+export class MasterKeyUnlocker implements KeyUnlocker {
+  readonly identity = MASTER_IDENTITY;
+  private readonly publicKey: Buffer;
+
+  /** Takes ownership of `privateKey` (wipe() overwrites it). */
+  constructor(private readonly privateKey: Buffer) {
+    this.publicKey = publicKeyFromPrivate(privateKey);
+  }
+
+  /** Throws DC_ERR_NO_ACCESS (no master identity, another master key, no key wrapped to it). */
+  async unlock(keyring: Keyring): Promise<UnlockedKeyring> {
+    const entry = keyring.identities[MASTER_IDENTITY];
+    if (!entry) throw noIdentity(keyring, MASTER_IDENTITY);
+    const expected = Buffer.from(entry.publicKey, 'base64');
+    if (expected.length !== this.publicKey.length || !timingSafeEqual(expected, this.publicKey)) {
+      throw davError('DC_ERR_NO_ACCESS', 'this keyring\'s master identity has another public key than the master key file (wrong key file?)', {
+        details: { identity: MASTER_IDENTITY },
+      });
+    }
+    return unwrapAllFor(keyring, MASTER_IDENTITY, this.privateKey);
+  }
+
+  wipe(): void {
+    this.privateKey.fill(0);
+  }
+}
+
+/**
+ * Reads a master key file into a MasterKeyUnlocker. Throws DC_ERR_CONFIG (missing, unreadable,
+ * malformed, readable by group or others).
+ */
+export async function openMasterKeyFile(path: string): Promise<MasterKeyUnlocker> {
+  const master = await readMasterKeyFile(path);
+  return new MasterKeyUnlocker(master.privateKey);
 }
 
 /**
@@ -120,8 +176,15 @@ export function unwrapAllFor(keyring: Keyring, identity: string, privateKey: Buf
   return { keys, current: keyring.current, holdsCurrent: keys.has(keyring.current), unwrapFailures };
 }
 
-/** "user:NAME" for --user NAME, "recovery" for --recovery. Throws DC_ERR_USAGE unless exactly one is given. */
-export function identityFromFlags(user: string | undefined, recovery: boolean | undefined): string {
-  if ((user === undefined) === !recovery) throw davError('DC_ERR_USAGE', 'give exactly one of --user NAME or --recovery');
+/**
+ * "user:NAME" for --user NAME, "recovery" for --recovery, "master" for --master-key FILE.
+ * Throws DC_ERR_USAGE unless exactly one is given.
+ */
+export function identityFromFlags(user: string | undefined, recovery: boolean | undefined, masterKeyFile?: string): string {
+  const given = [user !== undefined, recovery === true, masterKeyFile !== undefined].filter(Boolean).length;
+  if (given !== 1) {
+    throw davError('DC_ERR_USAGE', 'give exactly one of --user NAME, --recovery or --master-key FILE');
+  }
+  if (masterKeyFile !== undefined) return MASTER_IDENTITY;
   return recovery ? 'recovery' : `user:${user}`;
 }

@@ -4,7 +4,7 @@
 // scope above it. Reads keyrings only; holds unwrapped keys in memory.
 import { isSameOrInside, type Backend } from '../backends/index.js';
 import { isDavcryptError, toDavcryptError, type DavcryptError } from '../errors.js';
-import { IdentityUnlocker, keyringPathOf, readKeyringAt, type UnlockedKeyring } from './identity-keys.js';
+import { keyringPathOf, readKeyringAt, type KeyUnlocker, type UnlockedKeyring } from './identity-keys.js';
 
 /** What entering a folder found: a keyring that opened, one that did not, or none. */
 export type ScopeOutcome =
@@ -16,7 +16,7 @@ export class KeyScopes {
   private readonly opened = new Map<string, UnlockedKeyring>();
   private readonly failed = new Map<string, DavcryptError>();
 
-  constructor(private readonly backend: Backend, private readonly unlocker: IdentityUnlocker) {}
+  constructor(private readonly backend: Backend, private readonly unlocker: KeyUnlocker) {}
 
   /**
    * Reads and opens the keyring of the mount rooted at `dir`, if any. Never throws for a keyring

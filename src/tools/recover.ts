@@ -1,5 +1,6 @@
 // Offline recover: decrypts a copy of the storage (any Backend: a local folder or a
-// WebDAV share) into a local folder with one identity's password, file by file.
+// WebDAV share) into a local folder with one identity's password (or the master
+// key file), file by file.
 // Each output is written to a temp name and renamed only when complete; failures
 // are collected, never fatal. Must not write to the source, nor need the gateway.
 import { randomBytes } from 'node:crypto';
@@ -10,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Backend } from '../backends/index.js';
 import { createDecryptStream, hasMagic } from '../crypto/index.js';
 import { isDavcryptError, toDavcryptError } from '../errors.js';
-import { IdentityUnlocker } from './identity-keys.js';
+import { IdentityUnlocker, type KeyUnlocker } from './identity-keys.js';
 import { KeyScopes, type ScopeOutcome } from './key-scopes.js';
 import { formatDamage, salvageEncrypted, type DamageRange } from './salvage.js';
 import { countingStream, peekHead } from './streams.js';
@@ -21,20 +22,25 @@ export const DAMAGE_REPORT_SUFFIX = '.davcrypt-damage.txt';
 const OUT_TEMP_PREFIX = '.davcrypt-recover-';
 const SALVAGEABLE = new Set(['DC_ERR_TAMPERED', 'DC_ERR_TRUNCATED', 'DC_ERR_TRAILING_DATA']);
 
-export interface RecoverOptions {
+/**
+ * Which identity opens the keyrings: "user:NAME" or "recovery" with its password, or a ready
+ * unlocker (e.g. `openMasterKeyFile(path)` for the master identity), which recoverTree wipes.
+ */
+export type RecoverKeys =
+  | { identity: string; password: string; unlocker?: undefined }
+  | { unlocker: KeyUnlocker; identity?: undefined; password?: undefined };
+
+export type RecoverOptions = RecoverKeys & {
   source: Backend;
   /** Local folder to write plaintext into (created if missing; existing files are overwritten). */
   outDir: string;
-  /** "user:NAME" or "recovery". */
-  identity: string;
-  password: string;
   /** Salvage damaged files: write verified segments at their offsets, zeros elsewhere, and list the holes. */
   skipBadSegments?: boolean;
   /** Folder of the source to start at (default '/': the mount root holding .davcrypt/keyring.json). */
   start?: string;
   signal?: AbortSignal;
   progress?: ToolProgress;
-}
+};
 
 /** A file written with holes by --skip-bad-segments. */
 export interface SalvagedFile {
@@ -77,7 +83,8 @@ export async function recoverTree(opts: RecoverOptions): Promise<RecoverReport> 
   const outDir = resolve(opts.outDir);
   const start = opts.start ?? '/';
   const { source, signal } = opts;
-  const scopes = new KeyScopes(source, new IdentityUnlocker(opts.identity, opts.password));
+  const unlocker = opts.unlocker !== undefined ? opts.unlocker : new IdentityUnlocker(opts.identity, opts.password);
+  const scopes = new KeyScopes(source, unlocker);
   const report: RecoverReport = { files: 0, decrypted: 0, copied: 0, salvaged: [], failed: [], keyrings: [], sourceBytes: 0 };
   const folderTimes: { path: string; mtime: Date }[] = [];
   const onBytes = (n: number) => {

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LocalBackend } from '../../../src/backends/index.js';
 import { isDavcryptError } from '../../../src/errors.js';
-import { IdentityUnlocker } from '../../../src/tools/identity-keys.js';
+import { generateIdentityKeyPair } from '../../../src/crypto/index.js';
+import { IdentityUnlocker, MasterKeyUnlocker } from '../../../src/tools/identity-keys.js';
 import { KeyScopes } from '../../../src/tools/key-scopes.js';
 import { recoverTree, DAMAGE_REPORT_SUFFIX } from '../../../src/tools/recover.js';
 import { verifyTree } from '../../../src/tools/verify.js';
@@ -155,6 +156,17 @@ describe('recoverTree', () => {
     const report = await recoverTree({ source: new LocalBackend(store), outDir: out, identity: 'user:alice', password: 'pw-a' });
     expect(report.failed).toEqual([]);
     expect(await readFile(join(out, 'old.txt'), 'utf8')).toBe('old');
+  });
+});
+
+describe('MasterKeyUnlocker', () => {
+  it('refuses a keyring without a master identity (DC_ERR_NO_ACCESS) and wipes its key', async () => {
+    await buildMount(store, { identities: { 'user:alice': 'pw-a' }, files });
+    const privateKey = generateIdentityKeyPair().privateKey;
+    const err = await recoverTree({ source: new LocalBackend(store), outDir: out, unlocker: new MasterKeyUnlocker(privateKey) }).catch((e) => e);
+    expect(isDavcryptError(err, 'DC_ERR_NO_ACCESS')).toBe(true);
+    expect(err.message).toMatch(/no identity master/);
+    expect(privateKey.equals(Buffer.alloc(32))).toBe(true);
   });
 });
 

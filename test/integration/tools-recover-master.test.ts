@@ -1,0 +1,158 @@
+// recover / verify --master-key as real child processes (bin/davcrypt.js) on a copy of the
+// local storage of a master-mode test gateway (keys.mode: master, key file made by
+// `davcrypt master init`) whose files were written over HTTP: every byte comes back with the
+// key file alone (no password); a wrong, missing or too open key file fails cleanly.
+import { spawn } from 'node:child_process';
+import { chmod, cp, readFile, readdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMasterKeyFile } from '../../src/keys/index.js';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { makeTempDir, type TempDir } from '../helpers/tmp.js';
+
+const BIN = resolve(import.meta.dirname, '../../bin/davcrypt.js');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function davcrypt(args: string[], stdin = ''): Promise<Run> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => (stdout += c));
+    child.stderr.on('data', (c) => (stderr += c));
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+    child.stdin.end(stdin);
+  });
+}
+
+function pattern(n: number, seed: number): Buffer {
+  const b = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 11 + seed) & 0xff;
+  return b;
+}
+
+async function send(gw: TestGateway, method: string, path: string, body?: Buffer): Promise<number> {
+  const headers: Record<string, string> = { authorization: gw.authHeader('alice') };
+  if (body) headers['content-length'] = String(body.length);
+  const res = await request(new URL(path, gw.url), { method, body, headers });
+  await res.body.dump();
+  return res.statusCode;
+}
+
+async function files(dir: string, prefix = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    if (e.isDirectory()) out.push(...(await files(join(dir, e.name), `${prefix}/${e.name}`)));
+    else out.push(`${prefix}/${e.name}`);
+  }
+  return out.sort();
+}
+
+const content: Record<string, Buffer> = {
+  '/a.txt': Buffer.from('hello from alice, master mode'),
+  '/docs/big.bin': pattern(4 * 65536 + 123, 1),
+  '/docs/empty.txt': Buffer.alloc(0),
+};
+
+describe('davcrypt recover / verify --master-key on a master-mode storage copy', () => {
+  let gw: TestGateway;
+  let tmp: TempDir;
+  let keyFile: string;
+  let copy: string;
+
+  beforeAll(async () => {
+    tmp = await makeTempDir('tools-recover-master');
+    keyFile = join(tmp.path, 'keys', 'master.key');
+    const initConfig = join(tmp.path, 'init.json');
+    await writeFile(
+      initConfig,
+      JSON.stringify({
+        dataDir: tmp.path,
+        keys: { mode: 'master', masterKeyFile: keyFile },
+        mounts: [{ path: '/', backend: { type: 'local', root: join(tmp.path, 'unused', '{user}') } }],
+      }),
+    );
+    const init = await davcrypt(['master', 'init', '--config', initConfig]);
+    expect(init.stderr).toBe('');
+    expect(init.code).toBe(0);
+    gw = await startTestGateway({ users: { alice: 'alice-pw' }, config: { keys: { mode: 'master', masterKeyFile: keyFile } } });
+    expect(await send(gw, 'MKCOL', '/docs/')).toBe(201);
+    for (const [p, data] of Object.entries(content)) expect(await send(gw, 'PUT', p, data)).toBeLessThan(300);
+    await writeFile(join(gw.storageRoot, 'alice', 'legacy.txt'), 'plaintext dropped in');
+    copy = join(tmp.path, 'copy');
+    await cp(join(gw.storageRoot, 'alice'), copy, { recursive: true });
+    const ring = JSON.parse(await readFile(join(copy, '.davcrypt', 'keyring.json'), 'utf8'));
+    expect(ring.identities.master.envelope).toBeUndefined(); // only its public key is in the keyring
+  }, 60_000);
+  afterAll(async () => {
+    await gw?.close();
+    await tmp?.cleanup();
+  });
+
+  it('recovers every file with the key file alone (nothing read from stdin)', async () => {
+    const out = join(tmp.path, 'out-ok');
+    const run = await davcrypt(['recover', '--from', copy, '--out', out, '--master-key', keyFile]);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/recover: 4 files: 3 decrypted, 1 copied as plaintext, 0 salvaged with holes, 0 failed/);
+    expect(await files(out)).toEqual(['/a.txt', '/docs/big.bin', '/docs/empty.txt', '/legacy.txt']);
+    for (const [p, data] of Object.entries(content)) expect((await readFile(join(out, p))).equals(data), p).toBe(true);
+    expect(await readFile(join(out, 'legacy.txt'), 'utf8')).toBe('plaintext dropped in');
+  });
+
+  it('verify --from --master-key checks every file', async () => {
+    const run = await davcrypt(['verify', '--from', copy, '--master-key', keyFile]);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/verify: 4 files: 3 verified, 1 not encrypted, 0 failed/);
+  });
+
+  it('refuses another master key file with DC_ERR_NO_ACCESS, writing nothing', async () => {
+    const other = join(tmp.path, 'keys', 'other.key');
+    await createMasterKeyFile(other);
+    const out = join(tmp.path, 'out-other');
+    const run = await davcrypt(['recover', '--from', copy, '--out', out, '--master-key', other]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/^davcrypt: DC_ERR_NO_ACCESS: .*master key file/);
+    expect(await files(out).catch(() => [])).toEqual([]);
+    const verify = await davcrypt(['verify', '--from', copy, '--master-key', other]);
+    expect(verify.code).not.toBe(0);
+    expect(verify.stdout + verify.stderr).toMatch(/DC_ERR_NO_ACCESS/);
+  });
+
+  it('a missing, malformed or group-readable key file is DC_ERR_CONFIG (exit 1)', async () => {
+    const missing = await davcrypt(['recover', '--from', copy, '--out', join(tmp.path, 'out-missing'), '--master-key', join(tmp.path, 'none.key')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^davcrypt: DC_ERR_CONFIG: cannot read master key file/);
+
+    const bad = join(tmp.path, 'keys', 'bad.key');
+    await writeFile(bad, 'not a key\n', { mode: 0o600 });
+    const malformed = await davcrypt(['recover', '--from', copy, '--out', join(tmp.path, 'out-bad'), '--master-key', bad]);
+    expect(malformed.code).toBe(1);
+    expect(malformed.stderr).toMatch(/^davcrypt: DC_ERR_CONFIG: .*is not a davcrypt-master-key\/1 file/);
+
+    const open = join(tmp.path, 'keys', 'open.key');
+    await cp(keyFile, open);
+    await chmod(open, 0o644);
+    const tooOpen = await davcrypt(['recover', '--from', copy, '--out', join(tmp.path, 'out-open'), '--master-key', open]);
+    expect(tooOpen.code).toBe(1);
+    expect(tooOpen.stderr).toMatch(/^davcrypt: DC_ERR_CONFIG: .*readable by others/);
+  });
+
+  it('takes exactly one of --user, --recovery, --master-key; --help names --master-key', async () => {
+    const both = await davcrypt(['recover', '--from', copy, '--out', join(tmp.path, 'out-2'), '--user', 'alice', '--master-key', keyFile]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/exactly one of --user NAME, --recovery or --master-key FILE/);
+    const configForm = await davcrypt(['verify', '/', '--master-key', keyFile]);
+    expect(configForm.code).toBe(2);
+    expect(configForm.stderr).toMatch(/--master-key applies only with --from/);
+    for (const cmd of ['recover', 'verify']) expect((await davcrypt([cmd, '--help'])).stdout).toMatch(/--master-key FILE/);
+  });
+});
