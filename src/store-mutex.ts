@@ -168,3 +168,20 @@ export function createStoreMutex(store: Keyv, opts: StoreMutexOptions & { shared
   const sqlite = (opts.sharedBy ?? 'processes') === 'processes' ? sqliteStoreOf(store) : undefined;
   return sqlite ? new SqliteMutex(sqlite, opts) : new LocalMutex();
 }
+
+const sharedMutexes = new WeakMap<Keyv, DistributedMutex>();
+
+/**
+ * createStoreMutex(store) made once per store object, for short read-modify-write of shared store
+ * values (the user list, the initial admin, revocation markers, the keys epoch): every caller of
+ * this process shares its in-process queue, which is all a memory:// store has. Never nest two
+ * runs of the same name (that waits for itself until it gives up).
+ */
+export function sharedStoreMutex(store: Keyv): DistributedMutex {
+  let mutex = sharedMutexes.get(store);
+  if (!mutex) {
+    mutex = createStoreMutex(store);
+    sharedMutexes.set(store, mutex);
+  }
+  return mutex;
+}

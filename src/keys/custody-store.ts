@@ -1,9 +1,11 @@
 // Key-custody state in the gateway store (keyv), beside the keyrings: the recovery
 // identity, per-mount revocation markers, the list of keyrings ever saved, and a
 // "keys epoch" counter that running gateways poll to drop cached logins after an
-// admin command changed keys. Storage only: no crypto, no backend.
+// admin command changed keys. Read-modify-write values are edited under the store
+// mutex. Storage only: no crypto, no backend.
 import type Keyv from 'keyv';
 import type { Envelope } from '../crypto/index.js';
+import { sharedStoreMutex } from '../store-mutex.js';
 
 const RECOVERY_KEY = 'identity:recovery';
 const REVOKED_PREFIX = 'revoked:';
@@ -30,11 +32,17 @@ export async function revokedUsers(store: Keyv, mountId: string): Promise<string
   return (await store.get<string[]>(REVOKED_PREFIX + mountId)) ?? [];
 }
 
+/**
+ * Adds or removes `user` in a mount's revocation marker, under the store mutex `revoked:<mountId>`
+ * (callable inside the `keyring:<mountId>` mutex). Throws store errors, DC_ERR_INTERNAL (mutex).
+ */
 export async function markRevoked(store: Keyv, mountId: string, user: string, revoked: boolean): Promise<void> {
-  const now = await revokedUsers(store, mountId);
-  const next = revoked ? [...new Set([...now, user])].sort() : now.filter((u) => u !== user);
-  if (next.length === 0) await store.delete(REVOKED_PREFIX + mountId);
-  else await store.set(REVOKED_PREFIX + mountId, next);
+  await sharedStoreMutex(store).run(REVOKED_PREFIX + mountId, async () => {
+    const now = await revokedUsers(store, mountId);
+    const next = revoked ? [...new Set([...now, user])].sort() : now.filter((u) => u !== user);
+    if (next.length === 0) await store.delete(REVOKED_PREFIX + mountId);
+    else await store.set(REVOKED_PREFIX + mountId, next);
+  });
 }
 
 /** Ids of every mount whose keyring was ever saved through KeyringService (best effort index). */
@@ -42,6 +50,7 @@ export async function keyringIndex(store: Keyv): Promise<string[]> {
   return (await store.get<string[]>(INDEX_KEY)) ?? [];
 }
 
+/** Read-modify-write: the caller holds the `keyring-index` store mutex (KeyringService.save does). */
 export async function addToKeyringIndex(store: Keyv, mountId: string): Promise<void> {
   const ids = await keyringIndex(store);
   if (!ids.includes(mountId)) await store.set(INDEX_KEY, [...ids, mountId].sort());
@@ -52,9 +61,15 @@ export async function keysEpoch(store: Keyv): Promise<number> {
   return (await store.get<number>(EPOCH_KEY)) ?? 0;
 }
 
-/** Tells running gateways that keys changed: they drop cached logins at their next recheck. */
+/**
+ * Tells running gateways that keys changed: they drop cached logins at their next recheck.
+ * Under the store mutex `keys-epoch`, so concurrent bumps never collapse into one value.
+ * Throws store errors, DC_ERR_INTERNAL (mutex).
+ */
 export async function bumpKeysEpoch(store: Keyv): Promise<number> {
-  const next = (await keysEpoch(store)) + 1;
-  await store.set(EPOCH_KEY, next);
-  return next;
+  return sharedStoreMutex(store).run('keys-epoch', async () => {
+    const next = (await keysEpoch(store)) + 1;
+    await store.set(EPOCH_KEY, next);
+    return next;
+  });
 }

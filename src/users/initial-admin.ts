@@ -2,16 +2,21 @@
 // password (or DAVCRYPT_ADMIN_PASSWORD), print it once and keep it in
 // <dataDir>/initial-admin-password (mode 0600). Skips creation when admin's
 // identity is already in its home keyring (lost store: adopted at login).
+// Decides under the store mutex, so instances starting together create one admin.
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type Keyv from 'keyv';
 import type { Logger } from '../logging.js';
+import { sharedStoreMutex } from '../store-mutex.js';
 import type { AccountService } from './accounts.js';
 
 export const INITIAL_ADMIN = 'admin';
 export const INITIAL_ADMIN_FILE = 'initial-admin-password';
 const INITIALIZED = 'meta:initialized';
+const INITIAL_ADMIN_MUTEX = 'initial-admin';
+/** Long enough for another instance's argon2 run and home-keyring look-up. */
+const INITIAL_ADMIN_WAIT_MS = 60_000;
 
 export interface InitialAdminOptions {
   accounts: AccountService;
@@ -25,8 +30,17 @@ export interface InitialAdminOptions {
 
 export type InitialAdminOutcome = 'created' | 'adopt-at-login' | 'not-needed';
 
-/** Runs the first-start rule above. Throws store/backend/file errors. */
+/**
+ * Runs the first-start rule above, serialized with every process sharing the store. Throws
+ * store/backend/file errors, DC_ERR_INTERNAL (store mutex not obtained within 60 s).
+ */
 export async function ensureInitialAdmin(options: InitialAdminOptions): Promise<InitialAdminOutcome> {
+  if ((await options.accounts.records.names()).length > 0) return 'not-needed';
+  // Check-then-create is decided again under the mutex: another instance may have won meanwhile.
+  return sharedStoreMutex(options.store).run(INITIAL_ADMIN_MUTEX, () => decideInitialAdmin(options), { waitMs: INITIAL_ADMIN_WAIT_MS });
+}
+
+async function decideInitialAdmin(options: InitialAdminOptions): Promise<InitialAdminOutcome> {
   const { accounts, store, dataDir, logger } = options;
   if ((await accounts.records.names()).length > 0) return 'not-needed';
   if (await store.get(INITIALIZED)) {

@@ -1,8 +1,10 @@
 // User records in the gateway store: name, identity public key, password
 // envelope of the identity private key (DESIGN §4), timestamps; plus the list
-// of names and "removed" markers. Storage only: no passwords, no argon2 here.
+// of names and "removed" markers, edited under the store mutex (several processes
+// may add users at once). Storage only: no passwords, no argon2 here.
 import type Keyv from 'keyv';
 import type { Envelope } from '../crypto/index.js';
+import { sharedStoreMutex, type DistributedMutex } from '../store-mutex.js';
 
 /** What the store keeps per user. */
 export interface UserRecord {
@@ -20,10 +22,18 @@ export interface UserRecord {
 const USER = 'user:';
 const REMOVED = 'removed:';
 const INDEX = 'users';
+/** Store mutex serializing record + name-list edits across every process sharing the store. */
+export const USERS_MUTEX = 'users';
 
-/** CRUD over the store. Methods throw whatever the store throws (throwOnErrors). */
+/**
+ * CRUD over the store. Methods throw whatever the store throws (throwOnErrors); put and remove
+ * also DC_ERR_INTERNAL when the store mutex is not obtained in time.
+ */
 export class UserRecords {
-  constructor(private readonly store: Keyv) {}
+  constructor(
+    private readonly store: Keyv,
+    private readonly mutex: DistributedMutex = sharedStoreMutex(store),
+  ) {}
 
   get(name: string): Promise<UserRecord | undefined> {
     return this.store.get<UserRecord>(USER + name);
@@ -31,19 +41,24 @@ export class UserRecords {
 
   /** Creates or replaces a record, adds the name to the list and clears a removed marker. */
   async put(record: UserRecord): Promise<void> {
-    await this.store.set(USER + record.name, record);
-    const names = await this.names();
-    if (!names.includes(record.name)) await this.store.set(INDEX, [...names, record.name].sort());
-    await this.store.delete(REMOVED + record.name);
+    // The name list is read-modify-write: unserialized, two concurrent adds could drop a name.
+    await this.mutex.run(USERS_MUTEX, async () => {
+      await this.store.set(USER + record.name, record);
+      const names = await this.names();
+      if (!names.includes(record.name)) await this.store.set(INDEX, [...names, record.name].sort());
+      await this.store.delete(REMOVED + record.name);
+    });
   }
 
   /** Deletes a record and leaves a marker so a lost-store adoption never brings the account back. */
   async remove(name: string): Promise<boolean> {
-    const existed = (await this.get(name)) !== undefined;
-    await this.store.delete(USER + name);
-    await this.store.set(INDEX, (await this.names()).filter((n) => n !== name));
-    await this.store.set(REMOVED + name, new Date().toISOString());
-    return existed;
+    return this.mutex.run(USERS_MUTEX, async () => {
+      const existed = (await this.get(name)) !== undefined;
+      await this.store.delete(USER + name);
+      await this.store.set(INDEX, (await this.names()).filter((n) => n !== name));
+      await this.store.set(REMOVED + name, new Date().toISOString());
+      return existed;
+    });
   }
 
   /** True when `user remove` removed this name (and no add since). */
