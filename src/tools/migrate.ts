@@ -172,6 +172,7 @@ async function convertFile(opts: MigrateOptions, path: string, tempPath: string)
   const encrypted = hasMagic(head);
   if (encrypted === (opts.direction === 'encrypt')) {
     stream.destroy();
+    body.destroy(); // the replay stream was never read: release the source file handle now
     return 'skipped';
   }
   const onBytes = (n: number) => opts.progress?.bytes?.(n);

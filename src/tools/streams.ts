@@ -37,7 +37,13 @@ export async function peekHead(body: Readable, n: number): Promise<{ head: Buffe
       await it.return?.();
     }
   }
-  return { head, stream: Readable.from(replay(), { objectMode: false }) };
+  const stream = Readable.from(replay(), { objectMode: false });
+  // A generator destroyed before its first read never runs its finally (so never returns the
+  // iterator): release the body here too, or a local file handle stays open until GC.
+  stream.once('close', () => {
+    if (!body.destroyed) body.destroy();
+  });
+  return { head, stream };
 }
 
 /** A Writable that drops everything (verify decrypts into it). */
