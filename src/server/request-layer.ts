@@ -10,6 +10,7 @@ import { parseBasicAuth } from './basic-auth.js';
 import { evaluateHttpPreconditions, evaluateIf, parseIfHeader, submittedTokens } from './conditions.js';
 import { resolveTarget, statCached, type DavContext, type ServerDeps } from './context.js';
 import { sendError } from './errors-to-http.js';
+import { noteStreamedBytes } from './gc-pacer.js';
 import { ALLOWED_METHODS, httpDate, sendEmpty } from './methods/common.js';
 import { handleGetHead } from './methods/get-head.js';
 import { handleLock, handleUnlock } from './methods/lock.js';
@@ -18,7 +19,7 @@ import { handleProppatch } from './methods/proppatch.js';
 import { handlePut } from './methods/put.js';
 import { handleCopyMove, handleDelete, handleMkcol } from './methods/tree.js';
 import { parseRequestPath } from './request-paths.js';
-import { createDavEngine, type MethodHandler } from './webdav-adapter.js';
+import type { DavEngine, MethodHandler } from './webdav-adapter.js';
 
 export const HEALTH_PATH = '/.well-known/davcrypt/health';
 
@@ -51,11 +52,13 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
     if (!ctx) return Promise.reject(davError('DC_ERR_INTERNAL', 'request context lost'));
     return handler(ctx);
   };
-  const engine = createDavEngine(
+  // webdav-server (about 150 modules) loads on the first request that needs it, not for GET/PUT/PROPFIND.
+  let engine: Promise<DavEngine> | undefined;
+  const davEngine = (): Promise<DavEngine> => (engine ??= import('./webdav-adapter.js').then(({ createDavEngine }) => createDavEngine(
     Object.fromEntries(Object.entries(HANDLERS).map(([m, h]) => [m, route(h)])),
     () => Promise.reject(davError('DC_ERR_METHOD_NOT_ALLOWED', 'method not supported')),
     deps.logger,
-  );
+  )));
 
   const challenge = (res: ServerResponse, why: string) => {
     res.setHeader('WWW-Authenticate', `Basic realm="${deps.realm.replace(/["\\]/g, '')}", charset="UTF-8"`);
@@ -124,8 +127,9 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
       await HANDLERS[method]!(ctx);
       return;
     }
+    const dav = await davEngine();
     contexts.set(req, ctx);
-    await engine.dispatch(req, res);
+    await dav.dispatch(req, res);
   }
 
   return (req, res) => {
@@ -136,7 +140,10 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
     guardHeaders(res);
     const write = res.write.bind(res);
     res.write = ((chunk: unknown, ...rest: unknown[]) => {
-      if (chunk && typeof (chunk as { length?: number }).length === 'number') bytes += (chunk as { length: number }).length;
+      if (chunk && typeof (chunk as { length?: number }).length === 'number') {
+        bytes += (chunk as { length: number }).length;
+        noteStreamedBytes((chunk as { length: number }).length);
+      }
       return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
     }) as ServerResponse['write'];
     const end = res.end.bind(res);

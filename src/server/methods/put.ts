@@ -9,6 +9,7 @@ import type { EntryInfo, WriteOutcome } from '../../backends/types.js';
 import { davError, isDavcryptError } from '../../errors.js';
 import { forgetStats, locksOf, statCached, type DavContext } from '../context.js';
 import { requireLockTokens } from '../conditions.js';
+import { noteStreamedBytes } from '../gc-pacer.js';
 import { mountTarget, sendEmpty } from './common.js';
 import { applyOcMtime } from './mtime.js';
 
@@ -20,6 +21,7 @@ class LengthCheck extends Transform {
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.received += chunk.length;
+    noteStreamedBytes(chunk.length);
     if (this.expected !== undefined && this.received > this.expected) {
       cb(davError('DC_ERR_BAD_REQUEST', `body longer than the announced ${this.expected} bytes`));
       return;
