@@ -100,7 +100,8 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-const isEntry = process.argv[1] !== undefined && /(?:^|[/\\])(?:cli\.ts|davcrypt(?:\.js)?)$/.test(process.argv[1]);
+// cli.ts under tsx, cli.js when compiled (`node dist/src/cli.js`), davcrypt(.js) through bin/.
+const isEntry = process.argv[1] !== undefined && /(?:^|[/\\])(?:cli\.[jt]s|davcrypt(?:\.js)?)$/.test(process.argv[1]);
 if (isEntry) {
   const code = await main(process.argv.slice(2));
   process.exitCode = code;
