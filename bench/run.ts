@@ -13,7 +13,7 @@ import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { apacheAvailable, startApache, type ApacheServer } from '../test/helpers/apache.js';
 import { basicAuth, createAgent } from './lib/client.js';
-import { compileGateway, davcryptAvailable, startDavcrypt, type DavcryptServer } from './lib/davcrypt.js';
+import { buildDist, compileGateway, davcryptAvailable, startDavcrypt, type DavcryptServer } from './lib/davcrypt.js';
 import { measurePeer, type PeerUnderTest } from './lib/measure.js';
 import { parseOptions, type BenchOptions, type PeerId } from './lib/options.js';
 import { readCpuProfile, renderProfile, summarizeCpuProfile } from './lib/cpuprofile.js';
@@ -81,6 +81,7 @@ async function main(): Promise<number> {
       try {
         if (opts.cpuProfDir) mkdirSync(opts.cpuProfDir, { recursive: true });
         if (opts.runtime === 'node') log(`davcrypt: tsc into bench/results/build: ${compileGateway(repoRoot)}`);
+        if (opts.runtime === 'bin') log(`davcrypt: npm run build (dist/): ${buildDist(repoRoot)}`);
         gateway = await startDavcrypt({
           repoRoot, backendUrl: backendUrl('davcrypt'), backendUser: user, backendPassword,
           user, password, cpuProfDir: opts.cpuProfDir, runtime: opts.runtime, nodeFlags: opts.gatewayNodeFlags,
@@ -153,7 +154,7 @@ async function main(): Promise<number> {
   if (cpuTable) process.stdout.write(cpuTable + '\n\n');
   process.stdout.write(
     `machine: ${machine.nproc} cores, ${machine.cpuModel}, ${machine.memTotalMiB} MiB RAM, node ${machine.node}, kernel ${machine.kernel}\n` +
-      `backend storage: ${machine.storage}\npeers: ${machine.apache ?? '-'}; davcrypt via ${opts.runtime === 'tsx' ? 'tsx (as bin/davcrypt.js)' : 'node on tsc output'}${opts.gatewayNodeFlags.length ? ' ' + opts.gatewayNodeFlags.join(' ') : ''}; ${machine.rclone ?? '-'}; small GETs via ${useWrk ? machine.wrk ?? 'wrk' : 'undici'}; client sha256 ${machine.clientSha256MBs} MB/s\n` +
+      `backend storage: ${machine.storage}\npeers: ${machine.apache ?? '-'}; davcrypt via ${{ bin: 'bin/davcrypt.js on dist/ (npm run build, as npm start)', tsx: 'tsx (src/cli.ts)', node: 'node on tsc output' }[opts.runtime]}${opts.gatewayNodeFlags.length ? ' ' + opts.gatewayNodeFlags.join(' ') : ''}; ${machine.rclone ?? '-'}; small GETs via ${useWrk ? machine.wrk ?? 'wrk' : 'undici'}; client sha256 ${machine.clientSha256MBs} MB/s\n` +
       `options: size ${opts.sizeMiB} MiB, reps ${opts.reps}, ${opts.smallCount} small files x ${opts.smallReps}, ${opts.rangeRequests} range GETs, ` +
       `${opts.propfindRequests} PROPFINDs, small GET ${opts.smallGetSeconds} s x ${opts.reps}; MB = 10^6 bytes; medians of reps\n` +
       `load average (1 min) ${machine.loadAvgStart?.toFixed(2)} at start, ${machine.loadAvgEnd?.toFixed(2)} at end; total ${seconds.toFixed(0)} s\n`,

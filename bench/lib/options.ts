@@ -34,15 +34,16 @@ export interface BenchOptions {
   jsonPath: string;
   /** Force the undici loop instead of wrk for the small-GET throughput. */
   noWrk: boolean;
-  /** How to run the gateway: through tsx (as bin/davcrypt.js does) or compiled by tsc. */
-  runtime: 'tsx' | 'node';
+  /** How to run the gateway: `bin` = `npm run build` then bin/davcrypt.js (as `npm start` does, compiled dist/),
+   *  `tsx` = src/cli.ts through the tsx loader, `node` = compiled by tsc into bench/results/build. */
+  runtime: 'bin' | 'tsx' | 'node';
   /** Extra node flags for the gateway process (e.g. --max-semi-space-size=4). */
   gatewayNodeFlags: string[];
 }
 
 export const USAGE = `usage: npm run bench -- [--quick] [--size-mib N] [--reps N] [--only m1,m2]
        [--peers apache,davcrypt,rclone] [--small-count N] [--small-reps N] [--smallget-seconds N]
-       [--runtime tsx|node] [--gateway-node-flag=--FLAG]... [--cpu-prof DIR] [--no-tmpfs] [--no-wrk] [--json PATH]
+       [--runtime bin|tsx|node] [--gateway-node-flag=--FLAG]... [--cpu-prof DIR] [--no-tmpfs] [--no-wrk] [--json PATH]
 metrics: ${METRIC_IDS.join(', ')}`;
 
 function positiveInt(flag: string, value: string | undefined): number {
@@ -81,7 +82,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     noTmpfs: false,
     jsonPath: 'bench/results/latest.json',
     noWrk: false,
-    runtime: 'tsx',
+    runtime: 'bin',
     gatewayNodeFlags: [],
   };
   for (let i = 0; i < argv.length; i++) {
@@ -115,7 +116,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       }
       case '--runtime': {
         const v = next();
-        if (v !== 'tsx' && v !== 'node') throw new Error('--runtime needs tsx or node');
+        if (v !== 'bin' && v !== 'tsx' && v !== 'node') throw new Error('--runtime needs bin, tsx or node');
         o.runtime = v;
         break;
       }
