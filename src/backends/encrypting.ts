@@ -100,6 +100,9 @@ export function couldBeCipherSize(size: number): boolean {
 
 const PLAINTEXT: EncryptionMeta = Object.freeze({ encrypted: false });
 
+/** Parsed headers of cached meta objects (listings would otherwise decode base64 per entry and request). */
+const parsedHeaders = new WeakMap<EncryptionMeta, FileHeader>();
+
 export class EncryptingBackend implements Backend {
   readonly name: string;
   readonly capabilities: BackendCapabilities;
@@ -431,9 +434,13 @@ export class EncryptingBackend implements Backend {
     void Promise.resolve(this.meta.set(info.path, info.etag, meta)).catch(() => undefined);
   }
 
-  /** Throws the header's own error (DC_ERR_BAD_HEADER, DC_ERR_UNSUPPORTED_VERSION). */
+  /** Throws the header's own error (DC_ERR_BAD_HEADER, DC_ERR_UNSUPPORTED_VERSION). Parsed once per meta object. */
   private headerOf(meta: EncryptionMeta): FileHeader {
-    return parseHeader(Buffer.from(meta.header ?? '', 'base64'));
+    const known = parsedHeaders.get(meta);
+    if (known) return known;
+    const header = parseHeader(Buffer.from(meta.header ?? '', 'base64'));
+    parsedHeaders.set(meta, header);
+    return header;
   }
 
   private keyFor(header: FileHeader): Buffer {

@@ -59,6 +59,25 @@ const SUPPORTED_LOCK = '<D:lockentry><D:lockscope><D:exclusive/></D:lockscope><D
  * `lockUrl` maps a lock to its root URL path.
  */
 export async function liveValue(r: Resource, name: string, lockUrl: (l: LockRecord) => string, quotaEnabled: boolean): Promise<string | undefined> {
+  switch (name) {
+    case 'quota-available-bytes':
+    case 'quota-used-bytes': {
+      if (!quotaEnabled || !r.collection || !r.quota) return undefined;
+      const q = await r.quota();
+      const v = name === 'quota-used-bytes' ? q?.used : q?.available;
+      return v === undefined ? undefined : String(Math.max(0, Math.floor(v)));
+    }
+    default: return liveValueNow(r, name, lockUrl);
+  }
+}
+
+/** True for the live props whose value needs a backend call (quota): liveValue; the rest: liveValueNow. */
+export function isAsyncLiveName(name: string): boolean {
+  return name === 'quota-available-bytes' || name === 'quota-used-bytes';
+}
+
+/** liveValue of every property but the quota ones, synchronously (no promise per property in big listings). */
+export function liveValueNow(r: Resource, name: string, lockUrl: (l: LockRecord) => string): string | undefined {
   const info = r.info;
   switch (name) {
     case 'resourcetype': return r.collection ? '<D:collection/>' : '';
@@ -76,13 +95,6 @@ export async function liveValue(r: Resource, name: string, lockUrl: (l: LockReco
     }
     case 'supportedlock': return SUPPORTED_LOCK;
     case 'lockdiscovery': return r.locks.map((l) => activeLockXml(l, lockUrl(l), l.path === (r.info?.path ?? '') ? r.collection : true)).join('');
-    case 'quota-available-bytes':
-    case 'quota-used-bytes': {
-      if (!quotaEnabled || !r.collection || !r.quota) return undefined;
-      const q = await r.quota();
-      const v = name === 'quota-used-bytes' ? q?.used : q?.available;
-      return v === undefined ? undefined : String(Math.max(0, Math.floor(v)));
-    }
     default: return undefined;
   }
 }

@@ -9,7 +9,7 @@ import { davError, isDavcryptError } from '../../errors.js';
 import type { ResolvedMount } from '../../users/types.js';
 import { locksOf, mountChildNames, statCached, urlPathOf, type DavContext } from '../context.js';
 import { lockCovers, type LockRecord } from '../lock-store.js';
-import { isLiveName, liveNames, liveValue, type Resource } from '../live-props.js';
+import { isAsyncLiveName, isLiveName, liveNames, liveValue, liveValueNow, type Resource } from '../live-props.js';
 import type { DeadProp } from '../prop-store.js';
 import { encodeHref, RESERVED_SEGMENT } from '../request-paths.js';
 import { childElements, DAV_NS, escapeXml, isElement, propElement, propKey, type PropName } from '../xml.js';
@@ -65,7 +65,7 @@ async function describe(
       if (seen.has(key)) continue;
       seen.add(key);
       if (isLiveName(p)) {
-        const v = await liveValue(r, p.name, lockUrl, quota);
+        const v = isAsyncLiveName(p.name) ? await liveValue(r, p.name, lockUrl, quota) : liveValueNow(r, p.name, lockUrl);
         if (v === undefined) missing.push(propElement(p, undefined));
         else ok.push(propElement(p, v));
       } else if (dead[key]) {
