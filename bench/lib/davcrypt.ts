@@ -47,10 +47,12 @@ export function davcryptAvailable(repoRoot: string): { ok: true } | { ok: false;
 
 function cliArgs(repoRoot: string, extra: string[], runtime: 'bin' | 'tsx' | 'node' = 'tsx'): string[] {
   if (runtime === 'node') return [join(repoRoot, BUILD_DIR, 'davcrypt.js'), ...extra];
-  // The node flag `npm start` passes (package.json): a 1 MiB young generation keeps RSS down.
-  if (runtime === 'bin') return ['--max-semi-space-size=1', join(repoRoot, 'bin/davcrypt.js'), ...extra];
+  if (runtime === 'bin') return [join(repoRoot, 'bin/davcrypt.js'), ...extra];
   return ['--import', 'tsx', join(repoRoot, 'src/cli.ts'), ...extra];
 }
+
+/** The node flags of `npm start` (package.json scripts.start); keep in step. */
+export const NPM_START_NODE_FLAGS = ['--max-semi-space-size=2'];
 
 /** Inside the repo (so node_modules resolves) and gitignored. */
 const BUILD_DIR = 'bench/results/build';
@@ -110,7 +112,9 @@ export async function startDavcrypt(opts: DavcryptOptions): Promise<DavcryptServ
   await addUser(opts, configPath, env, work);
   const logPath = join(work, 'gateway.log');
   const logFd = openSync(logPath, 'a');
-  const nodeFlags = [...(opts.nodeFlags ?? []), ...(opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', resolve(opts.cpuProfDir)] : [])];
+  // `bin` gets the node flags `npm start` passes (package.json); --gateway-node-flag comes after, so it wins.
+  const startFlags = opts.runtime === 'bin' ? NPM_START_NODE_FLAGS : [];
+  const nodeFlags = [...startFlags, ...(opts.nodeFlags ?? []), ...(opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', resolve(opts.cpuProfDir)] : [])];
   const child = spawn(process.execPath, [...nodeFlags, ...cliArgs(opts.repoRoot, ['serve', '--config', configPath], opts.runtime)], {
     cwd: opts.repoRoot,
     stdio: ['ignore', logFd, logFd],
