@@ -65,7 +65,6 @@ class EncryptTransform extends Transform implements EncryptStream {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     try {
       if (!Buffer.isBuffer(chunk)) chunk = Buffer.from(chunk as Uint8Array);
-      this.sendHeader();
       const size = this.segmentBytes;
       let offset = 0;
       while (offset < chunk.length) {
@@ -92,7 +91,6 @@ class EncryptTransform extends Transform implements EncryptStream {
 
   override _flush(callback: TransformCallback): void {
     try {
-      this.sendHeader();
       this.seal(this.pending.subarray(0, this.pendingLength), true);
       this.pendingLength = 0;
       callback();
@@ -101,20 +99,17 @@ class EncryptTransform extends Transform implements EncryptStream {
     }
   }
 
-  private sendHeader(): void {
-    if (this.headerSent) return;
-    this.headerSent = true;
-    this.push(this.header);
-  }
-
   private seal(plain: Buffer, last: boolean): void {
     if (this.segmentIndex >= MAX_SEGMENTS) {
       throw davError('DC_ERR_PAYLOAD_TOO_LARGE', 'file exceeds 2^32 segments');
     }
     const { cipherText, tag } = sealSegment(this.keys, this.noncePrefix, this.segmentIndex, last, plain);
     this.segmentIndex += 1;
-    if (cipherText.length > 0) this.push(cipherText);
-    this.push(tag);
+    // One chunk per segment (the header rides with the first): downstream sockets then write once per
+    // segment, not once more per 32-byte tag or 65-byte header.
+    const parts = this.headerSent ? [cipherText, tag] : [this.header, cipherText, tag];
+    this.headerSent = true;
+    this.push(Buffer.concat(parts));
   }
 }
 
