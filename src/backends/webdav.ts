@@ -293,6 +293,9 @@ export class WebdavBackend implements Backend {
         if (opts.outcome) opts.outcome.created = current === undefined;
         await this.transfer('MOVE', 'write', tempPath, norm, { overwrite: true, signal: opts.signal });
         tempPath = undefined;
+        if (opts.etagOptional && opts.size !== undefined) {
+          return { name: baseName(norm), path: norm, type: 'file', size: opts.size, contentType: opts.contentType };
+        }
         return await this.stat(norm, { signal: opts.signal });
       }
       // RFC 4918: 201 for a new resource, 204 (or 200) for a replaced one.
