@@ -114,13 +114,20 @@ describe('davcrypt recover / verify on a gateway-written storage', () => {
     expect(await files(out).catch(() => [])).toEqual([]);
   });
 
-  it('recover with --recovery uses the recovery identity when the gateway has one', async (ctx) => {
-    const keyrings = gw.gateway.users.keyrings as unknown as Record<string, unknown>;
-    const setter = ['setRecoveryIdentity', 'setupRecovery', 'createRecoveryIdentity'].find((n) => typeof keyrings[n] === 'function');
-    if (!setter) {
-      console.warn('[skip] recover --recovery end to end: the gateway has no recovery-identity setup API yet (offline path covered in test/unit/tools/recover.test.ts)');
-      ctx.skip();
-    }
+  it('recover --recovery: after `recovery init`, a storage copy and the recovery password give every file back', async () => {
+    const init = await davcrypt(['recovery', 'init', '--user', 'alice', '--config', configFile], 'rec-pw\nalice-pw\n');
+    expect(init.stderr).toBe('');
+    expect(init.code).toBe(0);
+    const copy2 = join(tmp.path, 'copy-after-recovery-init');
+    await cp(join(gw.storageRoot, 'alice'), copy2, { recursive: true });
+    const out = join(tmp.path, 'out-recovery');
+    const run = await davcrypt(['recover', '--from', copy2, '--out', out, '--recovery'], 'rec-pw\n');
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    for (const [p, data] of Object.entries(content)) expect((await readFile(join(out, p))).equals(data), p).toBe(true);
+    const wrong = await davcrypt(['recover', '--from', copy2, '--out', join(tmp.path, 'out-recovery-bad'), '--recovery'], 'alice-pw\n');
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/^davcrypt: DC_ERR_WRONG_PASSWORD: /);
   });
 
   it('reports a tampered and a truncated file by path (exit 3) and recovers the rest', async () => {
