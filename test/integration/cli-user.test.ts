@@ -1,34 +1,15 @@
 // The `davcrypt user` commands as a real child process (bin/davcrypt.js through tsx),
 // password on stdin, against a sqlite store and local storage in a temp folder.
-import { spawn } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway } from '../../src/app.js';
 import { loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/logging.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
+import { runDavcrypt } from '../helpers/cli.js';
 
-const BIN = resolve(import.meta.dirname, '../../bin/davcrypt.js');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function davcrypt(args: string[], stdin: string, cwd: string, env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    child.on('error', reject);
-    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
-}
+const davcrypt = (args: string[], stdin: string, cwd: string, env: NodeJS.ProcessEnv = {}) => runDavcrypt(args, stdin, { cwd, env });
 
 describe('davcrypt user (child process)', () => {
   let tmp: TempDir;

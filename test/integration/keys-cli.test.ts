@@ -1,25 +1,11 @@
 // The key-custody commands through the real entry point (bin/davcrypt.js as a
 // child process): --help of each, usage errors exit 2, a DavcryptError prints
 // `davcrypt: CODE: message` and exits 1, passwords are read from stdin lines.
-import { spawn } from 'node:child_process';
-import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { runDavcrypt } from '../helpers/cli.js';
 
-const BIN = resolve(import.meta.dirname, '../../bin/davcrypt.js');
-
-function davcrypt(args: string[], stdin = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    child.on('error', reject);
-    child.on('close', (code) => done({ code, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
-}
+const davcrypt = (args: string[], stdin = '') => runDavcrypt(args, stdin);
 
 describe('davcrypt recovery|mount|key|master (child process)', () => {
   let gw: TestGateway;

@@ -2,28 +2,15 @@
 // RUNNING test gateway: plaintext files dropped into the backend get encrypted and
 // still read identically through the gateway; decrypt-all restores the raw bytes; a
 // user who never logged in gets her mount key created on the way.
-import { spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, TEST_ARGON2, type TestGateway } from '../helpers/gateway.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
+import { runDavcrypt } from '../helpers/cli.js';
 
-const BIN = resolve(import.meta.dirname, '../../bin/davcrypt.js');
-
-function davcrypt(args: string[], stdin: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    child.on('error', reject);
-    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
-}
+const davcrypt = (args: string[], stdin: string) => runDavcrypt(args, stdin);
 
 function pattern(n: number, seed: number): Buffer {
   const b = Buffer.allocUnsafe(n);

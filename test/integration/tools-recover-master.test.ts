@@ -2,35 +2,16 @@
 // local storage of a master-mode test gateway (keys.mode: master, key file made by
 // `davcrypt master init`) whose files were written over HTTP: every byte comes back with the
 // key file alone (no password); a wrong, missing or too open key file fails cleanly.
-import { spawn } from 'node:child_process';
 import { chmod, cp, readFile, readdir, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMasterKeyFile } from '../../src/keys/index.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
+import { runDavcrypt } from '../helpers/cli.js';
 
-const BIN = resolve(import.meta.dirname, '../../bin/davcrypt.js');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function davcrypt(args: string[], stdin = ''): Promise<Run> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    child.on('error', reject);
-    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
-}
+const davcrypt = (args: string[], stdin = '') => runDavcrypt(args, stdin);
 
 function pattern(n: number, seed: number): Buffer {
   const b = Buffer.allocUnsafe(n);

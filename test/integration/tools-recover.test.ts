@@ -1,35 +1,17 @@
 // recover and verify as real child processes (bin/davcrypt.js) on a copy of the local
 // storage of a running test gateway whose files were written over HTTP: full recovery,
 // wrong password, tampered and truncated files, salvage, verify in both forms.
-import { spawn } from 'node:child_process';
 import { cp, readFile, readdir, truncate, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, TEST_ARGON2, type TestGateway } from '../helpers/gateway.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
+import { runDavcrypt } from '../helpers/cli.js';
 
-const BIN = resolve(import.meta.dirname, '../../bin/davcrypt.js');
 const SEG = 65536;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-export function davcrypt(args: string[], stdin: string, env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    child.on('error', reject);
-    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
-}
+export const davcrypt = (args: string[], stdin: string, env: NodeJS.ProcessEnv = {}) => runDavcrypt(args, stdin, { env });
 
 function pattern(n: number, seed: number): Buffer {
   const b = Buffer.allocUnsafe(n);

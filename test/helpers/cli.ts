@@ -1,0 +1,29 @@
+// Runs the real `davcrypt` command (bin/davcrypt.js) as a child process, the way a user
+// or a script does: arguments, stdin text (passwords one per line), optional cwd and env.
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+
+export const DAVCRYPT_BIN = resolve(import.meta.dirname, '../../bin/davcrypt.js');
+
+export interface DavcryptRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function runDavcrypt(args: string[], stdin = '', opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<DavcryptRun> {
+  return new Promise((done, reject) => {
+    const child = spawn(process.execPath, [DAVCRYPT_BIN, ...args], {
+      cwd: opts.cwd,
+      env: { ...process.env, ...opts.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => (stdout += c));
+    child.stderr.on('data', (c) => (stderr += c));
+    child.on('error', reject);
+    child.on('close', (code) => done({ code, stdout, stderr }));
+    child.stdin.end(stdin);
+  });
+}
