@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { pipeline as pipelineCb, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { etagsMatchWeakly, joinPath, type Backend, type EntryInfo } from '../backends/index.js';
+import { joinPath, type Backend, type EntryInfo } from '../backends/index.js';
 import {
   DEFAULT_SEGMENT_EXPONENT,
   HEADER_BYTES,
@@ -22,6 +22,7 @@ import {
 import { davError, isDavcryptError, toDavcryptError, type ErrorCode } from '../errors.js';
 import { hashingStream, nullSink, peekHead } from '../tools/streams.js';
 import { walkTree } from '../tools/walk.js';
+import { prepareTempFolder, sameVersion } from '../tools/conversion.js';
 import type { MountKeySet } from './types.js';
 
 export const REENCRYPT_TEMP_FOLDER = '/.davcrypt/reencrypt';
@@ -63,24 +64,6 @@ export function reencryptComplete(r: ReencryptReport): boolean {
   return r.failed.length === 0 && r.changed.length === 0;
 }
 
-function sameVersion(a: EntryInfo, b: EntryInfo): boolean {
-  if ((a.etag !== undefined || b.etag !== undefined) && !etagsMatchWeakly(a.etag, b.etag)) return false;
-  return a.size === b.size && a.lastModified?.getTime() === b.lastModified?.getTime();
-}
-
-async function prepareTemp(backend: Backend, signal?: AbortSignal): Promise<number> {
-  for (const dir of ['/.davcrypt', REENCRYPT_TEMP_FOLDER]) {
-    try {
-      await backend.mkdir(dir, { signal });
-    } catch (err) {
-      if (!isDavcryptError(err, 'DC_ERR_EXISTS')) throw err;
-    }
-  }
-  const stale = await backend.list(REENCRYPT_TEMP_FOLDER, { signal });
-  for (const e of stale) await backend.delete(joinPath(REENCRYPT_TEMP_FOLDER, e.name), { signal });
-  return stale.length;
-}
-
 /**
  * Re-encrypts every file below the mount root that uses another key than `keys.current`.
  * Throws DC_ERR_ABORTED (signal or hook; the file in flight stays as it was), backend errors on the
@@ -89,7 +72,7 @@ async function prepareTemp(backend: Backend, signal?: AbortSignal): Promise<numb
 export async function reencryptTree(opts: ReencryptOptions): Promise<ReencryptReport> {
   const { backend, signal } = opts;
   const report: ReencryptReport = { files: 0, reencrypted: 0, current: 0, plaintext: 0, changed: [], failed: [], nestedMounts: [], staleTempsRemoved: 0 };
-  report.staleTempsRemoved = await prepareTemp(backend, signal);
+  report.staleTempsRemoved = await prepareTempFolder(backend, REENCRYPT_TEMP_FOLDER, '/.davcrypt', signal);
   const walk = walkTree(backend, '/', {
     signal,
     descend: (item) => {

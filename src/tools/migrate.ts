@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { pipeline as pipelineCb, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { etagsMatchWeakly, joinPath, type Backend, type EntryInfo } from '../backends/index.js';
+import { joinPath, type Backend, type EntryInfo } from '../backends/index.js';
 import {
   DEFAULT_SEGMENT_EXPONENT,
   HEADER_BYTES,
@@ -24,6 +24,7 @@ import { KEYRING_FOLDER } from './identity-keys.js';
 import { countingStream, hashingStream, nullSink, peekHead } from './streams.js';
 import { rethrowAbort, type FileFailure, type ToolProgress } from './tree-scan.js';
 import { walkTree } from './walk.js';
+import { prepareTempFolder, sameVersion } from './conversion.js';
 
 /** Folder (below the mount root) holding in-progress converted copies. */
 export const MIGRATE_TEMP_FOLDER = 'migrate';
@@ -71,29 +72,8 @@ export function migrateSucceeded(r: MigrateReport): boolean {
   return r.failed.length === 0 && r.changed.length === 0;
 }
 
-function sameVersion(a: EntryInfo, b: EntryInfo): boolean {
-  if (a.etag !== undefined || b.etag !== undefined) {
-    if (!etagsMatchWeakly(a.etag, b.etag)) return false;
-  }
-  return a.size === b.size && a.lastModified?.getTime() === b.lastModified?.getTime();
-}
-
 async function deleteQuietly(backend: Backend, path: string): Promise<void> {
   await backend.delete(path).catch(() => undefined);
-}
-
-/** Removes stale temp copies and makes sure the temp folder exists; returns how many were removed. */
-async function prepareTempFolder(backend: Backend, tempFolder: string, keyringFolder: string, signal?: AbortSignal): Promise<number> {
-  for (const dir of [keyringFolder, tempFolder]) {
-    try {
-      await backend.mkdir(dir, { signal });
-    } catch (err) {
-      if (!isDavcryptError(err, 'DC_ERR_EXISTS')) throw err;
-    }
-  }
-  const stale = await backend.list(tempFolder, { signal });
-  for (const e of stale) await backend.delete(joinPath(tempFolder, e.name), { signal });
-  return stale.length;
 }
 
 /**
