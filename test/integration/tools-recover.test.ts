@@ -5,7 +5,7 @@ import { cp, readFile, readdir, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestGateway, TEST_ARGON2, type TestGateway } from '../helpers/gateway.js';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 import { runDavcrypt } from '../helpers/cli.js';
 
@@ -57,20 +57,8 @@ describe('davcrypt recover / verify on a gateway-written storage', () => {
     await writeFile(join(gw.storageRoot, 'alice', 'legacy.txt'), 'dropped in as plaintext');
     copy = join(tmp.path, 'copy');
     await cp(join(gw.storageRoot, 'alice'), copy, { recursive: true });
-    configFile = join(tmp.path, 'davcrypt.yaml');
-    await writeFile(
-      configFile,
-      [
-        `dataDir: ${JSON.stringify(gw.dataDir)}`,
-        `store: ${JSON.stringify('sqlite://' + join(gw.dataDir, 'davcrypt.sqlite'))}`,
-        `keys:`,
-        `  argon2: { m: ${TEST_ARGON2.m}, t: ${TEST_ARGON2.t}, p: ${TEST_ARGON2.p} }`,
-        `mounts:`,
-        `  - path: /`,
-        `    backend: { type: local, root: ${JSON.stringify(join(gw.storageRoot, '{user}'))} }`,
-        '',
-      ].join('\n'),
-    );
+    // The same config the gateway runs with, as a file for the CLI (shares its sqlite store).
+    configFile = await gw.configFile();
   });
   afterAll(async () => {
     await gw?.close();
