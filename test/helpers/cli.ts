@@ -1,7 +1,8 @@
 // Runs the real `davcrypt` command (bin/davcrypt.js) as a child process, the way a user
 // or a script does: arguments, stdin text (passwords one per line), optional cwd and env.
 import { spawn } from 'node:child_process';
-import { resolve } from 'node:path';
+import { readdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 
 export const DAVCRYPT_BIN = resolve(import.meta.dirname, '../../bin/davcrypt.js');
 
@@ -26,4 +27,14 @@ export function runDavcrypt(args: string[], stdin = '', opts: { cwd?: string; en
     child.on('close', (code) => done({ code, stdout, stderr }));
     child.stdin.end(stdin);
   });
+}
+
+/** Every file below `dir` as sorted '/a/b' paths (what an offline tool wrote out). */
+export async function listFilesBelow(dir: string, prefix = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    if (e.isDirectory()) out.push(...(await listFilesBelow(join(dir, e.name), `${prefix}/${e.name}`)));
+    else out.push(`${prefix}/${e.name}`);
+  }
+  return out.sort();
 }

@@ -2,14 +2,14 @@
 // local storage of a master-mode test gateway (keys.mode: master, key file made by
 // `davcrypt master init`) whose files were written over HTTP: every byte comes back with the
 // key file alone (no password); a wrong, missing or too open key file fails cleanly.
-import { chmod, cp, readFile, readdir, writeFile } from 'node:fs/promises';
+import { chmod, cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMasterKeyFile } from '../../src/keys/index.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
-import { runDavcrypt } from '../helpers/cli.js';
+import { listFilesBelow, runDavcrypt } from '../helpers/cli.js';
 
 const davcrypt = (args: string[], stdin = '') => runDavcrypt(args, stdin);
 
@@ -27,14 +27,7 @@ async function send(gw: TestGateway, method: string, path: string, body?: Buffer
   return res.statusCode;
 }
 
-async function files(dir: string, prefix = ''): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    if (e.isDirectory()) out.push(...(await files(join(dir, e.name), `${prefix}/${e.name}`)));
-    else out.push(`${prefix}/${e.name}`);
-  }
-  return out.sort();
-}
+const files = listFilesBelow;
 
 const content: Record<string, Buffer> = {
   '/a.txt': Buffer.from('hello from alice, master mode'),

@@ -1,13 +1,13 @@
 // recover and verify as real child processes (bin/davcrypt.js) on a copy of the local
 // storage of a running test gateway whose files were written over HTTP: full recovery,
 // wrong password, tampered and truncated files, salvage, verify in both forms.
-import { cp, readFile, readdir, truncate, writeFile } from 'node:fs/promises';
+import { cp, readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
-import { runDavcrypt } from '../helpers/cli.js';
+import { listFilesBelow, runDavcrypt } from '../helpers/cli.js';
 
 const SEG = 65536;
 
@@ -27,14 +27,7 @@ async function send(gw: TestGateway, method: string, path: string, body?: Buffer
   return res.statusCode;
 }
 
-async function files(dir: string, prefix = ''): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    if (e.isDirectory()) out.push(...(await files(join(dir, e.name), `${prefix}/${e.name}`)));
-    else out.push(`${prefix}/${e.name}`);
-  }
-  return out.sort();
-}
+const files = listFilesBelow;
 
 const content: Record<string, Buffer> = {
   '/a.txt': Buffer.from('hello from alice'),
