@@ -154,12 +154,20 @@ export class EncryptingBackend implements Backend {
   }
 
   private async plainEntries(entries: EntryInfo[], opts: OpOptions): Promise<EntryInfo[]> {
-    for (const e of entries) this.hint(e);
     const out = new Array<EntryInfo>(entries.length);
+    // First pass without a promise per entry: folders, sizes no davcrypt file can have, cached headers.
+    const unknown: number[] = [];
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]!;
+      this.hint(entry);
+      const meta = this.knownMeta(entry);
+      if (meta === undefined) unknown.push(i);
+      else out[i] = this.toPlainEntry(entry, meta);
+    }
     let next = 0;
     const worker = async (): Promise<void> => {
-      while (next < entries.length) {
-        const i = next++;
+      while (next < unknown.length) {
+        const i = unknown[next++]!;
         const entry = entries[i]!;
         let meta: EncryptionMeta = PLAINTEXT;
         try {
@@ -171,8 +179,16 @@ export class EncryptingBackend implements Backend {
         out[i] = this.toPlainEntry(entry, meta);
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.probeConcurrency, entries.length) }, worker));
+    if (unknown.length > 0) await Promise.all(Array.from({ length: Math.min(this.probeConcurrency, unknown.length) }, worker));
     return out;
+  }
+
+  /** What metaFor would say without any I/O or promise, or undefined when that takes a cache or probe call. */
+  private knownMeta(info: EntryInfo): EncryptionMeta | undefined {
+    if (info.type !== 'file' || !couldBeCipherSize(info.size)) return PLAINTEXT;
+    if (info.etag === undefined) return undefined;
+    const cached = this.meta.get(info.path, info.etag);
+    return cached instanceof Promise ? undefined : cached;
   }
 
   /**

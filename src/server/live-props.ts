@@ -13,7 +13,8 @@ export interface Resource {
   collection: boolean;
   info?: EntryInfo;
   locks: LockRecord[];
-  quota?: () => Promise<QuotaInfo | undefined>;
+  /** The mount's quota, when reported for this request (collections only). */
+  quota?: QuotaInfo;
 }
 
 /** Live props reported by allprop (RFC 4918 §9.1: quota and displayname only on request). */
@@ -56,23 +57,23 @@ const SUPPORTED_LOCK = '<D:lockentry><D:lockscope><D:exclusive/></D:lockscope><D
 
 /**
  * Value of one live DAV: property, or undefined when the resource lacks it (→ 404).
- * `lockUrl` maps a lock to its root URL path.
+ * `lockUrl` maps a lock to its root URL path. Quota values come from `r.quota`, resolved by the
+ * caller once per request (undefined: not reported). Synchronous: no promise per property in big listings.
  */
-export async function liveValue(r: Resource, name: string, lockUrl: (l: LockRecord) => string, quotaEnabled: boolean): Promise<string | undefined> {
+export function liveValue(r: Resource, name: string, lockUrl: (l: LockRecord) => string): string | undefined {
   switch (name) {
     case 'quota-available-bytes':
     case 'quota-used-bytes': {
-      if (!quotaEnabled || !r.collection || !r.quota) return undefined;
-      const q = await r.quota();
-      const v = name === 'quota-used-bytes' ? q?.used : q?.available;
+      if (!r.collection || !r.quota) return undefined;
+      const v = name === 'quota-used-bytes' ? r.quota.used : r.quota.available;
       return v === undefined ? undefined : String(Math.max(0, Math.floor(v)));
     }
     default: return liveValueNow(r, name, lockUrl);
   }
 }
 
-/** True for the live props whose value needs a backend call (quota): liveValue; the rest: liveValueNow. */
-export function isAsyncLiveName(name: string): boolean {
+/** True for the live props that need the backend's quota answer (fetched once per request). */
+export function isQuotaName(name: string): boolean {
   return name === 'quota-available-bytes' || name === 'quota-used-bytes';
 }
 

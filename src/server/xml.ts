@@ -132,8 +132,13 @@ export function serializeNode(node: Node): string {
 }
 
 /** Escapes text for element content and attribute values. */
+const XML_SPECIAL = /[&<>"']/;
+const XML_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
+
 export function escapeXml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
+  // Most names and values have nothing to escape: no new string, no callback per match.
+  if (!XML_SPECIAL.test(text)) return text;
+  return text.replace(/[&<>"']/g, (c) => XML_ENTITIES[c]!);
 }
 
 /** A property name: namespace URI ('' for none) and local name. */

@@ -26,6 +26,44 @@ export function sendXml(res: ServerResponse, status: number, xmlBody: string, he
   res.end(body);
 }
 
+/**
+ * Builds a large XML answer as Buffers of about CHUNK_CHARS characters: no single giant string to
+ * flatten and encode at the end (a 1000-entry listing is about 500 KB).
+ */
+export class XmlChunks {
+  static readonly CHUNK_CHARS = 32 * 1024;
+  private readonly buffers: Buffer[] = [Buffer.from(XML_DECL, 'utf8')];
+  private pending = '';
+
+  add(xml: string): void {
+    this.pending += xml;
+    if (this.pending.length >= XmlChunks.CHUNK_CHARS) this.flush();
+  }
+
+  finish(): Buffer[] {
+    this.flush();
+    return this.buffers;
+  }
+
+  private flush(): void {
+    if (this.pending === '') return;
+    this.buffers.push(Buffer.from(this.pending, 'utf8'));
+    this.pending = '';
+  }
+}
+
+/** Sends XmlChunks' buffers with a Content-Length, in one corked write. */
+export function sendXmlChunks(res: ServerResponse, status: number, chunks: Buffer[]): void {
+  let length = 0;
+  for (const c of chunks) length += c.length;
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/xml; charset=utf-8');
+  res.setHeader('Content-Length', length);
+  res.cork();
+  for (let i = 0; i < chunks.length - 1; i++) res.write(chunks[i]);
+  res.end(chunks[chunks.length - 1]);
+}
+
 /** Target inside a mount, else DC_ERR_NOT_FOUND (nothing there) or DC_ERR_FORBIDDEN (virtual folder / mount point). */
 export function mountTarget(ctx: DavContext, opts: { allowMountRoot?: boolean } = {}): { mount: ResolvedMount; path: string } {
   const t = ctx.target;

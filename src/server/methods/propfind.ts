@@ -4,16 +4,15 @@
 // Mount points below a folder appear as collections. Writes nothing.
 import type { Element } from '@xmldom/xmldom';
 import type { EntryInfo } from '../../backends/types.js';
-import { joinPath } from '../../backends/paths.js';
 import { davError, isDavcryptError } from '../../errors.js';
 import type { ResolvedMount } from '../../users/types.js';
 import { locksOf, mountChildNames, statCached, urlPathOf, type DavContext } from '../context.js';
 import { lockCovers, type LockRecord } from '../lock-store.js';
-import { isAsyncLiveName, isLiveName, liveNames, liveValue, liveValueNow, type Resource } from '../live-props.js';
+import { isLiveName, isQuotaName, liveNames, liveValue, type Resource } from '../live-props.js';
 import type { DeadProp } from '../prop-store.js';
 import { encodeHref, RESERVED_SEGMENT } from '../request-paths.js';
 import { childElements, DAV_NS, escapeXml, isElement, propElement, propKey, type PropName } from '../xml.js';
-import { depthOf, sendXml, xmlBodyOf } from './common.js';
+import { depthOf, sendXml, sendXmlChunks, XmlChunks, xmlBodyOf } from './common.js';
 
 type Ask = { kind: 'allprop'; include: PropName[] } | { kind: 'propname' } | { kind: 'prop'; props: PropName[] };
 
@@ -48,38 +47,86 @@ export function quotaEnabledFor(mode: 'on' | 'off' | 'auto', userAgent: string |
   return major < 24 || (major === 24 && minor < 4);
 }
 
-async function describe(
-  ctx: DavContext, r: Resource, ask: Ask, dead: Record<string, DeadProp>, lockUrl: (l: LockRecord) => string, quota: boolean,
-): Promise<string> {
-  const ok: string[] = [];
-  const missing: string[] = [];
-  const deadList = Object.values(dead);
+/** What describe needs that is the same for every entry of one PROPFIND: the ask, worked out once. */
+interface AskPlan {
+  ask: Ask;
+  /** allprop: live names (with their keys) of a collection and of a file, in ALLPROP_LIVE order. */
+  live?: { collection: LiveWanted[]; file: LiveWanted[] };
+  /** prop: the wanted names, deduplicated, with their keys. */
+  props?: LiveWanted[];
+  /** allprop: the include names that are not live (dead props to report even when absent → 404). */
+  include?: LiveWanted[];
+}
+
+interface LiveWanted {
+  p: PropName;
+  key: string;
+  live: boolean;
+}
+
+function wanted(p: PropName): LiveWanted {
+  return { p, key: propKey(p), live: isLiveName(p) };
+}
+
+function dedupe(list: PropName[]): LiveWanted[] {
+  const seen = new Set<string>();
+  const out: LiveWanted[] = [];
+  for (const p of list) {
+    const w = wanted(p);
+    if (seen.has(w.key)) continue;
+    seen.add(w.key);
+    out.push(w);
+  }
+  return out;
+}
+
+function planAsk(ask: Ask): AskPlan {
+  if (ask.kind === 'propname') return { ask };
+  if (ask.kind === 'prop') return { ask, props: dedupe(ask.props) };
+  const liveOf = (collection: boolean) => dedupe([
+    ...liveNames({ urlPath: '', collection, info: { name: '', path: '', type: collection ? 'directory' : 'file', size: 0, etag: 'x', lastModified: new Date(0) }, locks: [] }, false)
+      .map((name) => ({ ns: DAV_NS, name })),
+    ...ask.include,
+  ]);
+  return { ask, live: { collection: liveOf(true), file: liveOf(false) } };
+}
+
+/** Does this ask name a quota property (then the quota is fetched once for the request)? */
+function asksQuota(plan: AskPlan): boolean {
+  const list = plan.props ?? plan.live?.collection ?? [];
+  return list.some((w) => w.live && isQuotaName(w.p.name));
+}
+
+/** One DAV:response. Synchronous: large listings cost no promise per entry. */
+function describe(r: Resource, plan: AskPlan, dead: Record<string, DeadProp> | undefined, lockUrl: (l: LockRecord) => string): string {
+  let ok = '';
+  let missing = '';
+  const ask = plan.ask;
   if (ask.kind === 'propname') {
-    for (const n of liveNames(r, true)) ok.push(propElement({ ns: DAV_NS, name: n }, undefined));
-    for (const d of deadList) ok.push(propElement(d, undefined));
+    for (const n of liveNames(r, true)) ok += propElement({ ns: DAV_NS, name: n }, undefined);
+    if (dead) for (const d of Object.values(dead)) ok += propElement(d, undefined);
   } else {
-    const wanted: PropName[] = ask.kind === 'prop' ? ask.props : [...liveNames(r, false).map((name) => ({ ns: DAV_NS, name })), ...ask.include];
-    const seen = new Set<string>();
-    for (const p of wanted) {
-      const key = propKey(p);
-      if (seen.has(key)) continue;
-      seen.add(key);
-      if (isLiveName(p)) {
-        const v = isAsyncLiveName(p.name) ? await liveValue(r, p.name, lockUrl, quota) : liveValueNow(r, p.name, lockUrl);
-        if (v === undefined) missing.push(propElement(p, undefined));
-        else ok.push(propElement(p, v));
-      } else if (dead[key]) {
-        ok.push(dead[key]!.xml);
+    const list = plan.props ?? (r.collection ? plan.live!.collection : plan.live!.file);
+    for (const w of list) {
+      if (w.live) {
+        const v = liveValue(r, w.p.name, lockUrl);
+        // allprop: a live prop this resource lacks (no ETag, no dates) is left out, as liveNames says.
+        if (v !== undefined) ok += propElement(w.p, v);
+        else if (plan.props || (ask.kind === 'allprop' && ask.include.some((p) => propKey(p) === w.key))) missing += propElement(w.p, undefined);
+      } else if (dead?.[w.key]) {
+        ok += dead[w.key]!.xml;
       } else {
-        missing.push(propElement(p, undefined));
+        missing += propElement(w.p, undefined);
       }
     }
-    if (ask.kind === 'allprop') for (const d of deadList) if (!seen.has(propKey(d))) ok.push(d.xml);
+    if (ask.kind === 'allprop' && dead) {
+      for (const [key, d] of Object.entries(dead)) if (!list.some((w) => w.key === key)) ok += d.xml;
+    }
   }
   let xml = `<D:response><D:href>${escapeXml(encodeHref(r.urlPath, r.collection))}</D:href>`;
-  if (ok.length) xml += `<D:propstat><D:prop>${ok.join('')}</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>`;
-  if (missing.length) xml += `<D:propstat><D:prop>${missing.join('')}</D:prop><D:status>HTTP/1.1 404 Not Found</D:status></D:propstat>`;
-  if (!ok.length && !missing.length) xml += `<D:propstat><D:prop/><D:status>HTTP/1.1 200 OK</D:status></D:propstat>`;
+  if (ok) xml += `<D:propstat><D:prop>${ok}</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>`;
+  if (missing) xml += `<D:propstat><D:prop>${missing}</D:prop><D:status>HTTP/1.1 404 Not Found</D:status></D:propstat>`;
+  if (!ok && !missing) xml += `<D:propstat><D:prop/><D:status>HTTP/1.1 200 OK</D:status></D:propstat>`;
   return xml + '</D:response>';
 }
 
@@ -89,20 +136,21 @@ function virtualResource(urlPath: string): Resource {
 
 export async function handlePropfind(ctx: DavContext): Promise<void> {
   const depth = depthOf(ctx, 'infinity');
-  const ask = await parseAsk(ctx);
+  const plan = planAsk(await parseAsk(ctx));
   if (depth === 'infinity') {
     sendXml(ctx.res, 403, '<D:error xmlns:D="DAV:"><D:propfind-finite-depth/></D:error>');
     return;
   }
-  const quota = quotaEnabledFor(ctx.deps.quota, ctx.req.headers['user-agent']);
+  const quotaOn = quotaEnabledFor(ctx.deps.quota, ctx.req.headers['user-agent']);
   const childUrl = (name: string) => (ctx.url.path === '/' ? '/' : ctx.url.path + '/') + name;
-  const responses: string[] = [];
+  const out = new XmlChunks();
+  out.add('<D:multistatus xmlns:D="DAV:">');
   const t = ctx.target;
   if (t.kind === 'none') throw davError('DC_ERR_NOT_FOUND', 'not found');
   if (t.kind === 'virtual') {
     const none = (_l: LockRecord) => '/';
-    responses.push(await describe(ctx, virtualResource(ctx.url.path), ask, {}, none, quota));
-    if (depth === '1') for (const c of t.children) responses.push(await describe(ctx, virtualResource(childUrl(c)), ask, {}, none, quota));
+    out.add(describe(virtualResource(ctx.url.path), plan, undefined, none));
+    if (depth === '1') for (const c of t.children) out.add(describe(virtualResource(childUrl(c)), plan, undefined, none));
   } else {
     const mount = t.mount;
     // Depth 1 in one backend request (self and children) where the backend can, unless stat'ed already.
@@ -119,31 +167,31 @@ export async function handlePropfind(ctx: DavContext): Promise<void> {
     }
     const info = listed?.self ?? await statCached(ctx, mount, t.path);
     if (!info) throw davError('DC_ERR_NOT_FOUND', 'not found');
+    const quota = canQuota(mount, quotaOn) && asksQuota(plan)
+      ? await mount.backend.quota!(t.path, { signal: ctx.signal }).catch(() => undefined) : undefined;
     const [locks, deadAll] = await Promise.all([locksOf(ctx, mount), ctx.deps.props.forMount(mount.id)]);
     const lockUrl = (l: LockRecord) => urlPathOf(mount, l.path);
-    let quotaCache: Promise<QuotaOrUndef> | undefined;
-    const quotaOf = canQuota(mount, quota) ? () => (quotaCache ??= mount.backend.quota!(t.path, { signal: ctx.signal }).catch(() => undefined)) : undefined;
     const resource = (e: EntryInfo, urlPath: string): Resource => ({
       urlPath, collection: e.type === 'directory', info: e,
-      locks: locks.filter((l) => lockCovers(l, e.path)),
-      quota: quotaOf,
+      locks: locks.length === 0 ? locks : locks.filter((l) => lockCovers(l, e.path)),
+      quota: e.type === 'directory' ? quota : undefined,
     });
-    responses.push(await describe(ctx, resource(info, ctx.url.path), ask, deadAll[t.path] ?? {}, lockUrl, quota));
+    out.add(describe(resource(info, ctx.url.path), plan, deadAll[t.path], lockUrl));
     if (depth === '1' && info.type === 'directory') {
       const mountNames = new Set(mountChildNames(ctx.mounts, ctx.url.path, mount));
       const children = listed?.children ?? await mount.backend.list(t.path, { signal: ctx.signal });
+      const base = t.path === '/' ? '/' : t.path + '/';
       for (const child of children) {
         if (child.name.toLowerCase() === RESERVED_SEGMENT || mountNames.has(child.name)) continue;
-        const path = joinPath(t.path, child.name);
-        responses.push(await describe(ctx, resource({ ...child, path }, childUrl(child.name)), ask, deadAll[path] ?? {}, lockUrl, quota));
+        const path = base + child.name;
+        out.add(describe(resource(child.path === path ? child : { ...child, path }, childUrl(child.name)), plan, deadAll[path], lockUrl));
       }
-      for (const name of mountNames) responses.push(await describe(ctx, virtualResource(childUrl(name)), ask, {}, lockUrl, quota));
+      for (const name of mountNames) out.add(describe(virtualResource(childUrl(name)), plan, undefined, lockUrl));
     }
   }
-  sendXml(ctx.res, 207, `<D:multistatus xmlns:D="DAV:">${responses.join('')}</D:multistatus>`);
+  out.add('</D:multistatus>');
+  sendXmlChunks(ctx.res, 207, out.finish());
 }
-
-type QuotaOrUndef = Awaited<ReturnType<NonNullable<ResolvedMount['backend']['quota']>>> | undefined;
 
 function canQuota(mount: ResolvedMount, enabled: boolean): boolean {
   return enabled && mount.backend.capabilities.quota && typeof mount.backend.quota === 'function';
