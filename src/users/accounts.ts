@@ -1,5 +1,5 @@
 // Account management (user add/passwd/remove/list) and the lost-store adoption
-// of an identity found in a home keyring. Seals and opens password envelopes
+// of an identity found in one of her keyrings (home first, then shared mounts). Seals and opens password envelopes
 // (argon2id); never keeps a password or private key beyond the call.
 import {
   generateIdentityKeyPair,
@@ -136,28 +136,33 @@ export class AccountService {
     return this.records.list();
   }
 
-  /** `user:NAME` in the user's home keyring: the store copy, else the backend copy. */
+  /** `user:NAME` in one of her keyrings (home first, then shared mounts): the store copy, else the backend copy. */
   async findExistingIdentity(name: string): Promise<ExistingIdentity | undefined> {
+    // Home first; a user who only has shared mounts (no `{user}` mount) is found in their keyrings.
     const home = this.backends.homeMount(name);
-    if (!home || !home.encrypt) return undefined;
-    const mountId = this.backends.mountId(home, name);
-    const stored = await this.keyrings.getStored(mountId);
+    const candidates = [...(home ? [home] : []), ...this.backends.mountsFor(name).filter((m) => m !== home)].filter((m) => m.encrypt);
     const identity = userIdentity(name);
-    if (stored) {
-      const found = stored.identities[identity];
-      return found?.envelope ? { identity: found, source: 'store', mountId } : undefined;
+    for (const mount of candidates) {
+      const mountId = this.backends.mountId(mount, name);
+      const stored = await this.keyrings.getStored(mountId);
+      if (stored) {
+        const found = stored.identities[identity];
+        if (found?.envelope) return { identity: found, source: 'store', mountId };
+        continue;
+      }
+      // A look-up for a name nobody has authenticated as yet: open nothing that stays open or creates folders.
+      const backend = await this.backends.probe(mount, name);
+      if (!backend) continue;
+      let remote;
+      try {
+        remote = await this.keyrings.readBackendCopy(backend);
+      } finally {
+        await backend.close();
+      }
+      const found = remote?.identities[identity];
+      if (found?.envelope) return { identity: found, source: 'backend', mountId };
     }
-    // A look-up for a name nobody has authenticated as yet: open nothing that stays open or creates folders.
-    const backend = await this.backends.probe(home, name);
-    if (!backend) return undefined;
-    let remote;
-    try {
-      remote = await this.keyrings.readBackendCopy(backend);
-    } finally {
-      await backend.close();
-    }
-    const found = remote?.identities[identity];
-    return found?.envelope ? { identity: found, source: 'backend', mountId } : undefined;
+    return undefined;
   }
 
   /**

@@ -90,6 +90,49 @@ describe('davcrypt user (child process)', () => {
     expect(adopted.stdout).toMatch(/^user carol added: adopted the identity/);
   });
 
+  it('lost store on a shared mount (no {user} home): the old password adopts, by user add or at login; files read', async () => {
+    const cfgFile = join(tmp.path, 'shared.yaml');
+    await writeFile(
+      cfgFile,
+      ['dataDir: ./shared-data', 'keys:', '  argon2: { m: 1024, t: 1, p: 1 }', 'mounts:', '  - path: /', '    users: [dave, erin]',
+        '    backend:', '      type: local', '      root: ./shared-storage', ''].join('\n'),
+    );
+    expect((await davcrypt(['user', 'add', 'dave', '--config', cfgFile], 'dave-pw\n', tmp.path)).code).toBe(0);
+    expect((await davcrypt(['user', 'add', 'erin', '--config', cfgFile], 'erin-pw\n', tmp.path)).code).toBe(0);
+    const cfg = await loadConfig(cfgFile, { cwd: tmp.path, env: { DAVCRYPT_PORT: '0' } });
+    const { Readable } = await import('node:stream');
+    const { text } = await import('node:stream/consumers');
+    let gw = await startGateway(cfg, { logger: createLogger({ silent: true }), skipInitialAdmin: true });
+    try {
+      // dave's first use creates the mount key; erin's first use adds her wrap (she is a listed member).
+      const [mount] = await gw.users.authenticator.mountsFor(await gw.users.authenticator.authenticate('dave', 'dave-pw', '127.0.0.1'));
+      await mount!.backend.write('/note.txt', Readable.from([Buffer.from('shared secret')]), { size: 13 });
+      await gw.users.authenticator.mountsFor(await gw.users.authenticator.authenticate('erin', 'erin-pw', '127.0.0.1'));
+    } finally {
+      await gw.close();
+    }
+    await rm(join(tmp.path, 'shared-data'), { recursive: true, force: true });
+
+    const refused = await davcrypt(['user', 'add', 'dave', '--config', cfgFile], 'not-daves\n', tmp.path);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/DC_ERR_WRONG_PASSWORD: .*shared:\/.*already holds identity user:dave/s);
+    const adopted = await davcrypt(['user', 'add', 'dave', '--config', cfgFile], 'dave-pw\n', tmp.path);
+    expect(adopted.code).toBe(0);
+    expect(adopted.stdout).toMatch(/^user dave added: adopted the identity/);
+
+    gw = await startGateway(cfg, { logger: createLogger({ silent: true }), skipInitialAdmin: true });
+    try {
+      const [mount] = await gw.users.authenticator.mountsFor(await gw.users.authenticator.authenticate('dave', 'dave-pw', '127.0.0.1'));
+      expect(await text((await mount!.backend.read('/note.txt')).body)).toBe('shared secret');
+      // erin was not re-added: her old password adopts her identity at login.
+      await expect(gw.users.authenticator.authenticate('erin', 'wrong', '127.0.0.1')).rejects.toMatchObject({ code: 'DC_ERR_UNAUTHORIZED' });
+      const [hers] = await gw.users.authenticator.mountsFor(await gw.users.authenticator.authenticate('erin', 'erin-pw', '127.0.0.1'));
+      expect(await text((await hers!.backend.read('/note.txt')).body)).toBe('shared secret');
+    } finally {
+      await gw.close();
+    }
+  });
+
   it('usage errors exit 2; --help and --version exit 0', async () => {
     const none = await davcrypt(['user', 'add', '--config', config], 'pw\n', tmp.path);
     expect(none.code).toBe(2);
