@@ -4,5 +4,6 @@ export type * from './types.js';
 export { LocalBackend, createLocalBackend, contentTypeFor, LOCAL_TEMP_PREFIX, type LocalBackendOptions } from './local.js';
 export { WebdavBackend, createWebdavBackend, etagsMatchWeakly, type WebdavBackendOptions } from './webdav.js';
 export type { WebdavTimeouts } from './webdav-http.js';
+export type { UploadMode, UploadProbeLogger, UploadProbeResult } from './webdav-upload-probe.js';
 export { normalizePath, parentPath, baseName, joinPath, isSameOrInside } from './paths.js';
 export * from './encrypting.js';

@@ -16,6 +16,9 @@ import {
   type WebdavTimeouts,
 } from './webdav-http.js';
 import { WebdavPaths } from './webdav-paths.js';
+import {
+  UploadModeMeasurement, type UploadMode, type UploadProbeLogger, type UploadProbeOptions, type UploadProbeResult,
+} from './webdav-upload-probe.js';
 import { PROPFIND_ENTRY_BODY, PROPFIND_QUOTA_BODY, createMultistatusParser, type DavResponse } from './webdav-xml.js';
 
 export interface WebdavBackendOptions {
@@ -31,11 +34,16 @@ export interface WebdavBackendOptions {
   /** Use this dispatcher instead of creating an Agent (then timeouts/ca/maxConnections are the caller's). */
   dispatcher?: Dispatcher;
   /**
-   * Upload to a hidden temp name and MOVE it into place (default false). Needed for servers that
-   * truncate the target before the body has arrived (rclone serve webdav over its local backend),
-   * so an aborted upload cannot destroy the previous version. Costs one MOVE and one PROPFIND per write.
+   * true: upload to a hidden temp name and MOVE it into place, for servers that write the body
+   * straight into the target (rclone serve webdav), so an aborted upload cannot destroy the
+   * previous version; costs a PROPFIND and a MOVE per write. false: PUT onto the target.
+   * 'auto' (default): the first write() measures once which one this server needs (see uploadMode()).
    */
-  uploadViaTemp?: boolean;
+  uploadViaTemp?: boolean | 'auto';
+  /** Tunes the 'auto' measurement (tests). */
+  uploadProbe?: UploadProbeOptions;
+  /** Receives the 'auto' decision (info) and probe failures (warn). Messages never hold credentials. */
+  logger?: UploadProbeLogger;
   /** Largest PROPFIND answer accepted, in bytes (default 64 MiB). */
   maxPropfindBytes?: number;
 }
@@ -67,6 +75,8 @@ export class WebdavBackend implements Backend {
   private readonly ownedDispatcher?: Dispatcher;
   private readonly maxPropfindBytes: number;
   private readonly uploadViaTemp: boolean;
+  /** Set for uploadViaTemp 'auto': decides (once) whether writes go via a temp name. */
+  private readonly uploadMeasurement?: UploadModeMeasurement;
   private closed = false;
 
   constructor(opts: WebdavBackendOptions) {
@@ -78,7 +88,28 @@ export class WebdavBackend implements Backend {
     const dispatcher = opts.dispatcher ?? (this.ownedDispatcher = createWebdavAgent(opts));
     this.http = new WebdavHttp(dispatcher, username !== undefined ? basicAuthorization(username, password ?? '') : undefined);
     this.maxPropfindBytes = opts.maxPropfindBytes ?? 64 * 1024 * 1024;
-    this.uploadViaTemp = opts.uploadViaTemp ?? false;
+    const setting = opts.uploadViaTemp ?? 'auto';
+    this.uploadViaTemp = setting === true;
+    if (setting === 'auto') {
+      this.uploadMeasurement = new UploadModeMeasurement(
+        { name: this.name, http: this.http, urlFor: (p) => this.paths.urlFor(p), removeLater: (p, retry) => this.removeTemp(p, retry) },
+        { probe: opts.uploadProbe, logger: opts.logger, isClosed: () => this.closed },
+      );
+    }
+  }
+
+  /**
+   * How writes upload. Fixed by uploadViaTemp true/false; with 'auto', measured once per backend
+   * (in the folder of the first write, or in `folder` when no write has started it). Never throws.
+   */
+  async uploadMode(folder = '/'): Promise<UploadMode> {
+    if (!this.uploadMeasurement) return this.uploadViaTemp ? 'temp' : 'direct';
+    return (await this.uploadMeasurement.measure(normalizePath(folder))).mode;
+  }
+
+  /** The finished 'auto' measurement (undefined before it, or with uploadViaTemp true/false). */
+  get uploadProbeResult(): UploadProbeResult | undefined {
+    return this.uploadMeasurement?.result;
   }
 
   private where(op: string, path: string): string {
@@ -268,7 +299,9 @@ export class WebdavBackend implements Backend {
     try {
       if (norm === '/') throw davError('DC_ERR_IS_A_COLLECTION', `${where}: is the root folder`);
       if (baseName(norm).startsWith(LOCAL_TEMP_PREFIX)) throw davError('DC_ERR_FORBIDDEN', `${where}: reserved name`);
-      if (opts.ifMatch !== undefined || opts.ifNoneMatch !== undefined || this.uploadViaTemp) {
+      // The probe's own requests and failures never touch this body or fail this write.
+      const viaTemp = this.uploadMeasurement ? await this.uploadMeasurement.viaTemp(parentPath(norm), opts.signal) : this.uploadViaTemp;
+      if (opts.ifMatch !== undefined || opts.ifNoneMatch !== undefined || viaTemp) {
         // With a temp upload the final MOVE would replace a folder: refuse before sending the body.
         current = await this.checkPreconditions(norm, opts);
         if (current?.type === 'directory') throw davError('DC_ERR_IS_A_COLLECTION', `${where}: is a folder`, { details: { path: norm } });
@@ -277,9 +310,9 @@ export class WebdavBackend implements Backend {
       if (opts.size !== undefined) headers['content-length'] = String(opts.size);
       if (opts.contentType !== undefined) headers['content-type'] = opts.contentType;
       // Servers that honour these close the race left by checkPreconditions; weak ETags would never match If-Match.
-      if (opts.ifMatch !== undefined && !opts.ifMatch.startsWith('W/') && !this.uploadViaTemp) headers['if-match'] = opts.ifMatch;
-      if (opts.ifNoneMatch === '*' && !this.uploadViaTemp) headers['if-none-match'] = '*';
-      if (this.uploadViaTemp) tempPath = joinPath(parentPath(norm), LOCAL_TEMP_PREFIX + randomBytes(8).toString('hex'));
+      if (opts.ifMatch !== undefined && !opts.ifMatch.startsWith('W/') && !viaTemp) headers['if-match'] = opts.ifMatch;
+      if (opts.ifNoneMatch === '*' && !viaTemp) headers['if-none-match'] = '*';
+      if (viaTemp) tempPath = joinPath(parentPath(norm), LOCAL_TEMP_PREFIX + randomBytes(8).toString('hex'));
       const putPath = tempPath ?? norm;
       const res = await this.http.send(where, 'PUT', this.paths.urlFor(putPath), { headers, body, signal: opts.signal });
       await discard(res.body);
@@ -321,9 +354,9 @@ export class WebdavBackend implements Backend {
   /**
    * Deletes a failed temp upload. The server may still be finishing the aborted PUT (rclone even
    * completes it with the partial body) and so re-create the file after our DELETE: repeat a few
-   * times in the background. list() hides leftovers anyway.
+   * times in the background (unless `retry` is false). list() hides leftovers anyway.
    */
-  private async removeTemp(tempPath: string): Promise<void> {
+  private async removeTemp(tempPath: string, retry = true): Promise<void> {
     const attempt = async (): Promise<void> => {
       if (this.closed) return;
       try {
@@ -334,6 +367,7 @@ export class WebdavBackend implements Backend {
       }
     };
     await attempt();
+    if (!retry) return;
     void (async () => {
       for (const delayMs of [300, 1200, 3000]) {
         await new Promise((r) => setTimeout(r, delayMs).unref());

@@ -351,7 +351,9 @@ class Validator {
           this.bad(`${key}.ca`, `cannot read CA file ${ca}; give a PEM file path`);
         }
       }
-      if (b.uploadViaTemp !== undefined) out.uploadViaTemp = this.bool(b.uploadViaTemp, `${key}.uploadViaTemp`, false);
+      if (b.uploadViaTemp === 'auto') out.uploadViaTemp = 'auto';
+      else if (typeof b.uploadViaTemp === 'boolean') out.uploadViaTemp = b.uploadViaTemp;
+      else if (b.uploadViaTemp !== undefined && b.uploadViaTemp !== null) this.bad(`${key}.uploadViaTemp`, 'must be true, false or auto (the default)');
       return out;
     }
     this.bad(`${key}.type`, 'must be local or webdav, e.g. type: local');

@@ -21,8 +21,12 @@ export interface WebdavBackendConfig {
   password?: string;
   /** PEM of extra CA certificates to trust (read from the `ca` file at load time). */
   ca?: string;
-  /** Upload to a temp name and MOVE into place (for servers that truncate before the body arrives, e.g. rclone serve webdav). */
-  uploadViaTemp?: boolean;
+  /**
+   * true: upload to a temp name and MOVE into place (servers that write PUT bodies straight into the
+   * target, e.g. rclone serve webdav); false: PUT onto the target; 'auto' (also when absent): the
+   * backend measures once, on its first write, whether an aborted PUT replaces the stored file.
+   */
+  uploadViaTemp?: boolean | 'auto';
 }
 
 export type BackendConfig = LocalBackendConfig | WebdavBackendConfig;

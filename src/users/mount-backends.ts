@@ -5,7 +5,9 @@
 // per-user WebDAV home folder (MKCOL) the first time it is found missing.
 import type { Backend } from '../backends/types.js';
 import { stat } from 'node:fs/promises';
-import { createLocalBackend, createWebdavBackend, LocalBackend, WebdavBackend, type WebdavBackendOptions } from '../backends/index.js';
+import {
+  createLocalBackend, createWebdavBackend, LocalBackend, WebdavBackend, type UploadProbeLogger, type WebdavBackendOptions,
+} from '../backends/index.js';
 import type { MountConfig, WebdavBackendConfig } from '../config/types.js';
 import { isDavcryptError } from '../errors.js';
 import { assertValidUserName, isValidUserName } from './names.js';
@@ -14,7 +16,8 @@ import { assertValidUserName, isValidUserName } from './names.js';
 export class MountBackends {
   private readonly raw = new Map<string, Promise<Backend>>();
 
-  constructor(readonly mounts: MountConfig[]) {}
+  /** `logger` receives each WebDAV backend's uploadViaTemp 'auto' decision (info) and probe failures (warn). */
+  constructor(readonly mounts: MountConfig[], private readonly logger?: UploadProbeLogger) {}
 
   /** The mounts `user` may use, in config order. */
   mountsFor(user: string): MountConfig[] {
@@ -60,10 +63,10 @@ export class MountBackends {
       backend =
         b.type === 'local'
           ? createLocalBackend(where)
-          : createWebdavBackend({ ...webdavOptions(b), url: where }).catch(async (err: unknown) => {
+          : createWebdavBackend({ ...webdavOptions(b), url: where, logger: this.logger }).catch(async (err: unknown) => {
               if (!mount.perUser || !isDavcryptError(err, 'DC_ERR_NOT_FOUND')) throw err;
               await createWebdavHome(b, user);
-              return createWebdavBackend({ ...webdavOptions(b), url: where });
+              return createWebdavBackend({ ...webdavOptions(b), url: where, logger: this.logger });
             });
       this.raw.set(cacheKey, backend);
       backend.catch(() => this.raw.delete(cacheKey));

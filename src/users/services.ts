@@ -30,7 +30,7 @@ export function createUserServices(config: Config, store: Keyv, logger: Logger, 
   const records = new UserRecords(store);
   const master = options.master;
   const keyrings = new KeyringService({ store, logger, backendCopy: config.keys.backendKeyring, master: master?.identity });
-  const backends = new MountBackends(config.mounts);
+  const backends = new MountBackends(config.mounts, logger);
   const accounts = new AccountService({ records, keyrings, backends, argon2: config.keys.argon2, logger });
   const authenticator = new GatewayAuthenticator({
     accounts,

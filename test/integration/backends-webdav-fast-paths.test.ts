@@ -96,13 +96,14 @@ beforeAll(async () => {
 afterAll(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
 afterEach(() => { seen = []; files.clear(); });
 
+// Every backend here pins uploadViaTemp: false: the request counts are those of direct PUTs (no 'auto' probe).
 const methods = () => seen.map((s) => `${s.method}${s.headers.depth !== undefined ? ' ' + s.headers.depth : ''}`);
 
 describe('WebDAV backend fast paths', () => {
   it('listWithSelf: one Depth-1 PROPFIND gives the folder and its children; a file gives itself and no children', async () => {
     files.set('/a.txt', { body: Buffer.from('aaa'), etag: '"1"' });
     files.set('/b.txt', { body: Buffer.from('bb'), etag: '"2"' });
-    const b = new WebdavBackend({ url: base });
+    const b = new WebdavBackend({ url: base, uploadViaTemp: false });
     const { self, children } = await b.listWithSelf('/');
     expect(self.type).toBe('directory');
     expect(children.map((c) => `${c.name}:${c.size}`).sort()).toEqual(['a.txt:3', 'b.txt:2']);
@@ -117,7 +118,7 @@ describe('WebDAV backend fast paths', () => {
 
   it('read sends If-Match (strong tags only) and maps 412 to DC_ERR_PRECONDITION_FAILED', async () => {
     files.set('/f', { body: Buffer.from('0123456789'), etag: '"7"' });
-    const b = new WebdavBackend({ url: base });
+    const b = new WebdavBackend({ url: base, uploadViaTemp: false });
     const r = await b.read('/f', { range: { start: 2, end: 4 }, ifMatch: '"7"' });
     expect((await readAll(r.body)).toString()).toBe('234');
     expect(r.info).toMatchObject({ size: 10, etag: '"7"' });
@@ -130,7 +131,7 @@ describe('WebDAV backend fast paths', () => {
   });
 
   it('write reports created/replaced from 201/204 and, with etagOptional, sends no PROPFIND after the PUT', async () => {
-    const b = new WebdavBackend({ url: base });
+    const b = new WebdavBackend({ url: base, uploadViaTemp: false });
     const first: WriteOutcome = {};
     const info = await b.write('/n.bin', bodyOf('hello'), { size: 5, etagOptional: true, outcome: first });
     expect(first.created).toBe(true);
@@ -157,7 +158,7 @@ describe('EncryptingBackend over WebDAV: one request per range read', () => {
   for (let i = 0; i < data.length; i++) data[i] = (i * 13 + (i >> 9)) & 0xff;
 
   it('reads a range with one ranged GET once the ETag is known, and falls back to stat when the file changed', async () => {
-    const enc = new EncryptingBackend(new WebdavBackend({ url: base }), createMountKeySet([key], key));
+    const enc = new EncryptingBackend(new WebdavBackend({ url: base, uploadViaTemp: false }), createMountKeySet([key], key));
     await enc.write('/big.bin', bodyOf(data), { size: data.length, etagOptional: true });
     // The write answer had no ETag: the backend learns it in the background; stat makes it certain here.
     await enc.stat('/big.bin');
@@ -183,7 +184,7 @@ describe('EncryptingBackend over WebDAV: one request per range read', () => {
   });
 
   it('an unsatisfiable range still reports the plaintext size', async () => {
-    const enc = new EncryptingBackend(new WebdavBackend({ url: base }), createMountKeySet([key], key));
+    const enc = new EncryptingBackend(new WebdavBackend({ url: base, uploadViaTemp: false }), createMountKeySet([key], key));
     await enc.write('/s.bin', bodyOf(Buffer.from('small')), { size: 5 });
     await expectCode(enc.read('/s.bin', { range: { start: 5 } }), 'DC_ERR_RANGE_NOT_SATISFIABLE');
     await enc.close();

@@ -54,8 +54,9 @@ beforeAll(async () => {
 afterAll(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
 afterEach(() => { seen = []; earlyHandler = undefined; });
 
+// uploadViaTemp false: these scripted answers test the direct PUT path (the 'auto' probe has its own interop test).
 const backend = (extra: Partial<ConstructorParameters<typeof WebdavBackend>[0]> = {}) =>
-  new WebdavBackend({ url: base, username: 'alice', password: PASSWORD, ...extra });
+  new WebdavBackend({ url: base, username: 'alice', password: PASSWORD, uploadViaTemp: false, ...extra });
 
 describe('webdav backend on the wire', () => {
   it('sends UTF-8 Basic auth, an explicit PROPFIND property list and Depth', async () => {
