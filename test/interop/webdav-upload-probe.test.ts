@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_TEMP_PREFIX } from '../../src/backends/local.js';
 import { WebdavBackend, type WebdavBackendOptions } from '../../src/backends/webdav.js';
 import { isDavcryptError } from '../../src/errors.js';
+import { backendConformance } from '../conformance/backend.js';
 import { bodyOf, expectCode, readAll, slowBody } from '../conformance/helpers.js';
 import { apacheAvailable, startApache, type ApacheServer } from '../helpers/apache.js';
 import { rcloneAvailable, startRcloneServe, type RcloneServer } from '../helpers/rclone.js';
@@ -82,6 +83,15 @@ async function expectAbortedWritesKeep(backend: WebdavBackend, path: string, pre
 }
 
 describe.skipIf(noRclone !== undefined)('uploadViaTemp auto against rclone serve webdav', () => {
+  // The whole backend suite with default options: the probe must pick temp uploads before the first write.
+  backendConformance('webdav → rclone, uploadViaTemp auto', async () => {
+    const confTmp = await makeTempDir('probe-rclone-conf');
+    const confRoot = join(confTmp.path, 'share');
+    const confServer = await startRcloneServe({ root: confRoot, user: USER, password: PASSWORD });
+    const backend = new WebdavBackend({ url: confServer.url, username: USER, password: PASSWORD });
+    return { backend, rawRoot: confRoot, exactSizes: true, cleanup: async () => { await confServer.stop(); await confTmp.cleanup(); } };
+  });
+
   let tmp: TempDir;
   let root: string;
   let server: RcloneServer;
@@ -186,6 +196,21 @@ describe.skipIf(noApache !== undefined)('uploadViaTemp auto against Apache mod_d
       expect(probeRequests(r.requests)).toEqual([]);
       expect((await r.backend.list('/a')).map((e) => e.name).sort()).toEqual(['f.bin', 'g.bin']);
       await expectRawEventually(join(root, 'a'), ['f.bin', 'g.bin']);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('a write whose signal fires while the probe runs is DC_ERR_ABORTED; the probe still decides', async () => {
+    const r = recordingBackend(server.url);
+    try {
+      await r.backend.mkdir('/waiting');
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(), 50);
+      await expectCode(r.backend.write('/waiting/f', bodyOf('x'), { size: 1, signal: ac.signal }), 'DC_ERR_ABORTED');
+      expect(await r.backend.uploadMode()).toBe('direct');
+      expect(r.requests.filter((q) => q === 'PUT /waiting/f')).toEqual([]);
+      expect(await rawNames(join(root, 'waiting'))).toEqual([]);
     } finally {
       await r.close();
     }
