@@ -122,12 +122,17 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
     }
     if (DIRECT_METHODS.has(method)) {
       // The hot methods skip webdav-server's per-request context (header parsing, Allow computation).
-      res.setHeader('DAV', '1, 2');
-      res.setHeader('MS-Author-Via', 'DAV');
+      // GET and HEAD send these with their other headers in one writeHead (no setHeader per header).
+      if (method !== 'GET' && method !== 'HEAD') {
+        res.setHeader('DAV', '1, 2');
+        res.setHeader('MS-Author-Via', 'DAV');
+      }
       await HANDLERS[method]!(ctx);
       return;
     }
     const dav = await davEngine();
+    // Only webdav-server sets the headers guardHeaders drops; our own handlers never do.
+    guardHeaders(res);
     contexts.set(req, ctx);
     await dav.dispatch(req, res);
   }
@@ -137,7 +142,6 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
     const controller = new AbortController();
     const state: { user?: string; path?: string } = {};
     let bytes = 0;
-    guardHeaders(res);
     const write = res.write.bind(res);
     res.write = ((chunk: unknown, ...rest: unknown[]) => {
       if (chunk && typeof (chunk as { length?: number }).length === 'number') {

@@ -122,6 +122,8 @@ function ifRangeHolds(header: string | undefined, info: EntryInfo): boolean {
 
 function entityHeaders(info: EntryInfo): Record<string, string | number> {
   const h: Record<string, string | number> = {
+    DAV: '1, 2',
+    'MS-Author-Via': 'DAV',
     'Content-Type': info.contentType ?? 'application/octet-stream',
     'Accept-Ranges': 'bytes',
   };
@@ -200,15 +202,16 @@ export async function handleGetHead(ctx: DavContext): Promise<void> {
   }
   const whole = result.info;
   const headers = entityHeaders(whole);
+  let status = 200;
   if (ask && result.range) {
-    res.statusCode = 206;
+    status = 206;
     headers['Content-Range'] = `bytes ${result.range.start}-${result.range.end}/${whole.size}`;
     headers['Content-Length'] = result.range.end - result.range.start + 1;
   } else {
-    res.statusCode = 200;
     headers['Content-Length'] = whole.size;
   }
-  for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+  // One writeHead with every header: Node's fast path when nothing was set with setHeader before.
+  res.writeHead(status, headers);
   try {
     await sendRest(body, res, first, ctx.signal);
   } catch (err) {
