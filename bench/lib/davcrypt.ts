@@ -52,7 +52,7 @@ function cliArgs(repoRoot: string, extra: string[], runtime: 'bin' | 'tsx' | 'no
 }
 
 /** The node flags of `npm start` (package.json scripts.start); keep in step. */
-export const NPM_START_NODE_FLAGS = ['--max-semi-space-size=2'];
+export const NPM_START_NODE_FLAGS = ['--max-semi-space-size=2', '--v8-pool-size=2'];
 
 /** Inside the repo (so node_modules resolves) and gitignored. */
 const BUILD_DIR = 'bench/results/build';
