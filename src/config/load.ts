@@ -55,7 +55,7 @@ export function parseConfig(text: string, options: LoadOptions = {}): Config {
     // `{user}` inside a flow mapping (`backend: { root: ./data/storage/{user} }`, the documented
     // shape) is not valid YAML: a plain scalar may not contain `{`. Protect the placeholder while
     // parsing and restore it after, so the documented one-liners work as written.
-    raw = restoreUserPlaceholder(parseYaml(text.replaceAll('{user}', USER_PLACEHOLDER_SENTINEL)));
+    raw = restoreUserPlaceholder(parseYaml(text.replaceAll('{user}', USER_PLACEHOLDER_SENTINEL).replaceAll('{dataDir}', DATADIR_PLACEHOLDER_SENTINEL)));
   } catch (err) {
     const hint = text.includes('{user}') ? "\nhint: quote values containing {user} inside { ... } mappings, e.g. root: './data/storage/{user}'" : '';
     throw davError('DC_ERR_CONFIG', `${options.source ?? 'config'}: not valid YAML: ${(err as Error).message}${hint}`, { cause: err });
@@ -64,9 +64,10 @@ export function parseConfig(text: string, options: LoadOptions = {}): Config {
 }
 
 const USER_PLACEHOLDER_SENTINEL = '__davcrypt_user_placeholder__';
+const DATADIR_PLACEHOLDER_SENTINEL = '__davcrypt_datadir_placeholder__';
 
 function restoreUserPlaceholder(value: unknown): unknown {
-  if (typeof value === 'string') return value.replaceAll(USER_PLACEHOLDER_SENTINEL, '{user}');
+  if (typeof value === 'string') return value.replaceAll(USER_PLACEHOLDER_SENTINEL, '{user}').replaceAll(DATADIR_PLACEHOLDER_SENTINEL, '{dataDir}');
   if (Array.isArray(value)) return value.map(restoreUserPlaceholder);
   if (value !== null && typeof value === 'object') {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [restoreUserPlaceholder(k) as string, restoreUserPlaceholder(v)]));
@@ -139,6 +140,9 @@ class Validator {
     return fallback;
   }
 
+  /** The resolved dataDir, for `{dataDir}` in a local backend root (set before mounts are read). */
+  private dataDir = '';
+
   private path(value: string): string {
     return resolve(this.cwd, value);
   }
@@ -195,6 +199,7 @@ class Validator {
     const realm = this.string(server.realm, 'server.realm', 'davcrypt', 'davcrypt');
 
     const dataDir = this.path(this.env.DAVCRYPT_DATA_DIR ?? this.string(raw.dataDir, 'dataDir', './data', './data'));
+    this.dataDir = dataDir;
     const storeKey = this.env.DAVCRYPT_STORE !== undefined ? 'DAVCRYPT_STORE' : 'store';
     const store = this.store(
       this.env.DAVCRYPT_STORE ?? this.string(raw.store, 'store', `sqlite://${resolve(dataDir, 'davcrypt.sqlite')}`, 'sqlite://./data/davcrypt.sqlite'),
@@ -319,7 +324,8 @@ class Validator {
         this.bad(`${key}.root`, 'is required for type: local, e.g. ./data/storage/{user}');
         return undefined;
       }
-      return { type: 'local', root: this.path(root) };
+      // `{dataDir}` at the start: inside the data folder, so DAVCRYPT_DATA_DIR moves the storage too.
+      return { type: 'local', root: this.path(root.replace(/^\{dataDir\}(?=[/\\]|$)/, () => this.dataDir)) };
     }
     if (b.type === 'webdav') {
       if (b.root !== undefined) this.bad(`${key}.root`, 'applies only to type: local; use url for webdav');

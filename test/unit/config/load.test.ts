@@ -55,6 +55,18 @@ describe('config', () => {
     expect(d.store).toBe('sqlite:///srv/davcrypt/state/davcrypt.sqlite');
   });
 
+  it('the embedded default keeps store and storage in DAVCRYPT_DATA_DIR ({dataDir} in a local root)', async () => {
+    const c = await loadConfig(DEFAULT_CONFIG_PATH, { cwd, env: { DAVCRYPT_DATA_DIR: '/var/lib/dc' } });
+    expect(c.dataDir).toBe('/var/lib/dc');
+    expect(c.store).toBe('sqlite:///var/lib/dc/davcrypt.sqlite');
+    expect(c.mounts[0]!.backend).toEqual({ type: 'local', root: '/var/lib/dc/storage/{user}' });
+    const inline = parseConfig('dataDir: ./state\nmounts: [{ path: /, backend: { type: local, root: {dataDir}/files/{user} } }]\n', { cwd, env: {} });
+    expect(inline.mounts[0]!.backend).toEqual({ type: 'local', root: '/srv/davcrypt/state/files/{user}' });
+    // Only a leading {dataDir} is expanded.
+    const mid = resolveConfig({ mounts: [{ path: '/', backend: { type: 'local', root: './x{dataDir}/{user}' } }] }, { cwd, env: {} });
+    expect(mid.mounts[0]!.backend).toEqual({ type: 'local', root: '/srv/davcrypt/x{dataDir}/{user}' });
+  });
+
   it('a bad DAVCRYPT_PORT names the variable', () => {
     expect(problem(minimal, { DAVCRYPT_PORT: 'http' }).keys).toEqual(['DAVCRYPT_PORT']);
   });
