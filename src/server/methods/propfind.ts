@@ -50,12 +50,10 @@ export function quotaEnabledFor(mode: 'on' | 'off' | 'auto', userAgent: string |
 /** What describe needs that is the same for every entry of one PROPFIND: the ask, worked out once. */
 interface AskPlan {
   ask: Ask;
-  /** allprop: live names (with their keys) of a collection and of a file, in ALLPROP_LIVE order. */
+  /** allprop: live names of a collection and of a file (ALLPROP_LIVE order), then the include names, deduplicated. */
   live?: { collection: LiveWanted[]; file: LiveWanted[] };
   /** prop: the wanted names, deduplicated, with their keys. */
   props?: LiveWanted[];
-  /** allprop: the include names that are not live (dead props to report even when absent → 404). */
-  include?: LiveWanted[];
 }
 
 interface LiveWanted {
