@@ -109,6 +109,7 @@ export class EncryptingBackend implements Backend {
   readonly setModified?: (path: string, mtime: Date, opts?: OpOptions) => Promise<void>;
   readonly quota?: (path: string, opts?: OpOptions) => Promise<QuotaInfo>;
   readonly listWithSelf?: (path: string, opts?: OpOptions) => Promise<{ self: EntryInfo; children: EntryInfo[] }>;
+  readonly listEach?: (path: string, onEntry: (entry: EntryInfo, self: boolean) => void, opts?: OpOptions) => Promise<void>;
   private readonly meta: EncryptionMetaCache;
   private readonly probeConcurrency: number;
   private readonly fileKeys = new FileKeyCache();
@@ -127,6 +128,7 @@ export class EncryptingBackend implements Backend {
     this.probeConcurrency = Math.max(1, options.probeConcurrency ?? 8);
     if (inner.setModified) this.setModified = (path, mtime, opts) => inner.setModified!(path, mtime, opts);
     if (inner.quota) this.quota = (path, opts) => inner.quota!(path, opts);
+    if (inner.listEach) this.listEach = (path, onEntry, opts = {}) => this.plainEach(path, onEntry, opts);
     if (inner.listWithSelf) {
       this.listWithSelf = async (path, opts = {}) => {
         const { self, children } = await inner.listWithSelf!(path, opts);
@@ -135,6 +137,24 @@ export class EncryptingBackend implements Backend {
         return { self: plainSelf, children: plainChildren };
       };
     }
+  }
+
+  /**
+   * Plain entries as the inner listing arrives: known ones at once (folders, sizes no davcrypt file
+   * can have, cached headers), the rest after the listing, probed at most probeConcurrency at once.
+   */
+  private async plainEach(path: string, onEntry: (entry: EntryInfo, self: boolean) => void, opts: OpOptions): Promise<void> {
+    const unknown: EntryInfo[] = [];
+    let unknownSelf: EntryInfo | undefined;
+    await this.inner.listEach!(path, (entry, self) => {
+      this.hint(entry);
+      const meta = this.knownMeta(entry);
+      if (meta !== undefined) onEntry(this.toPlainEntry(entry, meta), self);
+      else if (self) unknownSelf = entry;
+      else unknown.push(entry);
+    }, opts);
+    if (unknownSelf) onEntry(await this.plainEntryOf(unknownSelf, opts), true);
+    if (unknown.length > 0) for (const e of await this.plainEntries(unknown, opts)) onEntry(e, false);
   }
 
   /** Plaintext size for encrypted files. Throws as the inner backend (DC_ERR_NOT_FOUND). */

@@ -120,6 +120,14 @@ export interface Backend {
    */
   listWithSelf?(path: string, opts?: OpOptions): Promise<{ self: EntryInfo; children: EntryInfo[] }>;
 
+  /**
+   * Optional: listWithSelf handing each entry to `onEntry` as it is read, so a large folder is never
+   * held in memory twice. `self` marks the entry of `path` itself; it comes exactly once, not always
+   * first. Children come only when `path` is a folder (when it turns out to be a file, any children
+   * already handed over must be dropped). Throws as listWithSelf; when it throws, ignore what came.
+   */
+  listEach?(path: string, onEntry: (entry: EntryInfo, self: boolean) => void, opts?: OpOptions): Promise<void>;
+
   /** Streams a file body, optionally one byte range. Throws DC_ERR_NOT_FOUND, DC_ERR_IS_A_COLLECTION,
    *  DC_ERR_RANGE_NOT_SATISFIABLE (start beyond the end of a non-empty body). */
   read(path: string, opts?: ReadOptions): Promise<ReadResult>;

@@ -79,8 +79,11 @@ export interface MultistatusParser {
   end(): DavResponse[];
 }
 
-/** A streaming multistatus parser: memory holds the results, not the document. */
-export function createMultistatusParser(): MultistatusParser {
+/**
+ * A streaming multistatus parser: memory holds the results, not the document. With `onResponse`,
+ * each response goes there as soon as it is closed and is not kept (end() then returns []).
+ */
+export function createMultistatusParser(onResponse?: (r: DavResponse) => void): MultistatusParser {
   const parser = new SaxesParser({ xmlns: true, position: false });
   const out: DavResponse[] = [];
   const stack: Frame[] = [];
@@ -170,7 +173,8 @@ export function createMultistatusParser(): MultistatusParser {
       if (href !== undefined && href !== '') {
         entry.href = href;
         if (propstats === 0) entry.status = parseStatusLine(responseStatus);
-        out.push(entry);
+        if (onResponse) onResponse(entry);
+        else out.push(entry);
       }
       entry = undefined;
     }

@@ -117,7 +117,9 @@ export class WebdavBackend implements Backend {
   }
 
   /** PROPFIND; 404 (and 400/409, which servers send for a path below a file) is DC_ERR_NOT_FOUND. */
-  private async propfind(op: string, path: string, depth: '0' | '1', body: string, signal?: AbortSignal): Promise<DavResponse[]> {
+  private async propfind(
+    op: string, path: string, depth: '0' | '1', body: string, signal?: AbortSignal, onResponse?: (r: DavResponse) => void,
+  ): Promise<DavResponse[]> {
     const where = this.where(op, path);
     const res = await this.http.send(where, 'PROPFIND', this.paths.urlFor(path), {
       headers: { depth, 'content-type': 'application/xml; charset=utf-8' }, body, signal,
@@ -130,7 +132,7 @@ export class WebdavBackend implements Backend {
       throw statusError(where, res.statusCode, path);
     }
     // Parsed while it arrives: memory holds the entries, not the document.
-    const parser = createMultistatusParser();
+    const parser = createMultistatusParser(onResponse);
     const decoder = new TextDecoder('utf-8');
     let total = 0;
     const parse = (step: () => void) => {
@@ -194,31 +196,47 @@ export class WebdavBackend implements Backend {
 
   /** One Depth-1 PROPFIND: the entry itself and, for a folder, its children. Throws DC_ERR_NOT_FOUND. */
   async listWithSelf(path: string, opts: OpOptions = {}): Promise<{ self: EntryInfo; children: EntryInfo[] }> {
-    const norm = normalizePath(path);
-    const responses = await this.propfind('list', norm, '1', PROPFIND_ENTRY_BODY, opts.signal);
-    const children = new Map<string, EntryInfo>();
     let self: EntryInfo | undefined;
-    for (const r of responses) {
+    const children: EntryInfo[] = [];
+    await this.listEach(path, (e, isSelf) => {
+      if (isSelf) self = e;
+      else children.push(e);
+    }, opts);
+    return { self: self!, children: self!.type === 'directory' ? children : [] };
+  }
+
+  /**
+   * listWithSelf as the answer is parsed (Backend.listEach): one Depth-1 PROPFIND, each entry handed
+   * over once, children only below `path`, hidden temp uploads left out. Throws DC_ERR_NOT_FOUND.
+   */
+  async listEach(path: string, onEntry: (entry: EntryInfo, self: boolean) => void, opts: OpOptions = {}): Promise<void> {
+    const norm = normalizePath(path);
+    const seen = new Set<string>();
+    let self: EntryInfo | undefined;
+    let first: DavResponse | undefined;
+    await this.propfind('list', norm, '1', PROPFIND_ENTRY_BODY, opts.signal, (r) => {
+      first ??= r;
       const p = this.paths.pathFromHref(r.href);
-      if (p === undefined) continue;
+      if (p === undefined) return;
       if (p === norm) {
-        if (r.status === undefined || r.status === 200) self = this.toEntry(norm, r);
-        continue;
+        if (self === undefined && (r.status === undefined || r.status === 200)) {
+          self = this.toEntry(norm, r);
+          onEntry(self, true);
+        }
+        return;
       }
-      if (parentPath(p) !== norm || baseName(p).startsWith(LOCAL_TEMP_PREFIX)) continue;
-      if (r.status !== undefined && r.status !== 200) continue;
-      children.set(p, this.toEntry(p, r));
+      if (parentPath(p) !== norm || baseName(p).startsWith(LOCAL_TEMP_PREFIX) || seen.has(p)) return;
+      if (r.status !== undefined && r.status !== 200) return;
+      seen.add(p);
+      onEntry(this.toEntry(p, r), false);
+    });
+    if (self) return;
+    // The server names the folder by an href we cannot map: take the first answer, as stat() does.
+    if (!first || (first.status !== undefined && first.status !== 200)) {
+      throw davError('DC_ERR_NOT_FOUND', `${this.where('list', norm)}: not found`, { details: { path: norm } });
     }
-    if (!self) {
-      // The server names the folder by an href we cannot map: take the first answer, as stat() does.
-      const first = responses[0];
-      if (!first || (first.status !== undefined && first.status !== 200)) {
-        throw davError('DC_ERR_NOT_FOUND', `${this.where('list', norm)}: not found`, { details: { path: norm } });
-      }
-      const p = this.paths.pathFromHref(first.href);
-      self = p !== undefined && children.has(p) ? { name: baseName(norm), path: norm, type: 'directory', size: 0 } : this.toEntry(norm, first);
-    }
-    return { self, children: self.type === 'directory' ? [...children.values()] : [] };
+    const p = this.paths.pathFromHref(first.href);
+    onEntry(p !== undefined && seen.has(p) ? { name: baseName(norm), path: norm, type: 'directory', size: 0 } : this.toEntry(norm, first), true);
   }
 
   /** Throws DC_ERR_NOT_FOUND, DC_ERR_IS_A_COLLECTION, DC_ERR_RANGE_NOT_SATISFIABLE. */

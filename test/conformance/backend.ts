@@ -125,6 +125,34 @@ export function backendConformance(name: string, factory: ConformanceFactory): v
         expect(await b.list(`${dir}/sub`)).toEqual([]);
       });
 
+      it('listWithSelf and listEach (where offered) agree with stat and list', async () => {
+        const dir = await fresh('each');
+        await b.write(`${dir}/one.txt`, bodyOf('one'), { size: 3 });
+        await b.write(`${dir}/two.txt`, bodyOf('second'), { size: 6 });
+        await b.mkdir(`${dir}/sub`);
+        const listed = (await b.list(dir)).map((e) => [e.name, e.type, e.size]).sort();
+        if (b.listWithSelf) {
+          const both = await b.listWithSelf(dir);
+          expect(both.self).toMatchObject({ path: dir, type: 'directory' });
+          expect(both.children.map((e) => [e.name, e.type, e.size]).sort()).toEqual(listed);
+          const ofFile = await b.listWithSelf(`${dir}/one.txt`);
+          expect(ofFile.self).toMatchObject({ path: `${dir}/one.txt`, type: 'file', size: (await b.stat(`${dir}/one.txt`)).size });
+          expect(ofFile.children).toEqual([]);
+          await expectCode(b.listWithSelf(`${dir}/missing`), 'DC_ERR_NOT_FOUND');
+        }
+        if (b.listEach) {
+          const selves: string[] = [];
+          const children: Array<[string, string, number]> = [];
+          await b.listEach(dir, (e, self) => {
+            if (self) selves.push(e.path);
+            else children.push([e.name, e.type, e.size]);
+          });
+          expect(selves).toEqual([dir]);
+          expect(children.sort()).toEqual(listed);
+          await expectCode(b.listEach(`${dir}/missing`, () => undefined), 'DC_ERR_NOT_FOUND');
+        }
+      });
+
       it('changes the etag when the body is rewritten', async () => {
         const dir = await fresh('etag');
         const first = await b.write(`${dir}/e.txt`, bodyOf('version-1'), { size: 9 });

@@ -32,8 +32,19 @@ export function sendXml(res: ServerResponse, status: number, xmlBody: string, he
  */
 export class XmlChunks {
   static readonly CHUNK_CHARS = 32 * 1024;
-  private readonly buffers: Buffer[] = [Buffer.from(XML_DECL, 'utf8')];
+  private readonly buffers: Buffer[];
   private pending = '';
+
+  /** `withDecl`: start with the XML declaration (false for a part appended to another XmlChunks). */
+  constructor(withDecl = true) {
+    this.buffers = withDecl ? [Buffer.from(XML_DECL, 'utf8')] : [];
+  }
+
+  /** Appends the finished buffers of another part. */
+  append(part: XmlChunks): void {
+    this.flush();
+    this.buffers.push(...part.finish());
+  }
 
   add(xml: string): void {
     this.pending += xml;

@@ -149,6 +149,8 @@ export async function handlePropfind(ctx: DavContext): Promise<void> {
     const none = (_l: LockRecord) => '/';
     out.add(describe(virtualResource(ctx.url.path), plan, undefined, none));
     if (depth === '1') for (const c of t.children) out.add(describe(virtualResource(childUrl(c)), plan, undefined, none));
+  } else if (depth === '1' && t.mount.backend.listEach && ctx.stats.size === 0) {
+    await describeListing(ctx, t.mount, t.path, plan, quotaOn, out, childUrl);
   } else {
     const mount = t.mount;
     // Depth 1 in one backend request (self and children) where the backend can, unless stat'ed already.
@@ -189,6 +191,53 @@ export async function handlePropfind(ctx: DavContext): Promise<void> {
   }
   out.add('</D:multistatus>');
   sendXmlChunks(ctx.res, 207, out.finish());
+}
+
+/**
+ * Depth 1 over Backend.listEach: each entry is described as it is parsed and dropped, so a large
+ * folder is never held as entry objects (they made most of a listing's GC work). The folder's own
+ * response goes first, whenever the backend names it.
+ */
+async function describeListing(
+  ctx: DavContext, mount: ResolvedMount, path: string, plan: AskPlan, quotaOn: boolean, out: XmlChunks, childUrl: (name: string) => string,
+): Promise<void> {
+  const [locks, deadAll, quota] = await Promise.all([
+    locksOf(ctx, mount),
+    ctx.deps.props.forMount(mount.id),
+    canQuota(mount, quotaOn) && asksQuota(plan) ? mount.backend.quota!(path, { signal: ctx.signal }).catch(() => undefined) : undefined,
+  ]);
+  const lockUrl = (l: LockRecord) => urlPathOf(mount, l.path);
+  const resource = (e: EntryInfo, urlPath: string): Resource => ({
+    urlPath, collection: e.type === 'directory', info: e,
+    locks: locks.length === 0 ? locks : locks.filter((l) => lockCovers(l, e.path)),
+    quota: e.type === 'directory' ? quota : undefined,
+  });
+  const mountNames = new Set(mountChildNames(ctx.mounts, ctx.url.path, mount));
+  const base = path === '/' ? '/' : path + '/';
+  const children = new XmlChunks(false);
+  let self: EntryInfo | undefined;
+  try {
+    await mount.backend.listEach!(path, (entry, isSelf) => {
+      if (isSelf) {
+        self = entry;
+        return;
+      }
+      if (entry.name.toLowerCase() === RESERVED_SEGMENT || mountNames.has(entry.name)) return;
+      const childPath = base + entry.name;
+      const e = entry.path === childPath ? entry : { ...entry, path: childPath };
+      children.add(describe(resource(e, childUrl(entry.name)), plan, deadAll[childPath], lockUrl));
+    }, { signal: ctx.signal });
+  } catch (err) {
+    if (isDavcryptError(err, 'DC_ERR_NOT_FOUND') || isDavcryptError(err, 'DC_ERR_NOT_A_COLLECTION') || isDavcryptError(err, 'DC_ERR_CONFLICT')) {
+      throw davError('DC_ERR_NOT_FOUND', 'not found');
+    }
+    throw err;
+  }
+  if (!self) throw davError('DC_ERR_NOT_FOUND', 'not found');
+  out.add(describe(resource(self, ctx.url.path), plan, deadAll[path], lockUrl));
+  if (self.type !== 'directory') return;
+  out.append(children);
+  for (const name of mountNames) out.add(describe(virtualResource(childUrl(name)), plan, undefined, lockUrl));
 }
 
 function canQuota(mount: ResolvedMount, enabled: boolean): boolean {
