@@ -161,6 +161,29 @@ describe('webdav backend on the wire', () => {
     expect(entries.map((e) => [e.path, e.type, e.size])).toEqual([['/d/a#b', 'file', 3], ['/d/sub', 'directory', 0]]);
     await b.close();
   });
+
+  it('listEach hands the folder over once wherever the server puts it, children once each', async () => {
+    handler = (_req, res) => reply(res, 207, multistatus([
+      { href: '/dav/d/a', size: 3 },
+      { href: '/dav/d/a', size: 3 },
+      { href: '/dav/d/', dir: true },
+      { href: '/dav/d/b', size: 4 },
+      { href: '/dav/d/', dir: true },
+    ]));
+    const b = backend();
+    const got: Array<[string, boolean]> = [];
+    await b.listEach('/d', (e, self) => got.push([e.path, self]));
+    expect(got).toEqual([['/d/a', false], ['/d', true], ['/d/b', false]]);
+    const both = await b.listWithSelf('/d');
+    expect(both.self).toMatchObject({ path: '/d', type: 'directory' });
+    expect(both.children.map((e) => e.path)).toEqual(['/d/a', '/d/b']);
+    // A server that names the folder by an href we cannot map: its first answer stands for the folder.
+    handler = (_req, res) => reply(res, 207, multistatus([{ href: '/elsewhere/', dir: true }, { href: '/dav/d/c', size: 1 }]));
+    const odd = await b.listWithSelf('/d');
+    expect(odd.self).toMatchObject({ path: '/d', type: 'directory' });
+    expect(odd.children.map((e) => e.path)).toEqual(['/d/c']);
+    await b.close();
+  });
 });
 
 describe('webdav backend error mapping', () => {
