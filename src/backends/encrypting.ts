@@ -84,6 +84,12 @@ export interface EncryptingBackendOptions {
   metaCache?: EncryptionMetaCache;
   /** Parallel header probes while listing (default 8). */
   probeConcurrency?: number;
+  /**
+   * Longest time one listing waits for header probes (default 3000 ms). Entries not probed by then
+   * are listed by size arithmetic (as davcrypt files), and their probes finish in the background so
+   * the next listing knows: a cold cache on a large folder behind a slow backend never stalls a client.
+   */
+  probeBudgetMs?: number;
   /** Random source for file salts and nonce prefixes (tests only). */
   random?: RandomSource;
 }
@@ -99,6 +105,8 @@ export function couldBeCipherSize(size: number): boolean {
 }
 
 const PLAINTEXT: EncryptionMeta = Object.freeze({ encrypted: false });
+/** Not probed (over the listing's budget): a size davcrypt files can have is taken as one (writers' exponent). */
+const BY_SIZE: EncryptionMeta = Object.freeze({ encrypted: true });
 
 /** Parsed headers of cached meta objects (listings would otherwise decode base64 per entry and request). */
 const parsedHeaders = new WeakMap<EncryptionMeta, FileHeader>();
@@ -112,6 +120,9 @@ export class EncryptingBackend implements Backend {
   readonly listEach?: (path: string, onEntry: (entry: EntryInfo, self: boolean) => void, opts?: OpOptions) => Promise<void>;
   private readonly meta: EncryptionMetaCache;
   private readonly probeConcurrency: number;
+  private readonly probeBudgetMs: number;
+  /** True while unprobed entries of an over-budget listing are probed in the background (one batch at a time). */
+  private warming = false;
   private readonly fileKeys = new FileKeyCache();
   /** Last inner (cipher-side) entry seen per path: a hint for one-request range reads, always re-validated by ETag. */
   private readonly hints = new Map<string, EntryInfo>();
@@ -126,6 +137,7 @@ export class EncryptingBackend implements Backend {
     this.capabilities = { ...inner.capabilities };
     this.meta = options.metaCache ?? options.headerCache ?? new LruEncryptionMetaCache();
     this.probeConcurrency = Math.max(1, options.probeConcurrency ?? 8);
+    this.probeBudgetMs = Math.max(0, options.probeBudgetMs ?? 3000);
     if (inner.setModified) this.setModified = (path, mtime, opts) => inner.setModified!(path, mtime, opts);
     if (inner.quota) this.quota = (path, opts) => inner.quota!(path, opts);
     if (inner.listEach) this.listEach = (path, onEntry, opts = {}) => this.plainEach(path, onEntry, opts);
@@ -141,7 +153,7 @@ export class EncryptingBackend implements Backend {
 
   /**
    * Plain entries as the inner listing arrives: known ones at once (folders, sizes no davcrypt file
-   * can have, cached headers), the rest after the listing, probed at most probeConcurrency at once.
+   * can have, cached headers), the rest after the listing, probed as list() probes (bounded in number and time).
    */
   private async plainEach(path: string, onEntry: (entry: EntryInfo, self: boolean) => void, opts: OpOptions): Promise<void> {
     const unknown: EntryInfo[] = [];
@@ -168,7 +180,7 @@ export class EncryptingBackend implements Backend {
     return this.toPlainEntry(info, await this.metaFor(info, opts));
   }
 
-  /** Plaintext sizes; probes at most probeConcurrency headers at once. Throws as the inner backend. */
+  /** Plaintext sizes; probes at most probeConcurrency headers at once, for at most probeBudgetMs. Throws as the inner backend. */
   async list(path: string, opts: OpOptions = {}): Promise<EntryInfo[]> {
     return this.plainEntries(await this.inner.list(path, opts), opts);
   }
@@ -185,8 +197,9 @@ export class EncryptingBackend implements Backend {
       else out[i] = this.toPlainEntry(entry, meta);
     }
     let next = 0;
+    const deadline = Date.now() + this.probeBudgetMs;
     const worker = async (): Promise<void> => {
-      while (next < unknown.length) {
+      while (next < unknown.length && Date.now() < deadline) {
         const i = unknown[next++]!;
         const entry = entries[i]!;
         let meta: EncryptionMeta = PLAINTEXT;
@@ -200,7 +213,24 @@ export class EncryptingBackend implements Backend {
       }
     };
     if (unknown.length > 0) await Promise.all(Array.from({ length: Math.min(this.probeConcurrency, unknown.length) }, worker));
+    if (next < unknown.length) {
+      const rest = unknown.slice(next).map((i) => entries[i]!);
+      for (const i of unknown.slice(next)) out[i] = this.toPlainEntry(entries[i]!, BY_SIZE);
+      this.warmLater(rest);
+    }
     return out;
+  }
+
+  /** Probes what an over-budget listing left out, in the background (errors ignored), one batch at a time. */
+  private warmLater(entries: EntryInfo[]): void {
+    if (this.warming) return;
+    this.warming = true;
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < entries.length) await this.metaFor(entries[next++]!, {}).catch(() => undefined);
+    };
+    void Promise.all(Array.from({ length: Math.min(this.probeConcurrency, entries.length) }, worker))
+      .finally(() => { this.warming = false; });
   }
 
   /** What metaFor would say without any I/O or promise, or undefined when that takes a cache or probe call. */
@@ -500,6 +530,10 @@ export class EncryptingBackend implements Backend {
   private toPlainEntry(info: EntryInfo, meta: EncryptionMeta, header?: FileHeader): EntryInfo {
     if (info.type !== 'file' || !meta.encrypted) return info;
     let h = header;
+    if (!h && meta.header === undefined) {
+      const bySize = plainSizeForCipher(info.size, DEFAULT_SEGMENT_EXPONENT);
+      return bySize === undefined ? info : { ...info, size: bySize };
+    }
     if (!h) {
       try {
         h = this.headerOf(meta);

@@ -186,6 +186,41 @@ describe('EncryptingBackend specifics', () => {
     expect(peak).toBe(0);
   });
 
+  it('a listing over its probe budget lists the rest by size arithmetic and probes them in the background', async () => {
+    await enc.mkdir('/budget');
+    const inner = await createLocalBackend(root);
+    // 200 stored bytes is a valid davcrypt size (plaintext 103), so only a probe can tell these are plaintext.
+    for (let i = 0; i < 12; i++) await inner.write(`/budget/p${i}`, bodyOf(Buffer.alloc(200, i)), { size: 200 });
+    let reads = 0;
+    const slow: Backend = new Proxy(inner, {
+      get: (t, prop) => {
+        if (prop === 'read') {
+          return async (p: string, o?: ReadOptions) => {
+            reads++;
+            await new Promise((r) => setTimeout(r, 40));
+            return t.read(p, o);
+          };
+        }
+        const v = Reflect.get(t, prop);
+        return typeof v === 'function' ? v.bind(t) : v;
+      },
+    });
+    const fresh = new EncryptingBackend(slow, createMountKeySet([key], key), { probeConcurrency: 2, probeBudgetMs: 50 });
+    const started = Date.now();
+    const first = await fresh.list('/budget');
+    expect(Date.now() - started).toBeLessThan(400);
+    const sizes = first.map((e) => e.size);
+    expect(sizes.filter((n) => n === 200).length).toBeGreaterThanOrEqual(2); // probed within the budget
+    expect(sizes.filter((n) => n === 103).length).toBeGreaterThanOrEqual(1); // by arithmetic
+    // The background probes finish; then every entry is known without another read.
+    for (let t = 0; t < 100 && reads < 12; t++) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 60));
+    expect(reads).toBe(12);
+    const second = await fresh.list('/budget');
+    expect(second.map((e) => e.size)).toEqual(Array(12).fill(200));
+    expect(reads).toBe(12);
+  });
+
   it('decrypts files written under an older key; unknown key id is DC_ERR_UNKNOWN_KEY', async () => {
     const inner = await createLocalBackend(root);
     await new EncryptingBackend(inner, createMountKeySet([oldKey], oldKey)).write('/old.txt', bodyOf('from before rotation'));
