@@ -59,6 +59,28 @@ async function errorOf(stream: Readable): Promise<{ code?: string; details?: Rec
   }
 }
 
+
+/** `inner` whose reads wait `delayMs` first; `onRead` runs at the start of each and returns what runs at its end. */
+function slowReads(inner: Backend, delayMs: number, onRead: () => () => void): Backend {
+  return new Proxy(inner, {
+    get: (t, prop) => {
+      if (prop === 'read') {
+        return async (p: string, o?: ReadOptions) => {
+          const after = onRead();
+          await new Promise((r) => setTimeout(r, delayMs));
+          try {
+            return await t.read(p, o);
+          } finally {
+            after();
+          }
+        };
+      }
+      const v = Reflect.get(t, prop);
+      return typeof v === 'function' ? v.bind(t) : v;
+    },
+  });
+}
+
 describe('EncryptingBackend specifics', () => {
   let tmp: TempDir;
   let root: string;
@@ -156,23 +178,10 @@ describe('EncryptingBackend specifics', () => {
     for (let i = 0; i < 5; i++) await new EncryptingBackend(inner, createMountKeySet([key], key)).write(`/many/e${i}`, bodyOf('secret'));
     let active = 0;
     let peak = 0;
-    const slow: Backend = new Proxy(inner, {
-      get: (t, prop) => {
-        if (prop === 'read') {
-          return async (p: string, o?: ReadOptions) => {
-            active++;
-            peak = Math.max(peak, active);
-            await new Promise((r) => setTimeout(r, 10));
-            try {
-              return await t.read(p, o);
-            } finally {
-              active--;
-            }
-          };
-        }
-        const v = Reflect.get(t, prop);
-        return typeof v === 'function' ? v.bind(t) : v;
-      },
+    const slow = slowReads(inner, 10, () => {
+      active++;
+      peak = Math.max(peak, active);
+      return () => { active--; };
     });
     const cache = new LruEncryptionMetaCache();
     const fresh = new EncryptingBackend(slow, createMountKeySet([key], key), { metaCache: cache, probeConcurrency: 3 });
@@ -192,18 +201,9 @@ describe('EncryptingBackend specifics', () => {
     // 200 stored bytes is a valid davcrypt size (plaintext 103), so only a probe can tell these are plaintext.
     for (let i = 0; i < 12; i++) await inner.write(`/budget/p${i}`, bodyOf(Buffer.alloc(200, i)), { size: 200 });
     let reads = 0;
-    const slow: Backend = new Proxy(inner, {
-      get: (t, prop) => {
-        if (prop === 'read') {
-          return async (p: string, o?: ReadOptions) => {
-            reads++;
-            await new Promise((r) => setTimeout(r, 40));
-            return t.read(p, o);
-          };
-        }
-        const v = Reflect.get(t, prop);
-        return typeof v === 'function' ? v.bind(t) : v;
-      },
+    const slow = slowReads(inner, 40, () => {
+      reads++;
+      return () => undefined;
     });
     const fresh = new EncryptingBackend(slow, createMountKeySet([key], key), { probeConcurrency: 2, probeBudgetMs: 50 });
     const started = Date.now();
