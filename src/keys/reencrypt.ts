@@ -6,8 +6,6 @@
 // under the current key are skipped; stale temp copies are removed at start. Also
 // scans which key ids files use (before dropping old keys). Never touches keyrings.
 import { randomBytes } from 'node:crypto';
-import { pipeline as pipelineCb, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { joinPath, type Backend, type EntryInfo } from '../backends/index.js';
 import {
   DEFAULT_SEGMENT_EXPONENT,
@@ -20,9 +18,9 @@ import {
   plainSizeForCipher,
 } from '../crypto/index.js';
 import { davError, isDavcryptError, toDavcryptError, type ErrorCode } from '../errors.js';
-import { hashingStream, nullSink, peekHead } from '../tools/streams.js';
+import { hashingStream, peekHead } from '../tools/streams.js';
 import { walkTree } from '../tools/walk.js';
-import { prepareTempFolder, sameVersion } from '../tools/conversion.js';
+import { chainStreams, prepareTempFolder, replaceIfUnchanged, verifyEncryptedCopy, writeConvertedCopy } from '../tools/conversion.js';
 import type { MountKeySet } from './types.js';
 
 export const REENCRYPT_TEMP_FOLDER = '/.davcrypt/reencrypt';
@@ -122,61 +120,38 @@ async function convert(opts: ReencryptOptions, path: string, tempPath: string): 
   const before = await backend.stat(path, { signal });
   const { body } = await backend.read(path, { signal });
   const { head, stream } = await peekHead(body, HEADER_BYTES);
-  if (!hasMagic(head)) {
+  // The replay stream was never read when we stop early: it does not release the body itself.
+  const release = (): void => {
     stream.destroy();
-    body.destroy(); // the replay stream was never read: it does not release the body itself
+    body.destroy();
+  };
+  if (!hasMagic(head)) {
+    release();
     return 'plaintext';
   }
   const header = parseHeader(head);
   if (header.keyId.equals(keys.current.id)) {
-    stream.destroy();
-    body.destroy(); // the replay stream was never read: it does not release the body itself
+    release();
     return 'current';
   }
   if (!keys.get(header.keyId)) {
-    stream.destroy();
-    body.destroy(); // the replay stream was never read: it does not release the body itself
+    release();
     throw davError('DC_ERR_UNKNOWN_KEY', `${path} uses key ${header.keyId.toString('hex')}, which the unlocked keys do not include`);
   }
   const plainSize = plainSizeForCipher(before.size, header.segmentExponent);
   if (plainSize === undefined) {
-    stream.destroy();
-    body.destroy(); // the replay stream was never read: it does not release the body itself
+    release();
     throw davError('DC_ERR_TRUNCATED', `${path}: stored size ${before.size} is not a valid encrypted size`);
   }
   const e = DEFAULT_SEGMENT_EXPONENT;
   const plainHash = hashingStream((n) => opts.progress?.bytes?.(n));
   const failure: { error?: unknown } = {};
-  const out = pipelineCb(
-    stream,
-    createDecryptStream({ resolveKey: (id) => keys.get(id)?.key, cipherSize: before.size }),
-    plainHash,
-    createEncryptStream({ key: keys.current, segmentExponent: e }),
-    (err) => {
-      if (err) failure.error ??= err;
-    },
-  ) as unknown as Readable;
-  try {
-    await backend.write(tempPath, out, { size: cipherSizeForPlain(plainSize, e), signal });
-  } catch (err) {
-    if (failure.error !== undefined && !signal?.aborted) {
-      const cause = toDavcryptError(failure.error);
-      if (cause.code !== 'DC_ERR_ABORTED' && cause.code !== 'DC_ERR_INTERNAL') throw cause;
-    }
-    if (!signal?.aborted) {
-      const now = await backend.stat(path, { signal }).catch(() => undefined);
-      if (!now || !sameVersion(before, now)) return 'changed';
-    }
-    throw err;
-  }
-  if (failure.error !== undefined) throw toDavcryptError(failure.error);
+  const decrypt = createDecryptStream({ resolveKey: (id) => keys.get(id)?.key, cipherSize: before.size });
+  const out = chainStreams(stream, [decrypt, plainHash, createEncryptStream({ key: keys.current, segmentExponent: e })], failure);
+  const written = await writeConvertedCopy(backend, path, tempPath, before, out, cipherSizeForPlain(plainSize, e), failure, signal);
+  if (written === 'changed') return 'changed';
   // Read the copy back under the current key: it must give the very same plaintext.
-  const copy = await backend.read(tempPath, { signal });
-  const check = hashingStream();
-  await pipeline(copy.body, createDecryptStream({ resolveKey: (id) => keys.get(id)?.key, cipherSize: copy.info.size }), check, nullSink(), { signal });
-  if (check.bytes !== plainHash.bytes || check.digest() !== plainHash.digest()) {
-    throw davError('DC_ERR_BACKEND', `${tempPath}: the re-encrypted copy does not decrypt to the original; original kept`);
-  }
+  await verifyEncryptedCopy(backend, keys, tempPath, { sha256: plainHash.digest(), bytes: plainHash.bytes }, 're-encrypted', signal);
   if (before.lastModified && backend.capabilities.setModified && backend.setModified) {
     await backend.setModified(tempPath, before.lastModified, { signal });
   }
@@ -187,16 +162,7 @@ async function convert(opts: ReencryptOptions, path: string, tempPath: string): 
       throw new HookFailure('hook failed', { cause: err });
     }
   }
-  const now = await backend.stat(path, { signal }).catch((err: unknown) => {
-    if (isDavcryptError(err, 'DC_ERR_NOT_FOUND')) return undefined;
-    throw err;
-  });
-  if (!now || !sameVersion(before, now)) {
-    await backend.delete(tempPath).catch(() => undefined);
-    return 'changed';
-  }
-  await backend.move(tempPath, path, { overwrite: true, signal });
-  return 'done';
+  return (await replaceIfUnchanged(backend, path, tempPath, before, signal)) === 'changed' ? 'changed' : 'done';
 }
 
 /** How many files use each key id (from their 65-byte headers), and how many are plaintext. */

@@ -5,8 +5,6 @@
 // recognised by the magic, stale temp copies are removed at start. Never deletes an
 // original except by that final MOVE.
 import { randomBytes } from 'node:crypto';
-import { pipeline as pipelineCb, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { joinPath, type Backend, type EntryInfo } from '../backends/index.js';
 import {
   DEFAULT_SEGMENT_EXPONENT,
@@ -18,13 +16,13 @@ import {
   parseHeader,
   plainSizeForCipher,
 } from '../crypto/index.js';
-import { davError, isDavcryptError, toDavcryptError } from '../errors.js';
+import { davError, toDavcryptError } from '../errors.js';
 import type { MountKeySet } from '../keys/index.js';
 import { KEYRING_FOLDER } from './identity-keys.js';
-import { countingStream, hashingStream, nullSink, peekHead } from './streams.js';
+import { countingStream, hashingStream, peekHead } from './streams.js';
 import { rethrowAbort, type FileFailure, type ToolProgress } from './tree-scan.js';
 import { walkTree } from './walk.js';
-import { prepareTempFolder, sameVersion } from './conversion.js';
+import { chainStreams, prepareTempFolder, replaceIfUnchanged, verifyEncryptedCopy, writeConvertedCopy } from './conversion.js';
 
 /** Folder (below the mount root) holding in-progress converted copies. */
 export const MIGRATE_TEMP_FOLDER = 'migrate';
@@ -137,13 +135,6 @@ async function runHook(hook: ((path: string) => void | Promise<void>) | undefine
   }
 }
 
-/** Pipes `source` through `transforms` and returns the last stage; the first error is kept in `failure.error`. */
-function chain(source: Readable, transforms: NodeJS.ReadWriteStream[], failure: { error?: unknown }): Readable {
-  return pipelineCb(source, ...(transforms as [NodeJS.ReadWriteStream]), (err) => {
-    if (err) failure.error ??= err;
-  }) as unknown as Readable;
-}
-
 async function convertFile(opts: MigrateOptions, path: string, tempPath: string): Promise<'converted' | 'skipped' | 'changed'> {
   const { backend, signal, keys } = opts;
   const before = await backend.stat(path, { signal });
@@ -158,63 +149,30 @@ async function convertFile(opts: MigrateOptions, path: string, tempPath: string)
   const onBytes = (n: number) => opts.progress?.bytes?.(n);
   const sourceHash = hashingStream(onBytes);
   const failure: { error?: unknown } = {};
-  let written: EntryInfo;
-  try {
-    if (opts.direction === 'encrypt') {
-      const e = opts.segmentExponent ?? DEFAULT_SEGMENT_EXPONENT;
-      const out = chain(stream, [sourceHash, createEncryptStream({ key: keys.current, segmentExponent: e })], failure);
-      written = await backend.write(tempPath, out, { size: cipherSizeForPlain(before.size, e), signal });
-    } else {
-      const header = parseHeader(head);
-      const plainSize = plainSizeForCipher(before.size, header.segmentExponent);
-      const decrypt = createDecryptStream({ resolveKey: (id) => keys.get(id)?.key, cipherSize: before.size });
-      const plainHash = hashingStream();
-      const out = chain(stream, [countingStream(onBytes), decrypt, plainHash], failure);
-      written = await backend.write(tempPath, out, { size: plainSize, signal });
-    }
-  } catch (err) {
-    // A decrypt failure surfaces as a body error of the write: report the decrypt error itself.
-    if (failure.error !== undefined && !signal?.aborted) {
-      const cause = toDavcryptError(failure.error);
-      if (cause.code !== 'DC_ERR_ABORTED' && cause.code !== 'DC_ERR_INTERNAL') throw cause;
-    }
-    // E.g. the body length differed from the size announced: someone wrote the file meanwhile.
-    if (!signal?.aborted) {
-      const now = await backend.stat(path, { signal }).catch(() => undefined);
-      if (!now || !sameVersion(before, now)) return 'changed';
-    }
-    throw err;
+  let written: EntryInfo | 'changed';
+  let plainSize: number | undefined;
+  if (opts.direction === 'encrypt') {
+    const e = opts.segmentExponent ?? DEFAULT_SEGMENT_EXPONENT;
+    const out = chainStreams(stream, [sourceHash, createEncryptStream({ key: keys.current, segmentExponent: e })], failure);
+    written = await writeConvertedCopy(backend, path, tempPath, before, out, cipherSizeForPlain(before.size, e), failure, signal);
+  } else {
+    plainSize = plainSizeForCipher(before.size, parseHeader(head).segmentExponent);
+    const decrypt = createDecryptStream({ resolveKey: (id) => keys.get(id)?.key, cipherSize: before.size });
+    const out = chainStreams(stream, [countingStream(onBytes), decrypt], failure);
+    written = await writeConvertedCopy(backend, path, tempPath, before, out, plainSize, failure, signal);
   }
-  if (failure.error !== undefined) throw toDavcryptError(failure.error);
-  if (opts.direction === 'encrypt') await verifyEncryptedCopy(opts, tempPath, sourceHash.digest(), sourceHash.bytes);
-  else if (written.size !== undefined && written.size !== plainSizeForCipher(before.size, parseHeader(head).segmentExponent)) {
+  if (written === 'changed') return 'changed';
+  if (opts.direction === 'encrypt') {
+    await verifyEncryptedCopy(backend, keys, tempPath, { sha256: sourceHash.digest(), bytes: sourceHash.bytes }, 'encrypted', signal);
+  } else if (written.size !== undefined && written.size !== plainSize) {
     throw davError('DC_ERR_BACKEND', `${path}: the decrypted copy has ${written.size} bytes, expected another size; original kept`);
   }
   if (before.lastModified && backend.capabilities.setModified && backend.setModified) {
     await backend.setModified(tempPath, before.lastModified, { signal });
   }
   await runHook(opts.hooks?.beforeReplace, path);
-  // Race window: a write landing between this stat and the MOVE below is overwritten (see docs/RECOVERY.md).
-  const now = await backend.stat(path, { signal }).catch((err: unknown) => {
-    if (isDavcryptError(err, 'DC_ERR_NOT_FOUND')) return undefined;
-    throw err;
-  });
-  if (!now || !sameVersion(before, now)) {
-    await deleteQuietly(backend, tempPath);
-    return 'changed';
-  }
-  await backend.move(tempPath, path, { overwrite: true, signal });
+  if ((await replaceIfUnchanged(backend, path, tempPath, before, signal)) === 'changed') return 'changed';
   await runHook(opts.hooks?.afterReplace, path);
   return 'converted';
 }
 
-/** Reads the encrypted temp copy back, decrypts it and compares length and SHA-256 with the source. */
-async function verifyEncryptedCopy(opts: MigrateOptions, tempPath: string, sourceSha256: string, sourceBytes: number): Promise<void> {
-  const { backend, signal, keys } = opts;
-  const { body, info } = await backend.read(tempPath, { signal });
-  const check = hashingStream();
-  await pipeline(body, createDecryptStream({ resolveKey: (id) => keys.get(id)?.key, cipherSize: info.size }), check, nullSink(), { signal });
-  if (check.bytes !== sourceBytes || check.digest() !== sourceSha256) {
-    throw davError('DC_ERR_BACKEND', `${tempPath}: the encrypted copy does not decrypt to the original; original kept`);
-  }
-}
