@@ -225,3 +225,22 @@ async function mkcol(backend: { webdavUrl: string; username?: string; password?:
   await res.body.dump();
   if (res.statusCode >= 300 && res.statusCode !== 405) throw new Error(`MKCOL ${relative} on the test backend: HTTP ${res.statusCode}`);
 }
+
+/** Deterministic test bytes: byte i is (i * 13 + seed) mod 256 (different seeds give different files). */
+export function patternBytes(n: number, seed = 0): Buffer {
+  const b = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 13 + seed) & 0xff;
+  return b;
+}
+
+/** One request to the gateway with an exact Content-Length; resolves with the status and the whole body. */
+export async function gatewayRequest(
+  gw: { url: string }, method: string, path: string, opts: { auth?: string; body?: Buffer | string } = {},
+): Promise<{ status: number; body: Buffer }> {
+  const data = typeof opts.body === 'string' ? Buffer.from(opts.body) : opts.body;
+  const headers: Record<string, string> = {};
+  if (opts.auth) headers.authorization = opts.auth;
+  if (data) headers['content-length'] = String(data.length);
+  const res = await request(new URL(path, gw.url), { method: method as 'GET', body: data, headers });
+  return { status: res.statusCode, body: Buffer.from(await res.body.arrayBuffer()) };
+}

@@ -4,25 +4,20 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openIdentity, parseKeyring } from '../../src/crypto/index.js';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { gatewayRequest, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 
 function basic(user: string, password: string): string {
   return 'Basic ' + Buffer.from(`${user}:${password}`, 'utf8').toString('base64');
 }
 
-async function put(gw: TestGateway, path: string, body: string, auth: string): Promise<number> {
-  const res = await request(new URL(path, gw.url), { method: 'PUT', body, headers: { authorization: auth, 'content-length': String(Buffer.byteLength(body)) } });
-  await res.body.dump();
-  return res.statusCode;
-}
+const put = async (gw: TestGateway, path: string, body: string, auth: string): Promise<number> => (await gatewayRequest(gw, 'PUT', path, { auth, body })).status;
 
 async function get(gw: TestGateway, path: string, auth: string): Promise<{ status: number; text: string }> {
-  const res = await request(new URL(path, gw.url), { method: 'GET', headers: { authorization: auth } });
-  return { status: res.statusCode, text: await res.body.text() };
+  const { status, body } = await gatewayRequest(gw, 'GET', path, { auth });
+  return { status, text: body.toString('utf8') };
 }
 
 describe('composed gateway', () => {

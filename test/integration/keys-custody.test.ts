@@ -15,7 +15,7 @@ import { runRecover } from '../../src/cli/recover.js';
 import { runRecovery } from '../../src/cli/recovery.js';
 import { runUser } from '../../src/cli/user.js';
 import { openIdentity, parseKeyring, type Keyring } from '../../src/crypto/index.js';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { gatewayRequest, patternBytes, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 function cliIO(stdin: string) {
@@ -35,23 +35,11 @@ function basic(user: string, password: string): string {
   return 'Basic ' + Buffer.from(`${user}:${password}`, 'utf8').toString('base64');
 }
 
-async function put(gw: TestGateway, path: string, body: Buffer | string, auth: string): Promise<number> {
-  const data = typeof body === 'string' ? Buffer.from(body) : body;
-  const res = await request(new URL(path, gw.url), { method: 'PUT', body: data, headers: { authorization: auth, 'content-length': String(data.length) } });
-  await res.body.dump();
-  return res.statusCode;
-}
+const put = async (gw: TestGateway, path: string, body: Buffer | string, auth: string): Promise<number> => (await gatewayRequest(gw, 'PUT', path, { auth, body })).status;
 
-async function get(gw: TestGateway, path: string, auth: string): Promise<{ status: number; body: Buffer }> {
-  const res = await request(new URL(path, gw.url), { method: 'GET', headers: { authorization: auth } });
-  return { status: res.statusCode, body: Buffer.from(await res.body.arrayBuffer()) };
-}
+const get = (gw: TestGateway, path: string, auth: string) => gatewayRequest(gw, 'GET', path, { auth });
 
-function pattern(n: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  for (let i = 0; i < n; i++) b[i] = (i * 13 + seed) & 0xff;
-  return b;
-}
+const pattern = patternBytes;
 
 async function keyringAt(dir: string): Promise<Keyring> {
   return parseKeyring(await readFile(join(dir, '.davcrypt', 'keyring.json'), 'utf8'));

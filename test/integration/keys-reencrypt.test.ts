@@ -15,7 +15,7 @@ import { runKey, runMaster } from '../../src/cli/key.js';
 import { runMount } from '../../src/cli/mount.js';
 import { createDecryptStream, parseKeyring, unwrapMountKey, type Keyring } from '../../src/crypto/index.js';
 import { createMountKeySet, readMasterKeyFile, reencryptTree, unwrapEvery } from '../../src/keys/index.js';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { gatewayRequest, patternBytes, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 
 function cliIO(stdin: string) {
@@ -31,22 +31,11 @@ function cliIO(stdin: string) {
   };
 }
 
-async function put(gw: TestGateway, path: string, body: Buffer, auth: string): Promise<number> {
-  const res = await request(new URL(path, gw.url), { method: 'PUT', body, headers: { authorization: auth, 'content-length': String(body.length) } });
-  await res.body.dump();
-  return res.statusCode;
-}
+const put = async (gw: TestGateway, path: string, body: Buffer, auth: string): Promise<number> => (await gatewayRequest(gw, 'PUT', path, { auth, body })).status;
 
-async function get(gw: TestGateway, path: string, auth: string): Promise<{ status: number; body: Buffer }> {
-  const res = await request(new URL(path, gw.url), { method: 'GET', headers: { authorization: auth } });
-  return { status: res.statusCode, body: Buffer.from(await res.body.arrayBuffer()) };
-}
+const get = (gw: TestGateway, path: string, auth: string) => gatewayRequest(gw, 'GET', path, { auth });
 
-function pattern(n: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  for (let i = 0; i < n; i++) b[i] = (i * 7 + seed) & 0xff;
-  return b;
-}
+const pattern = patternBytes;
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const keyringAt = async (dir: string): Promise<Keyring> => parseKeyring(await readFile(join(dir, '.davcrypt', 'keyring.json'), 'utf8'));

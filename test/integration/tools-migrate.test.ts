@@ -6,17 +6,13 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { patternBytes, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 import { runDavcrypt } from '../helpers/cli.js';
 
 const davcrypt = (args: string[], stdin: string) => runDavcrypt(args, stdin);
 
-function pattern(n: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  for (let i = 0; i < n; i++) b[i] = (i * 31 + seed) & 0xff;
-  return b;
-}
+const pattern = patternBytes;
 
 const dropped: Record<string, Buffer> = {
   '/notes.txt': Buffer.from('written straight to the backend'),

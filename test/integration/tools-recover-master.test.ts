@@ -4,28 +4,18 @@
 // key file alone (no password); a wrong, missing or too open key file fails cleanly.
 import { chmod, cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMasterKeyFile } from '../../src/keys/index.js';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { gatewayRequest, patternBytes, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 import { listFilesBelow, runDavcrypt } from '../helpers/cli.js';
 
 const davcrypt = (args: string[], stdin = '') => runDavcrypt(args, stdin);
 
-function pattern(n: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  for (let i = 0; i < n; i++) b[i] = (i * 11 + seed) & 0xff;
-  return b;
-}
+const pattern = patternBytes;
 
-async function send(gw: TestGateway, method: string, path: string, body?: Buffer): Promise<number> {
-  const headers: Record<string, string> = { authorization: gw.authHeader('alice') };
-  if (body) headers['content-length'] = String(body.length);
-  const res = await request(new URL(path, gw.url), { method, body, headers });
-  await res.body.dump();
-  return res.statusCode;
-}
+const send = async (gw: TestGateway, method: string, path: string, body?: Buffer): Promise<number> =>
+  (await gatewayRequest(gw, method, path, { auth: gw.authHeader('alice'), body })).status;
 
 const files = listFilesBelow;
 

@@ -3,9 +3,8 @@
 // wrong password, tampered and truncated files, salvage, verify in both forms.
 import { cp, readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { gatewayRequest, patternBytes, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 import { listFilesBelow, runDavcrypt } from '../helpers/cli.js';
 
@@ -13,19 +12,10 @@ const SEG = 65536;
 
 export const davcrypt = (args: string[], stdin: string, env: NodeJS.ProcessEnv = {}) => runDavcrypt(args, stdin, { env });
 
-function pattern(n: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  for (let i = 0; i < n; i++) b[i] = (i * 13 + seed) & 0xff;
-  return b;
-}
+const pattern = patternBytes;
 
-async function send(gw: TestGateway, method: string, path: string, body?: Buffer): Promise<number> {
-  const headers: Record<string, string> = { authorization: gw.authHeader('alice') };
-  if (body) headers['content-length'] = String(body.length);
-  const res = await request(new URL(path, gw.url), { method, body, headers });
-  await res.body.dump();
-  return res.statusCode;
-}
+const send = async (gw: TestGateway, method: string, path: string, body?: Buffer): Promise<number> =>
+  (await gatewayRequest(gw, method, path, { auth: gw.authHeader('alice'), body })).status;
 
 const files = listFilesBelow;
 

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runRecover } from '../../src/cli/recover.js';
 import { runRecovery } from '../../src/cli/recovery.js';
 import { apacheAvailable, startApache, type ApacheServer } from '../helpers/apache.js';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { patternBytes, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 
 const missing = apacheAvailable();
@@ -38,11 +38,7 @@ function basic(user: string, password: string): string {
   return 'Basic ' + Buffer.from(`${user}:${password}`, 'utf8').toString('base64');
 }
 
-function pattern(n: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  for (let i = 0; i < n; i++) b[i] = (i * 11 + seed) & 0xff;
-  return b;
-}
+const pattern = patternBytes;
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 

@@ -11,7 +11,7 @@ import { runRecover } from '../../src/cli/recover.js';
 import { runVerify } from '../../src/cli/verify.js';
 import { runMigrate } from '../../src/cli/migrate.js';
 import { apacheAvailable, startApache, type ApacheServer } from '../helpers/apache.js';
-import { startTestGateway, TEST_ARGON2, type TestGateway } from '../helpers/gateway.js';
+import { patternBytes, startTestGateway, TEST_ARGON2, type TestGateway } from '../helpers/gateway.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 
 const missing = apacheAvailable();
@@ -33,11 +33,7 @@ function io(password: string, env: NodeJS.ProcessEnv = {}) {
   };
 }
 
-function pattern(n: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  for (let i = 0; i < n; i++) b[i] = (i * 17 + 3) & 0xff;
-  return b;
-}
+const pattern = (n: number): Buffer => patternBytes(n, 3);
 
 const content: Record<string, Buffer> = {
   '/hello.txt': Buffer.from('hello over webdav'),
