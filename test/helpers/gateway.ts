@@ -244,3 +244,18 @@ export async function gatewayRequest(
   const res = await request(new URL(path, gw.url), { method: method as 'GET', body: data, headers });
   return { status: res.statusCode, body: Buffer.from(await res.body.arrayBuffer()) };
 }
+
+/** Two gateway instances on one store URL (e.g. Redis) serving the same local storage: `b` uses `a`'s storage folder. */
+export async function startGatewayPair(store: string, users: Record<string, string>): Promise<{ a: TestGateway; b: TestGateway }> {
+  const a = await startTestGateway({ store, users });
+  try {
+    const b = await startTestGateway({
+      store, users,
+      mounts: [{ path: '/', encrypt: true, backend: { type: 'local', root: join(a.storageRoot, '{user}') } }],
+    });
+    return { a, b };
+  } catch (err) {
+    await a.close();
+    throw err;
+  }
+}

@@ -5,10 +5,9 @@
 // Skips with a reason when redis-server (or, for litmus, litmus) is missing.
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { startGatewayPair, type TestGateway } from '../helpers/gateway.js';
 import { litmusUnavailable, runLitmusSuite } from '../helpers/litmus.js';
 import { redisSkipReason, startRedis, type TestRedis } from '../helpers/redis.js';
 
@@ -29,12 +28,7 @@ describe.skipIf(redisSkipReason !== undefined)('two gateway instances on one Red
 
   beforeAll(async () => {
     redis = await startRedis();
-    a = await startTestGateway({ store: redis.url, users: USERS });
-    b = await startTestGateway({
-      store: redis.url,
-      users: USERS,
-      mounts: [{ path: '/', encrypt: true, backend: { type: 'local', root: join(a.storageRoot, '{user}') } }],
-    });
+    ({ a, b } = await startGatewayPair(redis.url, USERS));
   });
   afterAll(async () => {
     await b?.close();

@@ -4,10 +4,9 @@
 // Guards the fixed race where KeyringService serialized per process only: two instances
 // could each create a different first key, the store kept one, and files written with the
 // other became DC_ERR_UNKNOWN_KEY. Skips without redis-server.
-import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { startGatewayPair, type TestGateway } from '../helpers/gateway.js';
 import { redisSkipReason, startRedis, type TestRedis } from '../helpers/redis.js';
 
 const skipReason = redisSkipReason;
@@ -21,12 +20,7 @@ describe.skipIf(skipReason !== undefined)('first key of a mount created concurre
   let b: TestGateway;
   beforeAll(async () => {
     redis = await startRedis();
-    a = await startTestGateway({ store: redis.url, users: USERS });
-    b = await startTestGateway({
-      store: redis.url,
-      users: USERS,
-      mounts: [{ path: '/', encrypt: true, backend: { type: 'local', root: join(a.storageRoot, '{user}') } }],
-    });
+    ({ a, b } = await startGatewayPair(redis.url, USERS));
   });
   afterAll(async () => {
     await b?.close();
