@@ -2,6 +2,7 @@
 // or a script does: arguments, stdin text (passwords one per line), optional cwd and env.
 import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { join, resolve } from 'node:path';
 
 export const DAVCRYPT_BIN = resolve(import.meta.dirname, '../../bin/davcrypt.js');
@@ -37,4 +38,19 @@ export async function listFilesBelow(dir: string, prefix = ''): Promise<string[]
     else out.push(`${prefix}/${e.name}`);
   }
   return out.sort();
+}
+
+/** I/O for a CLI command run in-process: `stdin` as the password input, stdout captured, stderr dropped. */
+export function inProcessCliIO(stdin: string, env?: NodeJS.ProcessEnv) {
+  let stdout = '';
+  return {
+    io: {
+      stdout: { write: (s: string) => ((stdout += s), true) } as unknown as NodeJS.WritableStream,
+      stderr: { isTTY: false, write: () => true },
+      input: Readable.from([stdin]) as unknown as NodeJS.ReadableStream,
+      output: { write: () => true } as unknown as NodeJS.WritableStream,
+      ...(env ? { env } : {}),
+    },
+    stdout: () => stdout,
+  };
 }

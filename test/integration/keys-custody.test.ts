@@ -6,7 +6,6 @@
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runKey } from '../../src/cli/key.js';
@@ -16,24 +15,13 @@ import { runRecovery } from '../../src/cli/recovery.js';
 import { runUser } from '../../src/cli/user.js';
 import { openIdentity, parseKeyring, type Keyring } from '../../src/crypto/index.js';
 import { gatewayRequest, patternBytes, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { inProcessCliIO } from '../helpers/cli.js';
+import { basicAuthorization } from '../../src/backends/webdav-http.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
-function cliIO(stdin: string) {
-  let stdout = '';
-  return {
-    io: {
-      stdout: { write: (s: string) => ((stdout += s), true) } as unknown as NodeJS.WritableStream,
-      stderr: { isTTY: false, write: () => true },
-      input: Readable.from([stdin]) as unknown as NodeJS.ReadableStream,
-      output: { write: () => true } as unknown as NodeJS.WritableStream,
-    },
-    stdout: () => stdout,
-  };
-}
+const cliIO = inProcessCliIO;
 
-function basic(user: string, password: string): string {
-  return 'Basic ' + Buffer.from(`${user}:${password}`, 'utf8').toString('base64');
-}
+const basic = basicAuthorization;
 
 const put = async (gw: TestGateway, path: string, body: Buffer | string, auth: string): Promise<number> => (await gatewayRequest(gw, 'PUT', path, { auth, body })).status;
 

@@ -16,20 +16,10 @@ import { runMount } from '../../src/cli/mount.js';
 import { createDecryptStream, parseKeyring, unwrapMountKey, type Keyring } from '../../src/crypto/index.js';
 import { createMountKeySet, readMasterKeyFile, reencryptTree, unwrapEvery } from '../../src/keys/index.js';
 import { gatewayRequest, patternBytes, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { inProcessCliIO } from '../helpers/cli.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 
-function cliIO(stdin: string) {
-  let stdout = '';
-  return {
-    io: {
-      stdout: { write: (s: string) => ((stdout += s), true) } as unknown as NodeJS.WritableStream,
-      stderr: { isTTY: false, write: () => true },
-      input: Readable.from([stdin]) as unknown as NodeJS.ReadableStream,
-      output: { write: () => true } as unknown as NodeJS.WritableStream,
-    },
-    stdout: () => stdout,
-  };
-}
+const cliIO = inProcessCliIO;
 
 const put = async (gw: TestGateway, path: string, body: Buffer, auth: string): Promise<number> => (await gatewayRequest(gw, 'PUT', path, { auth, body })).status;
 

@@ -6,13 +6,14 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runRecover } from '../../src/cli/recover.js';
 import { runRecovery } from '../../src/cli/recovery.js';
 import { apacheAvailable, startApache, type ApacheServer } from '../helpers/apache.js';
 import { patternBytes, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { inProcessCliIO } from '../helpers/cli.js';
+import { basicAuthorization } from '../../src/backends/webdav-http.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 
 const missing = apacheAvailable();
@@ -20,23 +21,9 @@ if (missing) console.warn(`[skip] keys-apache: ${missing}`);
 
 const SVC = 'svc-pw';
 
-function cliIO(stdin: string, env: NodeJS.ProcessEnv = {}) {
-  let stdout = '';
-  return {
-    io: {
-      stdout: { write: (s: string) => ((stdout += s), true) } as unknown as NodeJS.WritableStream,
-      stderr: { isTTY: false, write: () => true },
-      input: Readable.from([stdin]) as unknown as NodeJS.ReadableStream,
-      output: { write: () => true } as unknown as NodeJS.WritableStream,
-      env,
-    },
-    stdout: () => stdout,
-  };
-}
+const cliIO = inProcessCliIO;
 
-function basic(user: string, password: string): string {
-  return 'Basic ' + Buffer.from(`${user}:${password}`, 'utf8').toString('base64');
-}
+const basic = basicAuthorization;
 
 const pattern = patternBytes;
 
