@@ -12,7 +12,7 @@ import type {
   Backend, BackendCapabilities, EntryInfo, OpOptions, QuotaInfo, ReadOptions, ReadResult, TransferOptions, WriteOptions,
 } from './types.js';
 import {
-  WebdavHttp, basicAuthorization, createWebdavAgent, discard, readText, statusError, transportError, wrapBody,
+  WebdavHttp, basicAuthorization, createWebdavAgent, discard, statusError, transportError, wrapBody,
   type WebdavTimeouts,
 } from './webdav-http.js';
 import { WebdavPaths } from './webdav-paths.js';

@@ -17,10 +17,10 @@ import {
   parseHeader,
   plainSizeForCipher,
 } from '../crypto/index.js';
-import { davError, isDavcryptError, toDavcryptError, type ErrorCode } from '../errors.js';
+import { davError, toDavcryptError, type ErrorCode } from '../errors.js';
 import { hashingStream, peekHead } from '../tools/streams.js';
 import { walkTree } from '../tools/walk.js';
-import { chainStreams, prepareTempFolder, replaceIfUnchanged, verifyEncryptedCopy, writeConvertedCopy } from '../tools/conversion.js';
+import { chainStreams, filesOfMount, prepareTempFolder, replaceIfUnchanged, verifyEncryptedCopy, writeConvertedCopy } from '../tools/conversion.js';
 import type { MountKeySet } from './types.js';
 
 export const REENCRYPT_TEMP_FOLDER = '/.davcrypt/reencrypt';
@@ -71,23 +71,7 @@ export async function reencryptTree(opts: ReencryptOptions): Promise<ReencryptRe
   const { backend, signal } = opts;
   const report: ReencryptReport = { files: 0, reencrypted: 0, current: 0, plaintext: 0, changed: [], failed: [], nestedMounts: [], staleTempsRemoved: 0 };
   report.staleTempsRemoved = await prepareTempFolder(backend, REENCRYPT_TEMP_FOLDER, '/.davcrypt', signal);
-  const walk = walkTree(backend, '/', {
-    signal,
-    descend: (item) => {
-      if (!item.hasKeyringFolder) return true;
-      report.nestedMounts.push(item.entry.path);
-      return false;
-    },
-  });
-  try {
-    for await (const item of walk) {
-      if (item.kind !== 'file') continue;
-      await reencryptOne(opts, item.entry, report);
-    }
-  } catch (err) {
-    if (signal?.aborted && !isDavcryptError(err, 'DC_ERR_ABORTED')) throw davError('DC_ERR_ABORTED', 're-encryption aborted', { cause: signal.reason });
-    throw err;
-  }
+  for await (const entry of filesOfMount(backend, '/', report.nestedMounts, 're-encryption', signal)) await reencryptOne(opts, entry, report);
   return report;
 }
 

@@ -9,6 +9,8 @@ import { createDecryptStream } from '../crypto/index.js';
 import { davError, isDavcryptError, toDavcryptError } from '../errors.js';
 import type { MountKeySet } from '../keys/types.js';
 import { hashingStream, nullSink } from './streams.js';
+import { rethrowAbort } from './tree-scan.js';
+import { walkTree } from './walk.js';
 
 /** True when two stats describe the same stored version (ETag when either has one, plus size and mtime). */
 export function sameVersion(a: EntryInfo, b: EntryInfo): boolean {
@@ -98,4 +100,27 @@ export async function replaceIfUnchanged(
   }
   await backend.move(tempPath, path, { overwrite: true, signal });
   return 'replaced';
+}
+
+/**
+ * The files below `start` of one mount: folders holding their own `.davcrypt/` (nested mounts, other
+ * keys) are not entered; their paths are pushed to `nestedMounts`. An error after the signal fired
+ * becomes DC_ERR_ABORTED ("<what> aborted").
+ */
+export async function* filesOfMount(
+  backend: Backend, start: string, nestedMounts: string[], what: string, signal?: AbortSignal,
+): AsyncGenerator<EntryInfo> {
+  const walk = walkTree(backend, start, {
+    signal,
+    descend: (item) => {
+      if (!item.hasKeyringFolder) return true;
+      nestedMounts.push(item.entry.path);
+      return false;
+    },
+  });
+  try {
+    for await (const item of walk) if (item.kind === 'file') yield item.entry;
+  } catch (err) {
+    rethrowAbort(err, signal, what);
+  }
 }

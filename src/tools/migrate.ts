@@ -20,9 +20,8 @@ import { davError, toDavcryptError } from '../errors.js';
 import type { MountKeySet } from '../keys/index.js';
 import { KEYRING_FOLDER } from './identity-keys.js';
 import { countingStream, hashingStream, peekHead } from './streams.js';
-import { rethrowAbort, type FileFailure, type ToolProgress } from './tree-scan.js';
-import { walkTree } from './walk.js';
-import { chainStreams, prepareTempFolder, replaceIfUnchanged, verifyEncryptedCopy, writeConvertedCopy } from './conversion.js';
+import type { FileFailure, ToolProgress } from './tree-scan.js';
+import { chainStreams, filesOfMount, prepareTempFolder, replaceIfUnchanged, verifyEncryptedCopy, writeConvertedCopy } from './conversion.js';
 
 /** Folder (below the mount root) holding in-progress converted copies. */
 export const MIGRATE_TEMP_FOLDER = 'migrate';
@@ -86,25 +85,12 @@ export async function migrateTree(opts: MigrateOptions): Promise<MigrateReport> 
   const tempFolder = joinPath(keyringFolder, MIGRATE_TEMP_FOLDER);
   const report: MigrateReport = { files: 0, converted: 0, skipped: 0, changed: [], failed: [], nestedMounts: [], staleTempsRemoved: 0 };
   report.staleTempsRemoved = await prepareTempFolder(backend, tempFolder, keyringFolder, signal);
-  const walk = walkTree(backend, start, {
-    signal,
-    descend: (item) => {
-      if (!item.hasKeyringFolder) return true;
-      report.nestedMounts.push(item.entry.path);
-      return false;
-    },
-  });
-  try {
-    for await (const item of walk) await migrateOne(opts, item.entry, tempFolder, report);
-  } catch (err) {
-    rethrowAbort(err, signal, 'migration');
-  }
+  for await (const entry of filesOfMount(backend, start, report.nestedMounts, 'migration', signal)) await migrateOne(opts, entry, tempFolder, report);
   return report;
 }
 
 async function migrateOne(opts: MigrateOptions, entry: EntryInfo, tempFolder: string, report: MigrateReport): Promise<void> {
   const { backend, signal } = opts;
-  if (entry.type !== 'file') return;
   const path = entry.path;
   report.files += 1;
   opts.progress?.fileStarted?.(path, entry.size);

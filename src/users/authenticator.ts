@@ -198,7 +198,7 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
   }
 
   private async resolveMounts(session: Session): Promise<ResolvedMount[]> {
-    const { backends, keyrings, logger } = this.options;
+    const { backends, logger } = this.options;
     const name = session.user.name;
     const out: ResolvedMount[] = [];
     for (const mount of backends.mountsFor(name)) {
