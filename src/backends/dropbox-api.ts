@@ -42,7 +42,11 @@ export function hasTags(err: unknown, ...prefix: string[]): boolean {
   return prefix.every((t, i) => tags[i] === t);
 }
 
-/** Follows '.tag' down an error union; structs in between (UploadWriteFailed.reason) are stepped through. */
+/**
+ * Follows '.tag' down an error union. Stone puts a struct variant's fields beside its tag
+ * (UploadWriteFailed: {'.tag': 'path', reason: {...}}), so when a variant holds no union of its
+ * own, the walk steps into the field that does.
+ */
 function tagPath(error: unknown): string[] {
   const out: string[] = [];
   let node = error as Record<string, unknown> | undefined;
@@ -50,11 +54,14 @@ function tagPath(error: unknown): string[] {
     const tag = node['.tag'];
     if (typeof tag === 'string') {
       out.push(tag);
-      node = node[tag] as Record<string, unknown> | undefined;
-    } else {
-      node = Object.values(node).find((v) => v && typeof v === 'object' && typeof (v as Record<string, unknown>)['.tag'] === 'string') as
-        | Record<string, unknown> | undefined;
+      const inner = node[tag];
+      if (inner && typeof inner === 'object') {
+        node = inner as Record<string, unknown>;
+        continue;
+      }
     }
+    node = Object.entries(node).find(([k, v]) => k !== '.tag' && v && typeof v === 'object'
+      && typeof (v as Record<string, unknown>)['.tag'] === 'string')?.[1] as Record<string, unknown> | undefined;
   }
   return out;
 }
@@ -101,6 +108,12 @@ export interface DownloadResponse<T> {
   result?: T;
   headers: Dispatcher.ResponseData['headers'];
   body: Readable;
+}
+
+/** Abandons a response body (its connection closes); the abort it reports is expected, not an error. */
+export function dropBody(body: Readable): void {
+  body.on('error', () => undefined);
+  body.destroy();
 }
 
 export class DropboxApi {
@@ -166,7 +179,7 @@ export class DropboxApi {
       try {
         result = JSON.parse(text) as T;
       } catch (err) {
-        res.body.destroy();
+        dropBody(res.body);
         throw davError('DC_ERR_BACKEND', `dropbox ${route}: unreadable Dropbox-API-Result header`, { cause: err });
       }
     }

@@ -6,7 +6,7 @@
 // body arrived (and had the declared size).
 import type { Readable } from 'node:stream';
 import { davError, isDavcryptError } from '../errors.js';
-import { hasTags, type DropboxApi } from './dropbox-api.js';
+import type { DropboxApi } from './dropbox-api.js';
 import { DROPBOX_BLOCK_BYTES, DropboxContentHasher, dropboxContentHash } from './dropbox-hash.js';
 import type { DropboxFileMetadata } from './dropbox-types.js';
 
@@ -116,9 +116,11 @@ async function finish(
 }
 
 function correctOffsetOf(err: unknown): number | undefined {
-  if (!hasTags(err, 'incorrect_offset') && !hasTags(err, 'lookup_failed', 'incorrect_offset')) return undefined;
-  const e = (err as { details: { dropboxError?: { incorrect_offset?: { correct_offset?: number }; lookup_failed?: { correct_offset?: number } } } }).details.dropboxError;
-  return e?.incorrect_offset?.correct_offset ?? e?.lookup_failed?.correct_offset;
+  // append_v2: {'.tag': 'incorrect_offset', correct_offset}; finish: {'.tag': 'lookup_failed', lookup_failed: {...}}.
+  type OffsetError = { '.tag'?: string; correct_offset?: number; lookup_failed?: OffsetError };
+  let e = (isDavcryptError(err) ? err.details.dropboxError : undefined) as OffsetError | undefined;
+  if (e?.['.tag'] === 'lookup_failed') e = e.lookup_failed;
+  return e?.['.tag'] === 'incorrect_offset' ? e.correct_offset : undefined;
 }
 
 /** Cuts a stream into chunks of exactly `chunkBytes` (the last one shorter, possibly empty-free). */

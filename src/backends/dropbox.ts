@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
 import { davError, isDavcryptError, type DavcryptError } from '../errors.js';
-import { DropboxApi, hasTags, type DropboxApiOptions } from './dropbox-api.js';
+import { DropboxApi, dropBody, hasTags, type DropboxApiOptions } from './dropbox-api.js';
 import { DropboxContentHasher } from './dropbox-hash.js';
 import {
   DropboxPaths, foldName, type DropboxFileMetadata, type DropboxListFolderResult, type DropboxMetadata,
@@ -198,7 +198,7 @@ export class DropboxBackend implements Backend {
       throw err;
     }
     if (res.status === 416) {
-      res.body.destroy();
+      dropBody(res.body);
       const st = await this.stat(norm, { signal });
       if (st.type === 'directory') throw davError('DC_ERR_IS_A_COLLECTION', `${where}: is a folder`, { details: { path: norm } });
       if (st.size === 0) return { body: Readable.from([]), info: st };
@@ -207,12 +207,12 @@ export class DropboxBackend implements Backend {
     const meta = res.result;
     // Routes that return a FileMetadata directly (download, upload) send it without '.tag'.
     if (!meta || typeof meta.rev !== 'string') {
-      res.body.destroy();
+      dropBody(res.body);
       throw davError('DC_ERR_BACKEND', `${where}: download without Dropbox-API-Result`);
     }
     const info = this.toEntry(norm, { ...meta, '.tag': 'file' });
     if (opts.ifMatch !== undefined && opts.ifMatch !== '*' && opts.ifMatch !== info.etag) {
-      res.body.destroy();
+      dropBody(res.body);
       throw davError('DC_ERR_PRECONDITION_FAILED', `${where}: ETag does not match`, { details: { path: norm } });
     }
     if (!range || info.size === 0) {
@@ -221,7 +221,7 @@ export class DropboxBackend implements Backend {
       return { body: meta.content_hash ? body.pipe(hashCheck(where, meta.content_hash)) : body, info };
     }
     if (range.start >= info.size) {
-      res.body.destroy();
+      dropBody(res.body);
       throw davError('DC_ERR_RANGE_NOT_SATISFIABLE', `${where}: range starts at ${range.start}, size is ${info.size}`, { details: { path: norm } });
     }
     const end = Math.min(range.end ?? info.size - 1, info.size - 1);
