@@ -152,3 +152,34 @@ export async function exchangeDropboxCode(opts: {
   }
   return { refreshToken: answer.refresh_token, accessToken: answer.access_token, expiresInSeconds: answer.expires_in, accountId: answer.account_id };
 }
+
+/**
+ * Reads a token file (the token on its first line). Throws DC_ERR_CONFIG when it is missing, empty,
+ * or readable by group/others (it grants full access to the Dropbox account).
+ */
+export async function readDropboxTokenFile(path: string): Promise<string> {
+  const { readFile, stat } = await import('node:fs/promises');
+  let text: string;
+  try {
+    const st = await stat(path);
+    if (process.platform !== 'win32' && (st.mode & 0o077) !== 0) {
+      throw davError('DC_ERR_CONFIG', `Dropbox token file ${path} is readable by others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`);
+    }
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as { code?: string }).code === 'DC_ERR_CONFIG') throw err;
+    throw davError('DC_ERR_CONFIG', `cannot read Dropbox token file ${path}; run \`davcrypt dropbox login\` to create it`, { cause: err });
+  }
+  const token = text.split(/\r?\n/)[0]!.trim();
+  if (!token) throw davError('DC_ERR_CONFIG', `Dropbox token file ${path} is empty; run \`davcrypt dropbox login\``);
+  return token;
+}
+
+/** Writes a token file with mode 0600 (created so, then chmod-ed in case it existed). */
+export async function writeDropboxTokenFile(path: string, token: string): Promise<void> {
+  const { chmod, mkdir, writeFile } = await import('node:fs/promises');
+  const { dirname } = await import('node:path');
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  await writeFile(path, token + '\n', { mode: 0o600 });
+  await chmod(path, 0o600);
+}
