@@ -3,6 +3,8 @@
 // Dropbox paths below the configured root. Types and pure functions only.
 import { normalizePath } from './paths.js';
 
+export { foldName } from './paths.js';
+
 export interface DropboxFileMetadata {
   '.tag': 'file';
   name: string;
@@ -30,14 +32,6 @@ export interface DropboxListFolderResult {
   entries: DropboxMetadata[];
   cursor: string;
   has_more: boolean;
-}
-
-/**
- * How Dropbox compares names: case-insensitively and (by its path_lower, which is NFC) across
- * Unicode forms. Two names with the same fold are the same entry on Dropbox.
- */
-export function foldName(name: string): string {
-  return name.normalize('NFC').toLowerCase();
 }
 
 /** Maps backend paths ('/a/b') to Dropbox paths below `root` ('/davcrypt/alice/a/b'; '' is Dropbox's own root). */

@@ -11,5 +11,5 @@ export {
   RefreshingDropboxToken, StaticDropboxToken, dropboxAuthorizationUrl, exchangeDropboxCode, pkcePair, readDropboxTokenFile,
   writeDropboxTokenFile, DROPBOX_API_BASE, DROPBOX_AUTHORIZE_URL, type DropboxTokenSource,
 } from './dropbox-auth.js';
-export { normalizePath, parentPath, baseName, joinPath, isSameOrInside } from './paths.js';
+export { normalizePath, parentPath, baseName, joinPath, isSameOrInside, foldName } from './paths.js';
 export * from './encrypting.js';
