@@ -96,7 +96,7 @@ describe('davcrypt dropbox login', () => {
 
   it('without an app key anywhere it is a usage error', async () => {
     const bare = join(tmp.path, 'bare.yaml');
-    await writeFile(bare, `dataDir: ${join(tmp.path, 'data')}\nmounts:\n  - { path: /, backend: { type: dropbox, root: /x, token: 'file:./t' } }\n`);
+    await writeFile(bare, `dataDir: ${join(tmp.path, 'data')}\nmounts:\n  - { path: /, backend: { type: dropbox, root: '/x/{user}', token: 'file:./t' } }\n`);
     const r = await login(['--config', bare, '--token-file', join(tmp.path, 't')], () => '');
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('DC_ERR_USAGE');
