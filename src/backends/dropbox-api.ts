@@ -270,6 +270,10 @@ export class DropboxApi {
     if (s === 401) return davError('DC_ERR_BACKEND_UNAUTHORIZED', `${where}: Dropbox refused the access token (${what})`, { details });
     if (s === 403) return davError('DC_ERR_FORBIDDEN', `${where}: not allowed (${what})`, { details });
     if (s === 429 || s >= 500) return davError('DC_ERR_BACKEND_UNAVAILABLE', `${where}: Dropbox answered ${s} (${what})`, { details });
+    if (s === 409 && (tags.includes('disallowed_name') || tags.includes('malformed_path'))) {
+      // e.g. desktop.ini, .DS_Store, names with trailing spaces or backslashes: Dropbox keeps no such file.
+      return davError('DC_ERR_FORBIDDEN', `${where}: Dropbox does not accept this name (${what})`, { details });
+    }
     if (s === 409 && (tags.includes('insufficient_space') || tags.includes('insufficient_quota'))) {
       return davError('DC_ERR_INSUFFICIENT_STORAGE', `${where}: the Dropbox account is full`, { details });
     }

@@ -6,7 +6,7 @@
 // folds names by case and Unicode form (a second spelling is refused: DC_ERR_NAME_CONFLICT).
 // Must not know about encryption; never logs tokens.
 import { randomBytes } from 'node:crypto';
-import { Readable, Transform } from 'node:stream';
+import { Readable, Transform, pipeline } from 'node:stream';
 import { davError, isDavcryptError, type DavcryptError } from '../errors.js';
 import { DropboxApi, dropBody, hasTags, type DropboxApiOptions } from './dropbox-api.js';
 import { DropboxContentHasher } from './dropbox-hash.js';
@@ -211,14 +211,19 @@ export class DropboxBackend implements Backend {
       throw davError('DC_ERR_BACKEND', `${where}: download without Dropbox-API-Result`);
     }
     const info = this.toEntry(norm, { ...meta, '.tag': 'file' });
-    if (opts.ifMatch !== undefined && opts.ifMatch !== '*' && opts.ifMatch !== info.etag) {
+    // A weak tag can never match strongly: read anyway, the caller compares info.etag (ReadOptions.ifMatch).
+    if (opts.ifMatch !== undefined && opts.ifMatch !== '*' && !opts.ifMatch.startsWith('W/') && opts.ifMatch !== info.etag) {
       dropBody(res.body);
       throw davError('DC_ERR_PRECONDITION_FAILED', `${where}: ETag does not match`, { details: { path: norm } });
     }
     if (!range || info.size === 0) {
       // A whole body is checked against Dropbox's content_hash as it streams by.
       const body = wrapBody(where, res.body, signal);
-      return { body: meta.content_hash ? body.pipe(hashCheck(where, meta.content_hash)) : body, info };
+      if (!meta.content_hash) return { body, info };
+      // pipeline, not pipe: a broken download must fail the reader, and a reader going away must free the connection.
+      const checked = hashCheck(where, meta.content_hash);
+      pipeline(body, checked, () => undefined);
+      return { body: checked, info };
     }
     if (range.start >= info.size) {
       dropBody(res.body);

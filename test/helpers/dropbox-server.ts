@@ -91,6 +91,8 @@ export interface DropboxTestServer {
   fileAt(path: string): Buffer | undefined;
   /** Corrupts a stored body without changing its metadata (a lying storage). */
   corrupt(path: string): void;
+  /** Cuts every open connection (a download in flight breaks off). */
+  dropConnections(): void;
   close(): Promise<void>;
 }
 
@@ -138,6 +140,8 @@ export async function startDropboxServer(options: DropboxServerOptions = {}): Pr
     if (!r.node) throw endpointError([...prefix, 'not_found']);
     return r.node;
   };
+  /** Files Dropbox keeps out of accounts (its "ignored files"; rclone refuses them before upload for the same reason). */
+  const ignored = /^(desktop\.ini|thumbs\.db|\.ds_store|icon\r|\.dropbox|\.dropbox\.attr)$/i;
   /** The folder that will hold `path`, creating missing parents as Dropbox does. */
   const parentFor = (path: string, writeError: WriteErrorOf): { folder: FolderNode; name: string } => {
     const parts = split(path);
@@ -155,7 +159,9 @@ export async function startDropboxServer(options: DropboxServerOptions = {}): Pr
         folder = next;
       }
     }
-    return { folder, name: parts[parts.length - 1]! };
+    const name = parts[parts.length - 1]!;
+    if (ignored.test(name)) throw writeError(['disallowed_name']);
+    return { folder, name };
   };
   const displayPath = (path: string): string => path; // the caller's spelling, as Dropbox mostly returns
   const metadata = (node: Node, path: string, tagged = true): Record<string, unknown> => {
@@ -503,6 +509,9 @@ export async function startDropboxServer(options: DropboxServerOptions = {}): Pr
       // The body changes, its recorded content_hash does not: a store that damaged the bytes.
       node.data = Buffer.from(node.data);
       node.data[0] = node.data[0]! ^ 0xff;
+    },
+    dropConnections() {
+      server.closeAllConnections();
     },
     close: () => new Promise<void>((r) => {
       server.closeAllConnections();

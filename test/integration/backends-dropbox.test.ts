@@ -189,6 +189,25 @@ describe('dropbox backend specifics (test server)', () => {
     await expectCode(created, 'DC_ERR_PRECONDITION_FAILED');
   });
 
+  it('names Dropbox keeps out (.DS_Store, desktop.ini) are DC_ERR_FORBIDDEN, not a backend failure', async () => {
+    await expectCode(b.write('/.DS_Store', bodyOf('finder')), 'DC_ERR_FORBIDDEN');
+    await expectCode(b.mkdir('/desktop.ini'), 'DC_ERR_FORBIDDEN');
+  });
+
+  it('a download that breaks midway fails the reader instead of ending early', async () => {
+    const data = randomBody(12 * MiB);
+    await b.write('/cut.bin', bodyOf(data), { size: data.length });
+    const r = await b.read('/cut.bin');
+    let got = 0;
+    await expect((async () => {
+      for await (const chunk of r.body) {
+        got += (chunk as Buffer).length;
+        if (got > MiB) dbx.dropConnections();
+      }
+    })()).rejects.toBeTruthy();
+    expect(got).toBeLessThan(data.length);
+  });
+
   it('read with ifMatch compares the rev of what was downloaded', async () => {
     const w = await b.write('/im.txt', bodyOf('x'));
     expect((await readAll((await b.read('/im.txt', { ifMatch: w.etag })).body)).toString()).toBe('x');
