@@ -5,18 +5,16 @@
 // case-only rename (done via a temp name), no metadata for its own root (faked), and
 // folds names by case and Unicode form (a second spelling is refused: DC_ERR_NAME_CONFLICT).
 // Must not know about encryption; never logs tokens.
-import { randomBytes } from 'node:crypto';
 import { Readable, Transform, pipeline } from 'node:stream';
 import { davError, isDavcryptError, type DavcryptError } from '../errors.js';
 import { DropboxApi, dropBody, hasTags, type DropboxApiOptions } from './dropbox-api.js';
 import { DropboxContentHasher } from './dropbox-hash.js';
-import {
-  DropboxPaths, foldName, type DropboxFileMetadata, type DropboxListFolderResult, type DropboxMetadata,
-} from './dropbox-types.js';
+import { transferEntry, type TransferContext } from './dropbox-transfer.js';
+import { DropboxPaths, type DropboxFileMetadata, type DropboxListFolderResult, type DropboxMetadata } from './dropbox-types.js';
 import { DROPBOX_BLOCK_BYTES } from './dropbox-hash.js';
 import { DROPBOX_DEFAULT_CHUNK_BYTES, DROPBOX_MAX_CHUNK_BYTES, uploadBody, type DropboxCommit } from './dropbox-upload.js';
 import { LOCAL_TEMP_PREFIX, contentTypeFor } from './local.js';
-import { baseName, isSameOrInside, joinPath, normalizePath, parentPath } from './paths.js';
+import { baseName, joinPath, normalizePath, parentPath } from './paths.js';
 import type {
   Backend, BackendCapabilities, EntryInfo, OpOptions, QuotaInfo, ReadOptions, ReadResult, TransferOptions, WriteOptions,
 } from './types.js';
@@ -325,75 +323,19 @@ export class DropboxBackend implements Backend {
 
   /** Throws DC_ERR_NOT_FOUND, DC_ERR_EXISTS, DC_ERR_CONFLICT, DC_ERR_FORBIDDEN. A case-only rename goes via a temp name. */
   async move(from: string, to: string, opts: TransferOptions = {}): Promise<void> {
-    await this.transfer('move', normalizePath(from), normalizePath(to), opts);
+    await transferEntry(this.transferContext(), 'move', normalizePath(from), normalizePath(to), opts);
   }
 
   /** Throws DC_ERR_NOT_FOUND, DC_ERR_EXISTS, DC_ERR_CONFLICT, DC_ERR_FORBIDDEN. */
   async copy(from: string, to: string, opts: TransferOptions = {}): Promise<void> {
-    await this.transfer('copy', normalizePath(from), normalizePath(to), opts);
+    await transferEntry(this.transferContext(), 'copy', normalizePath(from), normalizePath(to), opts);
   }
 
-  private async relocate(op: 'move' | 'copy', from: string, to: string, signal?: AbortSignal): Promise<void> {
-    await this.api.rpc(op === 'move' ? 'files/move_v2' : 'files/copy_v2', {
-      from_path: this.paths.toDropbox(from), to_path: this.paths.toDropbox(to), autorename: false,
-    }, signal);
-  }
-
-  private asideName(to: string): string {
-    return joinPath(parentPath(to), `${LOCAL_TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
-  }
-
-  private async transfer(op: 'move' | 'copy', from: string, to: string, opts: TransferOptions): Promise<void> {
-    const where = `${this.name} ${op} ${from} -> ${to}`;
-    const { signal } = opts;
-    const sameName = foldName(from) === foldName(to);
-    if (from === '/' || to === '/' || isSameOrInside(foldName(from), foldName(to)) && !(sameName && op === 'move')) {
-      throw davError('DC_ERR_FORBIDDEN', `${where}: target is the source, inside it, or the root`, { details: { path: from, to } });
-    }
-    const [source, target, parent] = await Promise.all([
-      this.lookup(from, signal), sameName ? undefined : this.metadata(to, signal), this.lookup(parentPath(to), signal),
-    ]);
-    if (!source) throw davError('DC_ERR_NOT_FOUND', `${where}: source not found`, { details: { path: from } });
-    if (parent?.type !== 'directory') throw davError('DC_ERR_CONFLICT', `${where}: target parent missing`, { details: { path: to } });
-    if (sameName) {
-      // Dropbox has no case-only rename: step through a temp name.
-      if (from === to) return;
-      const tmp = this.asideName(to);
-      await this.relocate('move', from, tmp, signal);
-      try {
-        await this.relocate('move', tmp, to, signal);
-      } catch (err) {
-        await this.relocate('move', tmp, from).catch(() => undefined);
-        throw err;
-      }
-      return;
-    }
-    if (target && target['.tag'] !== 'deleted' && !opts.overwrite) {
-      throw davError('DC_ERR_EXISTS', `${where}: target exists`, { details: { path: to } });
-    }
-    const mapRelocation = (err: unknown): unknown => {
-      if (hasTags(err, 'from_lookup', 'not_found')) return davError('DC_ERR_NOT_FOUND', `${where}: source not found`, { cause: err, details: { path: from } });
-      if (hasTags(err, 'to', 'conflict')) return davError('DC_ERR_EXISTS', `${where}: target exists`, { cause: err, details: { path: to } });
-      if (hasTags(err, 'cant_move_folder_into_itself') || hasTags(err, 'duplicated_or_nested_paths')) {
-        return davError('DC_ERR_FORBIDDEN', `${where}: target is inside the source`, { cause: err, details: { path: from, to } });
-      }
-      return err;
+  private transferContext(): TransferContext {
+    return {
+      name: this.name, api: this.api, paths: this.paths,
+      lookup: (p, signal) => this.lookup(p, signal), metadata: (p, signal) => this.metadata(p, signal),
     };
-    if (!target || target['.tag'] === 'deleted') {
-      await this.relocate(op, from, to, signal).catch((err: unknown) => { throw mapRelocation(err); });
-      return;
-    }
-    // Replace: move the old target aside, put the source in place, then drop the old one; on
-    // failure the old target goes back, so it is never lost to a failed copy or move.
-    const aside = this.asideName(to);
-    await this.relocate('move', to, aside, signal).catch((err: unknown) => { throw mapRelocation(err); });
-    try {
-      await this.relocate(op, from, to, signal);
-    } catch (err) {
-      await this.relocate('move', aside, to).catch(() => undefined);
-      throw mapRelocation(err);
-    }
-    await this.api.rpc('files/delete_v2', { path: this.paths.toDropbox(aside) }).catch(() => undefined);
   }
 
   /** Account-wide numbers (Dropbox has no per-folder quota). Throws DC_ERR_NOT_FOUND for a missing folder. */

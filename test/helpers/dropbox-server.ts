@@ -91,6 +91,8 @@ export interface DropboxTestServer {
   fileAt(path: string): Buffer | undefined;
   /** Corrupts a stored body without changing its metadata (a lying storage). */
   corrupt(path: string): void;
+  /** Stored names in a folder, hidden ones included (undefined when no such folder). */
+  namesIn(path: string): string[] | undefined;
   /** Cuts every open connection (a download in flight breaks off). */
   dropConnections(): void;
   close(): Promise<void>;
@@ -509,6 +511,10 @@ export async function startDropboxServer(options: DropboxServerOptions = {}): Pr
       // The body changes, its recorded content_hash does not: a store that damaged the bytes.
       node.data = Buffer.from(node.data);
       node.data[0] = node.data[0]! ^ 0xff;
+    },
+    namesIn(path) {
+      const node = resolve(path).node;
+      return node?.kind === 'folder' ? [...node.children.values()].map((c) => c.name).sort() : undefined;
     },
     dropConnections() {
       server.closeAllConnections();

@@ -171,6 +171,23 @@ describe('dropbox backend specifics (test server)', () => {
     await b.move('/case/Photos', '/case/photos', { overwrite: true });
     expect((await b.list('/case')).map((e) => e.name).sort()).toEqual(['REPORT.txt', 'caf\u00e9', 'photos']);
     await expectCode(b.copy('/case/photos', '/case/PHOTOS'), 'DC_ERR_FORBIDDEN');
+    await expectCode(b.move('/case/photos', '/case/photos'), 'DC_ERR_FORBIDDEN');
+  });
+
+  it('an overwriting copy that fails puts the old target back and leaves no temp entry', async () => {
+    const once = new DropboxBackend({ root: '/davcrypt/alice', api: { ...apiOptions(dbx), maxRetries: 0 } });
+    await b.mkdir('/ow');
+    await b.write('/ow/a', bodyOf('A'));
+    await b.write('/ow/b', bodyOf('B'));
+    dbx.failNext('files/copy_v2', 500, 1);
+    await expectCode(once.copy('/ow/a', '/ow/b', { overwrite: true }), 'DC_ERR_BACKEND_UNAVAILABLE');
+    expect((await readAll((await b.read('/ow/b')).body)).toString()).toBe('B');
+    expect(dbx.namesIn('/davcrypt/alice/ow')).toEqual(['a', 'b']);
+    expect(dbx.stats.routes['files/move_v2']).toBeGreaterThanOrEqual(2); // aside, and back
+    await once.copy('/ow/a', '/ow/b', { overwrite: true });
+    expect((await readAll((await b.read('/ow/b')).body)).toString()).toBe('A');
+    expect(dbx.namesIn('/davcrypt/alice/ow')).toEqual(['a', 'b']);
+    await once.close();
   });
 
   it('If-Match uses update mode: a writer in between makes the commit fail', async () => {
