@@ -109,6 +109,11 @@ describe('dropbox backend specifics (test server)', () => {
     dbx.failNext('files/get_metadata', 500, 5);
     await expectCode(strict.stat('/limited.txt'), 'DC_ERR_BACKEND_UNAVAILABLE');
     dbx.failNext('files/get_metadata', 500, 0);
+    // A wait longer than maxRetryAfterMs (default 300 s) is not sat out: it fails at once.
+    dbx.rateLimit(1, 900);
+    const t1 = Date.now();
+    await expectCode(strict.stat('/limited.txt'), 'DC_ERR_BACKEND_UNAVAILABLE');
+    expect(Date.now() - t1).toBeLessThan(5_000);
     await strict.close();
   });
 
