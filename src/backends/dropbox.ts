@@ -107,7 +107,7 @@ export class DropboxBackend implements Backend {
     const m = await this.metadata(norm, signal);
     if (!m || m['.tag'] === 'deleted') return undefined;
     const entry = this.toEntry(norm, m);
-    if (norm === '/') return { ...entry, name: '', path: '/', type: 'directory' };
+    if (norm === '/') return { ...entry, name: '', path: '/' };
     return entry;
   }
 

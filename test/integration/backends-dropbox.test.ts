@@ -242,6 +242,12 @@ describe('dropbox backend specifics (test server)', () => {
     expect(q.available).toBeLessThan(2 * 1024 ** 3);
   });
 
+  it('refuses a root that is a file, and a missing shared root', async () => {
+    await b.write('/plain-file', bodyOf('x'));
+    await expectCode(createDropboxBackend({ root: '/davcrypt/alice/plain-file', api: apiOptions(dbx) }), 'DC_ERR_CONFIG');
+    await expectCode(createDropboxBackend({ root: '/davcrypt/nobody', api: apiOptions(dbx) }), 'DC_ERR_NOT_FOUND');
+  });
+
   it('names itself without credentials', () => {
     expect(b.name).toBe('dropbox:/davcrypt/alice');
   });
