@@ -18,6 +18,7 @@ commands:
   verify             check every encrypted file's integrity (tampered, truncated)
   encrypt-all        encrypt a mount's existing plaintext files in place
   decrypt-all        decrypt a mount's files back to plaintext in place
+  dropbox            connect a Dropbox mount to a Dropbox account (dropbox login)
 
 options:
   -h, --help         show help (also after a command: davcrypt user --help)
@@ -58,6 +59,7 @@ const COMMANDS: Record<string, Command> = {
   verify: async (args) => (await import('./cli/verify.js')).runVerify(args, toolIO(), await defaultConfigPath()),
   'encrypt-all': async (args) => (await import('./cli/migrate.js')).runMigrate('encrypt', args, toolIO(), await defaultConfigPath()),
   'decrypt-all': async (args) => (await import('./cli/migrate.js')).runMigrate('decrypt', args, toolIO(), await defaultConfigPath()),
+  dropbox: async (args) => (await import('./cli/dropbox.js')).runDropbox(args, { stdout: process.stdout, input: process.stdin }, await defaultConfigPath()),
 };
 
 function version(): string {

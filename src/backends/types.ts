@@ -100,6 +100,12 @@ export interface BackendCapabilities {
   quota: boolean;
   /** write() fills WriteOptions.outcome.created from the store's own answer (no extra request). */
   writeReportsCreated?: boolean;
+  /**
+   * Names that differ only in letter case or Unicode form (NFC/NFD) are the same entry (Dropbox):
+   * stat('/A') may find '/a', and creating a second such name throws DC_ERR_NAME_CONFLICT. The
+   * server treats a MOVE between two such spellings as a rename, never as "target exists".
+   */
+  caseInsensitive?: boolean;
 }
 
 export interface Backend {

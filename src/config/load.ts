@@ -10,7 +10,7 @@ import { parse as parseYaml } from 'yaml';
 import { ARGON2_LIMITS, DEFAULT_ARGON2_PARAMS } from '../crypto/index.js';
 import { davError } from '../errors.js';
 import { isValidUserName } from '../users/names.js';
-import type { Argon2Params, BackendConfig, Config, MountConfig } from './types.js';
+import type { Argon2Params, BackendConfig, Config, DropboxBackendConfig, MountConfig } from './types.js';
 
 /** The master key file of a config: keys.masterKeyFile, else <dataDir>/master.key. */
 export function masterKeyFileOf(config: Config): string {
@@ -288,7 +288,7 @@ class Validator {
       seen.add(path);
       const encrypt = this.bool(m.encrypt, `${key}.encrypt`, true);
       const backend = this.backend(m.backend, `${key}.backend`);
-      const target = backend ? (backend.type === 'local' ? backend.root : backend.url) : '';
+      const target = backend ? (backend.type === 'webdav' ? backend.url : backend.root) : '';
       const perUser = target.includes('{user}');
       let users: string[] | undefined;
       if (m.users !== undefined && m.users !== null) {
@@ -314,6 +314,7 @@ class Validator {
       this.bad(key, 'is required, e.g. { type: local, root: ./data/storage/{user} }');
       return undefined;
     }
+    if (value && typeof value === 'object' && (value as Raw).type === 'dropbox') return this.dropbox(value as Raw, key);
     const b = this.object(value, key, ['type', 'root', 'url', 'username', 'password', 'ca', 'uploadViaTemp']);
     if (b.type === 'local') {
       for (const k of ['url', 'username', 'password', 'ca', 'uploadViaTemp']) {
@@ -362,7 +363,56 @@ class Validator {
       else if (b.uploadViaTemp !== undefined && b.uploadViaTemp !== null) this.bad(`${key}.uploadViaTemp`, 'must be true, false or auto (the default)');
       return out;
     }
-    this.bad(`${key}.type`, 'must be local or webdav, e.g. type: local');
+    this.bad(`${key}.type`, 'must be local, webdav or dropbox, e.g. type: local');
     return undefined;
+  }
+
+  /** type: dropbox — root, app.key, token (env:NAME, file:PATH, { env }, { file }), test-only API base overrides. */
+  private dropbox(raw: Raw, key: string): BackendConfig | undefined {
+    const b = this.object(raw, key, ['type', 'root', 'app', 'token', 'apiBase', 'contentBase']);
+    const root = this.string(b.root, `${key}.root`, '', '/davcrypt/{user}');
+    if (!root) {
+      this.bad(`${key}.root`, 'is required for type: dropbox: a folder in the Dropbox account, e.g. /davcrypt/{user}');
+      return undefined;
+    }
+    if (!root.startsWith('/') || root.split('/').some((s) => s === '.' || s === '..')) {
+      this.bad(`${key}.root`, 'must be an absolute Dropbox folder without . or .., e.g. /davcrypt/{user}');
+    }
+    const out: DropboxBackendConfig = { type: 'dropbox', root: root.replace(/\/+$/, '') || '/' };
+    if (b.app !== undefined) {
+      const app = this.object(b.app, `${key}.app`, ['key']);
+      const appKey = this.string(app.key, `${key}.app.key`, '', 'abcd1234efgh567');
+      if (appKey) out.appKey = appKey;
+      else this.bad(`${key}.app.key`, 'is required with app: the app key of your Dropbox app');
+    }
+    const t = b.token;
+    const fileRef = typeof t === 'string' && t.startsWith('file:') ? t.slice(5)
+      : t && typeof t === 'object' && !Array.isArray(t) && typeof (t as Raw).file === 'string' ? (t as Raw).file as string : undefined;
+    if (fileRef !== undefined) {
+      if (!fileRef.trim()) this.bad(`${key}.token`, 'file: needs a path, e.g. file:./data/dropbox-token');
+      else out.tokenFile = this.path(fileRef.trim());
+    } else if (t === undefined || t === null) {
+      this.bad(`${key}.token`, 'is required: env:NAME or file:PATH holding the refresh token from `davcrypt dropbox login`');
+    } else {
+      const token = this.secret(t, `${key}.token`);
+      if (token !== undefined) out.token = token;
+    }
+    for (const k of ['apiBase', 'contentBase'] as const) {
+      if (b[k] === undefined || b[k] === null) continue;
+      const v = this.string(b[k], `${key}.${k}`, '', 'http://127.0.0.1:8081');
+      let u: URL | undefined;
+      try {
+        u = new URL(v);
+      } catch {
+        u = undefined;
+      }
+      // Only for tests: a loopback Dropbox test server. Anything else would send the token elsewhere.
+      if (!u || !['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname)) {
+        this.bad(`${key}.${k}`, 'is for tests against a loopback Dropbox test server only (http://127.0.0.1:PORT)');
+      } else {
+        out[k] = v.replace(/\/+$/, '');
+      }
+    }
+    return out;
   }
 }

@@ -29,7 +29,23 @@ export interface WebdavBackendConfig {
   uploadViaTemp?: boolean | 'auto';
 }
 
-export type BackendConfig = LocalBackendConfig | WebdavBackendConfig;
+export interface DropboxBackendConfig {
+  type: 'dropbox';
+  /** Folder in the Dropbox account, '/' or '/davcrypt/{user}' (created on first use for per-user mounts). */
+  root: string;
+  /** App key of the Dropbox app (PKCE, no secret). With it, the token is a refresh token; without, an access token. */
+  appKey?: string;
+  /** The token itself (from env: or a literal), already read. Never log it. */
+  token?: string;
+  /** Absolute path of a 0600 file holding the token (read when the backend opens; `davcrypt dropbox login` writes it). */
+  tokenFile?: string;
+  /** API base URL override, for tests against a loopback Dropbox test server only. */
+  apiBase?: string;
+  /** Content API base URL override, for tests only. */
+  contentBase?: string;
+}
+
+export type BackendConfig = LocalBackendConfig | WebdavBackendConfig | DropboxBackendConfig;
 
 export interface MountConfig {
   /** URL path where the mount appears: '/' or '/team' (no trailing slash except the root). */

@@ -197,7 +197,12 @@ function configAsFile(c: Config): Record<string, unknown> {
       const backend =
         b.type === 'local'
           ? { type: 'local', root: b.root }
-          : { type: 'webdav', url: b.url, username: b.username, password: b.password, uploadViaTemp: b.uploadViaTemp };
+          : b.type === 'dropbox'
+            ? {
+              type: 'dropbox', root: b.root, ...(b.appKey ? { app: { key: b.appKey } } : {}),
+              token: b.tokenFile !== undefined ? `file:${b.tokenFile}` : b.token, apiBase: b.apiBase, contentBase: b.contentBase,
+            }
+            : { type: 'webdav', url: b.url, username: b.username, password: b.password, uploadViaTemp: b.uploadViaTemp };
       return { path: m.path, encrypt: m.encrypt, backend, ...(m.users ? { users: m.users } : {}) };
     }),
   };
