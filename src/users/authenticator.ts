@@ -161,16 +161,13 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
   private async freshLogin(username: string, password: string, digest: Buffer): Promise<Session> {
     const identity = userIdentity(username);
     const epoch = await this.currentEpoch();
-    let record = isValidUserName(username) ? await this.options.accounts.records.get(username) : undefined;
+    // Accounts come only from the store: an identity found on the backend never logs in by itself
+    // (the backend could plant one under a password of its choice; `davcrypt restore` is the way back).
+    const record = isValidUserName(username) ? await this.options.accounts.records.get(username) : undefined;
     let privateKey: Buffer | undefined;
     this.counters.argon2++;
     try {
-      if (record) {
-        privateKey = await openIdentity(record.envelope, identity, password);
-      } else if (isValidUserName(username)) {
-        const adopted = await this.options.accounts.adoptAtLogin(username, password);
-        if (adopted) ({ record, privateKey } = adopted);
-      }
+      if (record) privateKey = await openIdentity(record.envelope, identity, password);
       if (!record || !privateKey) {
         await this.burnArgon2(password); // same cost as a real check: no user enumeration by timing
         throw davError('DC_ERR_UNAUTHORIZED', 'unknown user or wrong password');
