@@ -221,7 +221,7 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
           }
           throw err;
         }
-        backend = this.wrapEncrypting(id, raw, keys);
+        backend = this.wrapEncrypting(id, raw, keys, mount.plaintext ?? 'refuse');
       }
       out.push({ urlPrefix: mount.path === '/' ? '' : mount.path, id, backend, encrypted: mount.encrypt });
     }
@@ -242,13 +242,13 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
   }
 
   /** Wraps a mount's raw backend; header metadata (not secret) is cached per mount across sessions. */
-  private wrapEncrypting(mountId: string, inner: Backend, keys: MountKeySet): Backend {
+  private wrapEncrypting(mountId: string, inner: Backend, keys: MountKeySet, plaintext: 'refuse' | 'read'): Backend {
     let metaCache = this.metaCaches.get(mountId);
     if (!metaCache) {
       metaCache = new LruEncryptionMetaCache();
       this.metaCaches.set(mountId, metaCache);
     }
-    return new EncryptingBackend(inner, keys, { metaCache });
+    return new EncryptingBackend(inner, keys, { metaCache, plaintext });
   }
 
   /** Config members of a shared mount (minus revoked users): the gateway keeps keys wrapped to them. */

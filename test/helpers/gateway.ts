@@ -198,7 +198,7 @@ function configAsFile(c: Config): Record<string, unknown> {
         b.type === 'local'
           ? { type: 'local', root: b.root }
           : { type: 'webdav', url: b.url, username: b.username, password: b.password, uploadViaTemp: b.uploadViaTemp };
-      return { path: m.path, encrypt: m.encrypt, backend, ...(m.users ? { users: m.users } : {}) };
+      return { path: m.path, encrypt: m.encrypt, backend, ...(m.users ? { users: m.users } : {}), ...(m.plaintext ? { plaintext: m.plaintext } : {}) };
     }),
   };
 }
