@@ -3,6 +3,7 @@
 // whose magic it damaged is a 502 with its DC_ERR code for GET, HEAD, Range and COPY, and
 // `verify` lists it and exits 3; under plaintext: read such files are served as they are,
 // the start warns naming the mount, and a file with the magic is never served as plaintext.
+// Also the residual risk SECURITY.md names: whole-file swap and rollback within a mount.
 // Home and shared mounts; password and master-key mode.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -90,6 +91,25 @@ for (const mode of ['password', 'master'] as const) {
       const verify = await runDavcrypt(['verify', '/legacy', '--config', config, '--user', 'alice'], 'alice-pw\n');
       expect(verify.stdout).toMatch(/verify: 6 files: 1 verified, 1 not encrypted, 4 failed/);
       expect(verify.code).toBe(3);
+    });
+
+    it('residual risk, shown: whole files swapped or rolled back within a mount read without error; across mounts they fail', async () => {
+      const files = localBackendFiles(c.gw.root);
+      for (const [name, text] of [['one.txt', 'version one'], ['two.txt', 'the other file']]) {
+        expect((await c.req('PUT', `/team/${name}`, { body: text })).status).toBeLessThan(300);
+      }
+      const one = await files.get('team/one.txt');
+      const two = await files.get('team/two.txt');
+      await files.put('team/one.txt', two);
+      await files.put('team/two.txt', one);
+      expect((await c.req('GET', '/team/one.txt')).text).toBe('the other file'); // undetected: no path binding
+      expect((await c.req('PUT', '/team/two.txt', { body: 'version two' })).status).toBeLessThan(300);
+      await files.put('team/two.txt', one); // rollback to an older version of the mount's own bytes
+      expect((await c.req('GET', '/team/two.txt')).text).toBe('version one');
+      // A file from another mount (another mount key) is refused.
+      await files.put('storage/alice/from-team.txt', one);
+      const foreign = await c.req('GET', '/from-team.txt');
+      expect([foreign.status, foreign.text.split(':')[0]]).toEqual([502, 'DC_ERR_UNKNOWN_KEY']);
     });
 
     it('encrypt-all says when the plaintext: read mount holds no plaintext any more', async () => {
