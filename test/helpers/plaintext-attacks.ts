@@ -23,7 +23,7 @@ export async function runRefuseTable(c: ClientGateway, files: BackendFiles, urlP
     const name = `attack-${i}.bin`;
     const url = `${urlPrefix}/${name}`;
     const original = patternBytes(70_000, i);
-    expect((await c.req('PUT', url, { body: original, auth })).status, attack).toBeLessThan(300);
+    expect((await c.req('PUT', url, { body: original, auth })).status, attack.name).toBeLessThan(300);
     const stored = await files.get(`${storagePrefix}/${name}`);
     expect(stored.subarray(0, 8).toString('latin1')).toBe('DAVCRYPT');
     await files.put(`${storagePrefix}/${name}`, attack.forge(stored));
