@@ -7,13 +7,11 @@
 import { createHash } from 'node:crypto';
 import type { Config, MountConfig } from '../config/types.js';
 import type { Envelope, Keyring } from '../crypto/index.js';
+import { SHARED_LOCATION_USER } from './custody-context.js';
 import type { UserRecord } from './records.js';
 import { isValidUserName, userIdentity } from './names.js';
 import { mountAllows } from './mount-backends.js';
 import type { UserServices } from './services.js';
-
-/** Any valid name resolves a shared mount's location (it has no {user}). */
-const SHARED_LOCATION_USER = 'shared';
 
 /** One identity of a user as a keyring on the backend (or the store) holds it. */
 export interface FoundIdentity {
