@@ -67,8 +67,9 @@ export function envelopeCostProblem(envelope: Envelope, configured: Config['keys
 
 /**
  * Scans the backends of every encrypted mount and plans the restore. `only`: restrict to these
- * names. Reads keyrings only (store copy first, else the backend copy); writes nothing.
- * Throws backend errors of the home listings; unreadable keyrings land in `unreadable`.
+ * names (their homes are then looked up directly, not listed). Reads keyrings only (store copy
+ * first, else the backend copy); writes nothing. Home folders that cannot be listed and keyrings
+ * that cannot be read land in `unreadable`; throws store errors only.
  */
 export async function planRestore(config: Config, services: UserServices, only: string[] = []): Promise<RestorePlan> {
   const found = new Map<string, FoundIdentity[]>();
@@ -96,7 +97,17 @@ export async function planRestore(config: Config, services: UserServices, only: 
   for (const mount of config.mounts) {
     if (!mount.encrypt) continue;
     if (mount.perUser) {
-      for (const name of await services.backends.homeNames(mount)) {
+      // Named users need no listing (a WebDAV parent folder often may not be listed); otherwise list homes.
+      let names = only;
+      if (only.length === 0) {
+        try {
+          names = await services.backends.homeNames(mount);
+        } catch (err) {
+          unreadable.push({ mountId: `home:*:${mount.path}`, error: `${(err as { code?: string }).code ?? 'error'}: cannot list the home folders: ${(err as Error).message}; name the users with --user` });
+          continue;
+        }
+      }
+      for (const name of names) {
         // A home holds exactly one account: its owner's (anything else in it is not hers to give).
         if (wanted(name) && mountAllows(mount, name)) await collect(mount, name, (n) => n === name);
       }
