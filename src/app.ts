@@ -45,6 +45,11 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     const master = config.keys.mode === 'master' ? await readMasterKeyFile(masterKeyFileOf(config)) : undefined;
     users = createUserServices(config, store, logger, { master });
     if (master) logger.info('master-key mode: mount keys open with the master key file', { file: masterKeyFileOf(config) });
+    for (const m of config.mounts) {
+      if (m.encrypt && m.plaintext === 'read') {
+        logger.warn('mount serves stored files without the DAVCRYPT magic as plaintext (plaintext: read): the backend can replace any such file unnoticed; run davcrypt encrypt-all, then remove the setting', { mount: m.path });
+      }
+    }
     if (!options.skipInitialAdmin) {
       await ensureInitialAdmin({ accounts: users.accounts, store, dataDir: config.dataDir, logger, env: options.env, print: options.print });
     }

@@ -10,6 +10,7 @@ const USAGE = `usage: davcrypt <command> [options]
 commands:
   serve              run the WebDAV gateway
   user               add, passwd, remove, list accounts
+  restore            after a lost store: re-create accounts from the backend keyrings (asks first)
   recovery           admin recovery identity: init, cover, reset-password (forgotten password)
   mount              grant or revoke a user's access to a shared mount's keys
   key                rotate a mount's key; re-encrypt old files to the current key
@@ -51,6 +52,7 @@ const COMMANDS: Record<string, Command> = {
     const [{ runUser }, { DEFAULT_CONFIG_PATH }] = await Promise.all([import('./cli/user.js'), import('./config/index.js')]);
     await runUser(args, { stdout: process.stdout, input: process.stdin, output: process.stderr }, DEFAULT_CONFIG_PATH);
   },
+  restore: async (args) => (await import('./cli/restore.js')).runRestore(args, { stdout: process.stdout, output: process.stderr, input: process.stdin }, await defaultConfigPath()),
   recovery: async (args) => (await import('./cli/recovery.js')).runRecovery(args, keyIO(), await defaultConfigPath()),
   mount: async (args) => (await import('./cli/mount.js')).runMount(args, keyIO(), await defaultConfigPath()),
   key: async (args) => (await import('./cli/key.js')).runKey(args, { ...keyIO(), signal: interruptSignal() }, await defaultConfigPath()),

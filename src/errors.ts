@@ -32,7 +32,7 @@ export const ERROR_CODES = {
   DC_ERR_BACKEND_UNAVAILABLE: { status: 503, meaning: 'the backend cannot be reached or timed out' },
 
   // File format (reading ciphertext)
-  DC_ERR_NOT_ENCRYPTED: { status: 500, meaning: 'the data does not start with the DAVCRYPT magic' },
+  DC_ERR_NOT_ENCRYPTED: { status: 502, meaning: 'the data does not start with the DAVCRYPT magic (in an encrypted mount with plaintext: refuse, a stored file that is plaintext, empty or has a damaged magic)' },
   DC_ERR_BAD_HEADER: { status: 502, meaning: 'the file header is malformed or too short' },
   DC_ERR_UNSUPPORTED_VERSION: { status: 502, meaning: 'the file format version is unknown' },
   DC_ERR_TAMPERED: { status: 502, meaning: 'a segment failed authentication (tampered or corrupt)' },

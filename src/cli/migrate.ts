@@ -71,6 +71,14 @@ export async function runMigrate(direction: MigrateDirection, args: string[], io
     }
     const report = await migrateTree({ backend: opened.backend, keys: opened.keys, direction, progress: bar }).finally(() => bar?.finish());
     for (const line of migrateLines(command, report)) io.stdout.write(line + '\n');
+    if (direction === 'encrypt' && mount.plaintext === 'read') {
+      // plaintext: read exists only for this migration; say when it has done its job.
+      io.stdout.write(
+        migrateSucceeded(report)
+          ? `mount ${mount.path} holds no plaintext files any more: remove "plaintext: read" from its config (the default, refuse, makes any file without the DAVCRYPT magic an error)\n`
+          : `mount ${mount.path} still holds plaintext files (listed above): keep "plaintext: read" and run ${command} again\n`,
+      );
+    }
     return migrateSucceeded(report) ? EXIT_OK : EXIT_INCOMPLETE;
   } finally {
     await opened.close();

@@ -6,7 +6,7 @@ import { loadConfig } from '../config/index.js';
 import { davError } from '../errors.js';
 import { createLogger } from '../logging.js';
 import { closeStore, createStore } from '../store.js';
-import { assertValidUserName, createUserServices } from '../users/index.js';
+import { assertValidUserName, createUserServices, publicKeyFingerprint } from '../users/index.js';
 import { readPasswords, type PasswordIO } from './password.js';
 
 export const USER_USAGE = `usage: davcrypt user <add|passwd|remove|list> [NAME] [--config FILE]
@@ -17,7 +17,8 @@ export const USER_USAGE = `usage: davcrypt user <add|passwd|remove|list> [NAME] 
   user passwd NAME   change a password: current then new password (two stdin lines,
                      or prompted). Rewrites only the password envelope.
   user remove NAME   remove the account; files and keyrings stay on the backend.
-  user list          list accounts.
+  user list          list accounts, each with the SHA-256 fingerprint of her public key
+                     (keep a copy: davcrypt restore shows the same fingerprints).
 
 options:
   --config FILE      configuration file (default config/default.yaml)
@@ -74,7 +75,7 @@ export async function runUser(args: string[], io: CliIO, defaultConfig: string):
         `user ${name} removed; her files and keyrings were kept` + (homes.length ? ` (in ${homes.join(', ')})` : '') + '\n',
       );
     } else {
-      for (const r of await services.accounts.list()) io.stdout.write(`${r.name}\tcreated ${r.created}\n`);
+      for (const r of await services.accounts.list()) io.stdout.write(`${r.name}\tcreated ${r.created}\tSHA-256 ${publicKeyFingerprint(r.publicKey)}\n`);
     }
   } finally {
     await services.close();

@@ -17,11 +17,14 @@ import { SOURCE_OPTIONS, openSourceFromFlags, unlockerFromFlags, type ToolIO } f
 
 export const VERIFY_USAGE = `usage: davcrypt verify --from DIR|URL (--user NAME | --recovery | --master-key FILE) [--backend-user U --backend-password-env VAR]
        davcrypt verify [MOUNT] [--config FILE] (--user NAME | --recovery [--user NAME])
+       (either form: [--plaintext refuse|read])
 
 Decrypts every encrypted file into nothing, checking every segment's tag, the final
 segment and the length, and lists each file that fails as FAILED <path> <code> <reason>
 (DC_ERR_TAMPERED, DC_ERR_TRUNCATED, DC_ERR_TRAILING_DATA, DC_ERR_UNKNOWN_KEY...).
-Files without the DAVCRYPT magic are counted as not encrypted. Never writes anything.
+A file without the DAVCRYPT magic (plaintext, emptied, damaged magic) fails as
+DC_ERR_NOT_ENCRYPTED, unless the mount has plaintext: read (config form) or
+--plaintext read is given: then it is counted as not encrypted. Never writes anything.
 
   --from DIR|URL              offline form: a storage copy (mount root), as for recover
   MOUNT                       config form: the mount's path in the config (default /)
@@ -32,6 +35,8 @@ Files without the DAVCRYPT magic are counted as not encrypted. Never writes anyt
   --master-key FILE           offline form only: unlock with the master key file
                               (keys.mode: master; no password)
   --backend-user U, --backend-password-env VAR   WebDAV credentials for a --from URL
+  --plaintext refuse|read     files without the magic: FAILED (refuse; default: the
+                              mount's setting, refuse offline) or counted (read)
   -h, --help                  show this help
 
 The password (none with --master-key) is read from stdin (one line), or prompted on a terminal.
@@ -42,8 +47,12 @@ export async function runVerify(args: string[], io: ToolIO, defaultConfig: strin
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { ...SOURCE_OPTIONS, config: { type: 'string', short: 'c' } },
+    options: { ...SOURCE_OPTIONS, config: { type: 'string', short: 'c' }, plaintext: { type: 'string' } },
   });
+  const plaintextFlag = values.plaintext;
+  if (plaintextFlag !== undefined && plaintextFlag !== 'refuse' && plaintextFlag !== 'read') {
+    throw davError('DC_ERR_USAGE', `--plaintext must be refuse or read\n${VERIFY_USAGE}`);
+  }
   if (values.help) {
     io.stdout.write(VERIFY_USAGE + '\n');
     return EXIT_OK;
@@ -64,7 +73,7 @@ export async function runVerify(args: string[], io: ToolIO, defaultConfig: strin
         bar.setTotals(totals.files, totals.bytes);
       }
       try {
-        report = await verifyTree({ source, scopes, progress: bar }).finally(() => bar?.finish());
+        report = await verifyTree({ source, scopes, progress: bar, plaintext: plaintextFlag ?? 'refuse' }).finally(() => bar?.finish());
       } finally {
         scopes.wipe();
       }
@@ -93,7 +102,8 @@ export async function runVerify(args: string[], io: ToolIO, defaultConfig: strin
         const totals = await countTree(opened.backend, '/');
         bar.setTotals(totals.files, totals.bytes);
       }
-      report = await verifyTree({ source: opened.backend, scopes, startPreOpened: true, progress: bar }).finally(() => bar?.finish());
+      const plaintext = plaintextFlag ?? opened.mount.plaintext ?? 'refuse';
+      report = await verifyTree({ source: opened.backend, scopes, startPreOpened: true, progress: bar, plaintext }).finally(() => bar?.finish());
     } finally {
       scopes.wipe();
       await opened.close();

@@ -277,7 +277,7 @@ class Validator {
     const out: MountConfig[] = [];
     value.forEach((item, i) => {
       const key = `mounts[${i}]`;
-      const m = this.object(item, key, ['path', 'encrypt', 'backend', 'users']);
+      const m = this.object(item, key, ['path', 'encrypt', 'backend', 'users', 'plaintext']);
       let path = this.string(m.path, `${key}.path`, '', '/ or /team');
       if (!path) this.bad(`${key}.path`, 'is required: the URL path of the mount, e.g. / or /team');
       else if (!path.startsWith('/') || path.split('/').some((s) => s === '.' || s === '..') || /[?#%\\]/.test(path)) {
@@ -304,7 +304,17 @@ class Validator {
       } else if (backend && !perUser) {
         this.bad(`${key}.users`, 'is required for a shared mount (no {user} in the backend root/url): list who may use it, e.g. users: [alice, bob]');
       }
-      if (backend && path) out.push({ path, encrypt, backend, perUser, users });
+      let plaintext: MountConfig['plaintext'];
+      if (m.plaintext !== undefined && m.plaintext !== null) {
+        if (m.plaintext !== 'refuse' && m.plaintext !== 'read') {
+          this.bad(`${key}.plaintext`, 'must be refuse (the default: a stored file without the DAVCRYPT magic is an error) or read (serve such files as they are while encrypt-all converts them)');
+        } else if (!encrypt) {
+          this.bad(`${key}.plaintext`, 'applies only to encrypted mounts (encrypt: true); remove it');
+        } else {
+          plaintext = m.plaintext;
+        }
+      }
+      if (backend && path) out.push({ path, encrypt, backend, perUser, users, ...(plaintext ? { plaintext } : {}) });
     });
     return out;
   }

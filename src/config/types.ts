@@ -56,6 +56,12 @@ export interface MountConfig {
   perUser: boolean;
   /** Who may use a shared mount (undefined for per-user mounts). */
   users?: string[];
+  /**
+   * Encrypted mounts: what a stored file without the DAVCRYPT magic is. 'refuse' (also when
+   * undefined): an error (the backend could have put it there). 'read': plaintext from before
+   * encryption was enabled, served as it is until encrypt-all converted it.
+   */
+  plaintext?: 'refuse' | 'read';
 }
 
 export interface ThrottleConfig {

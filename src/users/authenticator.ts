@@ -161,16 +161,13 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
   private async freshLogin(username: string, password: string, digest: Buffer): Promise<Session> {
     const identity = userIdentity(username);
     const epoch = await this.currentEpoch();
-    let record = isValidUserName(username) ? await this.options.accounts.records.get(username) : undefined;
+    // Accounts come only from the store: an identity found on the backend never logs in by itself
+    // (the backend could plant one under a password of its choice; `davcrypt restore` is the way back).
+    const record = isValidUserName(username) ? await this.options.accounts.records.get(username) : undefined;
     let privateKey: Buffer | undefined;
     this.counters.argon2++;
     try {
-      if (record) {
-        privateKey = await openIdentity(record.envelope, identity, password);
-      } else if (isValidUserName(username)) {
-        const adopted = await this.options.accounts.adoptAtLogin(username, password);
-        if (adopted) ({ record, privateKey } = adopted);
-      }
+      if (record) privateKey = await openIdentity(record.envelope, identity, password);
       if (!record || !privateKey) {
         await this.burnArgon2(password); // same cost as a real check: no user enumeration by timing
         throw davError('DC_ERR_UNAUTHORIZED', 'unknown user or wrong password');
@@ -224,7 +221,7 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
           }
           throw err;
         }
-        backend = this.wrapEncrypting(id, raw, keys);
+        backend = this.wrapEncrypting(id, raw, keys, mount.plaintext ?? 'refuse');
       }
       out.push({ urlPrefix: mount.path === '/' ? '' : mount.path, id, backend, encrypted: mount.encrypt });
     }
@@ -245,13 +242,13 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
   }
 
   /** Wraps a mount's raw backend; header metadata (not secret) is cached per mount across sessions. */
-  private wrapEncrypting(mountId: string, inner: Backend, keys: MountKeySet): Backend {
+  private wrapEncrypting(mountId: string, inner: Backend, keys: MountKeySet, plaintext: 'refuse' | 'read'): Backend {
     let metaCache = this.metaCaches.get(mountId);
     if (!metaCache) {
       metaCache = new LruEncryptionMetaCache();
       this.metaCaches.set(mountId, metaCache);
     }
-    return new EncryptingBackend(inner, keys, { metaCache });
+    return new EncryptingBackend(inner, keys, { metaCache, plaintext });
   }
 
   /** Config members of a shared mount (minus revoked users): the gateway keeps keys wrapped to them. */

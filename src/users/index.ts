@@ -21,3 +21,5 @@ export { recoveryCover, recoveryInit, resetPassword } from './recovery.js';
 export type { KeyringCoverage, RecoveryInitReport, ResetKeyring, ResetReport } from './recovery.js';
 export { dropOldKeys, grantMount, keyedMount, openMountKeys, revokeMount, rotateMount } from './mount-access.js';
 export type { GrantReport, RevokeReport, RotateReport } from './mount-access.js';
+export { applyRestore, envelopeCostProblem, planRestore, publicKeyFingerprint } from './restore.js';
+export type { FoundIdentity, RestoreEntry, RestorePlan, RestoreStatus } from './restore.js';

@@ -1,7 +1,7 @@
 // First start: when the store has never had users, create `admin` with a random
 // password (or DAVCRYPT_ADMIN_PASSWORD), print it once and keep it in
-// <dataDir>/initial-admin-password (mode 0600). Skips creation when admin's
-// identity is already in its home keyring (lost store: adopted at login).
+// <dataDir>/initial-admin-password (mode 0600), whatever the backend holds: a
+// keyring planted there never becomes the admin (a lost store: davcrypt restore).
 // Decides under the store mutex, so instances starting together create one admin.
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
@@ -28,7 +28,7 @@ export interface InitialAdminOptions {
   print?: (line: string) => void;
 }
 
-export type InitialAdminOutcome = 'created' | 'adopt-at-login' | 'not-needed';
+export type InitialAdminOutcome = 'created' | 'not-needed';
 
 /**
  * Runs the first-start rule above, serialized with every process sharing the store. Throws
@@ -47,15 +47,10 @@ async function decideInitialAdmin(options: InitialAdminOptions): Promise<Initial
     logger.warn('no user accounts; add one with: davcrypt user add NAME --config FILE');
     return 'not-needed';
   }
-  if (await accounts.findExistingIdentity(INITIAL_ADMIN)) {
-    logger.warn('store has no users but the home keyring of admin exists on the backend: admin will be adopted at login with the old password');
-    await store.set(INITIALIZED, new Date().toISOString());
-    return 'adopt-at-login';
-  }
   const env = options.env ?? process.env;
   const given = env.DAVCRYPT_ADMIN_PASSWORD;
   const password = given && given.length > 0 ? given : randomBytes(18).toString('base64url');
-  await accounts.add(INITIAL_ADMIN, password);
+  await accounts.add(INITIAL_ADMIN, password, { adopt: false });
   await store.set(INITIALIZED, new Date().toISOString());
   if (given) {
     logger.info('created user admin with the password from DAVCRYPT_ADMIN_PASSWORD');

@@ -5,7 +5,7 @@
 // caller wraps encrypted mounts. Closes every backend it opened. Creates a
 // per-user WebDAV home folder (MKCOL) the first time it is found missing.
 import type { Backend } from '../backends/types.js';
-import { stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import {
   createDropboxBackend, createLocalBackend, createWebdavBackend, DropboxApi, LocalBackend, readDropboxTokenFile,
   RefreshingDropboxToken, StaticDropboxToken, WebdavBackend, type UploadProbeLogger, type WebdavBackendOptions,
@@ -103,6 +103,57 @@ export class MountBackends {
   }
 
   /**
+   * Names of the per-user homes that exist on a mount's backend: the folders beside where `{user}`
+   * goes (the parent of the first path segment holding it) whose names fit that segment, valid user
+   * names only. For `davcrypt restore` after a lost store; whatever the backend shows is only a
+   * candidate. Empty when the parent folder is missing. Throws other backend errors.
+   */
+  async homeNames(mount: MountConfig): Promise<string[]> {
+    if (!mount.perUser) return [];
+    let parentNames: string[];
+    let segment: string;
+    if (mount.backend.type === 'local') {
+      const parts = mount.backend.root.split('/');
+      const i = parts.findIndex((p) => p.includes('{user}'));
+      if (i < 0) return [];
+      segment = parts[i]!;
+      const dir = parts.slice(0, i).join('/') || '/';
+      parentNames = await readdir(dir, { withFileTypes: true }).then(
+        (entries) => entries.filter((e) => e.isDirectory()).map((e) => e.name),
+        (err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return [];
+          throw err;
+        },
+      );
+    } else {
+      const { parentUrl, segment: seg } = userParentUrl(mount.backend.url);
+      if (!parentUrl) return [];
+      segment = seg;
+      const parent = new WebdavBackend({ ...webdavOptions(mount.backend), url: parentUrl });
+      try {
+        parentNames = (await parent.list('/')).filter((e) => e.type === 'directory').map((e) => e.name);
+      } catch (err) {
+        if (isDavcryptError(err, 'DC_ERR_NOT_FOUND')) return [];
+        throw err;
+      } finally {
+        await parent.close();
+      }
+    }
+    const [prefix, ...rest] = segment.split('{user}');
+    const suffix = rest[rest.length - 1] ?? '';
+    const out = new Set<string>();
+    for (const entry of parentNames) {
+      if (!entry.startsWith(prefix!) || !entry.endsWith(suffix) || entry.length <= prefix!.length + suffix.length) continue;
+      // With several {user} in one segment the first one decides; the name must rebuild the entry exactly.
+      for (let end = prefix!.length + 1; end <= entry.length; end++) {
+        const name = entry.slice(prefix!.length, end);
+        if (isValidUserName(name) && segment.replaceAll('{user}', name) === entry) out.add(name);
+      }
+    }
+    return [...out].sort();
+  }
+
+  /**
    * The mount and user a mount id names ('home:alice', 'home:alice:/photos', 'shared:/team'), or
    * undefined when no configured mount matches (e.g. the config changed since).
    */
@@ -185,6 +236,17 @@ async function dropboxApiOptions(b: DropboxBackendConfig) {
     ? new RefreshingDropboxToken({ appKey: b.appKey, refreshToken: token, apiBase: b.apiBase })
     : new StaticDropboxToken(token);
   return { tokens, apiBase: b.apiBase, contentBase: b.contentBase };
+}
+
+/** The folder URL above the first path segment of a per-user WebDAV URL holding {user}, and that segment (decoded). */
+function userParentUrl(url: string): { parentUrl?: string; segment: string } {
+  const template = new URL(url.replaceAll('{user}', '__DAVCRYPT_USER__'));
+  const segments = template.pathname.split('/').filter((s) => s !== '');
+  const first = segments.findIndex((s) => s.includes('__DAVCRYPT_USER__'));
+  if (first < 0) return { segment: '' };
+  const base = new URL(template.href);
+  base.pathname = '/' + segments.slice(0, first).map((s) => s + '/').join('');
+  return { parentUrl: base.href, segment: decodeURIComponent(segments[first]!).replaceAll('__DAVCRYPT_USER__', '{user}') };
 }
 
 function webdavOptions(b: WebdavBackendConfig): WebdavBackendOptions {

@@ -203,7 +203,7 @@ function configAsFile(c: Config): Record<string, unknown> {
               token: b.tokenFile !== undefined ? `file:${b.tokenFile}` : b.token, apiBase: b.apiBase, contentBase: b.contentBase,
             }
             : { type: 'webdav', url: b.url, username: b.username, password: b.password, uploadViaTemp: b.uploadViaTemp };
-      return { path: m.path, encrypt: m.encrypt, backend, ...(m.users ? { users: m.users } : {}) };
+      return { path: m.path, encrypt: m.encrypt, backend, ...(m.users ? { users: m.users } : {}), ...(m.plaintext ? { plaintext: m.plaintext } : {}) };
     }),
   };
 }

@@ -167,6 +167,7 @@ export async function handleGetHead(ctx: DavContext): Promise<void> {
     info = await statCached(ctx, mount, path);
     if (!info) throw davError('DC_ERR_NOT_FOUND', 'not found');
     if (info.type === 'directory') return collectionIndex(ctx);
+    if (info.integrityError) throw info.integrityError; // what GET would refuse, HEAD refuses too
   }
   if (ctx.method === 'HEAD') {
     sendEmpty(res, 200, { ...entityHeaders(info!), 'Content-Length': info!.size });

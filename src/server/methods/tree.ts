@@ -58,6 +58,8 @@ export async function handleCopyMove(ctx: DavContext): Promise<void> {
 
   const source = await statCached(ctx, mount, path);
   if (!source) throw davError('DC_ERR_NOT_FOUND', 'not found');
+  // A copy would give a file the gateway refuses to serve a second name; MOVE stays allowed (clearing it away).
+  if (!isMove && source.integrityError) throw source.integrityError;
   if (to === path) throw davError('DC_ERR_FORBIDDEN', 'source and destination are the same');
   const depth = depthOf(ctx, 'infinity');
   if (source.type === 'directory') {

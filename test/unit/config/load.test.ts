@@ -99,6 +99,17 @@ describe('config', () => {
     expect(ok.mounts[0]).toMatchObject({ path: '/team', perUser: false, users: ['alice', 'bob'] });
   });
 
+  it('plaintext: refuse (default, left undefined) or read on encrypted mounts only', () => {
+    const local = { type: 'local', root: './data/storage/{user}' };
+    expect(resolveConfig(minimal, { cwd, env: {} }).mounts[0]!.plaintext).toBeUndefined();
+    expect(resolveConfig({ mounts: [{ path: '/', plaintext: 'read', backend: local }] }, { cwd, env: {} }).mounts[0]!.plaintext).toBe('read');
+    expect(resolveConfig({ mounts: [{ path: '/', plaintext: 'refuse', backend: local }] }, { cwd, env: {} }).mounts[0]!.plaintext).toBe('refuse');
+    const bad = problem({ mounts: [{ path: '/', plaintext: 'yes', backend: local }] });
+    expect(bad.keys).toEqual(['mounts[0].plaintext']);
+    expect(bad.message).toMatch(/must be refuse .* or read/);
+    expect(problem({ mounts: [{ path: '/', encrypt: false, plaintext: 'read', backend: local }] }).message).toMatch(/mounts\[0\]\.plaintext: applies only to encrypted mounts/);
+  });
+
   it('rejects duplicate and traversing mount paths, unknown backend types', () => {
     const local = { type: 'local', root: '/x/{user}' };
     expect(problem({ mounts: [{ path: '/', backend: local }, { path: '/', backend: local }] }).keys).toEqual(['mounts[1].path']);
