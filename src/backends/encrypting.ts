@@ -21,7 +21,7 @@ import {
   type RandomSource,
 } from '../crypto/index.js';
 import { davError, isDavcryptError } from '../errors.js';
-import type { MountKeySet } from '../keys/types.js';
+import type { MountKeySet } from '../crypto/index.js';
 import type {
   Backend,
   BackendCapabilities,

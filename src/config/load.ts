@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { ARGON2_LIMITS, DEFAULT_ARGON2_PARAMS } from '../crypto/index.js';
 import { davError } from '../errors.js';
-import { isValidUserName } from '../users/names.js';
+import { isValidUserName } from './user-names.js';
 import type { Argon2Params, BackendConfig, Config, MountConfig } from './types.js';
 
 /** The master key file of a config: keys.masterKeyFile, else <dataDir>/master.key. */

@@ -13,7 +13,7 @@ import type { Backend } from '../../src/backends/types.js';
 import { davError } from '../../src/errors.js';
 import { createLogger } from '../../src/logging.js';
 import { createGatewayServer, type GatewayServer, type GatewayServerOptions } from '../../src/server/index.js';
-import type { MountKeySet } from '../../src/keys/types.js';
+import type { MountKeySet } from '../../src/crypto/index.js';
 import type { AuthenticatedUser, Authenticator, MountResolver, ResolvedMount } from '../../src/users/types.js';
 
 export const HARNESS_USER = 'alice';
