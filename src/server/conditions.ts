@@ -7,7 +7,6 @@ import { davError } from '../errors.js';
 import type { ResolvedMount } from '../users/types.js';
 import { locksOf, resolveTarget, statCached, type DavContext } from './context.js';
 import { guardingLocks, lockCovers } from './lock-store.js';
-import type { IfList } from './if-header.js';
 
 export { parseIfHeader, submittedTokens, type IfCondition, type IfList } from './if-header.js';
 

@@ -3,6 +3,7 @@
 // user, so `npm test` can run the WebDAV backend's conformance suite without Debian
 // packages. It is the peer under test here, never part of the gateway.
 import { mkdir } from 'node:fs/promises';
+import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { v2 as webdav } from 'webdav-server';
@@ -37,8 +38,8 @@ export async function startInProcessDav(opts: { username?: string; password?: st
     requireAuthentification: true,
     rootFileSystem: new webdav.PhysicalFileSystem(root),
   });
-  const http = await new Promise<import('node:http').Server>((resolve) => {
-    server.start((s) => resolve(s as import('node:http').Server));
+  const http = await new Promise<HttpServer>((resolve) => {
+    server.start((s) => resolve(s as HttpServer));
   });
   const { port } = http.address() as AddressInfo;
   return {

@@ -148,7 +148,7 @@ describe('re-encryption and master-key mode', () => {
     await pipeline(
       Readable.from([await readFile(join(gw.storageRoot, 'alice', 'b.bin'))]),
       createDecryptStream({ resolveKey: () => mountKey }),
-      async function* (src: AsyncIterable<Buffer>) {
+      async function (src: AsyncIterable<Buffer>) {
         for await (const c of src) chunks.push(c);
       },
     );
