@@ -1,5 +1,5 @@
 // EncryptingBackend: the decorator that encrypts file bodies on write and decrypts
-// them on read (DESIGN.md §2, §3, §5), over any Backend. Names, folders, moves and
+// them on read (docs/DESIGN.md §2, §3, §5), over any Backend. Names, folders, moves and
 // copies pass through; sizes are reported on the plaintext side. Files without the
 // DAVCRYPT magic are plaintext and served as they are. Holds no keys on disk and
 // does no I/O of its own beyond calls to the wrapped backend.

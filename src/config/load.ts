@@ -20,7 +20,7 @@ export function masterKeyFileOf(config: Config): string {
 /** config/default.yaml inside this package (what `npm start` serves). */
 export const DEFAULT_CONFIG_PATH = resolve(dirname(fileURLToPath(import.meta.url)), '../../config/default.yaml');
 
-/** DESIGN §4 envelope cost. */
+/** docs/DESIGN.md §4 envelope cost. */
 export const DEFAULT_ARGON2: Argon2Params = { ...DEFAULT_ARGON2_PARAMS };
 
 export interface LoadOptions {

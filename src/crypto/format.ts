@@ -1,4 +1,4 @@
-// File format v1 header (DESIGN.md §3): constants, encode/parse of the 65-byte
+// File format v1 header (docs/DESIGN.md §3): constants, encode/parse of the 65-byte
 // header, and the per-file key derivation (HKDF-SHA-256 bound to the preamble).
 // Pure code: no I/O, no streams, no backends.
 import { createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';

@@ -1,4 +1,4 @@
-// The keyring file "davcrypt-keyring/1" (DESIGN.md §4): strict parse with errors
+// The keyring file "davcrypt-keyring/1" (docs/DESIGN.md §4): strict parse with errors
 // naming the bad field, stable serialization, and mount key generation.
 // Pure code: it never unwraps keys (wrap.ts / envelope.ts do) and never does I/O.
 import { davError } from '../errors.js';

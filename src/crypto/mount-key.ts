@@ -1,5 +1,5 @@
 // Key material as the rest of the gateway sees it once a keyring is unlocked.
-// Nothing here is ever persisted in the clear (see DESIGN.md §4). It lives in
+// Nothing here is ever persisted in the clear (see docs/DESIGN.md §4). It lives in
 // crypto/ because the cipher consumes it; keys/ re-exports it for its callers.
 
 /** One mount key: 16-byte random id and 32-byte secret. */

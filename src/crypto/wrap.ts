@@ -1,4 +1,4 @@
-// X25519 wrap of a 32-byte mount key to an identity's public key (DESIGN.md §4):
+// X25519 wrap of a 32-byte mount key to an identity's public key (docs/DESIGN.md §4):
 // ephemeral ECDH, HKDF-SHA-256 with salt E || R, AES-256-GCM with the key id as AAD.
 // Pure code with an injectable random source; no I/O, no keyring handling.
 import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';

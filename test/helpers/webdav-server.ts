@@ -22,7 +22,7 @@ export interface InProcessDav {
 /** Starts webdav-server over a fresh temp folder. Throws when it cannot listen. */
 export async function startInProcessDav(opts: { username?: string; password?: string } = {}): Promise<InProcessDav> {
   const username = opts.username ?? 'conformance';
-  const password = opts.password ?? 'in-process-pw' /* its Basic parser splits at every ':' */;
+  const password = opts.password ?? 'in-process-pw'; // its Basic parser rejects '+', '/' and ':'
   const tmp = await makeTempDir('wds');
   const root = join(tmp.path, 'share');
   await mkdir(root);

@@ -2,7 +2,7 @@
 // top-level module) is a node; ALLOWED says which nodes it may import. Imports are
 // read with TypeScript's own pre-processor (static, `export … from`, `import type`
 // and dynamic `import()` alike), so a type-only import counts: a cycle of types is
-// still a cycle a maintainer has to keep in their head. docs/DESIGN.md §6 explains
+// still a cycle a maintainer has to keep in their head. docs/DESIGN.md §2 explains
 // the layers; change ALLOWED there and here together.
 import { readdirSync, readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
