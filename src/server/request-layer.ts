@@ -88,7 +88,7 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
       });
       return;
     }
-    const handler = HANDLERS[method];
+    const handler = Object.hasOwn(HANDLERS, method) ? HANDLERS[method] : undefined;
     if (!handler) throw davError('DC_ERR_METHOD_NOT_ALLOWED', `${method} is not supported`);
     // GET and HEAD send these with their other headers in one writeHead (no setHeader per header).
     if (method !== 'GET' && method !== 'HEAD') {
