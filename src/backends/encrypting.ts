@@ -1,5 +1,5 @@
 // EncryptingBackend: the decorator that encrypts file bodies on write and decrypts
-// them on read (DESIGN.md §2, §3, §5), over any Backend. Names, folders, moves and
+// them on read (docs/DESIGN.md §2, §3, §5), over any Backend. Names, folders, moves and
 // copies pass through; sizes are reported on the plaintext side. A stored file without
 // the DAVCRYPT magic is an error (plaintext: refuse, the default: the backend may have
 // put it there) or served as it is (plaintext: read, for data from before encryption);
@@ -24,7 +24,7 @@ import {
   type RandomSource,
 } from '../crypto/index.js';
 import { davError, isDavcryptError, type DavcryptError } from '../errors.js';
-import type { MountKeySet } from '../keys/types.js';
+import type { MountKeySet } from '../crypto/index.js';
 import type {
   Backend,
   BackendCapabilities,

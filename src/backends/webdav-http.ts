@@ -2,7 +2,7 @@
 // explicit timeouts, optional CA), Basic auth, and the mapping of transport failures
 // and HTTP statuses to davcrypt error codes. Messages name the backend and the
 // operation; credentials and Authorization headers never leave this module.
-import { Readable, PassThrough } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
 import { davError, isDavcryptError, type DavcryptError, type ErrorCode } from '../errors.js';
 

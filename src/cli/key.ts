@@ -5,7 +5,8 @@
 import { parseArgs } from 'node:util';
 import { loadConfig, masterKeyFileOf } from '../config/index.js';
 import { davError } from '../errors.js';
-import { createMasterKeyFile, reencryptComplete, reencryptTree, scanKeyUsage, wipeMountKeys, type ReencryptReport } from '../keys/index.js';
+import { createMasterKeyFile, wipeMountKeys } from '../keys/index.js';
+import { reencryptComplete, reencryptTree, scanKeyUsage, type ReencryptReport } from '../tools/reencrypt.js';
 import { countTree } from '../tools/walk.js';
 import { dropOldKeys, keyedMount, openMountKeys, rotateMount, type CustodyContext } from '../users/index.js';
 import { createProgressBar } from './progress.js';

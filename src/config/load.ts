@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { ARGON2_LIMITS, DEFAULT_ARGON2_PARAMS } from '../crypto/index.js';
 import { davError } from '../errors.js';
-import { isValidUserName } from '../users/names.js';
+import { isValidUserName } from './user-names.js';
 import type { Argon2Params, BackendConfig, Config, DropboxBackendConfig, MountConfig } from './types.js';
 
 /** The master key file of a config: keys.masterKeyFile, else <dataDir>/master.key. */
@@ -20,7 +20,7 @@ export function masterKeyFileOf(config: Config): string {
 /** config/default.yaml inside this package (what `npm start` serves). */
 export const DEFAULT_CONFIG_PATH = resolve(dirname(fileURLToPath(import.meta.url)), '../../config/default.yaml');
 
-/** DESIGN §4 envelope cost. */
+/** docs/DESIGN.md §4 envelope cost. */
 export const DEFAULT_ARGON2: Argon2Params = { ...DEFAULT_ARGON2_PARAMS };
 
 export interface LoadOptions {

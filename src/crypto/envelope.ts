@@ -1,4 +1,4 @@
-// Password envelope of an identity's X25519 private key (DESIGN.md §4):
+// Password envelope of an identity's X25519 private key (docs/DESIGN.md §4):
 // KEK = argon2id(password, salt), AES-256-GCM with AAD "davcrypt/identity/v1:" || name.
 // Pure code with an injectable random source; no I/O, no keyring handling.
 import { createCipheriv, createDecipheriv } from 'node:crypto';

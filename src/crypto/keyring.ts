@@ -1,8 +1,8 @@
-// The keyring file "davcrypt-keyring/1" (DESIGN.md §4): strict parse with errors
+// The keyring file "davcrypt-keyring/1" (docs/DESIGN.md §4): strict parse with errors
 // naming the bad field, stable serialization, and mount key generation.
 // Pure code: it never unwraps keys (wrap.ts / envelope.ts do) and never does I/O.
 import { davError } from '../errors.js';
-import type { MountKey } from '../keys/types.js';
+import type { MountKey } from './mount-key.js';
 import { KEY_ID_BYTES, MOUNT_KEY_BYTES } from './format.js';
 import { ARGON2_LIMITS, ENVELOPE_SALT_BYTES, argon2ParamsProblem, type Envelope } from './envelope.js';
 import { defaultRandom, type RandomSource } from './random.js';

@@ -1,4 +1,4 @@
-// Edits of a keyring object in memory for key custody (DESIGN §4): wrap held keys
+// Edits of a keyring object in memory for key custody (docs/DESIGN.md §4): wrap held keys
 // to an identity, remove an identity and its wraps, add a new current key, drop
 // old keys, unwrap every key of one identity. Pure: no store, no backend, no
 // passwords; callers save the result through KeyringService.

@@ -1,4 +1,4 @@
-// Keeps each encrypted mount's keyring (DESIGN §4): the store copy is the
+// Keeps each encrypted mount's keyring (docs/DESIGN.md §4): the store copy is the
 // source of truth; the backend copy at <mount root>/.davcrypt/keyring.json is an
 // escrow rewritten from it, read only when the store has none (trust on first
 // use). Creates, unlocks and grants mount keys. Never sees passwords: callers

@@ -1,15 +1,3 @@
-// Key material as the rest of the gateway sees it once a keyring is unlocked.
-// Nothing here is ever persisted in the clear (see DESIGN.md §4).
-
-/** One mount key: 16-byte random id and 32-byte secret. */
-export interface MountKey {
-  id: Buffer;
-  key: Buffer;
-}
-
-/** The unlocked keys of one mount: the current key encrypts new files; older ones still decrypt. */
-export interface MountKeySet {
-  readonly current: MountKey;
-  /** Looks a key up by its 16-byte id (as bytes or 32 lowercase hex chars); undefined if not held. */
-  get(id: Buffer | string): MountKey | undefined;
-}
+// Key material types of keys/: the unlocked mount keys are defined in crypto/
+// (crypto/mount-key.ts, because the cipher consumes them) and re-exported here.
+export type { MountKey, MountKeySet } from '../crypto/index.js';

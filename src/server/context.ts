@@ -7,7 +7,7 @@ import type { EntryInfo } from '../backends/types.js';
 import { isDavcryptError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import type { AuthenticatedUser, Authenticator, MountResolver, ResolvedMount } from '../users/types.js';
-import type { IfList } from './conditions.js';
+import type { IfList } from './if-header.js';
 import type { LockRecord, LockStore } from './lock-store.js';
 import type { PropStore } from './prop-store.js';
 import type { RequestPath } from './request-paths.js';

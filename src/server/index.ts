@@ -1,6 +1,8 @@
 // The WebDAV front of davcrypt: builds the Node http(s) server around our request
-// layer (which routes through webdav-server), with timeouts suited to long uploads
-// and guards so that no request or socket error can take the process down.
+// layer (request-layer.ts, which dispatches every method to our handlers), with
+// timeouts suited to long uploads and listeners so that no request or socket error
+// can take the process down. No process-wide exception handler: a handler's bug
+// becomes that request's 500 through its promise, and anything else is a real crash.
 // Public API of src/server: createGatewayServer and its option/handle types.
 import http from 'node:http';
 import https from 'node:https';
@@ -79,10 +81,6 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
   });
   server.on('connection', (socket) => socket.on('error', (err) => logger.debug('socket error', { error: err.message })));
 
-  // Last line of defence: an exception thrown from a webdav-server callback must not kill the gateway.
-  const onUncaught = (err: Error) => logger.error('uncaught exception (request kept the process alive)', { error: err?.message, stack: err?.stack });
-  let guarded = false;
-
   return {
     server,
     listen(port, host) {
@@ -90,7 +88,6 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
         server.once('error', reject);
         server.listen(port, host, () => {
           server.off('error', reject);
-          if (!guarded) { process.on('uncaughtException', onUncaught); guarded = true; }
           const addr = server.address() as AddressInfo;
           const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
           resolve({ url: `${opts.tls ? 'https' : 'http'}://${shownHost}:${addr.port}/`, port: addr.port, host: addr.address });
@@ -98,7 +95,6 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
       });
     },
     close() {
-      if (guarded) { process.off('uncaughtException', onUncaught); guarded = false; }
       return new Promise((resolve, reject) => {
         server.close((err) => (err && (err as NodeJS.ErrnoException).code !== 'ERR_SERVER_NOT_RUNNING' ? reject(err) : resolve()));
         server.closeAllConnections?.();

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { Keyv } from 'keyv';
 import { isSameOrInside, parentPath } from '../backends/paths.js';
 import { davError } from '../errors.js';
-import { KeyedMutex } from './mutex.js';
+import { KeyedMutex } from '../mutex.js';
 
 export type LockScope = 'exclusive' | 'shared';
 export type LockDepth = '0' | 'infinity';

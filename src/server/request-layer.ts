@@ -1,7 +1,8 @@
-// Our request layer in front of webdav-server: health, path validation and the
-// `.davcrypt` refusal, OPTIONS without auth, Basic auth (401 / 429), mount
-// resolution, If / If-Match / ... evaluation (412/304), CORS stripping, the access
-// log line, and the guarantee that no request can crash the process.
+// The one request path: health, path validation and the `.davcrypt` refusal,
+// OPTIONS without auth, Basic auth (401 / 429), mount resolution, If / If-Match / ...
+// evaluation (412/304), dispatch of every method to our own handler table (405 with
+// Allow for anything else), the access log line, and the guarantee that a request's
+// failure (a handler bug included) becomes that request's error response.
 // Never logs credentials; never touches a backend except through handlers.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { davError, isDavcryptError } from '../errors.js';
@@ -19,20 +20,8 @@ import { handleProppatch } from './methods/proppatch.js';
 import { handlePut } from './methods/put.js';
 import { handleCopyMove, handleDelete, handleMkcol } from './methods/tree.js';
 import { parseRequestPath } from './request-paths.js';
-import type { DavEngine, MethodHandler } from './webdav-adapter.js';
 
 export const HEALTH_PATH = '/.well-known/davcrypt/health';
-
-/** Response headers nobody may send: webdav-server's CORS '*' with credentials, its Server banner, MS extensions. */
-const DROPPED_HEADERS = /^(access-control-|x-msdavext$|server$)/i;
-
-function guardHeaders(res: ServerResponse): void {
-  const setHeader = res.setHeader.bind(res);
-  res.setHeader = ((name: string, value: string | number | readonly string[]) => {
-    if (DROPPED_HEADERS.test(name)) return res;
-    return setHeader(name, value);
-  }) as ServerResponse['setHeader'];
-}
 
 type Handler = (ctx: DavContext) => Promise<void>;
 
@@ -41,25 +30,8 @@ const HANDLERS: Record<string, Handler> = {
   MKCOL: handleMkcol, DELETE: handleDelete, COPY: handleCopyMove, MOVE: handleCopyMove, LOCK: handleLock, UNLOCK: handleUnlock,
 };
 
-/** Methods our layer calls directly; webdav-server routes the rest (see webdav-adapter.ts). */
-const DIRECT_METHODS = new Set(['GET', 'HEAD', 'PUT', 'PROPFIND']);
-
 /** Builds the Node request listener. It never throws and never rejects. */
 export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, res: ServerResponse) => void {
-  const contexts = new WeakMap<IncomingMessage, DavContext>();
-  const route = (handler: Handler): MethodHandler => (req) => {
-    const ctx = contexts.get(req);
-    if (!ctx) return Promise.reject(davError('DC_ERR_INTERNAL', 'request context lost'));
-    return handler(ctx);
-  };
-  // webdav-server (about 150 modules) loads on the first request that needs it, not for GET/PUT/PROPFIND.
-  let engine: Promise<DavEngine> | undefined;
-  const davEngine = (): Promise<DavEngine> => (engine ??= import('./webdav-adapter.js').then(({ createDavEngine }) => createDavEngine(
-    Object.fromEntries(Object.entries(HANDLERS).map(([m, h]) => [m, route(h)])),
-    () => Promise.reject(davError('DC_ERR_METHOD_NOT_ALLOWED', 'method not supported')),
-    deps.logger,
-  )));
-
   const challenge = (res: ServerResponse, why: string) => {
     res.setHeader('WWW-Authenticate', `Basic realm="${deps.realm.replace(/["\\]/g, '')}", charset="UTF-8"`);
     throw davError('DC_ERR_UNAUTHORIZED', why);
@@ -116,25 +88,14 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
       });
       return;
     }
-    if (!HANDLERS[method]) {
-      res.setHeader('Allow', ALLOWED_METHODS);
-      throw davError('DC_ERR_METHOD_NOT_ALLOWED', `${method} is not supported`);
+    const handler = Object.hasOwn(HANDLERS, method) ? HANDLERS[method] : undefined;
+    if (!handler) throw davError('DC_ERR_METHOD_NOT_ALLOWED', `${method} is not supported`);
+    // GET and HEAD send these with their other headers in one writeHead (no setHeader per header).
+    if (method !== 'GET' && method !== 'HEAD') {
+      res.setHeader('DAV', '1, 2');
+      res.setHeader('MS-Author-Via', 'DAV');
     }
-    if (DIRECT_METHODS.has(method)) {
-      // The hot methods skip webdav-server's per-request context (header parsing, Allow computation).
-      // GET and HEAD send these with their other headers in one writeHead (no setHeader per header).
-      if (method !== 'GET' && method !== 'HEAD') {
-        res.setHeader('DAV', '1, 2');
-        res.setHeader('MS-Author-Via', 'DAV');
-      }
-      await HANDLERS[method]!(ctx);
-      return;
-    }
-    const dav = await davEngine();
-    // Only webdav-server sets the headers guardHeaders drops; our own handlers never do.
-    guardHeaders(res);
-    contexts.set(req, ctx);
-    await dav.dispatch(req, res);
+    await handler(ctx);
   }
 
   return (req, res) => {
@@ -166,6 +127,8 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
     req.on('error', (err) => deps.logger.debug('request error', { error: err.message }));
     handle(req, res, controller.signal, state).catch((err: unknown) => {
       try {
+        // RFC 9110 §15.5.6: every 405 names the methods we do answer.
+        if (isDavcryptError(err, 'DC_ERR_METHOD_NOT_ALLOWED') && !res.headersSent) res.setHeader('Allow', ALLOWED_METHODS);
         sendError(res, err, deps.logger, { method: req.method, path: state.path });
       } catch (inner) {
         deps.logger.error('failed to send an error response', { error: (inner as Error)?.message });

@@ -3,7 +3,7 @@
 // fetch only the needed segments, plaintext files refused or (plaintext: read) served as they are, tamper errors.
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EncryptingBackend, LruEncryptionMetaCache, couldBeCipherSize } from '../../../src/backends/encrypting.js';
 import { createLocalBackend } from '../../../src/backends/local.js';

@@ -104,6 +104,23 @@ describe('LoginCache', () => {
     expect(dropped).toEqual(['B', 'A', 'C']);
   });
 
+  it('sweep drops idle entries without a get (their keys are wiped by onDrop at once)', () => {
+    let now = 10_000;
+    const dropped: string[] = [];
+    const cache = new LoginCache<string>({ idleMs: 1000, maxEntries: 10, now: () => now, onDrop: (s) => dropped.push(s) });
+    cache.set(cache.digest('a', 'pw'), 'A');
+    now += 500;
+    cache.set(cache.digest('b', 'pw'), 'B');
+    now += 600;
+    cache.sweep();
+    expect(dropped).toEqual(['A']);
+    expect(cache.size).toBe(1);
+    cache.set(cache.digest('b', 'pw'), 'B2'); // replacing a session drops the old one
+    expect(dropped).toEqual(['A', 'B']);
+    cache.close();
+    expect(dropped).toEqual(['A', 'B', 'B2']);
+  });
+
   it('two caches (two processes) never share keys', () => {
     const one = new LoginCache<string>({ idleMs: 1000, maxEntries: 1 });
     const two = new LoginCache<string>({ idleMs: 1000, maxEntries: 1 });
