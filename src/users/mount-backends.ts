@@ -125,6 +125,20 @@ export class MountBackends {
           throw err;
         },
       );
+    } else if (mount.backend.type === 'dropbox') {
+      const parts = mount.backend.root.split('/');
+      const i = parts.findIndex((p) => p.includes('{user}'));
+      if (i < 0) return [];
+      segment = parts[i]!;
+      const parentRoot = parts.slice(0, i).join('/') || '/';
+      const client = await this.dropboxClient(mount, mount.backend);
+      try {
+        const parent = await createDropboxBackend({ root: parentRoot, client, createRoot: false });
+        parentNames = (await parent.list('/')).filter((e) => e.type === 'directory').map((e) => e.name);
+      } catch (err) {
+        if (isDavcryptError(err, 'DC_ERR_NOT_FOUND')) return [];
+        throw err;
+      }
     } else {
       const { parentUrl, segment: seg } = userParentUrl(mount.backend.url);
       if (!parentUrl) return [];

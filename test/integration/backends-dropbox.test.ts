@@ -2,9 +2,10 @@
 // on 127.0.0.1: the backend conformance suite (with small list pages so paging is always
 // exercised), then what only Dropbox has: upload sessions, content_hash, 429 + Retry-After,
 // token refresh on 401, cursor resets, case-insensitive names, the faked account root.
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DropboxApi } from '../../src/backends/dropbox-api.js';
+import type { DropboxApi } from '../../src/backends/dropbox-api.js';
 import { RefreshingDropboxToken, StaticDropboxToken } from '../../src/backends/dropbox-auth.js';
 import { dropboxContentHash } from '../../src/backends/dropbox-hash.js';
 import { DropboxBackend, createDropboxBackend } from '../../src/backends/dropbox.js';
@@ -92,7 +93,6 @@ describe('dropbox backend specifics (test server)', () => {
     // Empty body: SHA-256 of no block digests at all.
     expect(dropboxContentHash(Buffer.alloc(0))).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
     const data = randomBody(4 * MiB + 1);
-    const { createHash } = require('node:crypto') as typeof import('node:crypto');
     const blocks = [data.subarray(0, 4 * MiB), data.subarray(4 * MiB)].map((x) => createHash('sha256').update(x).digest());
     expect(dropboxContentHash(data)).toBe(createHash('sha256').update(Buffer.concat(blocks)).digest('hex'));
   });

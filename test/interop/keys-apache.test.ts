@@ -84,7 +84,7 @@ describe.skipIf(missing !== undefined)('key custody over Apache mod_dav', () => 
     const config = await gw.configFile();
     const restore = cliIO('');
     expect(await runRestore(['--yes', '--config', config], restore.io, config)).toBe(0);
-    expect(restore.stdout()).toMatch(/^ADOPT alice	SHA-256 [0-9a-f ]{79}	\(home:alice\)$/m);
+    expect(restore.stdout()).toMatch(/^ADOPT alice\tSHA-256 [0-9a-f ]{79}\t\(home:alice\)$/m);
     expect((await get('/note.txt', basic('alice', 'nope'))).status).toBe(401);
     for (const [p, b] of Object.entries(FILES)) expect(sha((await get(p, gw.authHeader('alice'))).body), p).toBe(sha(b));
   });
