@@ -18,6 +18,7 @@ commands:
   verify             check every encrypted file's integrity (tampered, truncated)
   encrypt-all        encrypt a mount's existing plaintext files in place
   decrypt-all        decrypt a mount's files back to plaintext in place
+  check-config       validate a config and probe its store and backends (exit 0 = all ok)
 
 options:
   -h, --help         show help (also after a command: davcrypt user --help)
@@ -58,7 +59,11 @@ const COMMANDS: Record<string, Command> = {
   verify: async (args) => (await import('./cli/verify.js')).runVerify(args, toolIO(), await defaultConfigPath()),
   'encrypt-all': async (args) => (await import('./cli/migrate.js')).runMigrate('encrypt', args, toolIO(), await defaultConfigPath()),
   'decrypt-all': async (args) => (await import('./cli/migrate.js')).runMigrate('decrypt', args, toolIO(), await defaultConfigPath()),
+  'check-config': async (args) => (await import('./cli/check-config.js')).runCheckConfig(args, { stdout: process.stdout }, await defaultConfigPath()),
 };
+
+/** ops: user and key commands write an audit line when their config has `audit` (src/ops/audit-cli.ts). */
+const AUDITED_COMMANDS = new Set(['user', 'mount', 'key', 'recovery', 'master']);
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -86,6 +91,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`davcrypt: DC_ERR_USAGE: unknown command ${first}\n${USAGE}\n`);
       return 2;
     }
+    if (AUDITED_COMMANDS.has(first)) return (await (await import('./ops/audit-cli.js')).withCliAudit(first, rest, () => command(rest), defaultConfigPath)) ?? 0;
     return (await command(rest)) ?? 0;
   } catch (err) {
     // parseArgs throws TypeErrors with ERR_PARSE_ARGS_* codes for unknown or malformed options.

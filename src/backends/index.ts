@@ -7,3 +7,4 @@ export type { WebdavTimeouts } from './webdav-http.js';
 export type { UploadMode, UploadProbeLogger, UploadProbeResult } from './webdav-upload-probe.js';
 export { normalizePath, parentPath, baseName, joinPath, isSameOrInside } from './paths.js';
 export * from './encrypting.js';
+export { ObservedBackend, observeBackend, type ObservedLabels } from './observed.js';

@@ -6,6 +6,7 @@
 import { Readable } from 'node:stream';
 import type Keyv from 'keyv';
 import type { Backend } from '../backends/types.js';
+import { publishKey } from '../events.js';
 import {
   newMountKey,
   parseKeyring,
@@ -183,13 +184,16 @@ export class KeyringService {
         grant(keyring, [key], everyone);
         await this.save(mountId, backend, keyring);
         this.logger.info('mount key created', { mount: mountId, wrappedTo: everyone.map((m) => m.name) });
+        publishKey({ operation: 'create', mount: mountId, identities: everyone.map((m) => m.name) }); // ops
         return createMountKeySet([key], key);
       }
       const { keys, current } = unlockKeys(keyring, self);
       if (grant(keyring, keys, everyone)) {
         await this.save(mountId, backend, keyring);
         this.logger.info('mount keys wrapped to new members', { mount: mountId });
+        publishKey({ operation: 'wrap', mount: mountId, identities: everyone.map((m) => m.name) }); // ops
       }
+      publishKey({ operation: 'unlock', mount: mountId }); // ops
       return createMountKeySet(keys, current);
     });
   }

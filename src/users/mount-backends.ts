@@ -6,7 +6,7 @@
 import type { Backend } from '../backends/types.js';
 import { stat } from 'node:fs/promises';
 import {
-  createLocalBackend, createWebdavBackend, LocalBackend, WebdavBackend, type UploadProbeLogger, type WebdavBackendOptions,
+  createLocalBackend, createWebdavBackend, LocalBackend, observeBackend, WebdavBackend, type UploadProbeLogger, type WebdavBackendOptions,
 } from '../backends/index.js';
 import type { MountConfig, WebdavBackendConfig } from '../config/types.js';
 import { isDavcryptError } from '../errors.js';
@@ -68,6 +68,7 @@ export class MountBackends {
               await createWebdavHome(b, user);
               return createWebdavBackend({ ...webdavOptions(b), url: where, logger: this.logger });
             });
+      backend = backend.then((opened) => observeBackend(opened, { mount: mount.path, backend: b.type })); // ops: backend metrics
       this.raw.set(cacheKey, backend);
       backend.catch(() => this.raw.delete(cacheKey));
     }
