@@ -58,6 +58,11 @@ export function openAuditLog(config: AuditConfig, stdout: NodeJS.WritableStream 
   };
 }
 
+/** A failed login's user name is whatever the client typed: bounded, so nobody can flood a line. */
+function clip(name: string): string {
+  return name.length > 128 ? `${name.slice(0, 128)}…` : name;
+}
+
 function dropUndefined(fields: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
 }
@@ -67,7 +72,7 @@ export function auditGatewayEvents(audit: AuditLog): () => void {
   const offs = [
     onEvent<LoginEvent>(channels.login, (e) =>
       audit.write(e.outcome === 'success' ? 'login' : e.outcome === 'failure' ? 'login.failed' : 'login.throttled', {
-        user: e.user, address: e.address, retryAfterSeconds: e.retryAfterSeconds, lockedBy: e.by,
+        user: clip(e.user), address: e.address, retryAfterSeconds: e.retryAfterSeconds, lockedBy: e.by,
       })),
     onEvent<IntegrityEvent>(channels.integrity, (e) => audit.write('integrity.failure', { code: e.code, path: e.path, user: e.user, address: e.address })),
     onEvent<KeyEvent>(channels.key, (e) => {

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalBackend, observeBackend } from '../../../src/backends/index.js';
+import { LocalBackend, observeBackend, type Backend } from '../../../src/backends/index.js';
 import { resolveConfig } from '../../../src/config/index.js';
 import { channels, onEvent, type BackendCallEvent } from '../../../src/events.js';
 import { cliAuditEntry, probeTarget, readinessBody, Readiness, runProbe, type HealthProbe } from '../../../src/ops/index.js';
@@ -114,7 +114,7 @@ describe('ObservedBackend', () => {
   afterAll(async () => rm(dir, { recursive: true, force: true }));
 
   it('keeps name, capabilities and optional methods, and publishes each call with its outcome', async () => {
-    const inner = new LocalBackend(dir);
+    const inner: Backend = new LocalBackend(dir);
     const observed = observeBackend(inner, { mount: '/', backend: 'local' });
     expect(observed.name).toBe(inner.name);
     expect(observed.capabilities).toEqual(inner.capabilities);
