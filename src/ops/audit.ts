@@ -4,10 +4,11 @@
 // logins, integrity failures, its own key operations and config reloads (from
 // src/events.ts); the CLI writes user and key commands (audit-cli.ts).
 // Fields are documented in docs/OPERATIONS.md; never passwords, keys or headers.
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, openSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
 import winston from 'winston';
 import type { AuditConfig } from '../config/types.js';
+import { davError } from '../errors.js';
 import { channels, onEvent, type ConfigReloadEvent, type IntegrityEvent, type KeyEvent, type LoginEvent } from '../events.js';
 
 const MESSAGE = Symbol.for('message');
@@ -22,12 +23,18 @@ export interface AuditLog {
   close(): Promise<void>;
 }
 
-/** Opens the audit log. Throws when the file's folder cannot be created (the open error itself surfaces on write). */
+/** Opens the audit log. Throws DC_ERR_CONFIG when the file cannot be opened for appending: better no start than no trail. */
 export function openAuditLog(config: AuditConfig, stdout: NodeJS.WritableStream = process.stdout): AuditLog {
   let file: WriteStream | undefined;
   if ('file' in config) {
-    mkdirSync(dirname(config.file), { recursive: true, mode: 0o750 });
-    file = createWriteStream(config.file, { flags: 'a', mode: 0o600 });
+    let fd: number;
+    try {
+      mkdirSync(dirname(config.file), { recursive: true, mode: 0o750 });
+      fd = openSync(config.file, 'a', 0o600);
+    } catch (err) {
+      throw davError('DC_ERR_CONFIG', `audit.file: cannot open ${config.file} for appending: ${(err as Error).message}`, { cause: err });
+    }
+    file = createWriteStream(config.file, { fd });
     // A failing audit file must not take the gateway down; winston reports it on stderr.
     file.on('error', (err) => process.stderr.write(`davcrypt: audit log ${config.file}: ${err.message}\n`));
   }

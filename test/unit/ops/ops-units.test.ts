@@ -2,14 +2,15 @@
 // and with which fields, what a probe reports (and how long it may take), the /readyz
 // body, the part of a {user} backend a probe looks at, and the ObservedBackend decorator
 // keeping the wrapped backend's shape while publishing each call.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalBackend, observeBackend, type Backend } from '../../../src/backends/index.js';
 import { resolveConfig } from '../../../src/config/index.js';
 import { channels, onEvent, type BackendCallEvent } from '../../../src/events.js';
-import { cliAuditEntry, probeTarget, readinessBody, Readiness, runProbe, type HealthProbe } from '../../../src/ops/index.js';
+import { cliAuditEntry, openAuditLog, probeTarget, readinessBody, Readiness, runProbe, type HealthProbe } from '../../../src/ops/index.js';
 
 const MOUNTS = [{ path: '/', backend: { type: 'local', root: '/srv/dav/{user}' } }];
 
@@ -129,5 +130,39 @@ describe('ObservedBackend', () => {
     }
     expect(seen.map((e) => [e.mount, e.backend, e.operation, e.outcome])).toEqual([['/', 'local', 'mkdir', 'ok'], ['/', 'local', 'stat', 'DC_ERR_NOT_FOUND']]);
     expect(seen.every((e) => e.seconds >= 0 && e.seconds < 5)).toBe(true);
+  });
+});
+
+describe('openAuditLog', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'davcrypt-audit-'));
+  });
+  afterAll(async () => rm(dir, { recursive: true, force: true }));
+
+  it('appends JSON lines (time, event, then the fields; undefined dropped) to a 0600 file, all there after close', async () => {
+    const file = join(dir, 'sub/audit.log');
+    const audit = openAuditLog({ file });
+    for (let i = 0; i < 50; i++) audit.write('login', { user: `u${i}`, address: '10.0.0.1', by: undefined });
+    await audit.close();
+    const again = openAuditLog({ file });
+    again.write('user.add', { user: 'x', outcome: 'ok' });
+    await again.close();
+    const lines = (await readFile(file, 'utf8')).trim().split('\n');
+    expect(lines).toHaveLength(51);
+    expect(Object.keys(JSON.parse(lines[0]!))).toEqual(['time', 'event', 'user', 'address']);
+    expect(JSON.parse(lines[50]!)).toMatchObject({ event: 'user.add', user: 'x', outcome: 'ok' });
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+  });
+
+  it('writes to a stream for stdout, and refuses a file it cannot open with DC_ERR_CONFIG', async () => {
+    let text = '';
+    const sink = new Writable({ write(chunk, _enc, done) { text += String(chunk); done(); } });
+    const audit = openAuditLog({ stdout: true }, sink);
+    audit.write('config.reload', { outcome: 'ok' });
+    await audit.close();
+    expect(JSON.parse(text)).toMatchObject({ event: 'config.reload', outcome: 'ok' });
+    await writeFile(join(dir, 'plain-file'), 'x');
+    expect(() => openAuditLog({ file: join(dir, 'plain-file/audit.log') })).toThrow(/audit\.file: cannot open/);
   });
 });
