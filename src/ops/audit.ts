@@ -65,6 +65,9 @@ export function openAuditLog(config: AuditConfig, stdout: NodeJS.WritableStream 
   };
 }
 
+/** At most one login.throttled line per user and address in this time. */
+export const THROTTLE_LINE_MS = 10_000;
+
 /** A failed login's user name is whatever the client typed: bounded, so nobody can flood a line. */
 function clip(name: string): string {
   return name.length > 128 ? `${name.slice(0, 128)}…` : name;
@@ -75,12 +78,28 @@ function dropUndefined(fields: Record<string, unknown>): Record<string, unknown>
 }
 
 /** Writes the gateway's events (src/events.ts) to `audit` until the returned function is called. */
-export function auditGatewayEvents(audit: AuditLog): () => void {
+export function auditGatewayEvents(audit: AuditLog, now: () => number = Date.now): () => void {
+  // A locked-out client retrying in a loop is refused on every request: one line per user and
+  // address per THROTTLE_LINE_MS, the next line says how many were folded into it (metrics count all).
+  const throttled = new Map<string, { at: number; folded: number }>();
   const offs = [
-    onEvent<LoginEvent>(channels.login, (e) =>
+    onEvent<LoginEvent>(channels.login, (e) => {
+      let repeated: number | undefined;
+      if (e.outcome === 'throttled') {
+        const key = `${e.user}\0${e.address}`;
+        const seen = throttled.get(key);
+        if (seen && now() - seen.at < THROTTLE_LINE_MS) {
+          seen.folded++;
+          return;
+        }
+        repeated = seen?.folded || undefined;
+        if (throttled.size >= 10_000) throttled.clear();
+        throttled.set(key, { at: now(), folded: 0 });
+      }
       audit.write(e.outcome === 'success' ? 'login' : e.outcome === 'failure' ? 'login.failed' : 'login.throttled', {
-        user: clip(e.user), address: e.address, retryAfterSeconds: e.retryAfterSeconds, lockedBy: e.by,
-      })),
+        user: clip(e.user), address: e.address, retryAfterSeconds: e.retryAfterSeconds, lockedBy: e.by, repeated,
+      });
+    }),
     onEvent<IntegrityEvent>(channels.integrity, (e) => audit.write('integrity.failure', { code: e.code, path: e.path, user: e.user, address: e.address })),
     onEvent<KeyEvent>(channels.key, (e) => {
       // Unlocks happen at every fresh login and are in the login line already; creations and new wraps change who can read.

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalBackend, observeBackend, type Backend } from '../../../src/backends/index.js';
 import { resolveConfig } from '../../../src/config/index.js';
-import { channels, onEvent, type BackendCallEvent } from '../../../src/events.js';
-import { cliAuditEntry, openAuditLog, probeTarget, readinessBody, Readiness, runProbe, type HealthProbe } from '../../../src/ops/index.js';
+import { channels, onEvent, publishLogin, type BackendCallEvent } from '../../../src/events.js';
+import { auditGatewayEvents, cliAuditEntry, openAuditLog, probeTarget, readinessBody, Readiness, runProbe, type HealthProbe } from '../../../src/ops/index.js';
 
 const MOUNTS = [{ path: '/', backend: { type: 'local', root: '/srv/dav/{user}' } }];
 
@@ -164,5 +164,31 @@ describe('openAuditLog', () => {
     expect(JSON.parse(text)).toMatchObject({ event: 'config.reload', outcome: 'ok' });
     await writeFile(join(dir, 'plain-file'), 'x');
     expect(() => openAuditLog({ file: join(dir, 'plain-file/audit.log') })).toThrow(/audit\.file: cannot open/);
+  });
+});
+
+describe('auditGatewayEvents', () => {
+  it('folds a throttled client retrying in a loop into one line per 10 s, with the count on the next', async () => {
+    let text = '';
+    const sink = new Writable({ write(chunk, _enc, done) { text += String(chunk); done(); } });
+    const audit = openAuditLog({ stdout: true }, sink);
+    let now = 0;
+    const off = auditGatewayEvents(audit, () => now);
+    try {
+      for (let i = 0; i < 5; i++) publishLogin({ outcome: 'throttled', user: 'bob', address: '10.0.0.9', retryAfterSeconds: 60, by: 'address' });
+      publishLogin({ outcome: 'throttled', user: 'eve', address: '10.0.0.9' });
+      now += 10_000;
+      publishLogin({ outcome: 'throttled', user: 'bob', address: '10.0.0.9' });
+      publishLogin({ outcome: 'failure', user: 'x'.repeat(500), address: '10.0.0.9' });
+    } finally {
+      off();
+      await audit.close();
+    }
+    const lines = text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => [l.event, l.user === undefined ? undefined : String(l.user).slice(0, 3), l.repeated])).toEqual([
+      ['login.throttled', 'bob', undefined], ['login.throttled', 'eve', undefined], ['login.throttled', 'bob', 4], ['login.failed', 'xxx', undefined],
+    ]);
+    expect(lines[0]).toMatchObject({ address: '10.0.0.9', retryAfterSeconds: 60, lockedBy: 'address' });
+    expect(String(lines[3]!.user).length).toBeLessThanOrEqual(129);
   });
 });
