@@ -91,7 +91,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`davcrypt: DC_ERR_USAGE: unknown command ${first}\n${USAGE}\n`);
       return 2;
     }
-    if (AUDITED_COMMANDS.has(first)) return (await (await import('./ops/audit-cli.js')).withCliAudit(first, rest, () => command(rest), defaultConfigPath)) ?? 0;
+    if (AUDITED_COMMANDS.has(first)) return (await (await import('./ops/index.js')).withCliAudit(first, rest, () => command(rest), defaultConfigPath)) ?? 0;
     return (await command(rest)) ?? 0;
   } catch (err) {
     // parseArgs throws TypeErrors with ERR_PARSE_ARGS_* codes for unknown or malformed options.

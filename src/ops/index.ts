@@ -12,7 +12,7 @@ import type { GatewayMetrics } from './metrics.js';
 import { backendProbes, Readiness, storeProbe, type HealthProbe } from './readiness.js';
 import { answerOps, isOpsPath, listenMetrics, type MetricsListener } from './routes.js';
 
-export { auditCliRun, cliAuditEntry } from './audit-cli.js';
+export { auditCliRun, cliAuditEntry, withCliAudit } from './audit-cli.js';
 export { auditGatewayEvents, openAuditLog, type AuditFields, type AuditLog } from './audit.js';
 export { backendProbes, probeTarget, Readiness, runProbe, storeProbe } from './readiness.js';
 export type { CheckResult, HealthProbe, ReadinessOptions, ReadinessReport } from './readiness.js';
