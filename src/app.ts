@@ -88,6 +88,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
       metricsUrl: ops.metricsUrl,
       close() {
         closing ??= (async () => {
+          ops.readiness.drain(); // ops: /readyz answers 503 from now on
           await gateway.close().catch((err: unknown) => logger.warn('server close failed', { error: String(err) }));
           await ops.close().catch((err: unknown) => logger.warn('ops close failed', { error: String(err) }));
           await services.close();

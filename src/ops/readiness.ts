@@ -95,8 +95,24 @@ export class Readiness {
     this.now = options.now ?? Date.now;
   }
 
+  private draining = false;
+
+  /**
+   * From now on not ready ('shutdown': 'failed: draining'), whatever the probes say: a graceful
+   * shutdown calls it first, so load balancers stop sending new requests while running ones finish.
+   */
+  drain(): void {
+    this.draining = true;
+  }
+
   /** The current answer: cached when younger than cacheMs; concurrent callers share one run. */
-  check(): Promise<ReadinessReport> {
+  async check(): Promise<ReadinessReport> {
+    const report = await this.probed();
+    if (!this.draining) return report;
+    return { ...report, ready: false, checks: { ...report.checks, shutdown: { ok: false, reason: 'draining', ms: 0 } } };
+  }
+
+  private probed(): Promise<ReadinessReport> {
     if (this.last && this.now() - this.last.at < this.cacheMs) return Promise.resolve(this.last);
     this.running ??= this.run().finally(() => (this.running = undefined));
     return this.running;

@@ -89,6 +89,15 @@ describe('probes and readiness', () => {
     expect(runs).toBe(2);
   });
 
+  it('drain() turns the answer to not ready, naming the shutdown', async () => {
+    const r = new Readiness([probe('store', async () => undefined)]);
+    expect((await r.check()).ready).toBe(true);
+    r.drain();
+    const report = await r.check();
+    expect(report.ready).toBe(false);
+    expect(JSON.parse(readinessBody(report))).toMatchObject({ failing: ['shutdown'], checks: { store: 'ok', shutdown: 'failed: draining' } });
+  });
+
   it('the /readyz body names failing parts with short reasons, never the detail', () => {
     const body = JSON.parse(readinessBody({
       ready: false, at: 0,
