@@ -4,6 +4,7 @@
 // no hook), plus what src/events.ts publishes: backend calls, integrity failures,
 // logins, key operations. Readiness and the login cache are read at scrape time.
 // Labels are low-cardinality by construction: no paths, no user names, no hosts.
+import { readFileSync } from 'node:fs';
 import type { Server, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -16,6 +17,15 @@ const METHODS = new Set(['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'OPTIONS', 'PRO
 /** Request latency buckets (seconds): small PROPFINDs to multi-minute uploads. */
 const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 const BACKEND_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+function packageVersion(): string {
+  try {
+    // src/ops/ and dist/ops/ are both two levels below the package root.
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
 
 export function methodLabel(method: string | undefined): string {
   const m = (method ?? 'GET').toUpperCase();
@@ -55,6 +65,9 @@ export class GatewayMetrics {
     this.connections = new Gauge({ name: 'davcrypt_http_connections', help: 'Open client connections.', registers });
     this.transfers = new Gauge({ name: 'davcrypt_transfers_in_flight', help: 'GET (download) and PUT (upload) requests in progress.', labelNames: ['direction'], registers });
     for (const direction of ['download', 'upload']) this.transfers.set({ direction }, 0);
+    // Which version runs where: upgrades show up as a label change on a constant 1.
+    new Gauge({ name: 'davcrypt_build_info', help: 'Always 1; the labels say which davcrypt and Node.js run.', labelNames: ['version', 'node'], registers })
+      .set({ version: packageVersion(), node: process.version }, 1);
 
     const backendCalls = new Counter({ name: 'davcrypt_backend_requests_total', help: 'Backend calls by mount, backend type, operation and outcome (ok or the DC_ERR code).', labelNames: ['mount', 'backend', 'operation', 'outcome'], registers });
     const backendDuration = new Histogram({ name: 'davcrypt_backend_request_duration_seconds', help: 'Backend call latency (reads: until the answer starts), by mount, backend type and operation.', labelNames: ['mount', 'backend', 'operation'], buckets: BACKEND_BUCKETS, registers });

@@ -3,6 +3,7 @@
 // requests (scraped and parsed); audit lines for logins, failed and throttled logins,
 // key creation, integrity failures and config reloads; readiness going to 503 when a
 // WebDAV backend (a second, plain gateway) stops, and back to 200 when it returns.
+import { readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -10,6 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { publishConfigReload } from '../../src/events.js';
 import { gatewayRequest, patternBytes, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { auditLines, readyz, scrape, waitFor, waitForReadyz } from '../helpers/ops.js';
+
+const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 describe('ops endpoints, metrics and audit on a local-backend gateway', () => {
   let gw: TestGateway;
@@ -62,6 +65,7 @@ describe('ops endpoints, metrics and audit on a local-backend gateway', () => {
     const before = await scrape(metricsUrl);
     expect(before.contentType).toMatch(/^text\/plain; version=0\.0\.4/);
     expect(before.value('process_cpu_user_seconds_total')).toBeGreaterThan(0);
+    expect(before.samples.find((s) => s.name === 'davcrypt_build_info')?.labels).toEqual({ version: PACKAGE_VERSION, node: process.version });
     const body = patternBytes(200_000, 3);
     expect((await gatewayRequest(gw, 'PUT', '/m.bin', { auth: gw.authHeader('alice'), body })).status).toBe(201);
     const got = await gatewayRequest(gw, 'GET', '/m.bin', { auth: gw.authHeader('alice') });
