@@ -38,10 +38,22 @@ export interface BackendCallEvent {
   seconds: number;
 }
 
+/** An account made in this process outside the CLI commands (the initial admin) or adopted from a keyring. */
+export interface AccountEvent {
+  /** add: a new account; adopt: an identity found in a backend keyring became an account (lost store, trust on first use). */
+  operation: 'add' | 'adopt';
+  user: string;
+  /** adopt: where the identity was found ('store' or 'backend'). */
+  source?: string;
+}
+
 /** A key operation done by the running gateway (the CLI's are audited per command, see ops/audit-cli.ts). */
 export interface KeyEvent {
-  /** unlock: a mount's keys opened at a login; create: a mount's first key; wrap: held keys wrapped to new members. */
-  operation: 'unlock' | 'create' | 'wrap';
+  /**
+   * unlock: a mount's keys opened at a login; create: a mount's first key; wrap: held keys wrapped to
+   * new members; adopt: a keyring read from the backend because the store had none (trust on first use).
+   */
+  operation: 'unlock' | 'create' | 'wrap' | 'adopt';
   /** Mount id: 'home:alice', 'shared:/team'. */
   mount: string;
   /** Identities the keys were wrapped to (create, wrap). */
@@ -63,6 +75,7 @@ export const channels = {
   integrity: diagnostics.channel('davcrypt:integrity'),
   backendCall: diagnostics.channel('davcrypt:backend-call'),
   key: diagnostics.channel('davcrypt:key'),
+  account: diagnostics.channel('davcrypt:account'),
   configReload: diagnostics.channel('davcrypt:config-reload'),
 } as const;
 
@@ -85,6 +98,10 @@ export function publishRequestFailure(err: unknown, where: { path?: string; user
 
 export function publishKey(event: KeyEvent): void {
   if (channels.key.hasSubscribers) channels.key.publish(event);
+}
+
+export function publishAccount(event: AccountEvent): void {
+  if (channels.account.hasSubscribers) channels.account.publish(event);
 }
 
 export function publishConfigReload(event: ConfigReloadEvent): void {

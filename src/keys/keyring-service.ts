@@ -123,6 +123,7 @@ export class KeyringService {
       backend: backend.name,
       identities: Object.keys(found.identities),
     });
+    publishKey({ operation: 'adopt', mount: mountId, identities: Object.keys(found.identities) }); // ops
     await this.store.set(STORE_PREFIX + mountId, serializeKeyring(found));
     this.reconciled.add(mountId);
     return found;

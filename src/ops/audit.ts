@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import winston from 'winston';
 import type { AuditConfig } from '../config/types.js';
 import { davError } from '../errors.js';
-import { channels, onEvent, type ConfigReloadEvent, type IntegrityEvent, type KeyEvent, type LoginEvent } from '../events.js';
+import { channels, onEvent, type AccountEvent, type ConfigReloadEvent, type IntegrityEvent, type KeyEvent, type LoginEvent } from '../events.js';
 
 const MESSAGE = Symbol.for('message');
 
@@ -105,6 +105,7 @@ export function auditGatewayEvents(audit: AuditLog, now: () => number = Date.now
       // Unlocks happen at every fresh login and are in the login line already; creations and new wraps change who can read.
       if (e.operation !== 'unlock') audit.write(`key.${e.operation}`, { mount: e.mount, identities: e.identities, via: 'gateway' });
     }),
+    onEvent<AccountEvent>(channels.account, (e) => audit.write(`user.${e.operation}`, { user: e.user, source: e.source, via: 'gateway' })),
     onEvent<ConfigReloadEvent>(channels.configReload, (e) => audit.write('config.reload', { outcome: e.outcome, file: e.file, code: e.code, changed: e.changed })),
   ];
   return () => offs.forEach((off) => off());

@@ -16,6 +16,7 @@ import type { MountBackends } from './mount-backends.js';
 import { assertValidUserName, userIdentity } from './names.js';
 import type { UserRecord, UserRecords } from './records.js';
 import { timingSafeEqual } from 'node:crypto';
+import { publishAccount } from '../events.js';
 
 export interface AccountServiceOptions {
   records: UserRecords;
@@ -78,6 +79,7 @@ export class AccountService {
       const now = new Date().toISOString();
       await this.records.put({ name, publicKey: existing.identity.publicKey, envelope: existing.identity.envelope!, created: now, updated: now });
       this.logger.info('user added, adopting the identity in the home keyring', { user: name, source: existing.source });
+      publishAccount({ operation: 'adopt', user: name, source: existing.source }); // ops
       return { adopted: true };
     }
     const pair = generateIdentityKeyPair();
@@ -89,6 +91,7 @@ export class AccountService {
       pair.privateKey.fill(0);
     }
     this.logger.info('user added', { user: name });
+    publishAccount({ operation: 'add', user: name }); // ops
     return { adopted: false };
   }
 
@@ -179,6 +182,7 @@ export class AccountService {
     const record: UserRecord = { name, publicKey: existing.identity.publicKey, envelope: existing.identity.envelope!, created: now, updated: now };
     await this.records.put(record);
     this.logger.warn('user adopted from the home keyring (store had no record: lost store?)', { user: name, source: existing.source });
+    publishAccount({ operation: 'adopt', user: name, source: existing.source }); // ops
     return { record, privateKey };
   }
 

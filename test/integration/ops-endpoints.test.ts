@@ -153,6 +153,22 @@ describe('ops endpoints, metrics and audit on a local-backend gateway', () => {
     expect(Number(line.retryAfterSeconds)).toBeGreaterThan(0);
     expect(['user', 'address']).toContain(line.lockedBy);
   });
+
+  it('audits accounts the gateway makes and identities and keyrings it adopts after a lost store', async () => {
+    const atStart = await auditLines(auditFile);
+    expect(atStart.filter((l) => l.event === 'user.add').map((l) => [l.user, l.via])).toEqual([['alice', 'gateway'], ['bob', 'gateway']]);
+    await gw.restart({ wipeStore: true }); // same storage, empty store: alice's identity and keyring come from the backend
+    metricsUrl = gw.gateway.metricsUrl!;
+    const got = await gatewayRequest(gw, 'GET', '/m.bin', { auth: gw.authHeader('alice') });
+    expect(got.status).toBe(200);
+    const lines = await waitFor(async () => {
+      const all = await auditLines(auditFile);
+      return all.some((l) => l.event === 'key.adopt') ? all : undefined;
+    });
+    expect(lines.find((l) => l.event === 'user.adopt')).toMatchObject({ user: 'alice', source: 'backend', via: 'gateway' });
+    expect(lines.find((l) => l.event === 'key.adopt')).toMatchObject({ mount: 'home:alice', via: 'gateway' });
+    expect((await scrape(metricsUrl)).value('davcrypt_key_operations_total', { operation: 'adopt' })).toBe(1);
+  });
 });
 
 describe('readiness follows a WebDAV backend that goes away and comes back', () => {
