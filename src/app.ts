@@ -7,6 +7,7 @@ import { masterKeyFileOf } from './config/index.js';
 import type { Config } from './config/types.js';
 import { readMasterKeyFile } from './keys/index.js';
 import { createLogger, type Logger } from './logging.js';
+import { startOps } from './ops/index.js';
 import { createGatewayServer, createLockStore } from './server/index.js';
 import { closeStore, createStore } from './store.js';
 import { createUserServices, ensureInitialAdmin, type UserServices } from './users/index.js';
@@ -30,6 +31,8 @@ export interface RunningGateway {
   store: Keyv;
   users: UserServices;
   logger: Logger;
+  /** Base URL of the metrics listener (server.metrics), when configured. */
+  metricsUrl?: string;
   /** Stops listening, drops logins, closes backends and the store. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -56,7 +59,10 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     const tls = config.server.tls
       ? { cert: await readFile(config.server.tls.cert), key: await readFile(config.server.tls.key) }
       : undefined;
+    const ops = await startOps(config, { store, logger, loginCacheSize: () => services.authenticator.stats().cacheSize });
+    const services = users;
     const gateway = createGatewayServer({
+      front: ops.front, // ops: /livez, /readyz (and the old health path) before WebDAV
       authenticator: users.authenticator,
       mountResolver: users.authenticator,
       store,
@@ -66,9 +72,16 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
       realm: config.server.realm,
       quota: config.server.quota,
     });
-    const address = await gateway.listen(config.server.port, config.server.host);
+    const address = await gateway.listen(config.server.port, config.server.host).catch(async (err: unknown) => {
+      await ops.close();
+      throw err;
+    });
+    await ops.attach(gateway.server).catch(async (err: unknown) => {
+      await gateway.close().catch(() => undefined);
+      await ops.close();
+      throw err;
+    });
     logger.info('davcrypt listening', { url: address.url, mounts: config.mounts.map((m) => m.path) });
-    const services = users;
     let closing: Promise<void> | undefined;
     return {
       url: address.url,
@@ -77,9 +90,12 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
       store,
       users: services,
       logger,
+      metricsUrl: ops.metricsUrl,
       close() {
         closing ??= (async () => {
+          ops.readiness.drain(); // ops: /readyz answers 503 from now on
           await gateway.close().catch((err: unknown) => logger.warn('server close failed', { error: String(err) }));
+          await ops.close().catch((err: unknown) => logger.warn('ops close failed', { error: String(err) }));
           await services.close();
           await closeStore(store);
         })();

@@ -20,6 +20,7 @@ commands:
   encrypt-all        encrypt a mount's existing plaintext files in place
   decrypt-all        decrypt a mount's files back to plaintext in place
   dropbox            connect a Dropbox mount to a Dropbox account (dropbox login)
+  check-config       validate a config and probe its store and backends (exit 0 = all ok)
 
 options:
   -h, --help         show help (also after a command: davcrypt user --help)
@@ -62,7 +63,11 @@ const COMMANDS: Record<string, Command> = {
   'encrypt-all': async (args) => (await import('./cli/migrate.js')).runMigrate('encrypt', args, toolIO(), await defaultConfigPath()),
   'decrypt-all': async (args) => (await import('./cli/migrate.js')).runMigrate('decrypt', args, toolIO(), await defaultConfigPath()),
   dropbox: async (args) => (await import('./cli/dropbox.js')).runDropbox(args, { stdout: process.stdout, input: process.stdin }, await defaultConfigPath()),
+  'check-config': async (args) => (await import('./cli/check-config.js')).runCheckConfig(args, { stdout: process.stdout }, await defaultConfigPath()),
 };
+
+/** ops: user and key commands write an audit line when their config has `audit` (src/ops/audit-cli.ts). */
+const AUDITED_COMMANDS = new Set(['user', 'mount', 'key', 'recovery', 'master', 'restore']);
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -90,6 +95,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`davcrypt: DC_ERR_USAGE: unknown command ${first}\n${USAGE}\n`);
       return 2;
     }
+    if (AUDITED_COMMANDS.has(first)) return (await (await import('./ops/index.js')).withCliAudit(first, rest, () => command(rest), defaultConfigPath)) ?? 0;
     return (await command(rest)) ?? 0;
   } catch (err) {
     // parseArgs throws TypeErrors with ERR_PARSE_ARGS_* codes for unknown or malformed options.

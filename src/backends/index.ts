@@ -13,3 +13,4 @@ export {
 } from './dropbox-auth.js';
 export { normalizePath, parentPath, baseName, joinPath, isSameOrInside, foldName } from './paths.js';
 export * from './encrypting.js';
+export { ObservedBackend, observeBackend, type ObservedLabels } from './observed.js';

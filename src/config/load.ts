@@ -11,6 +11,7 @@ import { ARGON2_LIMITS, DEFAULT_ARGON2_PARAMS } from '../crypto/index.js';
 import { davError } from '../errors.js';
 import { isValidUserName } from './user-names.js';
 import type { Argon2Params, BackendConfig, Config, DropboxBackendConfig, MountConfig } from './types.js';
+import { resolveAudit, resolveMetricsListener } from './ops-keys.js';
 
 /** The master key file of a config: keys.masterKeyFile, else <dataDir>/master.key. */
 export function masterKeyFileOf(config: Config): string {
@@ -169,8 +170,8 @@ class Validator {
   }
 
   config(rawInput: unknown): Config {
-    const raw = this.object(rawInput, '', ['server', 'dataDir', 'store', 'mounts', 'keys', 'auth', 'log']);
-    const server = this.object(raw.server, 'server', ['host', 'port', 'tls', 'quota', 'realm']);
+    const raw = this.object(rawInput, '', ['server', 'dataDir', 'store', 'mounts', 'keys', 'auth', 'log', 'audit']);
+    const server = this.object(raw.server, 'server', ['host', 'port', 'tls', 'quota', 'realm', 'metrics']);
 
     const host = this.env.DAVCRYPT_HOST ?? this.string(server.host, 'server.host', '127.0.0.1', '127.0.0.1');
     const port =
@@ -245,7 +246,13 @@ class Validator {
     const log: Config['log'] = { level };
     if (logRaw.json !== undefined) log.json = this.bool(logRaw.json, 'log.json', false);
 
-    return { server: { host, port, tls, quota, realm }, dataDir, store, mounts, keys, auth, log };
+    const config: Config = { server: { host, port, tls, quota, realm }, dataDir, store, mounts, keys, auth, log };
+    // ops: metrics listener and audit log (src/config/ops-keys.ts); absent = off.
+    const metrics = resolveMetricsListener(server.metrics, (k, f) => this.bad(k, f));
+    if (metrics) config.server.metrics = metrics;
+    const audit = resolveAudit(raw.audit, this.cwd, (k, f) => this.bad(k, f));
+    if (audit) config.audit = audit;
+    return config;
   }
 
   private store(url: string, key: string): string {

@@ -82,6 +82,8 @@ export interface Config {
     tls?: { cert: string; key: string };
     quota: 'on' | 'off' | 'auto';
     realm: string;
+    /** ops: a second listener for /metrics (and /livez, /readyz); off when undefined. */
+    metrics?: MetricsListenerConfig;
   };
   /** Absolute folder for gateway state (initial-admin-password, sqlite store by default). */
   dataDir: string;
@@ -105,4 +107,15 @@ export interface Config {
     throttle: ThrottleConfig;
   };
   log: { level: string; json?: boolean };
+  /** ops: where the audit log goes (JSON lines); off when undefined. */
+  audit?: AuditConfig;
 }
+
+/** `server.metrics`: the Prometheus listener (no authentication: bind it to a private address). */
+export interface MetricsListenerConfig {
+  host: string;
+  port: number;
+}
+
+/** `audit`: a file (absolute path, appended, mode 0600) or stdout. */
+export type AuditConfig = { file: string } | { stdout: true };

@@ -6,6 +6,7 @@
 import { Readable } from 'node:stream';
 import type Keyv from 'keyv';
 import type { Backend } from '../backends/types.js';
+import { publishKey } from '../events.js';
 import {
   newMountKey,
   parseKeyring,
@@ -122,6 +123,7 @@ export class KeyringService {
       backend: backend.name,
       identities: Object.keys(found.identities),
     });
+    publishKey({ operation: 'adopt', mount: mountId, identities: Object.keys(found.identities) }); // ops
     await this.store.set(STORE_PREFIX + mountId, serializeKeyring(found));
     this.reconciled.add(mountId);
     return found;
@@ -183,13 +185,16 @@ export class KeyringService {
         grant(keyring, [key], everyone);
         await this.save(mountId, backend, keyring);
         this.logger.info('mount key created', { mount: mountId, wrappedTo: everyone.map((m) => m.name) });
+        publishKey({ operation: 'create', mount: mountId, identities: everyone.map((m) => m.name) }); // ops
         return createMountKeySet([key], key);
       }
       const { keys, current } = unlockKeys(keyring, self);
       if (grant(keyring, keys, everyone)) {
         await this.save(mountId, backend, keyring);
         this.logger.info('mount keys wrapped to new members', { mount: mountId });
+        publishKey({ operation: 'wrap', mount: mountId, identities: everyone.map((m) => m.name) }); // ops
       }
+      publishKey({ operation: 'unlock', mount: mountId }); // ops
       return createMountKeySet(keys, current);
     });
   }

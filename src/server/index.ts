@@ -30,6 +30,8 @@ export interface GatewayServerOptions {
   quota?: 'on' | 'off' | 'auto';
   /** Lock state; default createLockStore(store): Redis scripts for redis://, else in-process. */
   lockStore?: LockStore;
+  /** Answers a request before the WebDAV layer when it returns true (ops: /livez, /readyz). */
+  front?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
 }
 
 export interface GatewayServer {
@@ -47,7 +49,7 @@ export { httpErrorOf } from './errors-to-http.js';
 export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
   const logger = opts.logger;
   const locks: LockStore = opts.lockStore ?? createLockStore(opts.store);
-  const listener = createRequestListener({
+  const dav = createRequestListener({
     authenticator: opts.authenticator,
     mountResolver: opts.mountResolver,
     locks,
@@ -57,6 +59,8 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
     maxXmlBodyBytes: opts.limits?.maxXmlBodyBytes ?? 1024 * 1024,
     quota: opts.quota ?? 'auto',
   });
+  const front = opts.front;
+  const listener: http.RequestListener = front ? (req, res) => { if (!front(req, res)) dav(req, res); } : dav;
   const serverOptions: http.ServerOptions = {
     ...(opts.limits?.maxHeaderBytes ? { maxHeaderSize: opts.limits.maxHeaderBytes } : {}),
     keepAlive: true,

@@ -6,6 +6,7 @@
 // Never logs credentials; never touches a backend except through handlers.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { davError, isDavcryptError } from '../errors.js';
+import { publishRequestFailure } from '../events.js';
 import type { AuthenticatedUser } from '../users/types.js';
 import { parseBasicAuth } from './basic-auth.js';
 import { evaluateHttpPreconditions, evaluateIf, parseIfHeader, submittedTokens } from './conditions.js';
@@ -126,6 +127,7 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
     res.on('error', (err) => deps.logger.debug('response error', { error: err.message }));
     req.on('error', (err) => deps.logger.debug('request error', { error: err.message }));
     handle(req, res, controller.signal, state).catch((err: unknown) => {
+      publishRequestFailure(err, { ...state, address: req.socket.remoteAddress }); // ops: integrity failures to audit + metrics
       try {
         // RFC 9110 §15.5.6: every 405 names the methods we do answer.
         if (isDavcryptError(err, 'DC_ERR_METHOD_NOT_ALLOWED') && !res.headersSent) res.setHeader('Allow', ALLOWED_METHODS);

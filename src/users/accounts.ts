@@ -18,6 +18,7 @@ import type { MountBackends } from './mount-backends.js';
 import { assertValidUserName, userIdentity } from './names.js';
 import type { UserRecord, UserRecords } from './records.js';
 import { timingSafeEqual } from 'node:crypto';
+import { publishAccount } from '../events.js';
 
 export interface AccountServiceOptions {
   records: UserRecords;
@@ -83,6 +84,7 @@ export class AccountService {
       const now = new Date().toISOString();
       await this.records.put({ name, publicKey: existing.identity.publicKey, envelope: existing.identity.envelope!, created: now, updated: now });
       this.logger.info('user added, adopting the identity in the home keyring', { user: name, source: existing.source });
+      publishAccount({ operation: 'adopt', user: name, source: existing.source }); // ops
       return { adopted: true };
     }
     const pair = generateIdentityKeyPair();
@@ -94,6 +96,7 @@ export class AccountService {
       pair.privateKey.fill(0);
     }
     this.logger.info('user added', { user: name });
+    publishAccount({ operation: 'add', user: name }); // ops
     return { adopted: false };
   }
 

@@ -9,6 +9,7 @@ import type Keyv from 'keyv';
 import { keysEpoch, revokedUsers, type IdentityInfo, type KeyringService, type MasterKey, type MountKeySet } from '../keys/index.js';
 import { EncryptingBackend, LruEncryptionMetaCache, type Backend, type EncryptionMetaCache } from '../backends/index.js';
 import type { Logger } from '../logging.js';
+import { publishLogin } from '../events.js';
 import type { ThrottleConfig } from '../config/types.js';
 import { assertKeyPair, type AccountService } from './accounts.js';
 import { LoginCache } from './login-cache.js';
@@ -86,7 +87,13 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
 
   /** See Authenticator. Throws DC_ERR_UNAUTHORIZED, DC_ERR_TOO_MANY_REQUESTS; store/backend errors as they are. */
   async authenticate(username: string, password: string, clientAddress: string): Promise<AuthenticatedUser> {
-    this.throttle.check(username, clientAddress);
+    try {
+      this.throttle.check(username, clientAddress);
+    } catch (err) {
+      const d = (err as { details?: { retryAfterSeconds?: number; by?: 'user' | 'address' } }).details;
+      publishLogin({ outcome: 'throttled', user: username, address: clientAddress, retryAfterSeconds: d?.retryAfterSeconds, by: d?.by }); // ops
+      throw err;
+    }
     const digest = this.cache.digest(username, password);
     const hit = this.cache.get(digest);
     if (hit && (await this.stillValid(hit))) {
@@ -102,8 +109,10 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
     try {
       const session = await login;
       this.throttle.succeed(username, clientAddress);
+      publishLogin({ outcome: 'success', user: username, address: clientAddress }); // ops: a password check passed (cache hits return above)
       return session.user;
     } catch (err) {
+      if (isDavcryptError(err, 'DC_ERR_UNAUTHORIZED')) publishLogin({ outcome: 'failure', user: username, address: clientAddress }); // ops
       if (isDavcryptError(err, 'DC_ERR_UNAUTHORIZED')) this.throttle.fail(username, clientAddress);
       throw err;
     }

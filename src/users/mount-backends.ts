@@ -8,7 +8,7 @@ import type { Backend } from '../backends/types.js';
 import { readdir, stat } from 'node:fs/promises';
 import {
   createDropboxBackend, createLocalBackend, createWebdavBackend, DropboxApi, LocalBackend, readDropboxTokenFile,
-  RefreshingDropboxToken, StaticDropboxToken, WebdavBackend, type UploadProbeLogger, type WebdavBackendOptions,
+  observeBackend, RefreshingDropboxToken, StaticDropboxToken, WebdavBackend, type UploadProbeLogger, type WebdavBackendOptions,
 } from '../backends/index.js';
 import type { DropboxBackendConfig, MountConfig, WebdavBackendConfig } from '../config/types.js';
 import { isDavcryptError } from '../errors.js';
@@ -73,6 +73,7 @@ export class MountBackends {
               await createWebdavHome(b, user);
               return createWebdavBackend({ ...webdavOptions(b), url: where, logger: this.logger });
             });
+      backend = backend.then((opened) => observeBackend(opened, { mount: mount.path, backend: b.type })); // ops: backend metrics
       this.raw.set(cacheKey, backend);
       backend.catch(() => this.raw.delete(cacheKey));
     }

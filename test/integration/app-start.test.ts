@@ -47,7 +47,7 @@ describe('davcrypt serve with the default config', () => {
     expect(String(options.headers.dav ?? '')).toMatch(/1/);
     const health = await request(`http://127.0.0.1:${port}/.well-known/davcrypt/health`);
     expect(health.statusCode).toBe(200);
-    expect(await health.body.json()).toEqual({ status: 'ok' });
+    expect(await health.body.json()).toMatchObject({ status: 'ok' }); // alias of /readyz: also lists its checks
     const anon = await request(`http://127.0.0.1:${port}/`, { method: 'PROPFIND', headers: { depth: '0' } });
     await anon.body.dump();
     expect(anon.statusCode).toBe(401);

@@ -23,19 +23,21 @@ const SRC = join(ROOT, 'src');
  */
 const ALLOWED: Record<string, string[]> = {
   errors: [],
+  events: [],
   logging: [],
   mutex: [],
   crypto: ['errors'],
   store: ['errors'],
   'store-mutex': ['errors', 'store', 'mutex'],
   config: ['errors', 'crypto'],
-  backends: ['errors', 'logging', 'crypto'],
-  keys: ['errors', 'logging', 'crypto', 'backends', 'store', 'store-mutex'],
-  users: ['errors', 'logging', 'crypto', 'backends', 'keys', 'config', 'store', 'store-mutex'],
-  server: ['errors', 'logging', 'backends', 'users', 'store', 'store-mutex', 'mutex'],
-  tools: ['errors', 'logging', 'crypto', 'backends', 'keys', 'config', 'users', 'store'],
-  app: ['errors', 'logging', 'config', 'keys', 'users', 'server', 'store', 'store-mutex', 'backends', 'crypto'],
-  cli: ['errors', 'logging', 'config', 'keys', 'users', 'server', 'store', 'store-mutex', 'backends', 'crypto', 'tools', 'app'],
+  backends: ['errors', 'logging', 'events', 'crypto'],
+  keys: ['errors', 'logging', 'events', 'crypto', 'backends', 'store', 'store-mutex'],
+  users: ['errors', 'logging', 'events', 'crypto', 'backends', 'keys', 'config', 'store', 'store-mutex'],
+  server: ['errors', 'logging', 'events', 'backends', 'users', 'store', 'store-mutex', 'mutex'],
+  tools: ['errors', 'logging', 'events', 'crypto', 'backends', 'keys', 'config', 'users', 'store'],
+  ops: ['errors', 'logging', 'events', 'config', 'backends', 'store'],
+  app: ['errors', 'logging', 'events', 'config', 'keys', 'users', 'server', 'store', 'store-mutex', 'backends', 'crypto', 'ops'],
+  cli: ['errors', 'logging', 'events', 'config', 'keys', 'users', 'server', 'store', 'store-mutex', 'backends', 'crypto', 'tools', 'app', 'ops'],
 };
 
 /** Packages crypto/ may import: computation only, no file system, network or storage. */
