@@ -1,13 +1,14 @@
 // Composition root: config → store → users/keys → WebDAV server → listen.
 // Owns the lifecycle (close everything it opened, in reverse order). Contains
 // no protocol or crypto logic of its own.
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import type Keyv from 'keyv';
 import { masterKeyFileOf } from './config/index.js';
 import type { Config } from './config/types.js';
 import { readMasterKeyFile } from './keys/index.js';
 import { createLogger, type Logger } from './logging.js';
 import { createGatewayServer, createLockStore } from './server/index.js';
+import { readTlsMaterial, warnIfPlainHttp } from './server/transport-security.js';
 import { closeStore, createStore } from './store.js';
 import { createUserServices, ensureInitialAdmin, type UserServices } from './users/index.js';
 
@@ -30,6 +31,8 @@ export interface RunningGateway {
   store: Keyv;
   users: UserServices;
   logger: Logger;
+  /** Re-reads server.tls files for new connections (SIGHUP). False without TLS; throws DC_ERR_CONFIG (old certificate kept). */
+  reloadTls(): Promise<boolean>;
   /** Stops listening, drops logins, closes backends and the store. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -48,9 +51,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     if (!options.skipInitialAdmin) {
       await ensureInitialAdmin({ accounts: users.accounts, store, dataDir: config.dataDir, logger, env: options.env, print: options.print });
     }
-    const tls = config.server.tls
-      ? { cert: await readFile(config.server.tls.cert), key: await readFile(config.server.tls.key) }
-      : undefined;
+    const tls = config.server.tls ? await readTlsMaterial(config.server.tls) : undefined;
     const gateway = createGatewayServer({
       authenticator: users.authenticator,
       mountResolver: users.authenticator,
@@ -60,9 +61,12 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
       tls,
       realm: config.server.realm,
       quota: config.server.quota,
+      trustedProxies: config.server.trustedProxies,
+      ...(config.server.limits ? { limits: { ...config.server.limits, maxXmlBodyBytes: config.server.limits.xmlBodyBytes } } : {}),
     });
     const address = await gateway.listen(config.server.port, config.server.host);
     logger.info('davcrypt listening', { url: address.url, mounts: config.mounts.map((m) => m.path) });
+    warnIfPlainHttp(logger, address.host, !!tls);
     const services = users;
     let closing: Promise<void> | undefined;
     return {
@@ -72,6 +76,11 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
       store,
       users: services,
       logger,
+      async reloadTls() {
+        if (!config.server.tls) return false;
+        gateway.setTls(await readTlsMaterial(config.server.tls));
+        return true;
+      },
       close() {
         closing ??= (async () => {
           await gateway.close().catch((err: unknown) => logger.warn('server close failed', { error: String(err) }));

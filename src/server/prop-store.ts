@@ -5,6 +5,7 @@
 import type { Keyv } from 'keyv';
 import { isSameOrInside } from '../backends/paths.js';
 import { createStoreMutex, type DistributedMutex } from '../store-mutex.js';
+import { limitExceeded, type ServerLimits } from './limits.js';
 import { propKey, type PropName } from './xml.js';
 
 export interface DeadProp extends PropName {
@@ -44,12 +45,17 @@ export class PropStore {
     return this.load(mountId);
   }
 
-  /** Applies sets and removes to one path in one atomic step. */
-  async apply(mountId: string, path: string, sets: DeadProp[], removes: PropName[]): Promise<void> {
+  /**
+   * Applies sets and removes to one path in one atomic step. With `limits`, throws
+   * DC_ERR_LIMIT_EXCEEDED (and changes nothing) when the path would hold more dead
+   * properties, or more bytes of them, than allowed.
+   */
+  async apply(mountId: string, path: string, sets: DeadProp[], removes: PropName[], limits?: Pick<ServerLimits, 'deadPropsPerResource' | 'deadPropBytesPerResource'>): Promise<void> {
     await this.update(mountId, (all) => {
       const props = { ...(all[path] ?? {}) };
       for (const r of removes) delete props[propKey(r)];
       for (const s of sets) props[propKey(s)] = s;
+      if (limits && sets.length > 0) checkLimits(props, limits);
       if (Object.keys(props).length === 0) delete all[path];
       else all[path] = props;
       return true;
@@ -86,5 +92,18 @@ export class PropStore {
       changed = true;
     }
     return changed;
+  }
+}
+
+/** Count and byte bounds of one resource's dead properties (checked under the store mutex). */
+function checkLimits(props: Record<string, DeadProp>, limits: Pick<ServerLimits, 'deadPropsPerResource' | 'deadPropBytesPerResource'>): void {
+  const values = Object.values(props);
+  if (values.length > limits.deadPropsPerResource) {
+    throw limitExceeded('deadPropsPerResource', `${values.length} dead properties on one resource`, limits.deadPropsPerResource);
+  }
+  let bytes = 0;
+  for (const p of values) bytes += Buffer.byteLength(p.xml, 'utf8');
+  if (bytes > limits.deadPropBytesPerResource) {
+    throw limitExceeded('deadPropBytesPerResource', `${bytes} bytes of dead properties on one resource`, limits.deadPropBytesPerResource);
   }
 }
