@@ -281,13 +281,15 @@ class Validator {
 
   /** server.limits, each with its default (src/server/limits.ts explains them). */
   private limits(value: unknown): LimitsConfig {
-    const l = this.object(value, 'server.limits', ['xmlBodyBytes', 'deadPropsPerResource', 'deadPropBytesPerResource', 'propValueBytes', 'locksPerUser', 'propfindProps']);
+    const l = this.object(value, 'server.limits', ['xmlBodyBytes', 'deadPropsPerResource', 'deadPropBytesPerResource', 'deadPropBytesPerMount', 'propValueBytes', 'lockOwnerBytes', 'locksPerUser', 'propfindProps']);
     return {
       xmlBodyBytes: this.int(l.xmlBodyBytes, 'server.limits.xmlBodyBytes', 1024 * 1024, 1024, 1024 ** 3, '1048576'),
       deadPropsPerResource: this.int(l.deadPropsPerResource, 'server.limits.deadPropsPerResource', 100, 0, 1_000_000, '100'),
       deadPropBytesPerResource: this.int(l.deadPropBytesPerResource, 'server.limits.deadPropBytesPerResource', 65536, 0, 1024 ** 3, '65536'),
+      deadPropBytesPerMount: this.int(l.deadPropBytesPerMount, 'server.limits.deadPropBytesPerMount', 16 * 1024 * 1024, 0, 1024 ** 3, '16777216'),
       propValueBytes: this.int(l.propValueBytes, 'server.limits.propValueBytes', 16384, 64, 1024 ** 3, '16384'),
-      locksPerUser: this.int(l.locksPerUser, 'server.limits.locksPerUser', 1000, 1, 10_000_000, '1000'),
+      lockOwnerBytes: this.int(l.lockOwnerBytes, 'server.limits.lockOwnerBytes', 2048, 64, 1024 ** 2, '2048'),
+      locksPerUser: this.int(l.locksPerUser, 'server.limits.locksPerUser', 200, 1, 10_000_000, '200'),
       propfindProps: this.int(l.propfindProps, 'server.limits.propfindProps', 256, 1, 1_000_000, '256'),
     };
   }

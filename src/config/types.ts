@@ -58,7 +58,9 @@ export interface LimitsConfig {
   xmlBodyBytes: number;
   deadPropsPerResource: number;
   deadPropBytesPerResource: number;
+  deadPropBytesPerMount: number;
   propValueBytes: number;
+  lockOwnerBytes: number;
   locksPerUser: number;
   propfindProps: number;
 }

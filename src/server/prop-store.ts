@@ -50,12 +50,13 @@ export class PropStore {
    * DC_ERR_LIMIT_EXCEEDED (and changes nothing) when the path would hold more dead
    * properties, or more bytes of them, than allowed.
    */
-  async apply(mountId: string, path: string, sets: DeadProp[], removes: PropName[], limits?: Pick<ServerLimits, 'deadPropsPerResource' | 'deadPropBytesPerResource'>): Promise<void> {
+  async apply(mountId: string, path: string, sets: DeadProp[], removes: PropName[], limits?: PropLimits): Promise<void> {
     await this.update(mountId, (all) => {
-      const props = { ...(all[path] ?? {}) };
+      const before = all[path];
+      const props = { ...(before ?? {}) };
       for (const r of removes) delete props[propKey(r)];
       for (const s of sets) props[propKey(s)] = s;
-      if (limits && sets.length > 0) checkLimits(props, limits);
+      if (limits && sets.length > 0) checkLimits(all, before, props, limits);
       if (Object.keys(props).length === 0) delete all[path];
       else all[path] = props;
       return true;
@@ -95,15 +96,27 @@ export class PropStore {
   }
 }
 
-/** Count and byte bounds of one resource's dead properties (checked under the store mutex). */
-function checkLimits(props: Record<string, DeadProp>, limits: Pick<ServerLimits, 'deadPropsPerResource' | 'deadPropBytesPerResource'>): void {
-  const values = Object.values(props);
-  if (values.length > limits.deadPropsPerResource) {
-    throw limitExceeded('deadPropsPerResource', `${values.length} dead properties on one resource`, limits.deadPropsPerResource);
-  }
+type PropLimits = Pick<ServerLimits, 'deadPropsPerResource' | 'deadPropBytesPerResource' | 'deadPropBytesPerMount'>;
+
+function bytesOf(props: Record<string, DeadProp> | undefined): number {
   let bytes = 0;
-  for (const p of values) bytes += Buffer.byteLength(p.xml, 'utf8');
+  for (const p of Object.values(props ?? {})) bytes += Buffer.byteLength(p.xml, 'utf8');
+  return bytes;
+}
+
+/** Count and byte bounds of one resource's dead properties and of the mount's (checked under the store mutex). */
+function checkLimits(all: MountProps, before: Record<string, DeadProp> | undefined, after: Record<string, DeadProp>, limits: PropLimits): void {
+  const count = Object.keys(after).length;
+  if (count > limits.deadPropsPerResource) {
+    throw limitExceeded('deadPropsPerResource', `${count} dead properties on one resource`, limits.deadPropsPerResource);
+  }
+  const bytes = bytesOf(after);
   if (bytes > limits.deadPropBytesPerResource) {
     throw limitExceeded('deadPropBytesPerResource', `${bytes} bytes of dead properties on one resource`, limits.deadPropBytesPerResource);
+  }
+  let mountBytes = bytes - bytesOf(before);
+  for (const props of Object.values(all)) mountBytes += bytesOf(props);
+  if (mountBytes > limits.deadPropBytesPerMount) {
+    throw limitExceeded('deadPropBytesPerMount', `${mountBytes} bytes of dead properties in one mount`, limits.deadPropBytesPerMount);
   }
 }

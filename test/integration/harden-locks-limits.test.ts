@@ -15,7 +15,7 @@ beforeAll(async () => {
       { path: '/', encrypt: true, backend: { type: 'local', root: './storage/{user}' } },
       { path: '/team', encrypt: true, users: ['alice', 'bob'], backend: { type: 'local', root: './team' } },
     ],
-    config: { server: { limits: { deadPropsPerResource: 5, deadPropBytesPerResource: 4096, propValueBytes: 1024, locksPerUser: 3, propfindProps: 50 } } },
+    config: { server: { limits: { deadPropsPerResource: 5, deadPropBytesPerResource: 4096, deadPropBytesPerMount: 8192, propValueBytes: 1024, lockOwnerBytes: 512, locksPerUser: 3, propfindProps: 50 } } },
   });
 });
 afterAll(async () => { await gw.close(); });
@@ -74,6 +74,15 @@ describe('bounded everything (server.limits)', () => {
     // Nothing of a refused PROPPATCH was stored.
     const pf = await dav('alice', 'PROPFIND', '/props2.txt', { depth: '0' }, '<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>');
     expect(pf.text).not.toContain('q0');
+    // Many resources each under their own bound still cannot grow the mount's entry past its bound.
+    let refused;
+    for (let i = 0; i < 10 && !refused; i++) {
+      await dav('alice', 'PUT', `/many${i}.txt`, {}, 'x');
+      const r = await dav('alice', 'PROPPATCH', `/many${i}.txt`, {}, proppatch(`<Z:m>${'c'.repeat(900)}</Z:m><Z:n>${'d'.repeat(900)}</Z:n>`));
+      if (r.status !== 207) refused = r;
+    }
+    expect(refused?.status).toBe(403);
+    expect(refused?.text).toContain('server.limits.deadPropBytesPerMount');
   });
 
   it('locks per user (per mount), and a huge lock owner', async () => {
@@ -91,7 +100,7 @@ describe('bounded everything (server.limits)', () => {
     expect((await dav('alice', 'LOCK', '/team/l3.txt', {}, LOCK())).status).toBe(200); // alice has her own count
     const owner = await dav('alice', 'LOCK', '/lo.txt', {}, LOCK(`<D:href>${'o'.repeat(2000)}</D:href>`));
     expect(owner.status).toBe(403);
-    expect(owner.text).toContain('server.limits.propValueBytes');
+    expect(owner.text).toContain('server.limits.lockOwnerBytes');
     for (const [i, t] of tokens.entries()) expect((await dav('bob', 'UNLOCK', `/team/l${i}.txt`, { 'lock-token': `<${t}>` })).status).toBe(204);
   });
 

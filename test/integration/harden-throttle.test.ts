@@ -125,7 +125,7 @@ describe('throttling that holds against guessers and does not lock the victim ou
 describe('README claims', () => {
   it('documents every server.limits key and the fail2ban filter', () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    for (const key of ['xmlBodyBytes', 'deadPropsPerResource', 'deadPropBytesPerResource', 'propValueBytes', 'locksPerUser', 'propfindProps', 'trustedProxies', 'failregex']) {
+    for (const key of ['xmlBodyBytes', 'deadPropsPerResource', 'deadPropBytesPerResource', 'deadPropBytesPerMount', 'propValueBytes', 'lockOwnerBytes', 'locksPerUser', 'propfindProps', 'trustedProxies', 'maxFailuresPerAddress', 'argon2Concurrency', 'argon2Queue', 'failregex']) {
       expect(readme).toContain(key);
     }
   });

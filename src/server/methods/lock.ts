@@ -60,9 +60,9 @@ export async function handleLock(ctx: DavContext): Promise<void> {
       isWrite = childElements(el).some((t) => isElement(t, DAV_NS, 'write'));
     } else if (isElement(el, DAV_NS, 'owner')) {
       ownerXml = serializeNode(el);
-      // Kept with the lock and sent in every lockdiscovery: bounded like a property value.
+      // Kept with the lock, read with every request on the mount and sent in every lockdiscovery.
       const bytes = Buffer.byteLength(ownerXml, 'utf8');
-      if (bytes > ctx.deps.limits.propValueBytes) throw limitExceeded('propValueBytes', `a lock owner of ${bytes} bytes`, ctx.deps.limits.propValueBytes);
+      if (bytes > ctx.deps.limits.lockOwnerBytes) throw limitExceeded('lockOwnerBytes', `a lock owner of ${bytes} bytes`, ctx.deps.limits.lockOwnerBytes);
     }
   }
   if (!scope || !isWrite) throw davError('DC_ERR_BAD_REQUEST', 'LOCK needs a lockscope and a write locktype');

@@ -35,7 +35,7 @@ describe('config', () => {
 
   it('server.limits, trustedProxies, auth argon2 gate and throttle per address: defaults and validation', () => {
     const c = resolveConfig(minimal, { cwd, env: {} });
-    expect(c.server.limits).toEqual({ xmlBodyBytes: 1048576, deadPropsPerResource: 100, deadPropBytesPerResource: 65536, propValueBytes: 16384, locksPerUser: 1000, propfindProps: 256 });
+    expect(c.server.limits).toEqual({ xmlBodyBytes: 1048576, deadPropsPerResource: 100, deadPropBytesPerResource: 65536, deadPropBytesPerMount: 16777216, propValueBytes: 16384, lockOwnerBytes: 2048, locksPerUser: 200, propfindProps: 256 });
     expect(c.server.trustedProxies).toBeUndefined();
     expect(c.auth.throttle.maxFailuresPerAddress).toBe(20);
     const d = resolveConfig({ ...minimal, server: { trustedProxies: ['10.0.0.0/8', '::1', '192.0.2.7'], limits: { locksPerUser: 5 } }, auth: { argon2Concurrency: 3, argon2Queue: 0 } }, { cwd, env: {} });
