@@ -91,8 +91,10 @@ export class LoginThrottle {
   }
 
   private keysOf(user: string, clientAddress: string): Array<{ key: string; max: number; by: KeyKind }> {
+    // Valid names have at most 64 characters; longer (invalid) ones must not make keys of any size.
+    const name = user.length > 64 ? `${user.slice(0, 64)}…` : user;
     return [
-      { key: `ua:${user}\0${clientAddress}`, max: this.config.maxFailures, by: 'user+address' },
+      { key: `ua:${name}\0${clientAddress}`, max: this.config.maxFailures, by: 'user+address' },
       { key: `a:${clientAddress}`, max: this.config.maxFailuresPerAddress ?? DEFAULT_MAX_FAILURES_PER_ADDRESS, by: 'address' },
     ];
   }
