@@ -71,6 +71,7 @@ export function sendError(res: ServerResponse, err: unknown, logger?: Logger, wh
   // A body we did not read is not drained: the connection closes after the answer.
   if (res.req && !res.req.complete) res.setHeader('Connection', 'close');
   res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+  res.setHeader('X-Content-Type-Options', 'nosniff'); // the message may echo request text: never sniffed as HTML
   res.setHeader('Content-Length', body.length);
   res.end(body);
 }

@@ -86,6 +86,12 @@ describe('GET of a stored file never runs in the browser', () => {
     expect(String(res.headers['content-disposition'])).toMatch(/^attachment/);
   });
 
+  it('error answers are never sniffed either', async () => {
+    const r = await get('/%3Chtml%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E.txt');
+    expect(r.status).toBe(404);
+    expect(r.headers['x-content-type-options']).toBe('nosniff');
+  });
+
   it('the folder index page carries nosniff and the CSP', async () => {
     const r = await get('/');
     expect(r.headers['content-type']).toMatch(/^text\/html/);
