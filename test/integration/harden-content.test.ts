@@ -87,7 +87,7 @@ describe('GET of a stored file never runs in the browser', () => {
   });
 
   it('error answers are never sniffed either', async () => {
-    const r = await get('/%3Chtml%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E.txt');
+    const r = await get('/%3Cscript%3Ealert(1)%3C.txt');
     expect(r.status).toBe(404);
     expect(r.headers['x-content-type-options']).toBe('nosniff');
   });
