@@ -7,8 +7,7 @@ import { masterKeyFileOf } from './config/index.js';
 import type { Config } from './config/types.js';
 import { readMasterKeyFile } from './keys/index.js';
 import { createLogger, type Logger } from './logging.js';
-import { createGatewayServer, createLockStore } from './server/index.js';
-import { readTlsMaterial, warnIfPlainHttp } from './server/transport-security.js';
+import { createGatewayServer, createLockStore, readTlsMaterial, warnIfPlainHttp } from './server/index.js';
 import { closeStore, createStore } from './store.js';
 import { createUserServices, ensureInitialAdmin, type UserServices } from './users/index.js';
 

@@ -45,6 +45,7 @@ export interface GatewayServer {
 
 export { HEALTH_PATH } from './request-layer.js';
 export { DEFAULT_LIMITS, type ServerLimits } from './limits.js';
+export { readTlsMaterial, warnIfPlainHttp, type TlsFiles } from './transport-security.js';
 export { KeyvLockStore, type LockStore, type LockRecord } from './lock-store.js';
 export { RedisLockStore, createLockStore } from './lock-store-redis.js';
 export { httpErrorOf } from './errors-to-http.js';

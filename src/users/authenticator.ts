@@ -1,8 +1,9 @@
 // The Authenticator and MountResolver the server calls (src/users/types.ts):
 // one argon2id per fresh login, then a keyed in-memory login cache; failed
-// logins throttled (a verified login from the cache never is; fresh ones take a
-// failure slot first, then wait for the bounded argon2 gate); per-session resolved mounts (encrypted mounts wrapped in
-// EncryptingBackend with the unlocked keys). Never logs or stores passwords.
+// logins throttled (a verified login from the cache never is; a fresh one takes a
+// failure slot first, then waits for the bounded argon2 gate); per-session resolved
+// mounts (encrypted mounts wrapped in EncryptingBackend with the unlocked keys).
+// Never logs or stores passwords.
 import { randomBytes } from 'node:crypto';
 import { openIdentity, sealIdentity, type Argon2Params, type Envelope } from '../crypto/index.js';
 import { davError, isDavcryptError } from '../errors.js';
