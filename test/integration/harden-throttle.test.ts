@@ -91,12 +91,16 @@ describe('throttling that holds against guessers and does not lock the victim ou
     expect(await get(gw, '/', basic('alice', 'alice-pw'))).toBe(200);
     const verifiedMs = performance.now() - t0;
     const results = await Promise.all(burst);
+    const burstMs = performance.now() - t0;
     const busy = results.filter((r) => r.status === 503);
     expect(busy.length).toBeGreaterThan(0);
     expect(busy.every((r) => r.retry === '1')).toBe(true);
     expect(results.every((r) => r.status === 401 || r.status === 503)).toBe(true);
     expect(gw.gateway.users.authenticator.stats().argon2).toBeLessThan(200); // overflow never ran argon2
-    expect(verifiedMs).toBeLessThan(1500);
+    // Unbounded, the GET's file read waited behind every argon2 on libuv's pool (the whole burst, 115 s
+    // with the default cost in bench/login-burst.ts); bounded, it is served while the burst still runs.
+    expect(verifiedMs).toBeLessThan(Math.max(250, burstMs / 2));
+    expect(verifiedMs).toBeLessThan(3000);
   });
 
   it('failed and throttled logins are logged at warn with user and client; the README fail2ban filter matches them', async () => {
