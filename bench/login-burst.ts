@@ -1,8 +1,8 @@
 // Login burst: while 200 wrong logins arrive at once, how long does a verified user's
 // GET take? Real argon2 cost (the default m=64 MiB, t=3, p=4), the real gateway on
 // 127.0.0.1, a 64 KiB encrypted file. Two bursts: from one address (the throttle
-// refuses most before any argon2) and from 200 addresses via a trusted proxy's
-// X-Forwarded-For (only the argon2 gate bounds the work). The burst comes from a
+// refuses most before any argon2), and from 200 addresses via a trusted proxy's
+// X-Forwarded-For, for one user name and for 200 names (only the argon2 gate bounds the work). The burst comes from a
 // separate node process, so its client work does not share the gateway's event loop.
 //   npx tsx bench/login-burst.ts            (LEGACY=1: no config keys older trees lack)
 import { spawn } from 'node:child_process';
@@ -42,12 +42,12 @@ try {
   for (let i = 0; i < 30; i++) idle.push((await timedGet(file, auth)).ms);
   console.log(`idle GET: ${summary(idle)}`);
 
-  for (const spread of [false, true]) {
+  for (const [spread, names] of [[false, false], [true, false], [true, true]] as const) {
     const t0 = performance.now();
     // 200 requests at once from a child process; it prints the statuses as JSON when all are answered.
-    const script = `const base = ${JSON.stringify(gw.url)}; const spread = ${spread};
+    const script = `const base = ${JSON.stringify(gw.url)}; const spread = ${spread}; const names = ${names};
       const basic = (u, p) => 'Basic ' + Buffer.from(u + ':' + p).toString('base64');
-      const all = await Promise.all(Array.from({ length: 200 }, (_, i) => fetch(base, { headers: { authorization: basic('alice', 'wrong-' + spread + '-' + i),
+      const all = await Promise.all(Array.from({ length: 200 }, (_, i) => fetch(base, { headers: { authorization: basic(names ? 'nobody' + i : 'alice', 'wrong-' + spread + '-' + i),
         ...(spread ? { 'x-forwarded-for': '10.77.' + (i >> 8) + '.' + (i & 255) } : {}) } }).then(async (r) => { await r.arrayBuffer(); return r.status; })));
       process.stdout.write(JSON.stringify(all));`;
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -67,7 +67,7 @@ try {
     }
     const results = await all;
     const count = (s: number) => results.filter((x) => x === s).length;
-    console.log(`burst of 200 wrong logins from ${spread ? '200 addresses' : 'one address'}: ${(performance.now() - t0).toFixed(0)} ms; ` +
+    console.log(`burst of 200 wrong logins from ${spread ? '200 addresses' : 'one address'}${names ? ', 200 user names' : ''}: ${(performance.now() - t0).toFixed(0)} ms; ` +
       `401=${count(401)} 429=${count(429)} 503=${count(503)}; verified GET meanwhile (status ${[...statuses].join(',')}): ${summary(during)}`);
     await new Promise((res) => setTimeout(res, 500));
   }
