@@ -1,14 +1,14 @@
 // Composition root: config → store → users/keys → WebDAV server → listen.
 // Owns the lifecycle (close everything it opened, in reverse order). Contains
 // no protocol or crypto logic of its own.
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import type Keyv from 'keyv';
 import { masterKeyFileOf } from './config/index.js';
 import type { Config } from './config/types.js';
 import { readMasterKeyFile } from './keys/index.js';
 import { createLogger, type Logger } from './logging.js';
 import { startOps } from './ops/index.js';
-import { createGatewayServer, createLockStore } from './server/index.js';
+import { createGatewayServer, createLockStore, readTlsMaterial, warnIfPlainHttp } from './server/index.js';
 import { closeStore, createStore } from './store.js';
 import { createUserServices, ensureInitialAdmin, type UserServices } from './users/index.js';
 
@@ -33,6 +33,8 @@ export interface RunningGateway {
   logger: Logger;
   /** Base URL of the metrics listener (server.metrics), when configured. */
   metricsUrl?: string;
+  /** Re-reads server.tls files for new connections (SIGHUP). False without TLS; throws DC_ERR_CONFIG (old certificate kept). */
+  reloadTls(): Promise<boolean>;
   /** Stops listening, drops logins, closes backends and the store. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -56,11 +58,9 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     if (!options.skipInitialAdmin) {
       await ensureInitialAdmin({ accounts: users.accounts, store, dataDir: config.dataDir, logger, env: options.env, print: options.print });
     }
-    const tls = config.server.tls
-      ? { cert: await readFile(config.server.tls.cert), key: await readFile(config.server.tls.key) }
-      : undefined;
-    const ops = await startOps(config, { store, logger, loginCacheSize: () => services.authenticator.stats().cacheSize });
+    const tls = config.server.tls ? await readTlsMaterial(config.server.tls) : undefined;
     const services = users;
+    const ops = await startOps(config, { store, logger, loginCacheSize: () => services.authenticator.stats().cacheSize });
     const gateway = createGatewayServer({
       front: ops.front, // ops: /livez, /readyz (and the old health path) before WebDAV
       authenticator: users.authenticator,
@@ -71,6 +71,8 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
       tls,
       realm: config.server.realm,
       quota: config.server.quota,
+      trustedProxies: config.server.trustedProxies,
+      ...(config.server.limits ? { limits: { ...config.server.limits, maxXmlBodyBytes: config.server.limits.xmlBodyBytes } } : {}),
     });
     const address = await gateway.listen(config.server.port, config.server.host).catch(async (err: unknown) => {
       await ops.close();
@@ -82,6 +84,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
       throw err;
     });
     logger.info('davcrypt listening', { url: address.url, mounts: config.mounts.map((m) => m.path) });
+    warnIfPlainHttp(logger, address.host, !!tls);
     let closing: Promise<void> | undefined;
     return {
       url: address.url,
@@ -91,6 +94,11 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
       users: services,
       logger,
       metricsUrl: ops.metricsUrl,
+      async reloadTls() {
+        if (!config.server.tls) return false;
+        gateway.setTls(await readTlsMaterial(config.server.tls));
+        return true;
+      },
       close() {
         closing ??= (async () => {
           ops.readiness.drain(); // ops: /readyz answers 503 from now on

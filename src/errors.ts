@@ -22,6 +22,8 @@ export const ERROR_CODES = {
   DC_ERR_RANGE_NOT_SATISFIABLE: { status: 416, meaning: 'the requested byte range is outside the file' },
   DC_ERR_LOCKED: { status: 423, meaning: 'the resource is locked and no valid lock token was given' },
   DC_ERR_TOO_MANY_REQUESTS: { status: 429, meaning: 'too many failed logins; try again later' },
+  DC_ERR_LIMIT_EXCEEDED: { status: 403, meaning: 'the request would exceed a configured limit (server.limits)' },
+  DC_ERR_BUSY: { status: 503, meaning: 'too many logins are being checked at once; try again shortly' },
   DC_ERR_INSUFFICIENT_STORAGE: { status: 507, meaning: 'the backend is out of space or quota' },
   DC_ERR_ABORTED: { status: 499, meaning: 'the operation was aborted (client went away)' },
   DC_ERR_INTERNAL: { status: 500, meaning: 'an unexpected internal error' },

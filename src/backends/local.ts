@@ -14,6 +14,11 @@ import type {
   Backend, BackendCapabilities, EntryInfo, OpOptions, QuotaInfo, ReadOptions, ReadResult, TransferOptions, WriteOptions,
 } from './types.js';
 
+// Stored files may be password envelopes (keyring.json) or ciphertext: no other local user reads them.
+// umask can only remove bits, so these modes hold whatever the umask.
+const FILE_MODE = 0o600;
+const FOLDER_MODE = 0o700;
+
 /** Prefix of in-progress write files; list() hides them and stat() reports them as missing. */
 export const LOCAL_TEMP_PREFIX = '.davcrypt-tmp-';
 
@@ -64,7 +69,7 @@ export class LocalBackend implements Backend {
   /** The real path of the root, creating the root on first use. */
   private realRoot(): Promise<string> {
     this.rootReal ??= (async () => {
-      if (this.opts.createRoot !== false) await fsp.mkdir(this.root, { recursive: true });
+      if (this.opts.createRoot !== false) await fsp.mkdir(this.root, { recursive: true, mode: FOLDER_MODE });
       return fsp.realpath(this.root);
     })();
     this.rootReal.catch(() => { this.rootReal = undefined; });
@@ -244,7 +249,7 @@ export class LocalBackend implements Backend {
       const counter = new Transform({
         transform(chunk: Buffer, _enc, cb) { plainBytes += chunk.length; cb(null, chunk); },
       });
-      await pipeline(body, counter, createWriteStream(tmp, { flags: 'wx', mode: 0o644 }), { signal });
+      await pipeline(body, counter, createWriteStream(tmp, { flags: 'wx', mode: FILE_MODE }), { signal });
       if (opts.size !== undefined && plainBytes !== opts.size) {
         throw davError('DC_ERR_BAD_REQUEST', `${this.name} write ${norm}: body had ${plainBytes} bytes, ${opts.size} declared`,
           { details: { path: norm } });
@@ -282,7 +287,7 @@ export class LocalBackend implements Backend {
     if (norm === '/') { await this.realRoot(); throw davError('DC_ERR_EXISTS', `${this.name} mkdir /: the root exists`); }
     const { abs } = await this.creatable(norm, 'mkdir');
     try {
-      await fsp.mkdir(abs);
+      await fsp.mkdir(abs, { mode: FOLDER_MODE });
     } catch (err) {
       throw this.fail(err, 'mkdir', norm);
     }

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { startGateway } from '../app.js';
 import { loadConfig } from '../config/index.js';
 import { createLogger } from '../logging.js';
+import { reloadTlsOnSighup } from './sighup.js';
 
 export const SERVE_USAGE = `usage: davcrypt serve [--config FILE]
 
@@ -27,6 +28,7 @@ export async function runServe(args: string[], stdout: NodeJS.WritableStream, de
   const config = await loadConfig(values.config ?? defaultConfig);
   const logger = createLogger({ level: process.env.DAVCRYPT_LOG_LEVEL ?? config.log.level, json: config.log.json });
   const gateway = await startGateway(config, { logger });
+  reloadTlsOnSighup(gateway, logger);
   stdout.write(`davcrypt listening on ${gateway.url}\n`);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {

@@ -4,13 +4,14 @@
 // the config file and the TLS/CA files it names; never opens stores or backends.
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { ARGON2_LIMITS, DEFAULT_ARGON2_PARAMS } from '../crypto/index.js';
 import { davError } from '../errors.js';
 import { isValidUserName } from './user-names.js';
-import type { Argon2Params, BackendConfig, Config, DropboxBackendConfig, MountConfig } from './types.js';
+import type { Argon2Params, BackendConfig, Config, DropboxBackendConfig, LimitsConfig, MountConfig } from './types.js';
 import { resolveAudit, resolveMetricsListener } from './ops-keys.js';
 
 /** The master key file of a config: keys.masterKeyFile, else <dataDir>/master.key. */
@@ -171,7 +172,7 @@ class Validator {
 
   config(rawInput: unknown): Config {
     const raw = this.object(rawInput, '', ['server', 'dataDir', 'store', 'mounts', 'keys', 'auth', 'log', 'audit']);
-    const server = this.object(raw.server, 'server', ['host', 'port', 'tls', 'quota', 'realm', 'metrics']);
+    const server = this.object(raw.server, 'server', ['host', 'port', 'tls', 'quota', 'realm', 'metrics', 'trustedProxies', 'limits']);
 
     const host = this.env.DAVCRYPT_HOST ?? this.string(server.host, 'server.host', '127.0.0.1', '127.0.0.1');
     const port =
@@ -181,7 +182,7 @@ class Validator {
 
     let tls: Config['server']['tls'];
     if (server.tls !== undefined && server.tls !== null) {
-      const t = this.object(server.tls, 'server.tls', ['cert', 'key']);
+      const t = this.object(server.tls, 'server.tls', ['cert', 'key', 'ca']);
       const cert = this.string(t.cert, 'server.tls.cert', '', '/etc/davcrypt/cert.pem');
       const key = this.string(t.key, 'server.tls.key', '', '/etc/davcrypt/key.pem');
       if (!cert) this.bad('server.tls.cert', 'is required with server.tls: a PEM certificate file');
@@ -190,6 +191,11 @@ class Validator {
         if (f && !existsSync(this.path(f))) this.bad(`server.tls.${k}`, `file ${this.path(f)} does not exist`);
       }
       tls = { cert: this.path(cert), key: this.path(key) };
+      if (t.ca !== undefined && t.ca !== null) {
+        const ca = this.path(this.string(t.ca, 'server.tls.ca', '', '/etc/davcrypt/chain.pem'));
+        if (!existsSync(ca)) this.bad('server.tls.ca', `file ${ca} does not exist; give the PEM intermediate chain`);
+        tls.ca = ca;
+      }
     }
     const quotaRaw = server.quota ?? 'auto';
     let quota: Config['server']['quota'] = 'auto';
@@ -198,6 +204,8 @@ class Validator {
     else if (quotaRaw === false) quota = 'off';
     else this.bad('server.quota', 'must be on, off or auto');
     const realm = this.string(server.realm, 'server.realm', 'davcrypt', 'davcrypt');
+    const trustedProxies = this.proxies(server.trustedProxies);
+    const limits = this.limits(server.limits);
 
     const dataDir = this.path(this.env.DAVCRYPT_DATA_DIR ?? this.string(raw.dataDir, 'dataDir', './data', './data'));
     this.dataDir = dataDir;
@@ -226,8 +234,8 @@ class Validator {
       keys.masterKeyFile = this.path(this.string(keysRaw.masterKeyFile, 'keys.masterKeyFile', '', './data/master.key'));
     }
 
-    const authRaw = this.object(raw.auth, 'auth', ['cacheIdleSeconds', 'cacheMaxEntries', 'recheckSeconds', 'throttle']);
-    const th = this.object(authRaw.throttle, 'auth.throttle', ['maxFailures', 'windowSeconds', 'baseDelaySeconds', 'maxDelaySeconds']);
+    const authRaw = this.object(raw.auth, 'auth', ['cacheIdleSeconds', 'cacheMaxEntries', 'recheckSeconds', 'throttle', 'argon2Concurrency', 'argon2Queue']);
+    const th = this.object(authRaw.throttle, 'auth.throttle', ['maxFailures', 'windowSeconds', 'baseDelaySeconds', 'maxDelaySeconds', 'maxFailuresPerAddress']);
     const auth: Config['auth'] = {
       cacheIdleSeconds: this.int(authRaw.cacheIdleSeconds, 'auth.cacheIdleSeconds', 900, 1, 86400, '900'),
       cacheMaxEntries: this.int(authRaw.cacheMaxEntries, 'auth.cacheMaxEntries', 1000, 1, 1_000_000, '1000'),
@@ -237,8 +245,11 @@ class Validator {
         windowSeconds: this.int(th.windowSeconds, 'auth.throttle.windowSeconds', 60, 1, 86400, '60'),
         baseDelaySeconds: this.int(th.baseDelaySeconds, 'auth.throttle.baseDelaySeconds', 5, 0, 86400, '5'),
         maxDelaySeconds: this.int(th.maxDelaySeconds, 'auth.throttle.maxDelaySeconds', 900, 0, 86400, '900'),
+        maxFailuresPerAddress: this.int(th.maxFailuresPerAddress, 'auth.throttle.maxFailuresPerAddress', 20, 1, 100_000, '20'),
       },
     };
+    if (authRaw.argon2Concurrency !== undefined) auth.argon2Concurrency = this.int(authRaw.argon2Concurrency, 'auth.argon2Concurrency', 2, 1, 256, '2');
+    if (authRaw.argon2Queue !== undefined) auth.argon2Queue = this.int(authRaw.argon2Queue, 'auth.argon2Queue', 32, 0, 100_000, '32');
 
     const logRaw = this.object(raw.log, 'log', ['level', 'json']);
     const level = this.string(logRaw.level, 'log.level', 'info', 'info');
@@ -246,13 +257,48 @@ class Validator {
     const log: Config['log'] = { level };
     if (logRaw.json !== undefined) log.json = this.bool(logRaw.json, 'log.json', false);
 
-    const config: Config = { server: { host, port, tls, quota, realm }, dataDir, store, mounts, keys, auth, log };
+    const config: Config = { server: { host, port, tls, quota, realm, ...(trustedProxies ? { trustedProxies } : {}), limits }, dataDir, store, mounts, keys, auth, log };
     // ops: metrics listener and audit log (src/config/ops-keys.ts); absent = off.
     const metrics = resolveMetricsListener(server.metrics, (k, f) => this.bad(k, f));
     if (metrics) config.server.metrics = metrics;
     const audit = resolveAudit(raw.audit, this.cwd, (k, f) => this.bad(k, f));
     if (audit) config.audit = audit;
     return config;
+  }
+
+  /** server.trustedProxies: addresses or CIDRs (10.0.0.0/8, ::1). */
+  private proxies(value: unknown): string[] | undefined {
+    if (value === undefined || value === null) return undefined;
+    const example = 'e.g. [127.0.0.1, 10.0.0.0/8]';
+    if (!Array.isArray(value)) {
+      this.bad('server.trustedProxies', `must be a list of addresses or CIDRs of your reverse proxies, ${example}`);
+      return undefined;
+    }
+    value.forEach((v, i) => {
+      const [addr, prefix, extra] = String(v).split('/');
+      const family = isIP(addr ?? '');
+      const bits = family === 4 ? 32 : 128;
+      const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= bits);
+      if (typeof v !== 'string' || family === 0 || !prefixOk || extra !== undefined) {
+        this.bad(`server.trustedProxies[${i}]`, `must be an IP address or CIDR, ${example}`);
+      }
+    });
+    return value.map(String);
+  }
+
+  /** server.limits, each with its default (src/server/limits.ts explains them). */
+  private limits(value: unknown): LimitsConfig {
+    const l = this.object(value, 'server.limits', ['xmlBodyBytes', 'deadPropsPerResource', 'deadPropBytesPerResource', 'deadPropBytesPerMount', 'propValueBytes', 'lockOwnerBytes', 'locksPerUser', 'propfindProps']);
+    return {
+      xmlBodyBytes: this.int(l.xmlBodyBytes, 'server.limits.xmlBodyBytes', 1024 * 1024, 1024, 1024 ** 3, '1048576'),
+      deadPropsPerResource: this.int(l.deadPropsPerResource, 'server.limits.deadPropsPerResource', 100, 0, 1_000_000, '100'),
+      deadPropBytesPerResource: this.int(l.deadPropBytesPerResource, 'server.limits.deadPropBytesPerResource', 65536, 0, 1024 ** 3, '65536'),
+      deadPropBytesPerMount: this.int(l.deadPropBytesPerMount, 'server.limits.deadPropBytesPerMount', 16 * 1024 * 1024, 0, 1024 ** 3, '16777216'),
+      propValueBytes: this.int(l.propValueBytes, 'server.limits.propValueBytes', 16384, 64, 1024 ** 3, '16384'),
+      lockOwnerBytes: this.int(l.lockOwnerBytes, 'server.limits.lockOwnerBytes', 2048, 64, 1024 ** 2, '2048'),
+      locksPerUser: this.int(l.locksPerUser, 'server.limits.locksPerUser', 200, 1, 10_000_000, '200'),
+      propfindProps: this.int(l.propfindProps, 'server.limits.propfindProps', 256, 1, 1_000_000, '256'),
+    };
   }
 
   private store(url: string, key: string): string {

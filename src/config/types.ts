@@ -71,6 +71,20 @@ export interface ThrottleConfig {
   /** First refusal lasts this long; each further failure while refused doubles it, up to maxDelaySeconds. */
   baseDelaySeconds: number;
   maxDelaySeconds: number;
+  /** Failed logins from one client address (any user names) within windowSeconds (default 20). Others count per (user, address). */
+  maxFailuresPerAddress?: number;
+}
+
+/** server.limits: bounds answered with DC_ERR_LIMIT_EXCEEDED / DC_ERR_PAYLOAD_TOO_LARGE (src/server/limits.ts). */
+export interface LimitsConfig {
+  xmlBodyBytes: number;
+  deadPropsPerResource: number;
+  deadPropBytesPerResource: number;
+  deadPropBytesPerMount: number;
+  propValueBytes: number;
+  lockOwnerBytes: number;
+  locksPerUser: number;
+  propfindProps: number;
 }
 
 export interface Config {
@@ -79,11 +93,15 @@ export interface Config {
   server: {
     host: string;
     port: number;
-    tls?: { cert: string; key: string };
+    /** PEM files; `ca` (intermediate chain) is sent after the certificate. Re-read on SIGHUP. */
+    tls?: { cert: string; key: string; ca?: string };
     quota: 'on' | 'off' | 'auto';
     realm: string;
     /** ops: a second listener for /metrics (and /livez, /readyz); off when undefined. */
     metrics?: MetricsListenerConfig;
+    /** Addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client (default none). */
+    trustedProxies?: string[];
+    limits?: LimitsConfig;
   };
   /** Absolute folder for gateway state (initial-admin-password, sqlite store by default). */
   dataDir: string;
@@ -105,6 +123,10 @@ export interface Config {
     /** How often a cached login re-reads the user record (to notice passwd/remove from the CLI). */
     recheckSeconds: number;
     throttle: ThrottleConfig;
+    /** argon2 computations at once (default: CPU cores, at most libuv threads - 2); one per user name. */
+    argon2Concurrency?: number;
+    /** Fresh logins waiting for argon2 beyond which DC_ERR_BUSY (503) answers (default 32). */
+    argon2Queue?: number;
   };
   log: { level: string; json?: boolean };
   /** ops: where the audit log goes (JSON lines); off when undefined. */

@@ -1,12 +1,15 @@
 // Conditional requests evaluated by the gateway: the WebDAV `If` header (parsed by
 // if-header.ts: untagged and tagged lists, Not, state tokens, [etags]),
 // If-Match / If-None-Match / If-(Un)Modified-Since, and lock enforcement per token.
+// A lock token counts only in requests of the user who took the lock (RFC 4918 §6.4):
+// on a shared mount another member cannot write through, refresh or release it.
 // Reads stats and locks through the request context; writes nothing.
 import type { EntryInfo } from '../backends/types.js';
 import { davError } from '../errors.js';
 import type { ResolvedMount } from '../users/types.js';
 import { locksOf, resolveTarget, statCached, type DavContext } from './context.js';
-import { guardingLocks, lockCovers } from './lock-store.js';
+import { guardingLocks, lockCovers, type LockRecord } from './lock-store.js';
+import { parseRequestPath, rawPathOf } from './request-paths.js';
 
 export { parseIfHeader, submittedTokens, type IfCondition, type IfList } from './if-header.js';
 
@@ -25,7 +28,7 @@ export async function evaluateIf(ctx: DavContext): Promise<boolean> {
       if (target.kind === 'mount') {
         if (cond.kind === 'token') {
           const locks = await locksOf(ctx, target.mount);
-          holds = locks.some((l) => l.token === cond.value && lockCovers(l, target.path));
+          holds = locks.some((l) => l.token === cond.value && lockCovers(l, target.path) && ownsLock(ctx, l));
         } else {
           const info = await statCached(ctx, target.mount, target.path);
           holds = info?.etag !== undefined && stripWeak(info.etag) === stripWeak(cond.value);
@@ -83,9 +86,15 @@ export async function evaluateHttpPreconditions(ctx: DavContext): Promise<304 | 
   return undefined;
 }
 
+/** Is this the user who took the lock? Another user's token never satisfies it. */
+export function ownsLock(ctx: DavContext, lock: LockRecord): boolean {
+  return lock.principal === ctx.user.name;
+}
+
 /**
  * Enforces write locks per token: every lock guarding the change must have one of its
- * tokens (per lock root) among the tokens the client submitted. Throws DC_ERR_LOCKED.
+ * tokens (per lock root) among the tokens the client submitted, and the lock must be
+ * this user's. Throws DC_ERR_LOCKED.
  */
 export async function requireLockTokens(
   ctx: DavContext, mount: ResolvedMount, path: string, opts: { membership?: boolean; subtree?: boolean },
@@ -93,7 +102,7 @@ export async function requireLockTokens(
   const locks = await locksOf(ctx, mount);
   if (locks.length === 0) return;
   const byRoot = new Map<string, string[]>();
-  for (const l of guardingLocks(locks, path, opts)) byRoot.set(l.path, [...(byRoot.get(l.path) ?? []), l.token]);
+  for (const l of guardingLocks(locks, path, opts)) byRoot.set(l.path, [...(byRoot.get(l.path) ?? []), ownsLock(ctx, l) ? l.token : '']);
   for (const [root, tokens] of byRoot) {
     if (!tokens.some((t) => ctx.submittedTokens.has(t))) {
       throw davError('DC_ERR_LOCKED', `locked: ${root}`, { details: { path: root } });

@@ -22,7 +22,7 @@ export function httpErrorOf(err: unknown): HttpError {
   if (!Number.isInteger(status) || status < 400 || status > 599) status = 500;
   const message = error.code === 'DC_ERR_INTERNAL' ? 'internal error' : scrubBackendNames(oneLine(error.message));
   const headers: Record<string, string> = {};
-  if (error.code === 'DC_ERR_TOO_MANY_REQUESTS') {
+  if (error.code === 'DC_ERR_TOO_MANY_REQUESTS' || error.code === 'DC_ERR_BUSY') {
     const retry = Number(error.details.retryAfterSeconds ?? error.details.retryAfter ?? 60);
     headers['Retry-After'] = String(Number.isFinite(retry) && retry > 0 ? Math.ceil(retry) : 60);
   }
@@ -65,12 +65,13 @@ export function sendError(res: ServerResponse, err: unknown, logger?: Logger, wh
   const body = Buffer.from(mapped.body, 'utf8');
   res.statusCode = mapped.status === 499 ? 400 : mapped.status;
   for (const name of res.getHeaderNames()) {
-    if (!['www-authenticate', 'dav', 'ms-author-via', 'allow'].includes(name)) res.removeHeader(name);
+    if (!['www-authenticate', 'dav', 'ms-author-via', 'allow', 'strict-transport-security'].includes(name)) res.removeHeader(name);
   }
   for (const [k, v] of Object.entries(mapped.headers)) res.setHeader(k, v);
   // A body we did not read is not drained: the connection closes after the answer.
   if (res.req && !res.req.complete) res.setHeader('Connection', 'close');
   res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+  res.setHeader('X-Content-Type-Options', 'nosniff'); // the message may echo request text: never sniffed as HTML
   res.setHeader('Content-Length', body.length);
   res.end(body);
 }

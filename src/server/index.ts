@@ -11,6 +11,8 @@ import type { Keyv } from 'keyv';
 import type { Logger } from '../logging.js';
 import type { Authenticator, MountResolver } from '../users/types.js';
 import type { LockStore } from './lock-store.js';
+import { trustedProxyList } from './client-address.js';
+import { DEFAULT_LIMITS, type ServerLimits } from './limits.js';
 import { createLockStore } from './lock-store-redis.js';
 import { PropStore } from './prop-store.js';
 import { createRequestListener } from './request-layer.js';
@@ -22,12 +24,15 @@ export interface GatewayServerOptions {
   /** Gateway store; the server keeps locks ('lock:') and dead properties ('prop:') in it. */
   store: Keyv;
   logger: Logger;
+  /** `cert` may carry the intermediate chain after the certificate (PEM). Sends HSTS when set. */
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** Basic realm, default 'davcrypt'. */
   realm?: string;
-  limits?: { maxXmlBodyBytes?: number /* default 1 MiB */; maxHeaderBytes?: number };
+  limits?: { maxXmlBodyBytes?: number /* default 1 MiB */; maxHeaderBytes?: number } & Partial<ServerLimits>;
   /** Report RFC 4331 quota props; 'auto' hides them from macOS >= 15.4 WebDAVFS user agents. */
   quota?: 'on' | 'off' | 'auto';
+  /** Addresses/CIDRs of reverse proxies whose X-Forwarded-For names the client. */
+  trustedProxies?: string[];
   /** Lock state; default createLockStore(store): Redis scripts for redis://, else in-process. */
   lockStore?: LockStore;
   /** Answers a request before the WebDAV layer when it returns true (ops: /livez, /readyz). */
@@ -37,13 +42,20 @@ export interface GatewayServerOptions {
 export interface GatewayServer {
   readonly server: http.Server;
   listen(port: number, host: string): Promise<{ url: string; port: number; host: string }>;
+  /** Swaps the certificate and key for new connections (renewal without a restart). Throws on bad PEM; no-op without TLS. */
+  setTls(tls: { cert: string | Buffer; key: string | Buffer }): void;
   close(): Promise<void>;
 }
 
 export { HEALTH_PATH } from './request-layer.js';
+export { DEFAULT_LIMITS, type ServerLimits } from './limits.js';
+export { readTlsMaterial, warnIfPlainHttp, type TlsFiles } from './transport-security.js';
 export { KeyvLockStore, type LockStore, type LockRecord } from './lock-store.js';
 export { RedisLockStore, createLockStore } from './lock-store-redis.js';
 export { httpErrorOf } from './errors-to-http.js';
+
+/** Strict-Transport-Security on every TLS answer: one year (no includeSubDomains: other hosts are not ours to bind). */
+export const HSTS = 'max-age=31536000';
 
 /** Builds (does not start) the gateway's HTTP(S) server. Throws nothing; request errors become responses. */
 export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
@@ -57,6 +69,8 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
     logger,
     realm: opts.realm ?? 'davcrypt',
     maxXmlBodyBytes: opts.limits?.maxXmlBodyBytes ?? 1024 * 1024,
+    limits: { ...DEFAULT_LIMITS, ...definedOnly(opts.limits ?? {}) },
+    ...(opts.trustedProxies?.length ? { trustedProxies: trustedProxyList(opts.trustedProxies) } : {}),
     quota: opts.quota ?? 'auto',
   });
   const front = opts.front;
@@ -65,9 +79,13 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
     ...(opts.limits?.maxHeaderBytes ? { maxHeaderSize: opts.limits.maxHeaderBytes } : {}),
     keepAlive: true,
   };
+  // Over TLS, browsers are told never to fall back to plain http (the password crosses in every request).
+  const handler: http.RequestListener = opts.tls
+    ? (req, res) => { res.setHeader('Strict-Transport-Security', HSTS); listener(req, res); }
+    : listener;
   const server: http.Server = opts.tls
-    ? https.createServer({ ...serverOptions, cert: opts.tls.cert, key: opts.tls.key }, listener)
-    : http.createServer(serverOptions, listener);
+    ? https.createServer({ ...serverOptions, cert: opts.tls.cert, key: opts.tls.key }, handler)
+    : http.createServer(serverOptions, handler);
   // Long uploads must not be cut: no whole-request timeout; headers must still arrive promptly.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
@@ -98,6 +116,9 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
         });
       });
     },
+    setTls(tls) {
+      if (opts.tls) (server as https.Server).setSecureContext({ cert: tls.cert, key: tls.key });
+    },
     close() {
       return new Promise((resolve, reject) => {
         server.close((err) => (err && (err as NodeJS.ErrnoException).code !== 'ERR_SERVER_NOT_RUNNING' ? reject(err) : resolve()));
@@ -105,4 +126,9 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
       });
     },
   };
+}
+
+/** The keys of a partial limits object that are set (undefined must not override a default). */
+function definedOnly(limits: Partial<ServerLimits>): Partial<ServerLimits> {
+  return Object.fromEntries(Object.entries(limits).filter(([k, v]) => v !== undefined && k in DEFAULT_LIMITS)) as Partial<ServerLimits>;
 }

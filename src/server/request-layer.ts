@@ -9,6 +9,7 @@ import { davError, isDavcryptError } from '../errors.js';
 import { publishRequestFailure } from '../events.js';
 import type { AuthenticatedUser } from '../users/types.js';
 import { parseBasicAuth } from './basic-auth.js';
+import { clientAddressOf } from './client-address.js';
 import { evaluateHttpPreconditions, evaluateIf, parseIfHeader, submittedTokens } from './conditions.js';
 import { resolveTarget, statCached, type DavContext, type ServerDeps } from './context.js';
 import { sendError } from './errors-to-http.js';
@@ -60,7 +61,7 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
     if (!credentials) challenge(res, 'authentication required');
     let user: AuthenticatedUser;
     try {
-      user = await deps.authenticator.authenticate(credentials!.username, credentials!.password, req.socket.remoteAddress ?? '');
+      user = await deps.authenticator.authenticate(credentials!.username, credentials!.password, clientAddressOf(req, deps.trustedProxies));
     } catch (err) {
       if (isDavcryptError(err, 'DC_ERR_UNAUTHORIZED') || isDavcryptError(err, 'DC_ERR_WRONG_PASSWORD')) challenge(res, 'wrong user name or password');
       throw err;

@@ -33,6 +33,22 @@ describe('config', () => {
     expect(c.auth.throttle.maxFailures).toBe(5);
   });
 
+  it('server.limits, trustedProxies, auth argon2 gate and throttle per address: defaults and validation', () => {
+    const c = resolveConfig(minimal, { cwd, env: {} });
+    expect(c.server.limits).toEqual({ xmlBodyBytes: 1048576, deadPropsPerResource: 100, deadPropBytesPerResource: 65536, deadPropBytesPerMount: 16777216, propValueBytes: 16384, lockOwnerBytes: 2048, locksPerUser: 200, propfindProps: 256 });
+    expect(c.server.trustedProxies).toBeUndefined();
+    expect(c.auth.throttle.maxFailuresPerAddress).toBe(20);
+    const d = resolveConfig({ ...minimal, server: { trustedProxies: ['10.0.0.0/8', '::1', '192.0.2.7'], limits: { locksPerUser: 5 } }, auth: { argon2Concurrency: 3, argon2Queue: 0 } }, { cwd, env: {} });
+    expect(d.server.trustedProxies).toEqual(['10.0.0.0/8', '::1', '192.0.2.7']);
+    expect(d.server.limits!.locksPerUser).toBe(5);
+    expect(d.auth).toMatchObject({ argon2Concurrency: 3, argon2Queue: 0 });
+    const bad = problem({ ...minimal, server: { trustedProxies: ['10.0.0.0/33', 'proxy.local', '1.2.3.4/8/1'], limits: { propfindProps: 0, nope: 1 } } });
+    expect(bad.keys).toEqual(expect.arrayContaining(['server.trustedProxies[0]', 'server.trustedProxies[1]', 'server.trustedProxies[2]', 'server.limits.propfindProps', 'server.limits.nope']));
+    expect(problem({ ...minimal, server: { trustedProxies: '10.0.0.1' } }).keys).toEqual(['server.trustedProxies']);
+    expect(problem({ ...minimal, server: { tls: { cert: '/nonexistent/c.pem', key: '/nonexistent/k.pem', ca: '/nonexistent/ca.pem' } } }).keys).toEqual(
+      expect.arrayContaining(['server.tls.cert', 'server.tls.key', 'server.tls.ca']));
+  });
+
   it('the embedded default config loads and matches the documented default', async () => {
     const c = await loadConfig(DEFAULT_CONFIG_PATH, { cwd, env: {} });
     expect(c.server.host).toBe('127.0.0.1');

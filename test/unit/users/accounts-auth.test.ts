@@ -91,16 +91,17 @@ describe('accounts and authenticator', () => {
     expect(svc.authenticator.stats().argon2).toBe(1);
   });
 
-  it('throttles repeated failures with DC_ERR_TOO_MANY_REQUESTS; success resets', async () => {
+  it('throttles failures per (user, address) before any argon2; a verified login is never throttled', async () => {
     await svc.accounts.add('alice', 'pw-alice');
     const auth = svc.authenticator;
     for (let i = 0; i < 4; i++) expect(await codeOf(auth.authenticate('alice', `bad${i}`, '10.1.1.1'))).toBe('DC_ERR_UNAUTHORIZED');
     await auth.authenticate('alice', 'pw-alice', '10.1.1.1'); // resets
     for (let i = 0; i < 5; i++) expect(await codeOf(auth.authenticate('alice', `bad${i}`, '10.1.1.1'))).toBe('DC_ERR_UNAUTHORIZED');
     const before = auth.stats().argon2;
-    expect(await codeOf(auth.authenticate('alice', 'pw-alice', '10.2.2.2'))).toBe('DC_ERR_TOO_MANY_REQUESTS');
-    expect(await codeOf(auth.authenticate('bob', 'x', '10.1.1.1'))).toBe('DC_ERR_TOO_MANY_REQUESTS');
+    expect(await codeOf(auth.authenticate('alice', 'bad-again', '10.1.1.1'))).toBe('DC_ERR_TOO_MANY_REQUESTS');
     expect(auth.stats().argon2).toBe(before); // refused before any argon2
+    expect((await auth.authenticate('alice', 'pw-alice', '10.1.1.1')).name).toBe('alice'); // cached: not locked out
+    expect(await codeOf(auth.authenticate('alice', 'bad-elsewhere', '10.2.2.2'))).toBe('DC_ERR_UNAUTHORIZED'); // other address
   });
 
   it('passwd rewrites the envelope in the record and the home keyring; a cached login notices', async () => {
