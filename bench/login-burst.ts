@@ -11,7 +11,6 @@ import { DEFAULT_ARGON2_PARAMS } from '../src/crypto/index.js';
 import { startTestGateway } from '../test/helpers/gateway.js';
 
 const legacy = process.env.LEGACY === '1';
-const basic = (u: string, p: string) => 'Basic ' + Buffer.from(`${u}:${p}`).toString('base64');
 
 async function timedGet(url: URL, auth: string): Promise<{ ms: number; status: number }> {
   const t0 = performance.now();

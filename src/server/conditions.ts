@@ -9,7 +9,6 @@ import { davError } from '../errors.js';
 import type { ResolvedMount } from '../users/types.js';
 import { locksOf, resolveTarget, statCached, type DavContext } from './context.js';
 import { guardingLocks, lockCovers, type LockRecord } from './lock-store.js';
-import { parseRequestPath, rawPathOf } from './request-paths.js';
 
 export { parseIfHeader, submittedTokens, type IfCondition, type IfList } from './if-header.js';
 

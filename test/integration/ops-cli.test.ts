@@ -120,7 +120,7 @@ describe('davcrypt check-config', () => {
     const file = await write('invalid.yaml', [...BASE, 'server: { metrics: { port: 99999 } }', 'audit: { file: a, stdout: true }', ...MOUNTS]);
     const r = await check(file);
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/^FAIL  config .*invalid\.yaml: DC_ERR_CONFIG: /);
+    expect(r.stdout).toMatch(/^FAIL {2}config .*invalid\.yaml: DC_ERR_CONFIG: /);
     expect(r.stdout).toContain('server.metrics.port: must be an integer from 0 to 65535');
     expect(r.stdout).toContain('audit: give either file or stdout: true, not both');
     expect(r.stdout).not.toMatch(/^ok/m);

@@ -55,7 +55,7 @@ describe.skipIf(missing !== undefined)('ops with an Apache per-user backend', ()
     expect(good.stdout()).toMatch(/^ok {4}backend \/ \d+ ms$/m);
     const bad = inProcessCliIO('');
     expect(await runCheckConfig(['--config', await write('bad.yaml', 'nope')], bad.io, 'unused')).toBe(1);
-    expect(bad.stdout()).toMatch(/^FAIL  backend \/: DC_ERR_BACKEND_UNAUTHORIZED/m);
+    expect(bad.stdout()).toMatch(/^FAIL {2}backend \/: DC_ERR_BACKEND_UNAUTHORIZED/m);
     expect(bad.stdout()).not.toContain('nope');
   });
 
