@@ -48,7 +48,7 @@ const COMMANDS: Record<string, Command> = {
   },
   user: async (args) => {
     const [{ runUser }, { DEFAULT_CONFIG_PATH }] = await Promise.all([import('./cli/user.js'), import('./config/index.js')]);
-    await runUser(args, { stdout: process.stdout, input: process.stdin, output: process.stderr }, DEFAULT_CONFIG_PATH);
+    return runUser(args, { stdout: process.stdout, input: process.stdin, output: process.stderr }, DEFAULT_CONFIG_PATH);
   },
   recovery: async (args) => (await import('./cli/recovery.js')).runRecovery(args, keyIO(), await defaultConfigPath()),
   mount: async (args) => (await import('./cli/mount.js')).runMount(args, keyIO(), await defaultConfigPath()),

@@ -2,12 +2,12 @@
 // existing files in place (safe while the gateway serves; resumable). Keys come
 // from the gateway's store, unlocked with the user's password.
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config/index.js';
 import { davError } from '../errors.js';
 import { findMount, openConfiguredMount } from '../tools/config-mount.js';
 import { migrateSucceeded, migrateTree, type MigrateDirection } from '../tools/migrate.js';
 import { EXIT_INCOMPLETE, EXIT_OK, migrateLines } from '../tools/report-text.js';
 import { countTree } from '../tools/walk.js';
+import { loadCommandConfig } from './config-notice.js';
 import { readPasswords } from './password.js';
 import { createProgressBar } from './progress.js';
 import type { ToolIO } from './recover.js';
@@ -43,7 +43,7 @@ export async function runMigrate(direction: MigrateDirection, args: string[], io
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { config: { type: 'string', short: 'c' }, user: { type: 'string', short: 'u' }, help: { type: 'boolean', short: 'h' } },
+    options: { config: { type: 'string' }, user: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) {
     io.stdout.write(help + '\n');
@@ -51,7 +51,7 @@ export async function runMigrate(direction: MigrateDirection, args: string[], io
   }
   if (positionals.length > 1) throw davError('DC_ERR_USAGE', `unexpected argument ${positionals[1]}\n${help}`);
   if (!values.user) throw davError('DC_ERR_USAGE', `${command} needs --user NAME\n${help}`);
-  const config = await loadConfig(values.config ?? defaultConfig);
+  const config = await loadCommandConfig(values.config ?? defaultConfig, io.output);
   const mount = findMount(config, positionals[0] ?? '/');
   if (direction === 'encrypt' && !mount.encrypt) {
     throw davError('DC_ERR_USAGE', `mount ${mount.path} has encrypt: false in the config: set it to true first, or clients would get ciphertext`);

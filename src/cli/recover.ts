@@ -73,7 +73,7 @@ export async function openSourceFromFlags(
 
 export const SOURCE_OPTIONS = {
   from: { type: 'string' },
-  user: { type: 'string', short: 'u' },
+  user: { type: 'string' },
   recovery: { type: 'boolean' },
   'master-key': { type: 'string' },
   'backend-user': { type: 'string' },
@@ -100,7 +100,7 @@ export async function runRecover(args: string[], io: ToolIO): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { ...SOURCE_OPTIONS, out: { type: 'string', short: 'o' }, 'skip-bad-segments': { type: 'boolean' } },
+    options: { ...SOURCE_OPTIONS, out: { type: 'string' }, 'skip-bad-segments': { type: 'boolean' } },
   });
   if (values.help) {
     io.stdout.write(RECOVER_USAGE + '\n');

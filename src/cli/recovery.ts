@@ -4,7 +4,7 @@
 // gateways drop cached logins within auth.recheckSeconds. Also holds the small
 // helpers the other key-custody commands (mount, key) share.
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config/index.js';
+import { loadCommandConfig } from './config-notice.js';
 import type { Config } from '../config/types.js';
 import { davError } from '../errors.js';
 import { createLogger } from '../logging.js';
@@ -54,8 +54,13 @@ export interface KeyCliIO extends PasswordIO {
 }
 
 /** Loads the config, opens store and services, runs `fn`, closes everything. */
-export async function withCustody<T>(configPath: string, fn: (ctx: CustodyContext & { master?: MasterKey }) => Promise<T>, withMaster = false): Promise<T> {
-  const config: Config = await loadConfig(configPath);
+export async function withCustody<T>(
+  configPath: string,
+  fn: (ctx: CustodyContext & { master?: MasterKey }) => Promise<T>,
+  withMaster = false,
+  notice: { write(text: string): unknown } = process.stderr,
+): Promise<T> {
+  const config: Config = await loadCommandConfig(configPath, notice);
   const ctx = await openCustody(config, { logger: createLogger({ level: 'warn', json: false }), withMaster });
   try {
     return await fn(ctx);
@@ -100,8 +105,8 @@ export async function runRecovery(args: string[], io: KeyCliIO, defaultConfig: s
     args,
     allowPositionals: true,
     options: {
-      config: { type: 'string', short: 'c' },
-      user: { type: 'string', short: 'u', multiple: true },
+      config: { type: 'string' },
+      user: { type: 'string', multiple: true },
       force: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -111,6 +116,10 @@ export async function runRecovery(args: string[], io: KeyCliIO, defaultConfig: s
     return 0;
   }
   const [action, name, ...rest] = positionals;
+  if (action === undefined) {
+    io.stdout.write(RECOVERY_USAGE + '\n');
+    return 2;
+  }
   if (action === 'init' || action === 'cover') {
     if (name !== undefined || values.force) throw davError('DC_ERR_USAGE', `recovery ${action} takes no USER and no --force\n${RECOVERY_USAGE}`);
     const users = (values.user ?? []).map((u) => assertValidUserName(u));
@@ -138,7 +147,7 @@ export async function runRecovery(args: string[], io: KeyCliIO, defaultConfig: s
         );
       }
       return 0;
-    });
+    }, false, io.output);
   }
   if (action === 'reset-password') {
     if (!name) throw davError('DC_ERR_USAGE', `recovery reset-password needs a USER\n${RECOVERY_USAGE}`);
@@ -156,7 +165,7 @@ export async function runRecovery(args: string[], io: KeyCliIO, defaultConfig: s
         io.stdout.write(`${k.mountId}\t${notes.join('; ')}\n`);
       }
       return report.keyrings.some((k) => k.lost.length > 0) ? 3 : 0;
-    });
+    }, false, io.output);
   }
   throw davError('DC_ERR_USAGE', `unknown recovery command ${action ?? '(none)'}\n${RECOVERY_USAGE}`);
 }

@@ -2,11 +2,11 @@
 // configured store and backends (works while the gateway runs: a running
 // gateway notices passwd/remove within auth.recheckSeconds).
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config/index.js';
 import { davError } from '../errors.js';
 import { createLogger } from '../logging.js';
 import { closeStore, createStore } from '../store.js';
 import { assertValidUserName, createUserServices } from '../users/index.js';
+import { loadCommandConfig } from './config-notice.js';
 import { readPasswords, type PasswordIO } from './password.js';
 
 export const USER_USAGE = `usage: davcrypt user <add|passwd|remove|list> [NAME] [--config FILE]
@@ -28,24 +28,28 @@ export interface CliIO extends PasswordIO {
 }
 
 /** Runs one `user` subcommand. Throws DavcryptErrors (DC_ERR_USAGE for wrong arguments). */
-export async function runUser(args: string[], io: CliIO, defaultConfig: string): Promise<void> {
+export async function runUser(args: string[], io: CliIO, defaultConfig: string): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+    options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) {
     io.stdout.write(USER_USAGE + '\n');
-    return;
+    return 0;
   }
   const [action, name, ...rest] = positionals;
+  if (action === undefined) {
+    io.stdout.write(USER_USAGE + '\n');
+    return 2;
+  }
   const needsName = action === 'add' || action === 'passwd' || action === 'remove';
   if (!action || !(needsName || action === 'list')) throw davError('DC_ERR_USAGE', `unknown user command ${action ?? '(none)'}\n${USER_USAGE}`);
   if (needsName && !name) throw davError('DC_ERR_USAGE', `user ${action} needs a NAME\n${USER_USAGE}`);
   if (rest.length > 0 || (action === 'list' && name)) throw davError('DC_ERR_USAGE', `unexpected argument ${rest[0] ?? name}\n${USER_USAGE}`);
   if (needsName) assertValidUserName(name!);
 
-  const config = await loadConfig(values.config ?? defaultConfig);
+  const config = await loadCommandConfig(values.config ?? defaultConfig, io.output);
   const logger = createLogger({ level: 'warn', json: false });
   // Read passwords before touching the store, so a wrong invocation changes nothing.
   const passwords =
@@ -80,4 +84,5 @@ export async function runUser(args: string[], io: CliIO, defaultConfig: string):
     await services.close();
     await closeStore(store);
   }
+  return 0;
 }

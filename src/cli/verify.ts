@@ -3,7 +3,7 @@
 // finds the mount in the gateway config and takes keys from the gateway's store.
 // Read-only: never writes to the storage or the store.
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config/index.js';
+import { loadCommandConfig } from './config-notice.js';
 import { davError } from '../errors.js';
 import { openConfiguredMount } from '../tools/config-mount.js';
 import { IdentityUnlocker, identityFromFlags } from '../tools/identity-keys.js';
@@ -42,7 +42,7 @@ export async function runVerify(args: string[], io: ToolIO, defaultConfig: strin
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { ...SOURCE_OPTIONS, config: { type: 'string', short: 'c' } },
+    options: { ...SOURCE_OPTIONS, config: { type: 'string' } },
   });
   if (values.help) {
     io.stdout.write(VERIFY_USAGE + '\n');
@@ -77,7 +77,7 @@ export async function runVerify(args: string[], io: ToolIO, defaultConfig: strin
     }
     if (values['master-key'] !== undefined) throw davError('DC_ERR_USAGE', `--master-key applies only with --from\n${VERIFY_USAGE}`);
     if (!values.user && !values.recovery) throw davError('DC_ERR_USAGE', `give --user NAME or --recovery\n${VERIFY_USAGE}`);
-    const config = await loadConfig(values.config ?? defaultConfig);
+    const config = await loadCommandConfig(values.config ?? defaultConfig, io.output);
     const identity = values.recovery ? 'recovery' : `user:${values.user}`;
     const [password] = await readPasswords([{ label: `password of ${identity}` }], io);
     const opened = await openConfiguredMount(config, {

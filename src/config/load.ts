@@ -52,12 +52,12 @@ export async function loadConfig(file: string = DEFAULT_CONFIG_PATH, options: Lo
 export function parseConfig(text: string, options: LoadOptions = {}): Config {
   let raw: unknown;
   try {
-    // `{user}` inside a flow mapping (`backend: { root: ./data/storage/{user} }`, the documented
+    // `{user}` inside a flow mapping (`backend: { root: ./storage/{user} }`, the documented
     // shape) is not valid YAML: a plain scalar may not contain `{`. Protect the placeholder while
     // parsing and restore it after, so the documented one-liners work as written.
     raw = restoreUserPlaceholder(parseYaml(text.replaceAll('{user}', USER_PLACEHOLDER_SENTINEL).replaceAll('{dataDir}', DATADIR_PLACEHOLDER_SENTINEL)));
   } catch (err) {
-    const hint = text.includes('{user}') ? "\nhint: quote values containing {user} inside { ... } mappings, e.g. root: './data/storage/{user}'" : '';
+    const hint = text.includes('{user}') ? "\nhint: quote values containing {user} inside { ... } mappings, e.g. root: './storage/{user}'" : '';
     throw davError('DC_ERR_CONFIG', `${options.source ?? 'config'}: not valid YAML: ${(err as Error).message}${hint}`, { cause: err });
   }
   return resolveConfig(raw ?? {}, options);
@@ -266,11 +266,11 @@ class Validator {
 
   private mounts(value: unknown): MountConfig[] {
     if (value === undefined || value === null) {
-      this.bad('mounts', 'is required: a list of mounts, e.g. [{ path: /, encrypt: true, backend: { type: local, root: ./data/storage/{user} } }]');
+      this.bad('mounts', 'is required: a list of mounts, e.g. [{ path: /, encrypt: true, backend: { type: local, root: ./storage/{user} } }]');
       return [];
     }
     if (!Array.isArray(value) || value.length === 0) {
-      this.bad('mounts', 'must be a non-empty list of mounts, e.g. - { path: /, backend: { type: local, root: ./data/storage/{user} } }');
+      this.bad('mounts', 'must be a non-empty list of mounts, e.g. - { path: /, backend: { type: local, root: ./storage/{user} } }');
       return [];
     }
     const seen = new Set<string>();
@@ -311,7 +311,7 @@ class Validator {
 
   private backend(value: unknown, key: string): BackendConfig | undefined {
     if (value === undefined || value === null) {
-      this.bad(key, 'is required, e.g. { type: local, root: ./data/storage/{user} }');
+      this.bad(key, 'is required, e.g. { type: local, root: ./storage/{user} }');
       return undefined;
     }
     const b = this.object(value, key, ['type', 'root', 'url', 'username', 'password', 'ca', 'uploadViaTemp']);
@@ -319,9 +319,9 @@ class Validator {
       for (const k of ['url', 'username', 'password', 'ca', 'uploadViaTemp']) {
         if (b[k] !== undefined) this.bad(`${key}.${k}`, 'applies only to type: webdav');
       }
-      const root = this.string(b.root, `${key}.root`, '', './data/storage/{user}');
+      const root = this.string(b.root, `${key}.root`, '', './storage/{user}');
       if (!root) {
-        this.bad(`${key}.root`, 'is required for type: local, e.g. ./data/storage/{user}');
+        this.bad(`${key}.root`, 'is required for type: local, e.g. ./storage/{user}');
         return undefined;
       }
       // `{dataDir}` at the start: inside the data folder, so DAVCRYPT_DATA_DIR moves the storage too.
