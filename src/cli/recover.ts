@@ -5,11 +5,11 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isSameOrInside, type Backend } from '../backends/index.js';
-import { davError } from '../errors.js';
+import { davError, isDavcryptError } from '../errors.js';
 import { IdentityUnlocker, identityFromFlags, openMasterKeyFile, type KeyUnlocker } from '../tools/identity-keys.js';
 import { recoverSucceeded, recoverTree } from '../tools/recover.js';
 import { EXIT_INCOMPLETE, EXIT_OK, recoverLines } from '../tools/report-text.js';
-import { isUrlSource, openSource } from '../tools/source.js';
+import { isUrlSource, mountRootAbove, openSource } from '../tools/source.js';
 import { countTree } from '../tools/walk.js';
 import { readPasswords, type PasswordIO } from './password.js';
 import { createProgressBar, type ProgressStream } from './progress.js';
@@ -95,6 +95,14 @@ export async function unlockerFromFlags(
   return new IdentityUnlocker(identity, password!);
 }
 
+/** A "no keyring here" error for a local --from below a mount root names that root. */
+export function withMountRootHint(err: unknown, from: string): unknown {
+  if (!isDavcryptError(err, 'DC_ERR_NOT_FOUND') || err.details.noKeyring !== true) return err;
+  const root = mountRootAbove(from);
+  if (!root) return err;
+  return davError('DC_ERR_NOT_FOUND', `${err.message}. The mount root above it is ${root}: use --from ${root}`, { cause: err, details: err.details });
+}
+
 /** Runs `davcrypt recover`; returns the exit code. Throws DavcryptErrors when it cannot start. */
 export async function runRecover(args: string[], io: ToolIO): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -112,6 +120,7 @@ export async function runRecover(args: string[], io: ToolIO): Promise<number> {
   if (!isUrlSource(values.from) && isSameOrInside(resolve(values.from), resolve(values.out))) {
     throw davError('DC_ERR_USAGE', '--out must not be the --from folder or inside it');
   }
+  io.output.write(`davcrypt: reading storage ${values.from} (no config or store needed)\n`);
   const source = await openSourceFromFlags(values.from, values['backend-user'], values['backend-password-env'], io.env ?? process.env);
   const bar = createProgressBar('recover', io.stderr);
   try {
@@ -127,7 +136,11 @@ export async function runRecover(args: string[], io: ToolIO): Promise<number> {
         unlocker,
         skipBadSegments: values['skip-bad-segments'] ?? false,
         progress: bar,
-      }).finally(() => bar?.finish());
+      })
+        .catch((err: unknown) => {
+          throw withMountRootHint(err, values.from!);
+        })
+        .finally(() => bar?.finish());
       for (const line of recoverLines(report)) io.stdout.write(line + '\n');
       return recoverSucceeded(report) ? EXIT_OK : EXIT_INCOMPLETE;
     } finally {

@@ -13,7 +13,7 @@ import { verifyTree, type VerifyReport } from '../tools/verify.js';
 import { countTree } from '../tools/walk.js';
 import { readPasswords } from './password.js';
 import { createProgressBar } from './progress.js';
-import { SOURCE_OPTIONS, openSourceFromFlags, unlockerFromFlags, type ToolIO } from './recover.js';
+import { SOURCE_OPTIONS, openSourceFromFlags, unlockerFromFlags, withMountRootHint, type ToolIO } from './recover.js';
 
 export const VERIFY_USAGE = `usage: davcrypt verify --from DIR|URL (--user NAME | --recovery | --master-key FILE) [--backend-user U --backend-password-env VAR]
        davcrypt verify [MOUNT] [--config FILE] (--user NAME | --recovery [--user NAME])
@@ -56,6 +56,7 @@ export async function runVerify(args: string[], io: ToolIO, defaultConfig: strin
       throw davError('DC_ERR_USAGE', `--from cannot be combined with MOUNT or --config\n${VERIFY_USAGE}`);
     }
     identityFromFlags(values.user, values.recovery, values['master-key']);
+    io.output.write(`davcrypt: reading storage ${values.from} (no config or store needed)\n`);
     const source = await openSourceFromFlags(values.from, values['backend-user'], values['backend-password-env'], io.env ?? process.env);
     try {
       const scopes = new KeyScopes(source, await unlockerFromFlags(values, io));
@@ -64,7 +65,11 @@ export async function runVerify(args: string[], io: ToolIO, defaultConfig: strin
         bar.setTotals(totals.files, totals.bytes);
       }
       try {
-        report = await verifyTree({ source, scopes, progress: bar }).finally(() => bar?.finish());
+        report = await verifyTree({ source, scopes, progress: bar })
+          .catch((err: unknown) => {
+            throw withMountRootHint(err, values.from!);
+          })
+          .finally(() => bar?.finish());
       } finally {
         scopes.wipe();
       }

@@ -1,8 +1,9 @@
 // Opens the storage a tool reads: a local folder (LocalBackend, never created) or a
 // WebDAV URL (the webdav backend). Needs no gateway config, data dir or store.
 // Must not write anything to the storage it opens.
+import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { LocalBackend, createWebdavBackend, type Backend } from '../backends/index.js';
 import { davError } from '../errors.js';
 
@@ -36,4 +37,19 @@ export async function openSource(from: string, creds: SourceCredentials = {}): P
   }
   if (!st.isDirectory()) throw davError('DC_ERR_NOT_A_COLLECTION', `${dir} is not a folder`, { details: { path: dir } });
   return new LocalBackend(dir, { createRoot: false });
+}
+
+/**
+ * For a local `from` that is not a mount root: the nearest folder above it holding
+ * `.davcrypt/keyring.json` (the mount root the user meant), or undefined. URLs: undefined.
+ */
+export function mountRootAbove(from: string): string | undefined {
+  if (isUrlSource(from)) return undefined;
+  let dir = resolve(from);
+  for (;;) {
+    const parent = dirname(dir);
+    if (parent === dir) return undefined;
+    dir = parent;
+    if (existsSync(join(dir, '.davcrypt', 'keyring.json'))) return dir;
+  }
 }
