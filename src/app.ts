@@ -47,7 +47,10 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     users = createUserServices(config, store, logger, { master });
     if (master) logger.info('master-key mode: mount keys open with the master key file', { file: masterKeyFileOf(config) });
     if (!options.skipInitialAdmin) {
-      await ensureInitialAdmin({ accounts: users.accounts, store, dataDir: config.dataDir, logger, env: options.env, print: options.print });
+      await ensureInitialAdmin({
+        accounts: users.accounts, store, dataDir: config.dataDir, logger, env: options.env, print: options.print,
+        minPasswordLength: config.auth.minPasswordLength,
+      });
     }
     const tls = config.server.tls
       ? { cert: await readFile(config.server.tls.cert), key: await readFile(config.server.tls.key) }

@@ -10,8 +10,9 @@ import { davError } from '../errors.js';
 import { createLogger } from '../logging.js';
 import { assertValidUserName, openCustody, recoveryCover, recoveryInit, resetPassword, type CustodyContext, type Opener } from '../users/index.js';
 import type { MasterKey } from '../keys/index.js';
-import { readPasswords, type PasswordIO } from './password.js';
+import { assertNewPassword, readPasswords, type PasswordIO } from './password.js';
 import { createProgressBar, type ProgressStream } from './progress.js';
+import { dropStaleInitialPassword } from './user.js';
 
 export const RECOVERY_USAGE = `usage: davcrypt recovery <init|cover|reset-password> [USER] [options]
 
@@ -129,6 +130,7 @@ export async function runRecovery(args: string[], io: KeyCliIO, defaultConfig: s
     const passwords = await readPasswords(action === 'init' ? [{ label: 'new recovery password', confirm: true }, ...prompts] : prompts, io);
     const userPasswords = action === 'init' ? passwords.slice(1) : passwords;
     return withCustody(values.config ?? defaultConfig, async (ctx) => {
+      if (action === 'init') assertNewPassword(passwords[0]!, ctx.config.auth.minPasswordLength, 'the recovery password');
       const bar = createProgressBar(`recovery ${action}`, io.stderr ?? { isTTY: false, write: () => true });
       const onKeyring = (mountId: string) => {
         bar?.fileStarted?.(mountId, 0);
@@ -156,7 +158,9 @@ export async function runRecovery(args: string[], io: KeyCliIO, defaultConfig: s
     assertValidUserName(name);
     const [recoveryPassword, newPassword] = await readPasswords([{ label: 'recovery password' }, { label: `new password for ${name}`, confirm: true }], io);
     return withCustody(values.config ?? defaultConfig, async (ctx) => {
+      assertNewPassword(newPassword!, ctx.config.auth.minPasswordLength);
       const report = await resetPassword(ctx, name, recoveryPassword!, newPassword!, { force: values.force ?? false });
+      await dropStaleInitialPassword(ctx.config.dataDir, name, io.stdout);
       io.stdout.write(`password of ${name} reset${report.recordCreated ? ' (account re-created: the store had no record of her)' : ''}\n`);
       for (const k of report.keyrings) {
         const notes = [`${k.rewrapped} key${k.rewrapped === 1 ? '' : 's'} re-wrapped`];

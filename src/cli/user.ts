@@ -2,12 +2,14 @@
 // configured store and backends (works while the gateway runs: a running
 // gateway notices passwd/remove within auth.recheckSeconds).
 import { parseArgs } from 'node:util';
-import { davError } from '../errors.js';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { davError, isDavcryptError } from '../errors.js';
 import { createLogger } from '../logging.js';
 import { closeStore, createStore } from '../store.js';
-import { assertValidUserName, createUserServices } from '../users/index.js';
+import { INITIAL_ADMIN, INITIAL_ADMIN_FILE, assertValidUserName, createUserServices } from '../users/index.js';
 import { loadCommandConfig } from './config-notice.js';
-import { readPasswords, type PasswordIO } from './password.js';
+import { assertNewPassword, readPasswords, type PasswordIO } from './password.js';
 
 export const USER_USAGE = `usage: davcrypt user <add|passwd|remove|list> [NAME] [--config FILE]
 
@@ -62,6 +64,8 @@ export async function runUser(args: string[], io: CliIO, defaultConfig: string):
   const services = createUserServices(config, store, logger);
   try {
     if (action === 'add') {
+      // An identity already in her keyring (lost store) is taken over with its old password, whatever its length.
+      if (!(await services.accounts.findExistingIdentity(name!))) assertNewPassword(passwords[0]!, config.auth.minPasswordLength, 'the password');
       const { adopted } = await services.accounts.add(name!, passwords[0]!);
       io.stdout.write(
         adopted
@@ -69,8 +73,13 @@ export async function runUser(args: string[], io: CliIO, defaultConfig: string):
           : `user ${name} added\n`,
       );
     } else if (action === 'passwd') {
-      const rewritten = await services.accounts.passwd(name!, passwords[0]!, passwords[1]!);
+      assertNewPassword(passwords[1]!, config.auth.minPasswordLength);
+      const rewritten = await services.accounts.passwd(name!, passwords[0]!, passwords[1]!).catch((err: unknown) => {
+        if (!isDavcryptError(err, 'DC_ERR_WRONG_PASSWORD')) throw err;
+        throw davError('DC_ERR_WRONG_PASSWORD', `the current password of ${name} is wrong; nothing was changed`, { cause: err });
+      });
       io.stdout.write(`password of ${name} changed (${rewritten.length} keyring${rewritten.length === 1 ? '' : 's'} rewritten)\n`);
+      await dropStaleInitialPassword(config.dataDir, name!, io.stdout);
     } else if (action === 'remove') {
       await services.accounts.remove(name!);
       const homes = services.backends.mountsFor(name!).filter((m) => m.perUser).map((m) => services.backends.location(m, name!));
@@ -85,4 +94,19 @@ export async function runUser(args: string[], io: CliIO, defaultConfig: string):
     await closeStore(store);
   }
   return 0;
+}
+
+/**
+ * After admin's password changed (passwd, recovery reset-password): the first-start password file
+ * <dataDir>/initial-admin-password no longer opens anything; remove it so nobody trusts it.
+ */
+export async function dropStaleInitialPassword(dataDir: string, name: string, out: NodeJS.WritableStream): Promise<void> {
+  if (name !== INITIAL_ADMIN) return;
+  const file = join(dataDir, INITIAL_ADMIN_FILE);
+  try {
+    await rm(file);
+    out.write(`removed ${file} (it held the first-start password, no longer valid)\n`);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
 }

@@ -225,7 +225,7 @@ class Validator {
       keys.masterKeyFile = this.path(this.string(keysRaw.masterKeyFile, 'keys.masterKeyFile', '', './data/master.key'));
     }
 
-    const authRaw = this.object(raw.auth, 'auth', ['cacheIdleSeconds', 'cacheMaxEntries', 'recheckSeconds', 'throttle']);
+    const authRaw = this.object(raw.auth, 'auth', ['cacheIdleSeconds', 'cacheMaxEntries', 'recheckSeconds', 'throttle', 'minPasswordLength']);
     const th = this.object(authRaw.throttle, 'auth.throttle', ['maxFailures', 'windowSeconds', 'baseDelaySeconds', 'maxDelaySeconds']);
     const auth: Config['auth'] = {
       cacheIdleSeconds: this.int(authRaw.cacheIdleSeconds, 'auth.cacheIdleSeconds', 900, 1, 86400, '900'),
@@ -237,6 +237,7 @@ class Validator {
         baseDelaySeconds: this.int(th.baseDelaySeconds, 'auth.throttle.baseDelaySeconds', 5, 0, 86400, '5'),
         maxDelaySeconds: this.int(th.maxDelaySeconds, 'auth.throttle.maxDelaySeconds', 900, 0, 86400, '900'),
       },
+      minPasswordLength: this.int(authRaw.minPasswordLength, 'auth.minPasswordLength', 8, 1, 1024, '8'),
     };
 
     const logRaw = this.object(raw.log, 'log', ['level', 'json']);

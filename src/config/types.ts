@@ -81,6 +81,8 @@ export interface Config {
     /** How often a cached login re-reads the user record (to notice passwd/remove from the CLI). */
     recheckSeconds: number;
     throttle: ThrottleConfig;
+    /** Shortest password accepted when one is set (user add, passwd, recovery, DAVCRYPT_ADMIN_PASSWORD); default 8. */
+    minPasswordLength: number;
   };
   log: { level: string; json?: boolean };
 }

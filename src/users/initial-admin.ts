@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type Keyv from 'keyv';
+import { davError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import { sharedStoreMutex } from '../store-mutex.js';
 import type { AccountService } from './accounts.js';
@@ -26,6 +27,8 @@ export interface InitialAdminOptions {
   env?: NodeJS.ProcessEnv;
   /** Where the one-time password line goes (default stdout). */
   print?: (line: string) => void;
+  /** auth.minPasswordLength: a shorter DAVCRYPT_ADMIN_PASSWORD is refused (default 8). */
+  minPasswordLength?: number;
 }
 
 export type InitialAdminOutcome = 'created' | 'adopt-at-login' | 'not-needed';
@@ -54,6 +57,10 @@ async function decideInitialAdmin(options: InitialAdminOptions): Promise<Initial
   }
   const env = options.env ?? process.env;
   const given = env.DAVCRYPT_ADMIN_PASSWORD;
+  const min = options.minPasswordLength ?? 8;
+  if (given && [...given].length < min) {
+    throw davError('DC_ERR_CONFIG', `DAVCRYPT_ADMIN_PASSWORD is too short: at least ${min} characters (auth.minPasswordLength); no user was created`);
+  }
   const password = given && given.length > 0 ? given : randomBytes(18).toString('base64url');
   await accounts.add(INITIAL_ADMIN, password);
   await store.set(INITIALIZED, new Date().toISOString());
