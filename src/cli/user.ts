@@ -65,7 +65,7 @@ export async function runUser(args: string[], io: CliIO, defaultConfig: string):
   try {
     if (action === 'add') {
       // An identity already in her keyring (lost store) is taken over with its old password, whatever its length.
-      if (!(await services.accounts.findExistingIdentity(name!))) assertNewPassword(passwords[0]!, config.auth.minPasswordLength, 'the password');
+      if (!(await services.records.get(name!)) && !(await services.accounts.findExistingIdentity(name!))) assertNewPassword(passwords[0]!, config.auth.minPasswordLength, 'the password');
       const { adopted } = await services.accounts.add(name!, passwords[0]!);
       io.stdout.write(
         adopted
