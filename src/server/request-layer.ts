@@ -140,7 +140,8 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
   return (req, res) => {
     const started = process.hrtime.bigint();
     const controller = new AbortController();
-    const state: { user?: string; path?: string } = {};
+    // cut: the response was destroyed by us mid-body (status already sent), not left by the client.
+    const state: { user?: string; path?: string; cut?: boolean } = {};
     let bytes = 0;
     const write = res.write.bind(res);
     res.write = ((chunk: unknown, ...rest: unknown[]) => {
@@ -157,14 +158,18 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
     }) as ServerResponse['end'];
     res.once('close', () => {
       if (!res.writableFinished) controller.abort(davError('DC_ERR_ABORTED', 'client went away'));
-      deps.logger.info('request', {
-        method: req.method, path: state.path ?? '(invalid)', status: res.writableFinished ? res.statusCode : 499,
-        bytes, ms: Number((process.hrtime.bigint() - started) / 1_000_000n), user: state.user,
-      });
+      const ms = Number((process.hrtime.bigint() - started) / 1_000_000n);
+      // After the handler's rejection (pure promise hops) has run, so a cut by us is known as such.
+      setImmediate(() => deps.logger.info('request', {
+        method: req.method, path: state.path ?? '(invalid)', status: res.writableFinished || state.cut ? res.statusCode : 499,
+        ...(state.cut ? { cut: true } : {}),
+        bytes, ms, user: state.user,
+      }));
     });
     res.on('error', (err) => deps.logger.debug('response error', { error: err.message }));
     req.on('error', (err) => deps.logger.debug('request error', { error: err.message }));
     handle(req, res, controller.signal, state).catch((err: unknown) => {
+      if (res.headersSent && !isDavcryptError(err, 'DC_ERR_ABORTED')) state.cut = true;
       try {
         sendError(res, err, deps.logger, { method: req.method, path: state.path });
       } catch (inner) {
