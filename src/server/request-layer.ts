@@ -26,10 +26,15 @@ export const HEALTH_PATH = '/.well-known/davcrypt/health';
 /** Response headers nobody may send: webdav-server's CORS '*' with credentials, its Server banner, MS extensions. */
 const DROPPED_HEADERS = /^(access-control-|x-msdavext$|server$)/i;
 
+/** The DAV compliance classes every response advertises (RFC 4918 §10.1). */
+const DAV_COMPLIANCE = '1, 2';
+
 function guardHeaders(res: ServerResponse): void {
   const setHeader = res.setHeader.bind(res);
   res.setHeader = ((name: string, value: string | number | readonly string[]) => {
     if (DROPPED_HEADERS.test(name)) return res;
+    // webdav-server writes `DAV: 1,2`; every other answer says `1, 2`: one spelling for all methods.
+    if (name.toLowerCase() === 'dav') return setHeader(name, DAV_COMPLIANCE);
     return setHeader(name, value);
   }) as ServerResponse['setHeader'];
 }
@@ -79,7 +84,7 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
     const url = parseRequestPath(rawUrl);
     state.path = url.path;
     if (method === 'OPTIONS') {
-      sendEmpty(res, 200, { DAV: '1, 2', 'MS-Author-Via': 'DAV', Allow: ALLOWED_METHODS, 'Accept-Ranges': 'bytes' });
+      sendEmpty(res, 200, { DAV: DAV_COMPLIANCE, 'MS-Author-Via': 'DAV', Allow: ALLOWED_METHODS, 'Accept-Ranges': 'bytes' });
       req.resume();
       return;
     }
@@ -124,7 +129,7 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
       // The hot methods skip webdav-server's per-request context (header parsing, Allow computation).
       // GET and HEAD send these with their other headers in one writeHead (no setHeader per header).
       if (method !== 'GET' && method !== 'HEAD') {
-        res.setHeader('DAV', '1, 2');
+        res.setHeader('DAV', DAV_COMPLIANCE);
         res.setHeader('MS-Author-Via', 'DAV');
       }
       await HANDLERS[method]!(ctx);
