@@ -4,6 +4,7 @@
 // progress bar on a terminal for re-encryption.
 import { parseArgs } from 'node:util';
 import { masterKeyFileOf } from '../config/index.js';
+import { plural } from '../tools/report-text.js';
 import { loadCommandConfig } from './config-notice.js';
 import { davError } from '../errors.js';
 import { createMasterKeyFile, reencryptComplete, reencryptTree, scanKeyUsage, wipeMountKeys, type ReencryptReport } from '../keys/index.js';
@@ -129,7 +130,7 @@ async function reencryptCommand(
     wipeMountKeys(opened.all);
   }
   io.stdout.write(
-    `re-encrypted ${report.reencrypted} of ${report.files} files to key ${opened.keys.current.id.toString('hex')} ` +
+    `re-encrypted ${report.reencrypted} of ${plural(report.files, 'file')} to key ${opened.keys.current.id.toString('hex')} ` +
       `(${report.current} already current, ${report.plaintext} plaintext left as is)\n`,
   );
   for (const p of report.changed) io.stdout.write(`CHANGED\t${p}\n`);
