@@ -330,7 +330,7 @@ class Validator {
     }
     if (b.type === 'webdav') {
       if (b.root !== undefined) this.bad(`${key}.root`, 'applies only to type: local; use url for webdav');
-      const example = 'https://dav.example.com/remote.php/dav/files/{user}/';
+      const example = 'https://dav.example.com/remote.php/dav/files/davcrypt/homes/{user}/';
       let url = this.string(b.url, `${key}.url`, '', example);
       let parsed: URL | undefined;
       try {

@@ -81,7 +81,7 @@ describe('config', () => {
     };
     const p = problem(raw);
     expect(p.keys).toEqual(['mounts[1].backend.url']);
-    expect(p.message).toContain('mounts[1].backend.url: must be an http(s) URL, e.g. https://dav.example.com/remote.php/dav/files/{user}/');
+    expect(p.message).toContain('mounts[1].backend.url: must be an http(s) URL, e.g. https://dav.example.com/remote.php/dav/files/davcrypt/homes/{user}/');
   });
 
   it('names every bad key at once', () => {
