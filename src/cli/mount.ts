@@ -66,7 +66,7 @@ export async function runMount(args: string[], io: KeyCliIO, defaultConfig: stri
           : `${user} held no key of ${r.mountId}; marked revoked (the gateway will not wrap keys to her)\n`,
       );
       if (r.stillInConfig) io.stdout.write(`note: ${user} is still listed in the users: of ${mountPath} in the config; remove her there too\n`);
-      io.stdout.write(`old files stay under the old keys (she may have read or copied them); rewrite them with: davcrypt key reencrypt ${mountPath}\n`);
+      io.stdout.write(`old files stay under the old keys (she may have read or copied them); rewrite them with: npx davcrypt key reencrypt ${mountPath}\n`);
       return 0;
     }, false, io.output);
   }

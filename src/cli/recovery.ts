@@ -145,7 +145,7 @@ export async function runRecovery(args: string[], io: KeyCliIO, defaultConfig: s
       if (pending.length > 0) {
         io.stdout.write(
           `${pending.length} keyring${pending.length === 1 ? ' is' : 's are'} PENDING: the running gateway wraps their keys to recovery the next time one of ` +
-            `their members logs in, or now with: davcrypt recovery cover --user NAME\n`,
+            `their members logs in, or now with: npx davcrypt recovery cover --user NAME\n`,
         );
       }
       return 0;

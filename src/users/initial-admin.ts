@@ -47,7 +47,7 @@ async function decideInitialAdmin(options: InitialAdminOptions): Promise<Initial
   const { accounts, store, dataDir, logger } = options;
   if ((await accounts.records.names()).length > 0) return 'not-needed';
   if (await store.get(INITIALIZED)) {
-    logger.warn('no user accounts; add one with: davcrypt user add NAME --config FILE');
+    logger.warn('no user accounts; add one with: npx davcrypt user add NAME --config FILE');
     return 'not-needed';
   }
   if (await accounts.findExistingIdentity(INITIAL_ADMIN)) {
@@ -73,7 +73,7 @@ async function decideInitialAdmin(options: InitialAdminOptions): Promise<Initial
   await writeFile(file, password + '\n', { mode: 0o600 });
   await chmod(file, 0o600);
   const print = options.print ?? ((line: string) => process.stdout.write(line + '\n'));
-  print(`davcrypt: created user admin with password ${password} (also in ${file}; change it with: davcrypt user passwd admin)`);
+  print(`davcrypt: created user admin with password ${password} (also in ${file}; change it with: npx davcrypt user passwd admin)`);
   logger.info('created user admin; its password was printed once and saved', { file });
   return 'created';
 }
