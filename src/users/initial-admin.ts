@@ -27,7 +27,7 @@ export interface InitialAdminOptions {
   env?: NodeJS.ProcessEnv;
   /** Where the one-time password line goes (default stdout). */
   print?: (line: string) => void;
-  /** auth.minPasswordLength: a shorter DAVCRYPT_ADMIN_PASSWORD is refused (default 8). */
+  /** auth.minPasswordLength (app.ts passes the config's, default 8): a shorter DAVCRYPT_ADMIN_PASSWORD is refused. Default: no minimum. */
   minPasswordLength?: number;
 }
 
@@ -57,7 +57,7 @@ async function decideInitialAdmin(options: InitialAdminOptions): Promise<Initial
   }
   const env = options.env ?? process.env;
   const given = env.DAVCRYPT_ADMIN_PASSWORD;
-  const min = options.minPasswordLength ?? 8;
+  const min = options.minPasswordLength ?? 1;
   if (given && [...given].length < min) {
     throw davError('DC_ERR_CONFIG', `DAVCRYPT_ADMIN_PASSWORD is too short: at least ${min} characters (auth.minPasswordLength); no user was created`);
   }
