@@ -178,7 +178,7 @@ export async function runMaster(args: string[], io: { stdout: NodeJS.WritableStr
     return 2;
   }
   if (positionals[0] !== 'init' || positionals.length > 1) throw davError('DC_ERR_USAGE', `unknown master command ${positionals.join(' ') || '(none)'}\n${MASTER_USAGE}`);
-  const config = await loadCommandConfig(values.config ?? defaultConfig, io.stdout);
+  const config = await loadCommandConfig(values.config ?? defaultConfig, io.stdout, { mayCreateStore: true });
   const file = masterKeyFileOf(config);
   const publicKey = await createMasterKeyFile(file);
   io.stdout.write(`master key file created: ${file} (mode 0600; public key ${publicKey.toString('base64')})\n`);

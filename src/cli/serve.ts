@@ -27,7 +27,7 @@ export async function runServe(args: string[], stdout: NodeJS.WritableStream, de
     stdout.write(SERVE_USAGE + '\n');
     return;
   }
-  const config = await loadCommandConfig(values.config ?? defaultConfig, stdout);
+  const config = await loadCommandConfig(values.config ?? defaultConfig, stdout, { mayCreateStore: true });
   for (const m of config.mounts) {
     stdout.write(`davcrypt: mount ${m.path} stores in ${m.backend.type === 'local' ? m.backend.root : m.backend.url}${m.encrypt ? '' : ' (not encrypted)'}\n`);
   }

@@ -51,7 +51,7 @@ export async function runUser(args: string[], io: CliIO, defaultConfig: string):
   if (rest.length > 0 || (action === 'list' && name)) throw davError('DC_ERR_USAGE', `unexpected argument ${rest[0] ?? name}\n${USER_USAGE}`);
   if (needsName) assertValidUserName(name!);
 
-  const config = await loadCommandConfig(values.config ?? defaultConfig, io.output);
+  const config = await loadCommandConfig(values.config ?? defaultConfig, io.output, { mayCreateStore: action === 'add' });
   const logger = createLogger({ level: 'warn', json: false });
   // Read passwords before touching the store, so a wrong invocation changes nothing.
   const passwords =

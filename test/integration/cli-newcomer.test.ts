@@ -27,16 +27,26 @@ describe('davcrypt CLI for a newcomer', () => {
   });
   afterAll(async () => tmp.cleanup());
 
-  it('every config command names its config, store and data folder; DAVCRYPT_DATA_DIR moves the store it names', async () => {
+  it('every config command names its config, store and data folder; only serve and user add make a new store', async () => {
+    const store = join(tmp.path, 'data/davcrypt.sqlite');
     const list = await davcrypt(['user', 'list', '--config', config]);
-    expect(list.code).toBe(0);
+    expect(list.code).toBe(1);
     expect(list.notices).toEqual([
-      `davcrypt: using config ${config}, store sqlite://${join(tmp.path, 'data/davcrypt.sqlite')} (none there yet: a new, empty store), data ${join(tmp.path, 'data')}`,
+      `davcrypt: using config ${config}, store sqlite://${store} (none there yet: a new, empty store), data ${join(tmp.path, 'data')}`,
     ]);
+    expect(list.stderr).toMatch(/^davcrypt: DC_ERR_CONFIG: no store at .*davcrypt\.sqlite: run the command in the folder the gateway runs in/);
+    expect(existsSync(store)).toBe(false);
+    const add = await davcrypt(['user', 'add', 'zoe', '--config', config], 'zoe-password\n');
+    expect(add.code, add.stderr).toBe(0);
+    expect(add.notices[0]).toContain('(none there yet: a new, empty store)');
+    const again = await davcrypt(['user', 'list', '--config', config]);
+    expect(again.code).toBe(0);
+    expect(again.notices[0]).not.toContain('none there yet');
+    // Without the gateway's DAVCRYPT_DATA_DIR a command names the other store and refuses it.
     const other = await davcrypt(['user', 'list', '--config', config], '', { DAVCRYPT_DATA_DIR: join(tmp.path, 'elsewhere') });
+    expect(other.code).toBe(1);
     expect(other.notices[0]).toContain(`store sqlite://${join(tmp.path, 'elsewhere/davcrypt.sqlite')}`);
-    // Once the store exists it is no longer called new.
-    expect((await davcrypt(['user', 'list', '--config', config])).notices[0]).not.toContain('none there yet');
+    expect(existsSync(join(tmp.path, 'elsewhere'))).toBe(false);
   });
 
   it('`davcrypt user` (and recovery, mount, key, master) alone print usage and exit 2; no -c anywhere', async () => {
