@@ -21,6 +21,9 @@ export const USER_USAGE = `usage: davcrypt user <add|passwd|remove|list> [NAME] 
   user remove NAME   remove the account; files and keyrings stay on the backend.
   user list          list accounts.
 
+New passwords need auth.minPasswordLength characters (default 8). Every command prints
+the config, store and data folder it uses; only \`user add\` may start a new store.
+
 options:
   --config FILE      configuration file (default config/default.yaml)
   -h, --help         show this help`;
