@@ -17,7 +17,8 @@ options:
 It prints the config file, store, data folder and where each mount stores its files.
 Config changes take effect at the next start (stop it with Ctrl-C or SIGTERM).
 
-environment: DAVCRYPT_PORT, DAVCRYPT_HOST, DAVCRYPT_DATA_DIR, DAVCRYPT_STORE override the config;
+environment: DAVCRYPT_PORT, DAVCRYPT_HOST, DAVCRYPT_DATA_DIR (the state folder, not the stored
+files), DAVCRYPT_STORE override the config;
 DAVCRYPT_LOG_LEVEL sets the log level.`;
 
 /** Runs until a signal arrives; resolves after a graceful close. Throws startup errors. */

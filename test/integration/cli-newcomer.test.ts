@@ -122,6 +122,12 @@ describe('davcrypt recover pointed at the wrong folder', () => {
     expect(existsSync(join(tmp.path, 'sub', 'a.bin'))).toBe(false);
   });
 
+  it('a wrong password at the mount root says so in words', async () => {
+    const r = await runDavcrypt(['recover', '--from', join(gw.storageRoot, 'alice'), '--out', join(tmp.path, 'wrong'), '--user', 'alice'], 'not-hers\n');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^davcrypt: DC_ERR_WRONG_PASSWORD: .*wrong password for user:alice/);
+  });
+
   it('a folder with no keyring at all is an error even with a wrong password (was: copied as plaintext, exit 0)', async () => {
     const plain = join(tmp.path, 'plain-folder');
     await mkdir(plain);
