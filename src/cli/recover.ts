@@ -9,7 +9,7 @@ import { davError, isDavcryptError } from '../errors.js';
 import { IdentityUnlocker, identityFromFlags, openMasterKeyFile, type KeyUnlocker } from '../tools/identity-keys.js';
 import { recoverSucceeded, recoverTree } from '../tools/recover.js';
 import { EXIT_INCOMPLETE, EXIT_OK, recoverLines } from '../tools/report-text.js';
-import { isUrlSource, mountRootAbove, openSource } from '../tools/source.js';
+import { isUrlSource, mountRootAbove, openSource, type SourceCredentials } from '../tools/source.js';
 import { countTree } from '../tools/walk.js';
 import { readPasswords, type PasswordIO } from './password.js';
 import { createProgressBar, type ProgressStream } from './progress.js';
@@ -95,10 +95,16 @@ export async function unlockerFromFlags(
   return new IdentityUnlocker(identity, password!);
 }
 
-/** A "no keyring here" error for a local --from below a mount root names that root. */
-export function withMountRootHint(err: unknown, from: string): unknown {
+/** --backend-user / --backend-password-env as credentials (the variable was checked when the source opened). */
+export function sourceCredentials(values: { 'backend-user'?: string; 'backend-password-env'?: string }, env: NodeJS.ProcessEnv): SourceCredentials {
+  const name = values['backend-password-env'];
+  return { username: values['backend-user'], password: name === undefined ? undefined : env[name] };
+}
+
+/** A "no keyring here" error for a --from below a mount root names that root (folder or URL). */
+export async function withMountRootHint(err: unknown, from: string, creds: SourceCredentials = {}): Promise<unknown> {
   if (!isDavcryptError(err, 'DC_ERR_NOT_FOUND') || err.details.noKeyring !== true) return err;
-  const root = mountRootAbove(from);
+  const root = await mountRootAbove(from, creds);
   if (!root) return err;
   return davError('DC_ERR_NOT_FOUND', `${err.message}. The mount root above it is ${root}: use --from ${root}`, { cause: err, details: err.details });
 }
@@ -137,8 +143,8 @@ export async function runRecover(args: string[], io: ToolIO): Promise<number> {
         skipBadSegments: values['skip-bad-segments'] ?? false,
         progress: bar,
       })
-        .catch((err: unknown) => {
-          throw withMountRootHint(err, values.from!);
+        .catch(async (err: unknown) => {
+          throw await withMountRootHint(err, values.from!, sourceCredentials(values, io.env ?? process.env));
         })
         .finally(() => bar?.finish());
       for (const line of recoverLines(report)) io.stdout.write(line + '\n');

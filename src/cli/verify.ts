@@ -13,7 +13,7 @@ import { verifyTree, type VerifyReport } from '../tools/verify.js';
 import { countTree } from '../tools/walk.js';
 import { readPasswords } from './password.js';
 import { createProgressBar } from './progress.js';
-import { SOURCE_OPTIONS, openSourceFromFlags, unlockerFromFlags, withMountRootHint, type ToolIO } from './recover.js';
+import { SOURCE_OPTIONS, openSourceFromFlags, sourceCredentials, unlockerFromFlags, withMountRootHint, type ToolIO } from './recover.js';
 
 export const VERIFY_USAGE = `usage: davcrypt verify --from DIR|URL (--user NAME | --recovery | --master-key FILE) [--backend-user U --backend-password-env VAR]
        davcrypt verify [MOUNT] [--config FILE] (--user NAME | --recovery [--user NAME])
@@ -66,8 +66,8 @@ export async function runVerify(args: string[], io: ToolIO, defaultConfig: strin
       }
       try {
         report = await verifyTree({ source, scopes, progress: bar })
-          .catch((err: unknown) => {
-            throw withMountRootHint(err, values.from!);
+          .catch(async (err: unknown) => {
+            throw await withMountRootHint(err, values.from!, sourceCredentials(values, io.env ?? process.env));
           })
           .finally(() => bar?.finish());
       } finally {
