@@ -25,7 +25,8 @@ export function describeConfig(config: Config): string {
 
 /**
  * loadConfig, then prints `davcrypt: using <describeConfig>` to `out` (stderr for commands whose
- * stdout is parsed) and checks the layout. Only `serve` and `user add` may start a new sqlite
+ * stdout is parsed) and checks the layout. Only `serve`, `user add` and `recovery reset-password` (after a
+ * lost store) may start a new sqlite
  * store (`mayCreateStore`): any other command finding none is run from the wrong folder or without
  * the gateway's DAVCRYPT_DATA_DIR, and would otherwise leave an empty store there. Throws DC_ERR_CONFIG.
  */
@@ -38,7 +39,7 @@ export async function loadCommandConfig(file: string, out: { write(text: string)
     throw davError(
       'DC_ERR_CONFIG',
       `no store at ${missing}: run the command in the folder the gateway runs in, with the same --config and DAVCRYPT_DATA_DIR ` +
-        '(a new store is made only by serve and user add); nothing was changed',
+        '(a new store is made only by serve, user add and recovery reset-password); nothing was changed',
     );
   }
   return config;

@@ -60,8 +60,9 @@ export async function withCustody<T>(
   fn: (ctx: CustodyContext & { master?: MasterKey }) => Promise<T>,
   withMaster = false,
   notice: { write(text: string): unknown } = process.stderr,
+  mayCreateStore = false,
 ): Promise<T> {
-  const config: Config = await loadCommandConfig(configPath, notice);
+  const config: Config = await loadCommandConfig(configPath, notice, { mayCreateStore });
   const ctx = await openCustody(config, { logger: createLogger({ level: 'warn', json: false }), withMaster });
   try {
     return await fn(ctx);
@@ -169,7 +170,7 @@ export async function runRecovery(args: string[], io: KeyCliIO, defaultConfig: s
         io.stdout.write(`${k.mountId}\t${notes.join('; ')}\n`);
       }
       return report.keyrings.some((k) => k.lost.length > 0) ? 3 : 0;
-    }, false, io.output);
+    }, false, io.output, true); // works after a lost store: the keyrings on the backend are enough
   }
   throw davError('DC_ERR_USAGE', `unknown recovery command ${action ?? '(none)'}\n${RECOVERY_USAGE}`);
 }

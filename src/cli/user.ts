@@ -22,7 +22,7 @@ export const USER_USAGE = `usage: davcrypt user <add|passwd|remove|list> [NAME] 
   user list          list accounts.
 
 New passwords need auth.minPasswordLength characters (default 8). Every command prints
-the config, store and data folder it uses; only \`user add\` may start a new store.
+the config, store and data folder it uses; of these only \`user add\` may start a new store.
 
 options:
   --config FILE      configuration file (default config/default.yaml)
