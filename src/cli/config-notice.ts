@@ -25,10 +25,10 @@ export function describeConfig(config: Config): string {
 
 /**
  * loadConfig, then prints `davcrypt: using <describeConfig>` to `out` (stderr for commands whose
- * stdout is parsed) and checks the layout. Only `serve`, `user add` and `recovery reset-password` (after a
- * lost store) may start a new sqlite
- * store (`mayCreateStore`): any other command finding none is run from the wrong folder or without
- * the gateway's DAVCRYPT_DATA_DIR, and would otherwise leave an empty store there. Throws DC_ERR_CONFIG.
+ * stdout is parsed) and checks the layout. Only `serve`, `user add` and `recovery reset-password`
+ * (after a lost store) may start a new sqlite store (`mayCreateStore`): any other command finding
+ * none runs in the wrong folder or without the gateway's DAVCRYPT_DATA_DIR, and would otherwise
+ * leave an empty store there. Throws DC_ERR_CONFIG.
  */
 export async function loadCommandConfig(file: string, out: { write(text: string): unknown }, opts: { mayCreateStore?: boolean } = {}): Promise<Config> {
   const config = await loadConfig(file);
