@@ -3,7 +3,7 @@
 // no protocol or crypto logic of its own.
 import { mkdir } from 'node:fs/promises';
 import type Keyv from 'keyv';
-import { masterKeyFileOf } from './config/index.js';
+import { assertNoLegacyStorage, masterKeyFileOf } from './config/index.js';
 import type { Config } from './config/types.js';
 import { readMasterKeyFile } from './keys/index.js';
 import { createLogger, type Logger } from './logging.js';
@@ -42,6 +42,7 @@ export interface RunningGateway {
 /** Starts the gateway. Throws DC_ERR_CONFIG (store, TLS files), listen errors (EADDRINUSE...). */
 export async function startGateway(config: Config, options: StartOptions = {}): Promise<RunningGateway> {
   const logger = options.logger ?? createLogger({ level: config.log.level, json: config.log.json });
+  assertNoLegacyStorage(config); // files still in <dataDir>/storage: refuse before a store or home is made
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const store = await createStore(config.store);
   let users: UserServices | undefined;
@@ -56,7 +57,10 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
       }
     }
     if (!options.skipInitialAdmin) {
-      await ensureInitialAdmin({ accounts: users.accounts, store, dataDir: config.dataDir, logger, env: options.env, print: options.print });
+      await ensureInitialAdmin({
+        accounts: users.accounts, store, dataDir: config.dataDir, logger, env: options.env, print: options.print,
+        minPasswordLength: config.auth.minPasswordLength,
+      });
     }
     const tls = config.server.tls ? await readTlsMaterial(config.server.tls) : undefined;
     const services = users;

@@ -51,7 +51,7 @@ const COMMANDS: Record<string, Command> = {
   },
   user: async (args) => {
     const [{ runUser }, { DEFAULT_CONFIG_PATH }] = await Promise.all([import('./cli/user.js'), import('./config/index.js')]);
-    await runUser(args, { stdout: process.stdout, input: process.stdin, output: process.stderr }, DEFAULT_CONFIG_PATH);
+    return runUser(args, { stdout: process.stdout, input: process.stdin, output: process.stderr }, DEFAULT_CONFIG_PATH);
   },
   restore: async (args) => (await import('./cli/restore.js')).runRestore(args, { stdout: process.stdout, output: process.stderr, input: process.stdin }, await defaultConfigPath()),
   recovery: async (args) => (await import('./cli/recovery.js')).runRecovery(args, keyIO(), await defaultConfigPath()),

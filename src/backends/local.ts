@@ -9,6 +9,7 @@ import { extname, join, sep } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { davError, isDavcryptError, type DavcryptError } from '../errors.js';
+import { UsageCache } from './local-usage.js';
 import { baseName, isSameOrInside, joinPath, normalizePath, parentPath } from './paths.js';
 import type {
   Backend, BackendCapabilities, EntryInfo, OpOptions, QuotaInfo, ReadOptions, ReadResult, TransferOptions, WriteOptions,
@@ -60,6 +61,7 @@ export class LocalBackend implements Backend {
   };
   private readonly root: string;
   private rootReal?: Promise<string>;
+  private usage?: UsageCache;
 
   constructor(root: string, private readonly opts: LocalBackendOptions = {}) {
     this.root = root.length > 1 && root.endsWith(sep) ? root.slice(0, -1) : root;
@@ -370,13 +372,18 @@ export class LocalBackend implements Backend {
     }
   }
 
-  /** Free and used bytes of the file system holding the folder. Throws DC_ERR_NOT_FOUND. */
+  /**
+   * used: the bytes stored below this backend's root (a user's own home, or the shared mount), never
+   * the file system's usage; available: the file system's free space (what can still be written).
+   * Throws DC_ERR_NOT_FOUND.
+   */
   async quota(path: string, opts: OpOptions = {}): Promise<QuotaInfo> {
     opts.signal?.throwIfAborted();
     const { abs, norm } = await this.existing(path, 'quota');
     try {
       const s = await fsp.statfs(abs);
-      return { available: s.bavail * s.bsize, used: (s.blocks - s.bfree) * s.bsize };
+      this.usage ??= new UsageCache(await this.realRoot());
+      return { available: s.bavail * s.bsize, used: await this.usage.bytes() };
     } catch (err) {
       throw this.fail(err, 'quota', norm);
     }

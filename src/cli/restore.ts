@@ -4,7 +4,7 @@
 // Never reads passwords; each restored user logs in with her old one.
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config/index.js';
+import { loadCommandConfig } from './config-notice.js';
 import { davError } from '../errors.js';
 import { createLogger } from '../logging.js';
 import { closeStore, createStore } from '../store.js';
@@ -55,7 +55,8 @@ export async function runRestore(args: string[], io: RestoreIO, defaultConfig: s
   }
   if (positionals.length > 0) throw davError('DC_ERR_USAGE', `unexpected argument ${positionals[0]}\n${RESTORE_USAGE}`);
   const only = (values.user ?? []).map((u) => assertValidUserName(u));
-  const config = await loadConfig(values.config ?? defaultConfig);
+  // A lost store is the reason to run restore: it may create the new, empty one.
+  const config = await loadCommandConfig(values.config ?? defaultConfig, io.output, { mayCreateStore: true });
   const store = await createStore(config.store);
   const services = createUserServices(config, store, createLogger({ level: 'warn', json: false }));
   try {

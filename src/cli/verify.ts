@@ -3,7 +3,7 @@
 // finds the mount in the gateway config and takes keys from the gateway's store.
 // Read-only: never writes to the storage or the store.
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config/index.js';
+import { loadCommandConfig } from './config-notice.js';
 import { davError } from '../errors.js';
 import { openConfiguredMount } from '../tools/config-mount.js';
 import { IdentityUnlocker, identityFromFlags } from '../tools/identity-keys.js';
@@ -13,7 +13,7 @@ import { verifyTree, type VerifyReport } from '../tools/verify.js';
 import { countTree } from '../tools/walk.js';
 import { readPasswords } from './password.js';
 import { createProgressBar } from './progress.js';
-import { SOURCE_OPTIONS, openSourceFromFlags, unlockerFromFlags, type ToolIO } from './recover.js';
+import { SOURCE_OPTIONS, openSourceFromFlags, sourceCredentials, unlockerFromFlags, withMountRootHint, type ToolIO } from './recover.js';
 
 export const VERIFY_USAGE = `usage: davcrypt verify --from DIR|URL (--user NAME | --recovery | --master-key FILE) [--backend-user U --backend-password-env VAR]
        davcrypt verify [MOUNT] [--config FILE] (--user NAME | --recovery [--user NAME])
@@ -47,7 +47,7 @@ export async function runVerify(args: string[], io: ToolIO, defaultConfig: strin
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { ...SOURCE_OPTIONS, config: { type: 'string', short: 'c' }, plaintext: { type: 'string' } },
+    options: { ...SOURCE_OPTIONS, config: { type: 'string' }, plaintext: { type: 'string' } },
   });
   const plaintextFlag = values.plaintext;
   if (plaintextFlag !== undefined && plaintextFlag !== 'refuse' && plaintextFlag !== 'read') {
@@ -65,6 +65,7 @@ export async function runVerify(args: string[], io: ToolIO, defaultConfig: strin
       throw davError('DC_ERR_USAGE', `--from cannot be combined with MOUNT or --config\n${VERIFY_USAGE}`);
     }
     identityFromFlags(values.user, values.recovery, values['master-key']);
+    io.output.write(`davcrypt: reading storage ${values.from} (no config or store needed)\n`);
     const source = await openSourceFromFlags(values.from, values['backend-user'], values['backend-password-env'], io.env ?? process.env);
     try {
       const scopes = new KeyScopes(source, await unlockerFromFlags(values, io));
@@ -73,7 +74,11 @@ export async function runVerify(args: string[], io: ToolIO, defaultConfig: strin
         bar.setTotals(totals.files, totals.bytes);
       }
       try {
-        report = await verifyTree({ source, scopes, progress: bar, plaintext: plaintextFlag ?? 'refuse' }).finally(() => bar?.finish());
+        report = await verifyTree({ source, scopes, progress: bar, plaintext: plaintextFlag ?? 'refuse' })
+          .catch(async (err: unknown) => {
+            throw await withMountRootHint(err, values.from!, sourceCredentials(values, io.env ?? process.env));
+          })
+          .finally(() => bar?.finish());
       } finally {
         scopes.wipe();
       }
@@ -86,7 +91,7 @@ export async function runVerify(args: string[], io: ToolIO, defaultConfig: strin
     }
     if (values['master-key'] !== undefined) throw davError('DC_ERR_USAGE', `--master-key applies only with --from\n${VERIFY_USAGE}`);
     if (!values.user && !values.recovery) throw davError('DC_ERR_USAGE', `give --user NAME or --recovery\n${VERIFY_USAGE}`);
-    const config = await loadConfig(values.config ?? defaultConfig);
+    const config = await loadCommandConfig(values.config ?? defaultConfig, io.output);
     const identity = values.recovery ? 'recovery' : `user:${values.user}`;
     const [password] = await readPasswords([{ label: `password of ${identity}` }], io);
     const opened = await openConfiguredMount(config, {

@@ -2,4 +2,5 @@
 export { DEFAULT_ARGON2, DEFAULT_CONFIG_PATH, loadConfig, masterKeyFileOf, parseConfig, resolveConfig } from './load.js';
 export type { LoadOptions } from './load.js';
 export { assertValidUserName, isValidUserName } from './user-names.js';
+export { assertNoLegacyStorage, legacyStorageDir } from './legacy-storage.js';
 export type * from './types.js';

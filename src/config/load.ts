@@ -54,12 +54,12 @@ export async function loadConfig(file: string = DEFAULT_CONFIG_PATH, options: Lo
 export function parseConfig(text: string, options: LoadOptions = {}): Config {
   let raw: unknown;
   try {
-    // `{user}` inside a flow mapping (`backend: { root: ./data/storage/{user} }`, the documented
+    // `{user}` inside a flow mapping (`backend: { root: ./storage/{user} }`, the documented
     // shape) is not valid YAML: a plain scalar may not contain `{`. Protect the placeholder while
     // parsing and restore it after, so the documented one-liners work as written.
     raw = restoreUserPlaceholder(parseYaml(text.replaceAll('{user}', USER_PLACEHOLDER_SENTINEL).replaceAll('{dataDir}', DATADIR_PLACEHOLDER_SENTINEL)));
   } catch (err) {
-    const hint = text.includes('{user}') ? "\nhint: quote values containing {user} inside { ... } mappings, e.g. root: './data/storage/{user}'" : '';
+    const hint = text.includes('{user}') ? "\nhint: quote values containing {user} inside { ... } mappings, e.g. root: './storage/{user}'" : '';
     throw davError('DC_ERR_CONFIG', `${options.source ?? 'config'}: not valid YAML: ${(err as Error).message}${hint}`, { cause: err });
   }
   return resolveConfig(raw ?? {}, options);
@@ -234,7 +234,7 @@ class Validator {
       keys.masterKeyFile = this.path(this.string(keysRaw.masterKeyFile, 'keys.masterKeyFile', '', './data/master.key'));
     }
 
-    const authRaw = this.object(raw.auth, 'auth', ['cacheIdleSeconds', 'cacheMaxEntries', 'recheckSeconds', 'throttle', 'argon2Concurrency', 'argon2Queue']);
+    const authRaw = this.object(raw.auth, 'auth', ['cacheIdleSeconds', 'cacheMaxEntries', 'recheckSeconds', 'throttle', 'argon2Concurrency', 'argon2Queue', 'minPasswordLength']);
     const th = this.object(authRaw.throttle, 'auth.throttle', ['maxFailures', 'windowSeconds', 'baseDelaySeconds', 'maxDelaySeconds', 'maxFailuresPerAddress']);
     const auth: Config['auth'] = {
       cacheIdleSeconds: this.int(authRaw.cacheIdleSeconds, 'auth.cacheIdleSeconds', 900, 1, 86400, '900'),
@@ -247,6 +247,7 @@ class Validator {
         maxDelaySeconds: this.int(th.maxDelaySeconds, 'auth.throttle.maxDelaySeconds', 900, 0, 86400, '900'),
         maxFailuresPerAddress: this.int(th.maxFailuresPerAddress, 'auth.throttle.maxFailuresPerAddress', 20, 1, 100_000, '20'),
       },
+      minPasswordLength: this.int(authRaw.minPasswordLength, 'auth.minPasswordLength', 8, 1, 1024, '8'),
     };
     if (authRaw.argon2Concurrency !== undefined) auth.argon2Concurrency = this.int(authRaw.argon2Concurrency, 'auth.argon2Concurrency', 2, 1, 256, '2');
     if (authRaw.argon2Queue !== undefined) auth.argon2Queue = this.int(authRaw.argon2Queue, 'auth.argon2Queue', 32, 0, 100_000, '32');
@@ -319,11 +320,11 @@ class Validator {
 
   private mounts(value: unknown): MountConfig[] {
     if (value === undefined || value === null) {
-      this.bad('mounts', 'is required: a list of mounts, e.g. [{ path: /, encrypt: true, backend: { type: local, root: ./data/storage/{user} } }]');
+      this.bad('mounts', 'is required: a list of mounts, e.g. [{ path: /, encrypt: true, backend: { type: local, root: ./storage/{user} } }]');
       return [];
     }
     if (!Array.isArray(value) || value.length === 0) {
-      this.bad('mounts', 'must be a non-empty list of mounts, e.g. - { path: /, backend: { type: local, root: ./data/storage/{user} } }');
+      this.bad('mounts', 'must be a non-empty list of mounts, e.g. - { path: /, backend: { type: local, root: ./storage/{user} } }');
       return [];
     }
     const seen = new Set<string>();
@@ -374,7 +375,7 @@ class Validator {
 
   private backend(value: unknown, key: string): BackendConfig | undefined {
     if (value === undefined || value === null) {
-      this.bad(key, 'is required, e.g. { type: local, root: ./data/storage/{user} }');
+      this.bad(key, 'is required, e.g. { type: local, root: ./storage/{user} }');
       return undefined;
     }
     if (value && typeof value === 'object' && (value as Raw).type === 'dropbox') return this.dropbox(value as Raw, key);
@@ -383,9 +384,9 @@ class Validator {
       for (const k of ['url', 'username', 'password', 'ca', 'uploadViaTemp']) {
         if (b[k] !== undefined) this.bad(`${key}.${k}`, 'applies only to type: webdav');
       }
-      const root = this.string(b.root, `${key}.root`, '', './data/storage/{user}');
+      const root = this.string(b.root, `${key}.root`, '', './storage/{user}');
       if (!root) {
-        this.bad(`${key}.root`, 'is required for type: local, e.g. ./data/storage/{user}');
+        this.bad(`${key}.root`, 'is required for type: local, e.g. ./storage/{user}');
         return undefined;
       }
       // `{dataDir}` at the start: inside the data folder, so DAVCRYPT_DATA_DIR moves the storage too.
@@ -393,7 +394,7 @@ class Validator {
     }
     if (b.type === 'webdav') {
       if (b.root !== undefined) this.bad(`${key}.root`, 'applies only to type: local; use url for webdav');
-      const example = 'https://dav.example.com/remote.php/dav/files/{user}/';
+      const example = 'https://dav.example.com/remote.php/dav/files/davcrypt/homes/{user}/';
       let url = this.string(b.url, `${key}.url`, '', example);
       let parsed: URL | undefined;
       try {

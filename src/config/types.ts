@@ -127,6 +127,8 @@ export interface Config {
     argon2Concurrency?: number;
     /** Fresh logins waiting for argon2 beyond which DC_ERR_BUSY (503) answers (default 32). */
     argon2Queue?: number;
+    /** Shortest password accepted when one is set (user add, passwd, recovery, DAVCRYPT_ADMIN_PASSWORD); default 8. */
+    minPasswordLength: number;
   };
   log: { level: string; json?: boolean };
   /** ops: where the audit log goes (JSON lines); off when undefined. */

@@ -121,6 +121,6 @@ export async function openIdentity(envelope: Envelope, identityName: string, pas
     decipher.setAuthTag(ct.subarray(X25519_KEY_BYTES));
     return Buffer.concat([decipher.update(ct.subarray(0, X25519_KEY_BYTES)), decipher.final()]);
   } catch (err) {
-    throw davError('DC_ERR_WRONG_PASSWORD', `the password does not open the envelope of ${identityName}`, { cause: err });
+    throw davError('DC_ERR_WRONG_PASSWORD', `wrong password for ${identityName} (it does not open that identity's sealed private key)`, { cause: err });
   }
 }

@@ -53,8 +53,11 @@ export function sendError(res: ServerResponse, err: unknown, logger?: Logger, wh
   const mapped = httpErrorOf(err);
   if (mapped.status >= 500 && mapped.code !== 'DC_ERR_ABORTED') {
     const cause = mapped.error.cause instanceof Error ? mapped.error.cause : undefined;
-    logger?.[mapped.code === 'DC_ERR_INTERNAL' ? 'error' : 'warn']('request failed', {
-      ...where, code: mapped.code, status: mapped.status, error: mapped.error.message,
+    // After the status line went out (e.g. a segment that fails to verify mid-GET) the only answer
+    // left is cutting the connection: log the status the client really got, and say it was cut.
+    const cut = res.headersSent;
+    logger?.[mapped.code === 'DC_ERR_INTERNAL' ? 'error' : 'warn'](cut ? 'response cut mid-body (integrity abort)' : 'request failed', {
+      ...where, code: mapped.code, status: cut ? res.statusCode : mapped.status, ...(cut ? { cut: true } : {}), error: mapped.error.message,
       ...(mapped.code === 'DC_ERR_INTERNAL' ? { stack: (cause ?? mapped.error).stack } : {}),
     });
   }

@@ -25,6 +25,9 @@ import { parseRequestPath } from './request-paths.js';
 
 export const HEALTH_PATH = '/.well-known/davcrypt/health';
 
+/** The DAV compliance classes every response advertises (RFC 4918 §10.1), spelled one way everywhere. */
+export const DAV_COMPLIANCE = '1, 2';
+
 type Handler = (ctx: DavContext) => Promise<void>;
 
 const HANDLERS: Record<string, Handler> = {
@@ -53,7 +56,7 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
     const url = parseRequestPath(rawUrl);
     state.path = url.path;
     if (method === 'OPTIONS') {
-      sendEmpty(res, 200, { DAV: '1, 2', 'MS-Author-Via': 'DAV', Allow: ALLOWED_METHODS, 'Accept-Ranges': 'bytes' });
+      sendEmpty(res, 200, { DAV: DAV_COMPLIANCE, 'MS-Author-Via': 'DAV', Allow: ALLOWED_METHODS, 'Accept-Ranges': 'bytes' });
       req.resume();
       return;
     }
@@ -94,7 +97,7 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
     if (!handler) throw davError('DC_ERR_METHOD_NOT_ALLOWED', `${method} is not supported`);
     // GET and HEAD send these with their other headers in one writeHead (no setHeader per header).
     if (method !== 'GET' && method !== 'HEAD') {
-      res.setHeader('DAV', '1, 2');
+      res.setHeader('DAV', DAV_COMPLIANCE);
       res.setHeader('MS-Author-Via', 'DAV');
     }
     await handler(ctx);
@@ -103,7 +106,8 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
   return (req, res) => {
     const started = process.hrtime.bigint();
     const controller = new AbortController();
-    const state: { user?: string; path?: string } = {};
+    // cut: the response was destroyed by us mid-body (status already sent), not left by the client.
+    const state: { user?: string; path?: string; cut?: boolean } = {};
     let bytes = 0;
     const write = res.write.bind(res);
     res.write = ((chunk: unknown, ...rest: unknown[]) => {
@@ -120,14 +124,18 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
     }) as ServerResponse['end'];
     res.once('close', () => {
       if (!res.writableFinished) controller.abort(davError('DC_ERR_ABORTED', 'client went away'));
-      deps.logger.info('request', {
-        method: req.method, path: state.path ?? '(invalid)', status: res.writableFinished ? res.statusCode : 499,
-        bytes, ms: Number((process.hrtime.bigint() - started) / 1_000_000n), user: state.user,
-      });
+      const ms = Number((process.hrtime.bigint() - started) / 1_000_000n);
+      // After the handler's rejection (pure promise hops) has run, so a cut by us is known as such.
+      setImmediate(() => deps.logger.info('request', {
+        method: req.method, path: state.path ?? '(invalid)', status: res.writableFinished || state.cut ? res.statusCode : 499,
+        ...(state.cut ? { cut: true } : {}),
+        bytes, ms, user: state.user,
+      }));
     });
     res.on('error', (err) => deps.logger.debug('response error', { error: err.message }));
     req.on('error', (err) => deps.logger.debug('request error', { error: err.message }));
     handle(req, res, controller.signal, state).catch((err: unknown) => {
+      if (res.headersSent && !isDavcryptError(err, 'DC_ERR_ABORTED')) state.cut = true;
       publishRequestFailure(err, { ...state, address: req.socket.remoteAddress }); // ops: integrity failures to audit + metrics
       try {
         // RFC 9110 §15.5.6: every 405 names the methods we do answer.

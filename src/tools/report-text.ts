@@ -14,6 +14,11 @@ export const EXIT_USAGE = 2;
 /** Ran to the end, but some files failed, were damaged, or changed meanwhile (listed on stdout). */
 export const EXIT_INCOMPLETE = 3;
 
+/** "1 file", "2 files": counts in report lines read as English. */
+export function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 function scopeLines(keyrings: ScopeOutcome[]): string[] {
   return keyrings
     .filter((k) => k.status === 'failed' || (k.status === 'opened' && !k.holdsCurrent))
@@ -34,7 +39,7 @@ export function recoverLines(r: RecoverReport): string[] {
     for (const d of formatDamage(s.damage)) lines.push(`DAMAGED ${s.path}\t${d}\t(zero-filled; see ${s.reportFile})`);
   }
   lines.push(
-    `recover: ${r.files} files: ${r.decrypted} decrypted, ${r.copied} copied as plaintext, ` +
+    `recover: ${plural(r.files, 'file')}: ${r.decrypted} decrypted, ${r.copied} copied as plaintext, ` +
       `${r.salvaged.length} salvaged with holes, ${r.failed.length} failed`,
   );
   return lines;
@@ -44,7 +49,7 @@ export function verifyLines(r: VerifyReport): string[] {
   const lines = scopeLines(r.keyrings);
   if (r.keyrings.length === 0 && r.verified + r.failed.length > 0) lines.unshift(NO_KEYRING);
   for (const f of r.failed) lines.push(`FAILED ${f.path}\t${f.code}\t${f.message}`);
-  lines.push(`verify: ${r.files} files: ${r.verified} verified, ${r.plaintext} not encrypted, ${r.failed.length} failed`);
+  lines.push(`verify: ${plural(r.files, 'file')}: ${r.verified} verified, ${r.plaintext} not encrypted, ${r.failed.length} failed`);
   return lines;
 }
 
@@ -54,9 +59,9 @@ export function migrateLines(command: string, r: MigrateReport): string[] {
   for (const p of r.changed) lines.push(`CHANGED ${p}\t(modified during conversion; left as it is, run again)`);
   for (const f of r.failed) lines.push(`FAILED ${f.path}\t${f.code}\t${f.message}`);
   lines.push(
-    `${command}: ${r.files} files: ${r.converted} converted, ${r.skipped} already done, ` +
+    `${command}: ${plural(r.files, 'file')}: ${r.converted} converted, ${r.skipped} already done, ` +
       `${r.changed.length} changed meanwhile, ${r.failed.length} failed` +
-      (r.staleTempsRemoved ? `; removed ${r.staleTempsRemoved} leftover temp copies of an interrupted run` : ''),
+      (r.staleTempsRemoved ? `; removed ${r.staleTempsRemoved} leftover temp ${r.staleTempsRemoved === 1 ? 'copy' : 'copies'} of an interrupted run` : ''),
   );
   return lines;
 }

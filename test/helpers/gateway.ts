@@ -102,6 +102,8 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
           : options.store === undefined || options.store === 'sqlite' ? `sqlite://${join(dataDir, 'davcrypt.sqlite')}` : options.store,
         mounts,
         keys: { argon2: { ...TEST_ARGON2 }, ...(extra.keys as object | undefined) },
+        // Suites use short passwords; the policy itself is tested in cli-newcomer.test.ts.
+        auth: { minPasswordLength: 1, ...(extra.auth as object | undefined) },
       },
       { cwd: root, env: {} },
     );

@@ -29,7 +29,7 @@ describe('davcrypt user (child process)', () => {
     const add = await davcrypt(['user', 'add', 'alice', '--config', config], 'first pw\n', tmp.path);
     expect(add.stderr).toBe('');
     expect(add).toMatchObject({ code: 0, stdout: 'user alice added\n' });
-    expect((await davcrypt(['user', 'add', 'bob', '--config', config], 'bob pw', tmp.path)).code).toBe(0); // no trailing newline
+    expect((await davcrypt(['user', 'add', 'bob', '--config', config], 'bob password', tmp.path)).code).toBe(0); // no trailing newline
 
     const dup = await davcrypt(['user', 'add', 'alice', '--config', config], 'x\n', tmp.path);
     expect(dup.code).toBe(1);
@@ -94,7 +94,7 @@ describe('davcrypt user (child process)', () => {
     const cfgFile = join(tmp.path, 'shared.yaml');
     await writeFile(
       cfgFile,
-      ['dataDir: ./shared-data', 'keys:', '  argon2: { m: 1024, t: 1, p: 1 }', 'mounts:', '  - path: /', '    users: [dave, erin]',
+      ['dataDir: ./shared-data', 'auth: { minPasswordLength: 1 }', 'keys:', '  argon2: { m: 1024, t: 1, p: 1 }', 'mounts:', '  - path: /', '    users: [dave, erin]',
         '    backend:', '      type: local', '      root: ./shared-storage', ''].join('\n'),
     );
     expect((await davcrypt(['user', 'add', 'dave', '--config', cfgFile], 'dave-pw\n', tmp.path)).code).toBe(0);

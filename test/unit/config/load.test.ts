@@ -55,7 +55,8 @@ describe('config', () => {
     expect(c.server.port).toBe(8080);
     expect(c.store).toBe('sqlite:///srv/davcrypt/data/davcrypt.sqlite');
     expect(c.mounts).toHaveLength(1);
-    expect(c.mounts[0]).toMatchObject({ path: '/', encrypt: true, perUser: true, backend: { type: 'local', root: '/srv/davcrypt/data/storage/{user}' } });
+    // State (./data) and stored files (./storage) apart: the data folder is safe to lose, the storage never.
+    expect(c.mounts[0]).toMatchObject({ path: '/', encrypt: true, perUser: true, backend: { type: 'local', root: '/srv/davcrypt/storage/{user}' } });
   });
 
   it('applies DAVCRYPT_* environment overrides', () => {
@@ -71,11 +72,11 @@ describe('config', () => {
     expect(d.store).toBe('sqlite:///srv/davcrypt/state/davcrypt.sqlite');
   });
 
-  it('the embedded default keeps store and storage in DAVCRYPT_DATA_DIR ({dataDir} in a local root)', async () => {
+  it('DAVCRYPT_DATA_DIR moves the state of the embedded default, not its storage; {dataDir} in a local root', async () => {
     const c = await loadConfig(DEFAULT_CONFIG_PATH, { cwd, env: { DAVCRYPT_DATA_DIR: '/var/lib/dc' } });
     expect(c.dataDir).toBe('/var/lib/dc');
     expect(c.store).toBe('sqlite:///var/lib/dc/davcrypt.sqlite');
-    expect(c.mounts[0]!.backend).toEqual({ type: 'local', root: '/var/lib/dc/storage/{user}' });
+    expect(c.mounts[0]!.backend).toEqual({ type: 'local', root: '/srv/davcrypt/storage/{user}' });
     const inline = parseConfig('dataDir: ./state\nmounts: [{ path: /, backend: { type: local, root: {dataDir}/files/{user} } }]\n', { cwd, env: {} });
     expect(inline.mounts[0]!.backend).toEqual({ type: 'local', root: '/srv/davcrypt/state/files/{user}' });
     // Only a leading {dataDir} is expanded.
@@ -96,7 +97,7 @@ describe('config', () => {
     };
     const p = problem(raw);
     expect(p.keys).toEqual(['mounts[1].backend.url']);
-    expect(p.message).toContain('mounts[1].backend.url: must be an http(s) URL, e.g. https://dav.example.com/remote.php/dav/files/{user}/');
+    expect(p.message).toContain('mounts[1].backend.url: must be an http(s) URL, e.g. https://dav.example.com/remote.php/dav/files/davcrypt/homes/{user}/');
   });
 
   it('names every bad key at once', () => {
