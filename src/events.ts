@@ -13,7 +13,7 @@ export interface LoginEvent {
   address: string;
   /** Throttled: seconds until the next attempt is allowed, and whether the user or the address is locked. */
   retryAfterSeconds?: number;
-  by?: 'user' | 'address';
+  by?: 'user+address' | 'address';
 }
 
 /** A request that failed because stored ciphertext did not verify (tampered, truncated...). */
@@ -40,10 +40,10 @@ export interface BackendCallEvent {
 
 /** An account made in this process outside the CLI commands (the initial admin) or adopted from a keyring. */
 export interface AccountEvent {
-  /** add: a new account; adopt: an identity found in a backend keyring became an account (lost store, trust on first use). */
+  /** add: a new account; adopt: an identity found in a backend keyring became an account by an operator's command. */
   operation: 'add' | 'adopt';
   user: string;
-  /** adopt: where the identity was found ('store' or 'backend'). */
+  /** adopt: how the identity became an account ('restore': the operator's restore command after a lost store). */
   source?: string;
 }
 

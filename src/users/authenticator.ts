@@ -122,7 +122,7 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
     } catch (err) {
       if (isDavcryptError(err, 'DC_ERR_TOO_MANY_REQUESTS')) {
         this.options.logger.warn('login throttled', { user: logName(username), client: clientAddress, by: err.details.by, retryAfterSeconds: err.details.retryAfterSeconds });
-        const d = err.details as { retryAfterSeconds?: number; by?: 'user' | 'address' };
+        const d = err.details as { retryAfterSeconds?: number; by?: 'user+address' | 'address' };
         publishLogin({ outcome: 'throttled', user: username, address: clientAddress, retryAfterSeconds: d.retryAfterSeconds, by: d.by }); // ops
       }
       throw err;

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Config, MountConfig } from '../config/types.js';
 import type { Envelope, Keyring } from '../crypto/index.js';
+import { publishAccount } from '../events.js';
 import { SHARED_LOCATION_USER } from './custody-context.js';
 import type { UserRecord } from './records.js';
 import { isValidUserName, userIdentity } from './names.js';
@@ -156,6 +157,7 @@ export async function applyRestore(services: UserServices, plan: RestorePlan): P
     const now = new Date().toISOString();
     const record: UserRecord = { name: e.name, publicKey: e.publicKey, envelope: e.envelope, created: now, updated: now };
     await services.records.put(record);
+    publishAccount({ operation: 'adopt', user: e.name, source: 'restore' }); // ops: audit + metrics
     done.push(e.name);
   }
   return done;

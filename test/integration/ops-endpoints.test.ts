@@ -8,7 +8,9 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runRestore } from '../../src/cli/restore.js';
 import { publishConfigReload } from '../../src/events.js';
+import { inProcessCliIO } from '../helpers/cli.js';
 import { gatewayRequest, patternBytes, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { auditLines, readyz, scrape, waitFor, waitForReadyz } from '../helpers/ops.js';
 
@@ -151,23 +153,22 @@ describe('ops endpoints, metrics and audit on a local-backend gateway', () => {
     const line = await waitFor(async () => (await auditLines(auditFile)).find((l) => l.event === 'login.throttled'));
     expect(line).toMatchObject({ user: 'bob', address: '127.0.0.1' });
     expect(Number(line.retryAfterSeconds)).toBeGreaterThan(0);
-    expect(['user', 'address']).toContain(line.lockedBy);
+    expect(['user+address', 'address']).toContain(line.lockedBy);
   });
 
-  it('audits accounts the gateway makes and identities and keyrings it adopts after a lost store', async () => {
+  it('a lost store makes no account at login (no user.adopt line); restore brings the user back, audited', async () => {
     const atStart = await auditLines(auditFile);
     expect(atStart.filter((l) => l.event === 'user.add').map((l) => [l.user, l.via])).toEqual([['alice', 'gateway'], ['bob', 'gateway']]);
-    await gw.restart({ wipeStore: true }); // same storage, empty store: alice's identity and keyring come from the backend
+    await gw.restart({ wipeStore: true }); // same storage, empty store: nothing comes from the backend by itself
     metricsUrl = gw.gateway.metricsUrl!;
-    const got = await gatewayRequest(gw, 'GET', '/m.bin', { auth: gw.authHeader('alice') });
-    expect(got.status).toBe(200);
-    const lines = await waitFor(async () => {
-      const all = await auditLines(auditFile);
-      return all.some((l) => l.event === 'key.adopt') ? all : undefined;
-    });
-    expect(lines.find((l) => l.event === 'user.adopt')).toMatchObject({ user: 'alice', source: 'backend', via: 'gateway' });
-    expect(lines.find((l) => l.event === 'key.adopt')).toMatchObject({ mount: 'home:alice', via: 'gateway' });
-    expect((await scrape(metricsUrl)).value('davcrypt_key_operations_total', { operation: 'adopt' })).toBe(1);
+    expect((await gatewayRequest(gw, 'GET', '/m.bin', { auth: gw.authHeader('alice') })).status).toBe(401);
+    expect((await auditLines(auditFile)).some((l) => l.event === 'user.adopt')).toBe(false);
+    const config = await gw.configFile();
+    const restore = inProcessCliIO('');
+    expect(await runRestore(['--yes', '--user', 'alice', '--config', config], restore.io, config)).toBe(0);
+    const line = await waitFor(async () => (await auditLines(auditFile)).find((l) => l.event === 'user.adopt'));
+    expect(line).toMatchObject({ user: 'alice', source: 'restore' });
+    expect((await gatewayRequest(gw, 'GET', '/m.bin', { auth: gw.authHeader('alice') })).status).toBe(200);
   });
 });
 
