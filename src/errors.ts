@@ -29,6 +29,8 @@ export const ERROR_CODES = {
   DC_ERR_BACKEND: { status: 502, meaning: 'the backend answered in an unexpected way' },
   DC_ERR_BACKEND_UNAUTHORIZED: { status: 502, meaning: 'the backend refused the gateway credentials' },
   DC_ERR_BACKEND_UNAVAILABLE: { status: 503, meaning: 'the backend cannot be reached or timed out' },
+  DC_ERR_BACKEND_TIMEOUT: { status: 504, meaning: 'the backend stopped answering mid-request (timeout)' },
+  DC_ERR_STORE_UNAVAILABLE: { status: 503, meaning: 'the gateway store (sqlite, redis) cannot be reached or timed out' },
 
   // File format (reading ciphertext)
   DC_ERR_NOT_ENCRYPTED: { status: 500, meaning: 'the data does not start with the DAVCRYPT magic' },

@@ -32,6 +32,7 @@ import type {
   ReadResult,
   TransferOptions,
   WriteOptions,
+  WriteOutcome,
 } from './types.js';
 
 /** What is known about one stored version of a file (keyed by path + ETag). */
@@ -107,6 +108,9 @@ export function couldBeCipherSize(size: number): boolean {
 const PLAINTEXT: EncryptionMeta = Object.freeze({ encrypted: false });
 /** Not probed (over the listing's budget): a size davcrypt files can have is taken as one (writers' exponent). */
 const BY_SIZE: EncryptionMeta = Object.freeze({ encrypted: true });
+
+/** Plaintext bodies handed through as the inner backend gave them (nothing to verify, nothing to wait for). */
+const passedThrough = new WeakSet<Readable>();
 
 /** Parsed headers of cached meta objects (listings would otherwise decode base64 per entry and request). */
 const parsedHeaders = new WeakMap<EncryptionMeta, FileHeader>();
@@ -361,8 +365,24 @@ export class EncryptingBackend implements Backend {
     return { body, info: this.toPlainEntry(r.info, meta, header), range: { start: range.start, end } };
   }
 
+  /**
+   * A range read trusts a header from the cache (bound to an ETag) over the bytes only until the
+   * first segment fails: then the header is read again from the backend (with the ETag of the
+   * bytes read) and the range once more. Only a failure with a freshly read header is reported
+   * (DC_ERR_TAMPERED), as is a file that changed twice during the read (DC_ERR_PRECONDITION_FAILED).
+   */
   private async readRange(path: string, opts: ReadOptions): Promise<ReadResult> {
-    const fast = await this.readRangeByHint(path, opts);
+    try {
+      return await firstVerified(await this.readRangeOnce(path, opts, false));
+    } catch (err) {
+      if (opts.signal?.aborted || !(isDavcryptError(err, 'DC_ERR_TAMPERED') || isDavcryptError(err, 'DC_ERR_PRECONDITION_FAILED'))) throw err;
+      this.hints.delete(path);
+      return firstVerified(await this.readRangeOnce(path, opts, true));
+    }
+  }
+
+  private async readRangeOnce(path: string, opts: ReadOptions, fresh: boolean): Promise<ReadResult> {
+    const fast = fresh ? undefined : await this.readRangeByHint(path, opts);
     if (fast) return fast;
     const range = opts.range!;
     const info = await this.inner.stat(path, opts);
@@ -370,8 +390,12 @@ export class EncryptingBackend implements Backend {
     if (info.type === 'directory') {
       throw davError('DC_ERR_IS_A_COLLECTION', `${this.name} read ${path}: is a folder`, { details: { path } });
     }
-    const meta = await this.metaFor(info, opts);
-    if (!meta.encrypted) return this.inner.read(path, opts);
+    const meta = fresh && info.type === 'file' && couldBeCipherSize(info.size) ? await this.probeMeta(info, opts) : await this.metaFor(info, opts);
+    if (!meta.encrypted) {
+      const plain = await this.inner.read(path, opts);
+      passedThrough.add(plain.body);
+      return plain;
+    }
     const header = this.headerOf(meta);
     const mountKey = this.keyFor(header);
     this.checkCipherSize(info, header);
@@ -416,16 +440,20 @@ export class EncryptingBackend implements Backend {
     body.on('error', onBodyError);
     body.pipe(encrypt);
     try {
+      const outcome: WriteOutcome = opts.outcome ?? {};
       const info = await this.inner.write(path, encrypt, {
         ...opts,
         size: opts.size === undefined ? undefined : cipherSizeForPlain(opts.size),
+        outcome,
       });
       const meta = { encrypted: true, header: encrypt.header.toString('base64') };
-      if (info.etag !== undefined) {
+      // Bound to an ETag only when the store confirmed it names these bytes: a same-size overwrite
+      // racing this write would otherwise get our header, and every range read of it a false tamper alarm.
+      if (info.etag !== undefined && outcome.etagConfirmed) {
         this.remember(info, meta);
         this.hint(info);
       } else {
-        this.learnEtagLater(path, info.size, meta);
+        this.learnEtagLater(path, info.size);
       }
       return this.toPlainEntry(info, meta, parseHeader(encrypt.header));
     } finally {
@@ -436,22 +464,17 @@ export class EncryptingBackend implements Backend {
   }
 
   /**
-   * The write answer had no ETag (opts.etagOptional): learn it off the request's path, so listings
-   * and range reads find the header in the cache instead of probing. Bounded; best effort.
+   * The write answer had no confirmed ETag: learn one off the path, so listings and range reads
+   * find the header in the cache instead of probing. A header probe, not a stat: its ETag comes
+   * with the very bytes read, so whatever version it sees is cached with its own header. Bounded;
+   * best effort.
    */
-  private learnEtagLater(path: string, cipherSize: number, meta: EncryptionMeta): void {
+  private learnEtagLater(path: string, cipherSize: number): void {
     if (this.refreshesInFlight >= 8) return;
     this.refreshesInFlight += 1;
-    this.inner.stat(path).then(
-      (info) => {
-        // Another size means another writer got there first: its bytes are not the ones we know.
-        if (info.type === 'file' && info.size === cipherSize) {
-          this.remember(info, meta);
-          this.hint(info);
-        }
-      },
-      () => undefined,
-    ).finally(() => { this.refreshesInFlight -= 1; });
+    this.probeMeta({ name: '', path, type: 'file', size: cipherSize }, {})
+      .catch(() => undefined)
+      .finally(() => { this.refreshesInFlight -= 1; });
   }
 
   mkdir(path: string, opts?: OpOptions): Promise<void> {
@@ -485,13 +508,19 @@ export class EncryptingBackend implements Backend {
       const cached = await this.meta.get(info.path, info.etag);
       if (cached !== undefined) return cached;
     }
+    return this.probeMeta(info, opts);
+  }
+
+  /** The 65-byte ranged read behind metaFor, cache bypassed; caches what it read under the ETag read with it. */
+  private async probeMeta(info: EntryInfo, opts: OpOptions): Promise<EncryptionMeta> {
     const r = await this.inner.read(info.path, { range: { start: 0, end: HEADER_BYTES - 1 }, signal: opts.signal });
     const head = await readUpTo(r.body, HEADER_BYTES);
     let meta: EncryptionMeta = PLAINTEXT;
     // Magic but a bad header is still "encrypted": the raw bytes are kept so reads report the exact error.
     if (hasMagic(head)) meta = { encrypted: true, header: head.toString('base64') };
-    // Cache under the etag the probe saw, which is the version whose bytes were read.
-    this.remember(r.info.etag !== undefined ? r.info : info, meta);
+    // Cache under the etag the probe saw, which is the version whose bytes were read (never the
+    // caller's: its stat may be older than these bytes).
+    this.remember(r.info, meta);
     return meta;
   }
 
@@ -614,4 +643,30 @@ function readHead(stream: Readable, n: number): Promise<{ head: Buffer; ended: b
 
 function isEnded(stream: Readable): boolean {
   return (stream as unknown as { _readableState?: { ended?: boolean } })._readableState?.ended === true;
+}
+
+/**
+ * Resolves with `result` once its body has verified bytes ready (or ended), so a failing first
+ * segment rejects here, before any answer is sent, where the caller can still retry.
+ */
+function firstVerified(result: ReadResult): Promise<ReadResult> {
+  const body = result.body;
+  if (passedThrough.has(body) || body.readableLength > 0 || body.readableEnded) return Promise.resolve(result);
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error) => {
+      body.off('readable', onReadable);
+      body.off('error', onError);
+      body.off('close', onClose);
+      if (err) {
+        body.destroy();
+        reject(err);
+      } else resolve(result);
+    };
+    const onReadable = () => done();
+    const onError = (err: Error) => done(err);
+    const onClose = () => done((body as unknown as { errored?: Error }).errored ?? davError('DC_ERR_ABORTED', 'read closed before its first bytes'));
+    body.on('readable', onReadable);
+    body.on('error', onError);
+    body.on('close', onClose);
+  });
 }

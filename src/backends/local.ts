@@ -226,9 +226,11 @@ export class LocalBackend implements Backend {
    *  DC_ERR_ABORTED (signal or a failing body stream), DC_ERR_BAD_REQUEST (body length differs from opts.size). */
   async write(path: string, body: Readable, opts: WriteOptions = {}): Promise<EntryInfo> {
     const { signal } = opts;
-    // Record a body failure before anything else so it is never reported as an fs error.
+    // Whichever side fails first is the cause: pipeline then destroys the other side with the same
+    // error, so a full disk must not be read as a failing body (a client abort), nor the reverse.
     let bodyError: unknown;
-    const onBodyError = (err: unknown) => { bodyError ??= err; };
+    let sinkError: unknown;
+    const onBodyError = (err: unknown) => { if (sinkError === undefined || err !== sinkError) bodyError ??= err; };
     body.on('error', onBodyError);
     let tmp: string | undefined;
     let norm = path;
@@ -244,7 +246,9 @@ export class LocalBackend implements Backend {
       const counter = new Transform({
         transform(chunk: Buffer, _enc, cb) { plainBytes += chunk.length; cb(null, chunk); },
       });
-      await pipeline(body, counter, createWriteStream(tmp, { flags: 'wx', mode: 0o644 }), { signal });
+      const sink = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
+      sink.once('error', (err) => { if (err !== bodyError) sinkError ??= err; });
+      await pipeline(body, counter, sink, { signal });
       if (opts.size !== undefined && plainBytes !== opts.size) {
         throw davError('DC_ERR_BAD_REQUEST', `${this.name} write ${norm}: body had ${plainBytes} bytes, ${opts.size} declared`,
           { details: { path: norm } });
@@ -252,10 +256,15 @@ export class LocalBackend implements Backend {
       signal?.throwIfAborted();
       // Re-check just before the swap to narrow the window in which a concurrent writer could slip in.
       this.checkPreconditions(norm, await this.lstatOrUndefined(target.abs), opts);
+      // The ETag of our bytes, read from the temp file only we write: a stat after the rename could
+      // see a concurrent writer's version (same inode-size-mtime survive the rename).
+      const written = await fsp.stat(tmp, { bigint: true });
       await fsp.rename(tmp, target.abs);
       tmp = undefined;
-      return this.info(norm, await fsp.stat(target.abs, { bigint: true }));
+      if (opts.outcome) opts.outcome.etagConfirmed = true;
+      return this.info(norm, written);
     } catch (err) {
+      if (sinkError !== undefined && !signal?.aborted) throw this.fail(sinkError, 'write', norm);
       if (bodyError !== undefined && !isDavcryptError(bodyError)) {
         throw davError('DC_ERR_ABORTED', `${this.name} write ${norm}: body stream failed`, { cause: bodyError, details: { path: norm } });
       }

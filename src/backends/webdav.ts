@@ -353,16 +353,20 @@ export class WebdavBackend implements Backend {
       if (opts.outcome && (res.statusCode === 201 || res.statusCode === 204)) opts.outcome.created = res.statusCode === 201;
       const etag = header(res.headers, 'etag');
       if (opts.size === undefined || (etag === undefined && !opts.etagOptional)) return await this.stat(norm, { signal: opts.signal });
+      if (opts.outcome && etag !== undefined) opts.outcome.etagConfirmed = true;
       const lastModified = header(res.headers, 'last-modified');
       return {
         name: baseName(norm), path: norm, type: 'file', size: opts.size, etag,
         lastModified: lastModified ? new Date(lastModified) : undefined, contentType: opts.contentType,
       };
     } catch (err) {
-      if (bodyError !== undefined && !isDavcryptError(bodyError)) {
+      // undici destroys the body with its own transport error (backend reset, timeout): that one is
+      // the backend's failure (502/503/504), not a failing body (client abort, 499).
+      const fromBody = bodyError !== undefined && bodyError !== err && bodyError !== (err as { cause?: unknown })?.cause;
+      if (fromBody && !isDavcryptError(bodyError)) {
         throw davError('DC_ERR_ABORTED', `${where}: body stream failed`, { cause: bodyError, details: { path: norm } });
       }
-      throw transportError(where, bodyError ?? err, opts.signal);
+      throw transportError(where, fromBody ? bodyError : err, opts.signal);
     } finally {
       body.off('error', onBodyError);
       if (tempPath !== undefined) await this.removeTemp(tempPath);

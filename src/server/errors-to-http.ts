@@ -68,9 +68,41 @@ export function sendError(res: ServerResponse, err: unknown, logger?: Logger, wh
     if (!['www-authenticate', 'dav', 'ms-author-via', 'allow'].includes(name)) res.removeHeader(name);
   }
   for (const [k, v] of Object.entries(mapped.headers)) res.setHeader(k, v);
-  // A body we did not read is not drained: the connection closes after the answer.
-  if (res.req && !res.req.complete) res.setHeader('Connection', 'close');
+  if (res.req && !res.req.complete) lingerOnUnreadBody(res);
   res.setHeader('Content-Type', 'text/plain; charset=utf-8');
   res.setHeader('Content-Length', body.length);
   res.end(body);
+}
+
+/** How long an unread request body is drained after an early error answer before the socket is cut. */
+export const UNREAD_BODY_LINGER_MS = 10_000;
+
+/**
+ * An answer sent before the request body was read (507 mid-upload, 503, 413...): closing at once
+ * would leave unread bytes in the socket, and the kernel then sends a TCP reset that can reach the
+ * client before our answer does (it sees "connection reset", no status). So the rest of the body
+ * is read and dropped, the connection closes after the answer, and the socket is cut only when the
+ * body has not ended within UNREAD_BODY_LINGER_MS (a client that keeps streaming forever).
+ */
+function lingerOnUnreadBody(res: ServerResponse): void {
+  const req = res.req;
+  res.setHeader('Connection', 'close');
+  req.unpipe();
+  req.resume();
+  const socket = res.socket;
+  if (!socket) return;
+  // Node ends the socket right after a Connection: close answer; keep reading until the body ended.
+  const destroySoon = (socket as unknown as { destroySoon?: () => void }).destroySoon;
+  if (typeof destroySoon === 'function') {
+    (socket as unknown as { destroySoon: () => void }).destroySoon = function lingeringDestroySoon(this: typeof socket) {
+      const finish = () => { clearTimeout(timer); destroySoon.call(this); };
+      const timer = setTimeout(finish, UNREAD_BODY_LINGER_MS);
+      timer.unref();
+      if (req.complete || req.destroyed) finish();
+      else {
+        req.once('end', finish);
+        req.once('close', finish);
+      }
+    };
+  }
 }

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type Keyv from 'keyv';
+import { davError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import { sharedStoreMutex } from '../store-mutex.js';
 import type { AccountService } from './accounts.js';
@@ -55,18 +56,32 @@ async function decideInitialAdmin(options: InitialAdminOptions): Promise<Initial
   const env = options.env ?? process.env;
   const given = env.DAVCRYPT_ADMIN_PASSWORD;
   const password = given && given.length > 0 ? given : randomBytes(18).toString('base64url');
+  // The file first: an admin whose password nobody saw must never exist (read-only or foreign-owned data dir).
+  const file = given ? undefined : await writePasswordFile(dataDir, password);
   await accounts.add(INITIAL_ADMIN, password);
   await store.set(INITIALIZED, new Date().toISOString());
-  if (given) {
+  if (!file) {
     logger.info('created user admin with the password from DAVCRYPT_ADMIN_PASSWORD');
     return 'created';
   }
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const file = join(dataDir, INITIAL_ADMIN_FILE);
-  await writeFile(file, password + '\n', { mode: 0o600 });
-  await chmod(file, 0o600);
   const print = options.print ?? ((line: string) => process.stdout.write(line + '\n'));
   print(`davcrypt: created user admin with password ${password} (also in ${file}; change it with: davcrypt user passwd admin)`);
   logger.info('created user admin; its password was printed once and saved', { file });
   return 'created';
+}
+
+/** Writes <dataDir>/initial-admin-password (0600). Throws DC_ERR_CONFIG naming the file and the fix. */
+async function writePasswordFile(dataDir: string, password: string): Promise<string> {
+  const file = join(dataDir, INITIAL_ADMIN_FILE);
+  try {
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    await writeFile(file, password + '\n', { mode: 0o600 });
+    await chmod(file, 0o600);
+  } catch (err) {
+    throw davError('DC_ERR_CONFIG',
+      `dataDir: cannot write the initial admin password to ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); ` +
+      `make ${dataDir} writable by this user (uid ${process.getuid?.() ?? '?'}), or set DAVCRYPT_ADMIN_PASSWORD; no account was created`,
+      { cause: err, details: { path: file } });
+  }
+  return file;
 }

@@ -77,7 +77,8 @@ export async function handlePut(ctx: DavContext): Promise<void> {
   req.once('close', onClose);
   req.once('aborted', onAbort);
   req.once('error', (err) => counter.destroy(err));
-  counter.once('error', () => controller.abort(davError('DC_ERR_ABORTED', 'upload body failed')));
+  // The counter's own failures reach the backend as a failing body; a backend that fails destroys
+  // the counter with its error, which must stay the backend's (507, 503), never a client abort.
   req.pipe(counter);
   try {
     const contentType = ctx.req.headers['content-type'];
@@ -101,7 +102,7 @@ export async function handlePut(ctx: DavContext): Promise<void> {
   } catch (err) {
     // The counter's own error (length mismatch) is more telling than the abort it caused.
     const counterErr = (counter as unknown as { errored?: unknown }).errored;
-    throw counterErr ?? err;
+    throw isDavcryptError(counterErr) ? counterErr : err;
   } finally {
     ctx.signal.removeEventListener('abort', onAbort);
     req.off('close', onClose);

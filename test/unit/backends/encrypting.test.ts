@@ -163,7 +163,7 @@ describe('EncryptingBackend specifics', () => {
       expect((await readAll(r.body)).equals(data)).toBe(true);
       if (size > 20) {
         const part = await enc.read(`/plain-${size}.txt`, { range: { start: 5, end: 14 } });
-        expect((await readAll(part.body)).equals(data.subarray(5, 15))).toBe(true);
+        expect((await readAll(part.body)).toString(), `size ${size}`).toBe(data.subarray(5, 15).toString());
       }
     }
     const listed = await enc.list('/');
@@ -242,9 +242,8 @@ describe('EncryptingBackend specifics', () => {
     expect(whole.details?.segment).toBe(2);
     expect(whole.data.equals(big.subarray(0, whole.data.length))).toBe(true);
     expect(whole.data.length).toBeLessThanOrEqual(2 * S);
-    const ranged = await errorOf((await enc.read('/flipped.bin', { range: { start: 2 * S + 1, end: 2 * S + 10 } })).body);
-    expect(ranged.code).toBe('DC_ERR_TAMPERED');
-    expect(ranged.data.length).toBe(0);
+    // A range whose first segment fails is refused before any byte (after one fresh header read).
+    await expectCode(enc.read('/flipped.bin', { range: { start: 2 * S + 1, end: 2 * S + 10 } }), 'DC_ERR_TAMPERED');
     const okRange = await enc.read('/flipped.bin', { range: { start: S, end: 2 * S - 1 } });
     expect((await readAll(okRange.body)).equals(big.subarray(S, 2 * S))).toBe(true);
 
