@@ -14,6 +14,7 @@ export const ERROR_CODES = {
   DC_ERR_CONFLICT: { status: 409, meaning: 'a parent folder is missing or the resource type conflicts' },
   DC_ERR_NOT_A_COLLECTION: { status: 409, meaning: 'a folder was expected' },
   DC_ERR_IS_A_COLLECTION: { status: 409, meaning: 'a file was expected' },
+  DC_ERR_REQUEST_TIMEOUT: { status: 408, meaning: 'the request body stopped arriving (idle upload)' },
   DC_ERR_LENGTH_REQUIRED: { status: 411, meaning: 'the request body needs a Content-Length' },
   DC_ERR_PRECONDITION_FAILED: { status: 412, meaning: 'a conditional header did not match' },
   DC_ERR_PAYLOAD_TOO_LARGE: { status: 413, meaning: 'the request body is larger than allowed' },

@@ -391,6 +391,44 @@ export class LocalBackend implements Backend {
   }
 }
 
+/** Names davcrypt gives its own in-progress files (temp uploads and copies, upload probes): nothing else matches. */
+export const TEMP_NAME = /^\.davcrypt-tmp-(?:probe-)?[0-9a-f]{16}$/;
+
+/**
+ * Removes davcrypt temp files (TEMP_NAME) left below `folder` by a gateway that was killed
+ * mid-write, those not modified for `minAgeMs` (0: all). Walks real folders only (never follows
+ * symlinks), never touches any other name. Returns how many were removed; never throws.
+ */
+export async function removeStaleTempFiles(folder: string, minAgeMs = 0, signal?: AbortSignal): Promise<number> {
+  let removed = 0;
+  const now = Date.now();
+  const walk = async (dir: string): Promise<void> => {
+    if (signal?.aborted) return;
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = await fsp.readdir(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const abs = join(dir, entry.name);
+      if (entry.isDirectory()) await walk(abs);
+      else if (entry.isFile() && TEMP_NAME.test(entry.name)) {
+        try {
+          const st = await fsp.lstat(abs);
+          if (minAgeMs > 0 && now - st.mtimeMs < minAgeMs) continue;
+          await fsp.rm(abs, { force: true });
+          removed += 1;
+        } catch {
+          // vanished meanwhile (its upload finished): fine
+        }
+      }
+    }
+  };
+  await walk(folder);
+  return removed;
+}
+
 /** Creates a local backend and its root folder (recursively) when missing. Throws DC_ERR_FORBIDDEN / DC_ERR_BACKEND. */
 export async function createLocalBackend(root: string, opts: LocalBackendOptions = {}): Promise<LocalBackend> {
   const backend = new LocalBackend(root, opts);

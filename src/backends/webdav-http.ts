@@ -31,7 +31,7 @@ export interface AgentOptions {
 export function createWebdavAgent(opts: AgentOptions = {}): Agent {
   const t = opts.timeouts ?? {};
   return new Agent({
-    connections: opts.maxConnections ?? 16,
+    connections: opts.maxConnections ?? 64,
     keepAliveTimeout: t.keepAliveMs ?? 30_000,
     keepAliveMaxTimeout: Math.max(t.keepAliveMs ?? 30_000, 60_000),
     headersTimeout: t.headersMs ?? DEFAULT_BACKEND_TIMEOUTS.headersMs,

@@ -2,3 +2,4 @@
 export { DEFAULT_ARGON2, DEFAULT_CONFIG_PATH, loadConfig, masterKeyFileOf, parseConfig, resolveConfig } from './load.js';
 export type { LoadOptions } from './load.js';
 export type * from './types.js';
+export { DEFAULT_TIMEOUTS, timeoutsOf } from './types.js';

@@ -10,7 +10,7 @@ import { parse as parseYaml } from 'yaml';
 import { ARGON2_LIMITS, DEFAULT_ARGON2_PARAMS } from '../crypto/index.js';
 import { davError } from '../errors.js';
 import { isValidUserName } from '../users/names.js';
-import type { Argon2Params, BackendConfig, Config, MountConfig } from './types.js';
+import { DEFAULT_TIMEOUTS, type Argon2Params, type BackendConfig, type Config, type MountConfig, type TimeoutsConfig } from './types.js';
 
 /** The master key file of a config: keys.masterKeyFile, else <dataDir>/master.key. */
 export function masterKeyFileOf(config: Config): string {
@@ -169,7 +169,7 @@ class Validator {
   }
 
   config(rawInput: unknown): Config {
-    const raw = this.object(rawInput, '', ['server', 'dataDir', 'store', 'mounts', 'keys', 'auth', 'log']);
+    const raw = this.object(rawInput, '', ['server', 'dataDir', 'store', 'mounts', 'keys', 'auth', 'log', 'timeouts']);
     const server = this.object(raw.server, 'server', ['host', 'port', 'tls', 'quota', 'realm']);
 
     const host = this.env.DAVCRYPT_HOST ?? this.string(server.host, 'server.host', '127.0.0.1', '127.0.0.1');
@@ -245,7 +245,17 @@ class Validator {
     const log: Config['log'] = { level };
     if (logRaw.json !== undefined) log.json = this.bool(logRaw.json, 'log.json', false);
 
-    return { server: { host, port, tls, quota, realm }, dataDir, store, mounts, keys, auth, log };
+    return { server: { host, port, tls, quota, realm }, dataDir, store, mounts, keys, auth, log, timeouts: this.timeouts(raw.timeouts) };
+  }
+
+  private timeouts(value: unknown): TimeoutsConfig {
+    const t = this.object(value, 'timeouts', Object.keys(DEFAULT_TIMEOUTS));
+    const out = { ...DEFAULT_TIMEOUTS };
+    for (const k of Object.keys(DEFAULT_TIMEOUTS) as (keyof TimeoutsConfig)[]) {
+      const min = k === 'shutdownSeconds' ? 0 : 1;
+      out[k] = this.int(t[k], `timeouts.${k}`, DEFAULT_TIMEOUTS[k], min, k === 'backendRequestsPerUser' ? 10_000 : 86_400, String(DEFAULT_TIMEOUTS[k]));
+    }
+    return out;
   }
 
   private store(url: string, key: string): string {

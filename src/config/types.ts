@@ -83,4 +83,33 @@ export interface Config {
     throttle: ThrottleConfig;
   };
   log: { level: string; json?: boolean };
+  /** Fault handling (loadConfig fills every field; absent in hand-made configs means the defaults). */
+  timeouts?: TimeoutsConfig;
+}
+
+/** How long the gateway waits for its peers before answering with an error (FAULTS in README). */
+export interface TimeoutsConfig {
+  /** TCP + TLS connect to a WebDAV backend (unreachable: 503). */
+  backendConnectSeconds: number;
+  /** A WebDAV backend's response headers, and the longest silence inside its body (504). */
+  backendHeadersSeconds: number;
+  backendBodySeconds: number;
+  /** Longest silence inside a client's upload body before the upload is dropped (408, temp removed). */
+  uploadIdleSeconds: number;
+  /** One store (sqlite, redis) operation (503 after this). */
+  storeSeconds: number;
+  /** SIGTERM/SIGINT: how long in-flight requests may run on before they are cut. */
+  shutdownSeconds: number;
+  /** Backend requests one user may have in flight at once; more wait (so one user's stalls cannot starve the rest). */
+  backendRequestsPerUser: number;
+}
+
+export const DEFAULT_TIMEOUTS: TimeoutsConfig = {
+  backendConnectSeconds: 10, backendHeadersSeconds: 60, backendBodySeconds: 60, uploadIdleSeconds: 60,
+  storeSeconds: 5, shutdownSeconds: 30, backendRequestsPerUser: 8,
+};
+
+/** The config's timeouts, or the defaults for a hand-made Config without them. */
+export function timeoutsOf(config: Pick<Config, 'timeouts'>): TimeoutsConfig {
+  return config.timeouts ?? DEFAULT_TIMEOUTS;
 }

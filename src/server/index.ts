@@ -12,6 +12,7 @@ import type { LockStore } from './lock-store.js';
 import { createLockStore } from './lock-store-redis.js';
 import { PropStore } from './prop-store.js';
 import { createRequestListener } from './request-layer.js';
+import type { HealthReport } from './context.js';
 
 export interface GatewayServerOptions {
   authenticator: Authenticator;
@@ -28,15 +29,24 @@ export interface GatewayServerOptions {
   quota?: 'on' | 'off' | 'auto';
   /** Lock state; default createLockStore(store): Redis scripts for redis://, else in-process. */
   lockStore?: LockStore;
+  /** An upload body silent this long is dropped with 408 (default 60 s; 0: never). */
+  uploadIdleMs?: number;
+  /** Checks behind the health endpoint (store, backends); without it the endpoint answers ok. */
+  health?: () => Promise<HealthReport>;
 }
 
 export interface GatewayServer {
   readonly server: http.Server;
   listen(port: number, host: string): Promise<{ url: string; port: number; host: string }>;
-  close(): Promise<void>;
+  /**
+   * Stops accepting connections, lets requests in flight finish for up to `graceMs` (default 0),
+   * then cuts what is left. Idle keep-alive connections close at once.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 export { HEALTH_PATH } from './request-layer.js';
+export type { HealthReport } from './context.js';
 export { KeyvLockStore, type LockStore, type LockRecord } from './lock-store.js';
 export { RedisLockStore, createLockStore } from './lock-store-redis.js';
 export { httpErrorOf } from './errors-to-http.js';
@@ -54,6 +64,8 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
     realm: opts.realm ?? 'davcrypt',
     maxXmlBodyBytes: opts.limits?.maxXmlBodyBytes ?? 1024 * 1024,
     quota: opts.quota ?? 'auto',
+    uploadIdleMs: opts.uploadIdleMs ?? 60_000,
+    ...(opts.health ? { health: opts.health } : {}),
   });
   const serverOptions: http.ServerOptions = {
     ...(opts.limits?.maxHeaderBytes ? { maxHeaderSize: opts.limits.maxHeaderBytes } : {}),
@@ -77,6 +89,11 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
       socket.destroy();
     }
   });
+  let inFlight = 0;
+  server.on('request', (_req, res: http.ServerResponse) => {
+    inFlight += 1;
+    res.once('close', () => { inFlight -= 1; });
+  });
   server.on('connection', (socket) => socket.on('error', (err) => logger.debug('socket error', { error: err.message })));
 
   // Last line of defence: an exception thrown from a webdav-server callback must not kill the gateway.
@@ -97,11 +114,26 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
         });
       });
     },
-    close() {
-      if (guarded) { process.off('uncaughtException', onUncaught); guarded = false; }
+    close(graceMs = 0) {
       return new Promise((resolve, reject) => {
-        server.close((err) => (err && (err as NodeJS.ErrnoException).code !== 'ERR_SERVER_NOT_RUNNING' ? reject(err) : resolve()));
-        server.closeAllConnections?.();
+        const finish = (err?: Error) => {
+          clearInterval(idleSweep);
+          clearTimeout(cut);
+          if (guarded) { process.off('uncaughtException', onUncaught); guarded = false; }
+          if (err && (err as NodeJS.ErrnoException).code !== 'ERR_SERVER_NOT_RUNNING') reject(err);
+          else resolve();
+        };
+        server.close(finish);
+        // A connection becomes idle once its last response is out: close those as they appear, so
+        // only requests still running keep the process up, for at most graceMs.
+        server.closeIdleConnections();
+        const idleSweep = setInterval(() => server.closeIdleConnections(), 100);
+        if (inFlight > 0) logger.info('shutdown: waiting for requests in flight', { requests: inFlight, graceMs });
+        const cut = setTimeout(() => {
+          if (inFlight > 0) logger.warn('shutdown: cutting requests still in flight', { requests: inFlight, afterMs: graceMs });
+          server.closeAllConnections();
+        }, graceMs);
+        if (graceMs <= 0) server.closeAllConnections();
       });
     },
   };

@@ -69,8 +69,11 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
     const method = (req.method ?? 'GET').toUpperCase();
     const rawUrl = req.url ?? '/';
     if ((method === 'GET' || method === 'HEAD') && rawUrl.split('?')[0] === HEALTH_PATH) {
-      const body = Buffer.from('{"status":"ok"}');
-      res.statusCode = 200;
+      // Honest: 503 with the failing parts named (never their locations) when the store or a mount's storage is away.
+      const report = deps.health ? await deps.health() : undefined;
+      const body = Buffer.from(report ? JSON.stringify({ status: report.ok ? 'ok' : 'degraded', checks: report.checks }) : '{"status":"ok"}');
+      res.statusCode = report && !report.ok ? 503 : 200;
+      res.setHeader('Cache-Control', 'no-store');
       res.setHeader('Content-Type', 'application/json');
       res.setHeader('Content-Length', body.length);
       res.end(method === 'HEAD' ? undefined : body);

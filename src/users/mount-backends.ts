@@ -6,10 +6,10 @@
 import type { Backend } from '../backends/types.js';
 import { stat } from 'node:fs/promises';
 import {
-  createLocalBackend, createWebdavBackend, LocalBackend, WebdavBackend, type UploadProbeLogger, type WebdavBackendOptions,
+  createLocalBackend, createWebdavBackend, LocalBackend, WebdavBackend, type UploadProbeLogger, type WebdavBackendOptions, type WebdavTimeouts,
 } from '../backends/index.js';
 import type { MountConfig, WebdavBackendConfig } from '../config/types.js';
-import { isDavcryptError } from '../errors.js';
+import { davError, isDavcryptError } from '../errors.js';
 import { assertValidUserName, isValidUserName } from './names.js';
 
 
@@ -17,7 +17,7 @@ export class MountBackends {
   private readonly raw = new Map<string, Promise<Backend>>();
 
   /** `logger` receives each WebDAV backend's uploadViaTemp 'auto' decision (info) and probe failures (warn). */
-  constructor(readonly mounts: MountConfig[], private readonly logger?: UploadProbeLogger) {}
+  constructor(readonly mounts: MountConfig[], private readonly logger?: UploadProbeLogger, private readonly timeouts?: WebdavTimeouts) {}
 
   /** The mounts `user` may use, in config order. */
   mountsFor(user: string): MountConfig[] {
@@ -63,10 +63,10 @@ export class MountBackends {
       backend =
         b.type === 'local'
           ? createLocalBackend(where)
-          : createWebdavBackend({ ...webdavOptions(b), url: where, logger: this.logger }).catch(async (err: unknown) => {
+          : createWebdavBackend({ ...webdavOptions(b, this.timeouts), url: where, logger: this.logger }).catch(async (err: unknown) => {
               if (!mount.perUser || !isDavcryptError(err, 'DC_ERR_NOT_FOUND')) throw err;
               await createWebdavHome(b, user);
-              return createWebdavBackend({ ...webdavOptions(b), url: where, logger: this.logger });
+              return createWebdavBackend({ ...webdavOptions(b, this.timeouts), url: where, logger: this.logger });
             });
       this.raw.set(cacheKey, backend);
       backend.catch(() => this.raw.delete(cacheKey));
@@ -84,10 +84,38 @@ export class MountBackends {
       const isDir = await stat(where).then((s) => s.isDirectory(), () => false);
       return isDir ? new LocalBackend(where, { createRoot: false }) : undefined;
     }
-    return createWebdavBackend({ ...webdavOptions(mount.backend), url: where }).catch((err: unknown) => {
+    return createWebdavBackend({ ...webdavOptions(mount.backend, this.timeouts), url: where }).catch((err: unknown) => {
       if (isDavcryptError(err, 'DC_ERR_NOT_FOUND')) return undefined;
       throw err;
     });
+  }
+
+  /**
+   * Checks that a mount's storage answers and that its base folder exists: the root of a shared
+   * mount, or for a per-user mount the folder above `{user}` (homes below it are created at
+   * login). Opens nothing that stays open. Throws DC_ERR_NOT_FOUND (base folder missing),
+   * DC_ERR_BACKEND_UNAVAILABLE / DC_ERR_BACKEND_TIMEOUT / DC_ERR_BACKEND_UNAUTHORIZED; messages name the location.
+   */
+  async checkBase(mount: MountConfig, signal?: AbortSignal): Promise<void> {
+    const b = mount.backend;
+    if (b.type === 'local') {
+      const base = b.root.includes('{user}') ? b.root.slice(0, b.root.indexOf('{user}')) : b.root;
+      const folder = base.endsWith('/') || base === '' ? base || '/' : base.slice(0, base.lastIndexOf('/') + 1) || '/';
+      const isDir = await stat(folder).then((st) => st.isDirectory(), () => false);
+      // A local base is created on first use (mkdir -p): only a path that cannot become a folder is a fault.
+      if (!isDir && !(await creatableFolder(folder))) {
+        throw davError('DC_ERR_NOT_FOUND', `local:${folder}: not a folder and cannot be created`, { details: { path: folder } });
+      }
+      return;
+    }
+    const base = baseUrlAbove(b.url);
+    const backend = new WebdavBackend({ ...webdavOptions(b, this.timeouts), url: base });
+    try {
+      const root = await backend.stat('/', { signal });
+      if (root.type !== 'directory') throw davError('DC_ERR_NOT_FOUND', `webdav:${base}: not a folder`);
+    } finally {
+      await backend.close();
+    }
   }
 
   /**
@@ -153,11 +181,33 @@ export async function createWebdavHome(b: WebdavBackendConfig, user: string): Pr
   }
 }
 
-function webdavOptions(b: WebdavBackendConfig): WebdavBackendOptions {
+function webdavOptions(b: WebdavBackendConfig, timeouts?: WebdavTimeouts): WebdavBackendOptions {
   const out: WebdavBackendOptions = { url: b.url };
+  if (timeouts) out.timeouts = timeouts;
   if (b.username !== undefined) out.username = b.username;
   if (b.password !== undefined) out.password = b.password;
   if (b.ca !== undefined) out.ca = b.ca;
   if (b.uploadViaTemp !== undefined) out.uploadViaTemp = b.uploadViaTemp;
   return out;
+}
+
+/** The part of a WebDAV URL above its first `{user}` segment (the URL itself without one). */
+function baseUrlAbove(url: string): string {
+  const template = new URL(url.replaceAll('{user}', '__DAVCRYPT_USER__'));
+  const segments = template.pathname.split('/').filter((seg) => seg !== '');
+  const first = segments.findIndex((seg) => seg.includes('__DAVCRYPT_USER__'));
+  if (first < 0) return url;
+  template.pathname = '/' + segments.slice(0, first).map((seg) => seg + '/').join('');
+  return template.href;
+}
+
+/** True when the nearest existing ancestor of `folder` is a folder (so mkdir -p can make it). */
+async function creatableFolder(folder: string): Promise<boolean> {
+  let dir = folder.replace(/\/+$/, '');
+  while (dir.length > 0) {
+    const st = await stat(dir).catch(() => undefined);
+    if (st) return st.isDirectory();
+    dir = dir.slice(0, dir.lastIndexOf('/'));
+  }
+  return true;
 }
