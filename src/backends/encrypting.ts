@@ -434,7 +434,8 @@ export class EncryptingBackend implements Backend {
    * gets the ciphertext size). Throws as the inner backend's write.
    */
   async write(path: string, body: Readable, opts: WriteOptions = {}): Promise<EntryInfo> {
-    const encrypt = createEncryptStream({ key: this.keys.current, random: this.options.random });
+    // A known size streams ciphertext as the body arrives (no segment-sized wait per backend write).
+    const encrypt = createEncryptStream({ key: this.keys.current, random: this.options.random, plainSize: opts.size });
     // Not stream.pipeline: it would destroy the caller's body (an HTTP request) on an inner failure.
     const onBodyError = (err: Error) => encrypt.destroy(err);
     body.on('error', onBodyError);
