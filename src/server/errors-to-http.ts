@@ -59,6 +59,8 @@ export function sendError(res: ServerResponse, err: unknown, logger?: Logger, wh
     });
   }
   if (res.headersSent || res.destroyed || mapped.code === 'DC_ERR_ABORTED') {
+    // The access log shows why the answer was cut (504 backend silent, 502 tampered...), not 499.
+    if (mapped.code !== 'DC_ERR_ABORTED') failedStatus.set(res, mapped.status);
     if (!res.writableEnded) res.destroy();
     return;
   }
@@ -105,4 +107,11 @@ function lingerOnUnreadBody(res: ServerResponse): void {
       }
     };
   }
+}
+
+const failedStatus = new WeakMap<ServerResponse, number>();
+
+/** The status of the error that cut a response after its headers were sent (for the access log), if any. */
+export function cutResponseStatus(res: ServerResponse): number | undefined {
+  return failedStatus.get(res);
 }

@@ -9,7 +9,7 @@ import type { AuthenticatedUser } from '../users/types.js';
 import { parseBasicAuth } from './basic-auth.js';
 import { evaluateHttpPreconditions, evaluateIf, parseIfHeader, submittedTokens } from './conditions.js';
 import { resolveTarget, statCached, type DavContext, type ServerDeps } from './context.js';
-import { sendError } from './errors-to-http.js';
+import { cutResponseStatus, sendError } from './errors-to-http.js';
 import { noteStreamedBytes } from './gc-pacer.js';
 import { ALLOWED_METHODS, httpDate, sendEmpty } from './methods/common.js';
 import { handleGetHead } from './methods/get-head.js';
@@ -161,7 +161,7 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
     res.once('close', () => {
       if (!res.writableFinished) controller.abort(davError('DC_ERR_ABORTED', 'client went away'));
       deps.logger.info('request', {
-        method: req.method, path: state.path ?? '(invalid)', status: res.writableFinished ? res.statusCode : 499,
+        method: req.method, path: state.path ?? '(invalid)', status: res.writableFinished ? res.statusCode : cutResponseStatus(res) ?? 499,
         bytes, ms: Number((process.hrtime.bigint() - started) / 1_000_000n), user: state.user,
       });
     });

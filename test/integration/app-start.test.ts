@@ -47,7 +47,11 @@ describe('davcrypt serve with the default config', () => {
     expect(String(options.headers.dav ?? '')).toMatch(/1/);
     const health = await request(`http://127.0.0.1:${port}/.well-known/davcrypt/health`);
     expect(health.statusCode).toBe(200);
-    expect(await health.body.json()).toEqual({ status: 'ok' });
+    // Store and mount storage checked, each named with its time, never a storage location.
+    const report = (await health.body.json()) as { status: string; checks: Record<string, { ok: boolean }> };
+    expect(report.status).toBe('ok');
+    expect(Object.keys(report.checks).sort()).toEqual(['mount /', 'store']);
+    expect(Object.values(report.checks).every((c) => c.ok)).toBe(true);
     const anon = await request(`http://127.0.0.1:${port}/`, { method: 'PROPFIND', headers: { depth: '0' } });
     await anon.body.dump();
     expect(anon.statusCode).toBe(401);
