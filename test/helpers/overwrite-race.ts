@@ -39,7 +39,8 @@ export async function overwriteRace(gw: { url: string }, auth: string, path: str
   try {
     await put(0);
     for (let round = 1; round <= rounds; round++) {
-      await Promise.all([put(round), ...ranges.map(get)]);
+      // Two writers of the same size at once: each one's answer must name its own version.
+      await Promise.all([put(2 * round), put(2 * round + 1), ...ranges.map(get)]);
     }
   } finally {
     await agent.close();
