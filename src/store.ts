@@ -39,7 +39,8 @@ export async function createStore(url: string, namespace: string = DEFAULT_NAMES
     // reconnect that may never come; the client keeps reconnecting in the background.
     const adapter = new KeyvRedis(
       { url, disableOfflineQueue: true, socket: { connectTimeout: 5_000, reconnectStrategy: (attempt: number) => Math.min(100 * 2 ** attempt, 2_000) } },
-      { throwOnConnectError: true, connectionTimeout: 5_000 },
+      // throwOnErrors: without it a failed command reads as "no such key" (no user, no lock).
+      { throwOnConnectError: true, throwOnErrors: true, connectionTimeout: 5_000 },
     );
     keyv = new Keyv({ store: adapter, namespace, throwOnErrors: true, useKeyPrefix: false });
     redisAdapters.set(keyv, adapter);

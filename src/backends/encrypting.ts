@@ -109,6 +109,9 @@ const PLAINTEXT: EncryptionMeta = Object.freeze({ encrypted: false });
 /** Not probed (over the listing's budget): a size davcrypt files can have is taken as one (writers' exponent). */
 const BY_SIZE: EncryptionMeta = Object.freeze({ encrypted: true });
 
+/** Range reads of a file that keeps changing under them: tries before DC_ERR_PRECONDITION_FAILED. */
+const RANGE_READ_ATTEMPTS = 5;
+
 /** Plaintext bodies handed through as the inner backend gave them (nothing to verify, nothing to wait for). */
 const passedThrough = new WeakSet<Readable>();
 
@@ -372,12 +375,17 @@ export class EncryptingBackend implements Backend {
    * (DC_ERR_TAMPERED), as is a file that changed twice during the read (DC_ERR_PRECONDITION_FAILED).
    */
   private async readRange(path: string, opts: ReadOptions): Promise<ReadResult> {
-    try {
-      return await firstVerified(await this.readRangeOnce(path, opts, false));
-    } catch (err) {
-      if (opts.signal?.aborted || !(isDavcryptError(err, 'DC_ERR_TAMPERED') || isDavcryptError(err, 'DC_ERR_PRECONDITION_FAILED'))) throw err;
-      this.hints.delete(path);
-      return firstVerified(await this.readRangeOnce(path, opts, true));
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await firstVerified(await this.readRangeOnce(path, opts, attempt > 0));
+      } catch (err) {
+        const retry = !opts.signal?.aborted && (
+          (attempt === 0 && isDavcryptError(err, 'DC_ERR_TAMPERED')) ||
+          // The file changed between two of our reads (writers racing): read it afresh, a few times.
+          (attempt < RANGE_READ_ATTEMPTS - 1 && isDavcryptError(err, 'DC_ERR_PRECONDITION_FAILED') && opts.ifMatch === undefined));
+        if (!retry) throw err;
+        this.hints.delete(path);
+      }
     }
   }
 
@@ -390,7 +398,17 @@ export class EncryptingBackend implements Backend {
     if (info.type === 'directory') {
       throw davError('DC_ERR_IS_A_COLLECTION', `${this.name} read ${path}: is a folder`, { details: { path } });
     }
-    const meta = fresh && info.type === 'file' && couldBeCipherSize(info.size) ? await this.probeMeta(info, opts) : await this.metaFor(info, opts);
+    let meta: EncryptionMeta;
+    if (fresh && info.type === 'file' && couldBeCipherSize(info.size)) {
+      const probed = await this.probeMetaWithEtag(info, opts);
+      // Header and stat must describe one version, or the segments would be checked against another header.
+      if (info.etag !== undefined && probed.etag !== undefined && !sameEtag(info.etag, probed.etag)) {
+        throw davError('DC_ERR_PRECONDITION_FAILED', `${this.name} read ${path}: the file changed during the read`, { details: { path } });
+      }
+      meta = probed.meta;
+    } else {
+      meta = await this.metaFor(info, opts);
+    }
     if (!meta.encrypted) {
       const plain = await this.inner.read(path, opts);
       passedThrough.add(plain.body);
@@ -514,6 +532,10 @@ export class EncryptingBackend implements Backend {
 
   /** The 65-byte ranged read behind metaFor, cache bypassed; caches what it read under the ETag read with it. */
   private async probeMeta(info: EntryInfo, opts: OpOptions): Promise<EncryptionMeta> {
+    return (await this.probeMetaWithEtag(info, opts)).meta;
+  }
+
+  private async probeMetaWithEtag(info: EntryInfo, opts: OpOptions): Promise<{ meta: EncryptionMeta; etag?: string }> {
     const r = await this.inner.read(info.path, { range: { start: 0, end: HEADER_BYTES - 1 }, signal: opts.signal });
     const head = await readUpTo(r.body, HEADER_BYTES);
     let meta: EncryptionMeta = PLAINTEXT;
@@ -522,7 +544,7 @@ export class EncryptingBackend implements Backend {
     // Cache under the etag the probe saw, which is the version whose bytes were read (never the
     // caller's: its stat may be older than these bytes).
     this.remember(r.info, meta);
-    return meta;
+    return { meta, etag: r.info.etag };
   }
 
   private remember(info: EntryInfo, meta: EncryptionMeta): void {

@@ -11,6 +11,8 @@ export interface RaceResult {
   statuses: Record<number, number>;
   /** 206 answers whose bytes match no written version */
   wrongBytes: number;
+  /** bodies of the first few non-206 answers */
+  failures: string[];
   ms: number;
 }
 
@@ -18,7 +20,7 @@ export async function overwriteRace(gw: { url: string }, auth: string, path: str
   const agent = new Agent({ connections: 8, pipelining: 0 });
   const ranges: [number, number][] = [[70_000, 70_999], [plainSize - 100, plainSize - 1], [0, 99]];
   const versions = new Map<number, Buffer>();
-  const result: RaceResult = { rounds, gets: 0, statuses: {}, wrongBytes: 0, ms: 0 };
+  const result: RaceResult = { rounds, gets: 0, statuses: {}, wrongBytes: 0, failures: [], ms: 0 };
   const started = Date.now();
   const put = async (seed: number) => {
     const body = patternBytes(plainSize, seed);
@@ -34,6 +36,7 @@ export async function overwriteRace(gw: { url: string }, auth: string, path: str
     const body = Buffer.from(await res.body.arrayBuffer());
     result.gets += 1;
     result.statuses[res.statusCode] = (result.statuses[res.statusCode] ?? 0) + 1;
+    if (res.statusCode !== 206 && result.failures.length < 5) result.failures.push(`${res.statusCode} ${body.toString('utf8').trim()}`);
     if (res.statusCode === 206 && ![...versions.values()].some((v) => v.subarray(start, end + 1).equals(body))) result.wrongBytes += 1;
   };
   try {

@@ -12,7 +12,7 @@ describe('same-size overwrite racing range GETs (local storage)', () => {
 
   it('300 rounds: every range GET is a 206 with the bytes of one written version, never 502', async () => {
     const r = await overwriteRace(gw, gw.authHeader(), '/race.bin', 300);
-    console.log(`[faults] overwrite race (local): ${r.rounds} rounds, ${r.gets} range GETs, statuses ${JSON.stringify(r.statuses)}, wrong bytes ${r.wrongBytes}, ${r.ms} ms`);
+    console.log(`[faults] overwrite race (local): ${r.rounds} rounds, ${r.gets} range GETs, statuses ${JSON.stringify(r.statuses)}, wrong bytes ${r.wrongBytes}, ${r.ms} ms${r.failures.length ? `; ${r.failures.join(' | ')}` : ''}`);
     expect(r.statuses[502] ?? 0).toBe(0);
     expect(r.statuses).toEqual({ 206: r.gets });
     expect(r.wrongBytes).toBe(0);

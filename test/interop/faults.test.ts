@@ -152,7 +152,7 @@ describe.skipIf(apacheMissing !== undefined)('same-size overwrite racing range G
     const gw = await startTestGateway({ backend: { webdavUrl: apache.url, username: 'svc', password: 'svc-pw' } });
     try {
       const r = await overwriteRace(gw, gw.authHeader(), '/race.bin', 300);
-      console.log(`[faults] overwrite race (Apache): ${r.rounds} rounds, ${r.gets} range GETs, statuses ${JSON.stringify(r.statuses)}, wrong bytes ${r.wrongBytes}, ${r.ms} ms`);
+      console.log(`[faults] overwrite race (Apache): ${r.rounds} rounds, ${r.gets} range GETs, statuses ${JSON.stringify(r.statuses)}, wrong bytes ${r.wrongBytes}, ${r.ms} ms${r.failures.length ? `; ${r.failures.join(' | ')}` : ''}`);
       expect(r.statuses[502] ?? 0).toBe(0);
       expect(r.statuses).toEqual({ 206: r.gets });
       expect(r.wrongBytes).toBe(0);
