@@ -274,6 +274,9 @@ describe('npm start', () => {
       expect(out.text()).toMatch(/shutting down/);
     } finally {
       if (npm.exitCode === null) npm.kill('SIGKILL');
+      // An orphan (the bug this guards against) must not outlive the test: find it by its port.
+      const orphan = spawnSync('sh', ['-c', `grep -l 'DAVCRYPT_PORT=${port}' /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3`]).stdout.toString().trim();
+      for (const pid of orphan.split('\n').filter(Boolean)) if (Number(pid) !== process.pid) try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone */ }
       await tmp.cleanup();
     }
   }, 300_000);
