@@ -94,7 +94,7 @@ export interface TimeoutsConfig {
   /** A WebDAV backend's response headers, and the longest silence inside its body (504). */
   backendHeadersSeconds: number;
   backendBodySeconds: number;
-  /** Longest silence inside a client's upload body before the upload is dropped (408, temp removed). */
+  /** An upload body bringing less than 1 KiB in this many seconds is dropped (408, temp removed): silence or a trickle. */
   uploadIdleSeconds: number;
   /** One store (sqlite, redis) operation (503 after this). */
   storeSeconds: number;

@@ -162,6 +162,26 @@ describe('backend faults through a stalling proxy', () => {
     expect(leftovers).toEqual([]);
   });
 
+  it('an upload trickling 1 byte every 200 ms is dropped with 408 too (less than 1 KiB per uploadIdleSeconds)', async () => {
+    const socket = net.connect(front.gw.port, '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    const started = Date.now();
+    socket.write(`PUT /trickle.bin HTTP/1.1\r\nHost: x\r\nAuthorization: ${front.gw.authHeader('bob')}\r\nContent-Length: 100000\r\n\r\n`);
+    const timer = setInterval(() => { if (!socket.destroyed) socket.write(Buffer.from([1])); }, 200);
+    const answer = await new Promise<string>((resolve) => {
+      let text = '';
+      socket.on('data', (c: Buffer) => { text += c.toString('latin1'); if (text.includes('\r\n\r\n')) resolve(text); });
+      socket.on('close', () => resolve(text));
+    });
+    clearInterval(timer);
+    const ms = Date.now() - started;
+    socket.destroy();
+    console.log(`[faults] trickling upload: ${answer.split('\r\n')[0]} after ${ms} ms`);
+    expect(answer).toMatch(/^HTTP\/1\.1 408/);
+    expect(ms).toBeLessThan(4_000);
+    expect((await send('GET', '/trickle.bin', { user: 'bob' })).status).toBe(404);
+  });
+
   it('a backend reset mid-PUT answers 503 with a status (no TCP reset), the old version stays', async () => {
     // Counted per connection: every connection is cut after 300 kB of request bytes.
     proxy.mode = { kind: 'cutAfter', requestBytes: 300_000 };

@@ -117,9 +117,13 @@ export async function handlePut(ctx: DavContext): Promise<void> {
   }
 }
 
+/** Fewer body bytes than this within one idle window count as idle (a 1-byte-every-5-s trickle is). */
+const UPLOAD_IDLE_MIN_BYTES = 1024;
+
 /**
- * Calls `onIdle` once when the client has sent no body byte for `idleMs` while the gateway was
- * ready to read (a paused request is the backend's slowness, not the client's). Returns the stop.
+ * Calls `onIdle` once when the client has sent fewer than UPLOAD_IDLE_MIN_BYTES for `idleMs`
+ * while the gateway was ready to read (a paused request is the backend's slowness, not the
+ * client's). Returns the stop.
  */
 function watchUploadIdle(req: DavContext['req'], idleMs: number | undefined, onIdle: (idleMs: number) => void): () => void {
   if (!idleMs || idleMs <= 0 || req.complete) return () => undefined;
@@ -128,7 +132,8 @@ function watchUploadIdle(req: DavContext['req'], idleMs: number | undefined, onI
   let lastActive = Date.now();
   const timer = setInterval(() => {
     const now = Date.now();
-    if (socket.bytesRead !== lastBytes || req.readableFlowing === false || req.readableLength > 0 || (socket.readableLength ?? 0) > 0) {
+    const progressed = socket.bytesRead - lastBytes >= UPLOAD_IDLE_MIN_BYTES || (req.complete && socket.bytesRead !== lastBytes);
+    if (progressed || req.readableFlowing === false || req.readableLength > 0 || (socket.readableLength ?? 0) > 0) {
       lastBytes = socket.bytesRead;
       lastActive = now;
     } else if (now - lastActive >= idleMs) {
