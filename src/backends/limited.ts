@@ -22,7 +22,7 @@ export class RequestSlots {
 
   /** Resolves with a release function (call it exactly once). Throws DC_ERR_BACKEND_UNAVAILABLE, DC_ERR_ABORTED. */
   async acquire(signal?: AbortSignal): Promise<() => void> {
-    signal?.throwIfAborted();
+    if (signal?.aborted) throw davError('DC_ERR_ABORTED', 'aborted before a backend slot was free', { cause: signal.reason });
     if (this.inUse < this.max) {
       this.inUse += 1;
       return this.releaser();
