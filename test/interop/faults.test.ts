@@ -16,6 +16,7 @@ import { apacheAvailable, startApache, type ApacheServer } from '../helpers/apac
 import { startClientGateway, type ClientGateway } from '../helpers/clients.js';
 import { patternBytes, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { overwriteRace } from '../helpers/overwrite-race.js';
+import { rcloneAvailable, startRcloneServe } from '../helpers/rclone.js';
 import { redisSkipReason, startRedis, type TestRedis } from '../helpers/redis.js';
 import { freePort, stopChild, tailBuffer } from '../helpers/server-process.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
@@ -190,6 +191,39 @@ describe.skipIf(apacheMissing !== undefined)('stale temp uploads on a WebDAV bac
     } finally {
       await backend.close();
       await apache.stop();
+      await tmp.cleanup();
+    }
+  });
+});
+
+const rcloneMissing = rcloneAvailable();
+if (rcloneMissing) console.warn(`[skip] faults (rclone): ${rcloneMissing}`);
+describe.skipIf(rcloneMissing !== undefined)('stale temp uploads on rclone serve webdav (writes its PUT bodies in place)', () => {
+  it('a temp upload left by a killed gateway goes when its folder is next written, after staleTempMs', async () => {
+    const tmp = await makeTempDir('faults-sweep-rclone');
+    const docs = join(tmp.path, 'share', 'docs');
+    // Left on disk before rclone starts (it caches what it lists; it ignores X-OC-Mtime on PUT).
+    await mkdir(docs, { recursive: true });
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600 * 1000);
+    for (const name of ['.davcrypt-tmp-0123456789abcdef', '.davcrypt-tmp-fedcba9876543210', '.davcrypt-tmp-notours']) {
+      await writeFile(join(docs, name), 'partial');
+      if (name !== '.davcrypt-tmp-fedcba9876543210') await utimes(join(docs, name), twoHoursAgo, twoHoursAgo);
+    }
+    const rclone = await startRcloneServe({ root: join(tmp.path, 'share') });
+    const backend = new WebdavBackend({ url: rclone.url, uploadViaTemp: true, staleTempMs: 60 * 60 * 1000 });
+    try {
+      await backend.write('/docs/new.txt', (await import('node:stream')).Readable.from([Buffer.from('hello')]), { size: 5 });
+      let left: string[] = [];
+      for (let i = 0; i < 50; i++) {
+        left = (await readdir(docs)).sort();
+        if (!left.includes('.davcrypt-tmp-0123456789abcdef')) break;
+        await sleep(100);
+      }
+      console.log(`[faults] rclone temp sweep: left in the folder after a write: ${left.join(', ')}`);
+      expect(left).toEqual(['.davcrypt-tmp-fedcba9876543210', '.davcrypt-tmp-notours', 'new.txt']);
+    } finally {
+      await backend.close();
+      await rclone.stop();
       await tmp.cleanup();
     }
   });
