@@ -7,6 +7,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
@@ -275,6 +276,33 @@ describe.skipIf(redisSkipReason !== undefined)('Redis stopped under a running ga
       expect(back).toBe(207);
     } finally {
       await stopChild(again);
+    }
+  }, 60_000);
+});
+
+describe.skipIf(redisSkipReason !== undefined)('Redis hung (SIGSTOP) under a running gateway', () => {
+  it('answers 503 after timeouts.storeSeconds instead of hanging', async () => {
+    const port = await freePort();
+    const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    let gw: ClientGateway | undefined;
+    try {
+      for (let i = 0; i < 50; i++) {
+        const up = await new Promise<boolean>((r) => { const s = net.connect(port, '127.0.0.1', () => { s.destroy(); r(true); }); s.on('error', () => r(false)); });
+        if (up) break;
+        await sleep(100);
+      }
+      gw = await startClientGateway({ store: `redis://127.0.0.1:${port}`, users: { alice: 'alice-pw', bob: 'bob-pw' }, config: { timeouts: { storeSeconds: 2 } } });
+      redis.kill('SIGSTOP');
+      const login = await send(gw.gw, gw.gw.authHeader('bob'), 'GET', '/');
+      console.log(`[faults] Redis hung (SIGSTOP): first login ${login.status} after ${login.ms} ms (storeSeconds 2)`);
+      expect(login.status).toBe(503);
+      expect(login.ms).toBeGreaterThanOrEqual(1_900);
+      expect(login.ms).toBeLessThan(5_000);
+      expect(login.text).toMatch(/^DC_ERR_STORE_UNAVAILABLE: .*no answer within 2000 ms/);
+    } finally {
+      redis.kill('SIGCONT');
+      await gw?.close();
+      await stopChild(redis);
     }
   }, 60_000);
 });
