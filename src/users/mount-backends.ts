@@ -65,7 +65,12 @@ export class MountBackends {
           ? createLocalBackend(where)
           : createWebdavBackend({ ...webdavOptions(b, this.timeouts), url: where, logger: this.logger }).catch(async (err: unknown) => {
               if (!mount.perUser || !isDavcryptError(err, 'DC_ERR_NOT_FOUND')) throw err;
-              await createWebdavHome(b, user);
+              await createWebdavHome(b, user).catch((mkErr: unknown) => {
+                // Not the client's conflict (409, unlogged): the operator's storage lacks the folder above {user}.
+                if (!isDavcryptError(mkErr, 'DC_ERR_CONFLICT') && !isDavcryptError(mkErr, 'DC_ERR_NOT_FOUND')) throw mkErr;
+                throw davError('DC_ERR_BACKEND', `webdav:${baseUrlAbove(b.url)}: the folder above {user} is missing on the storage; ` +
+                  'create it, or fix the mount URL', { cause: mkErr });
+              });
               return createWebdavBackend({ ...webdavOptions(b, this.timeouts), url: where, logger: this.logger });
             });
       this.raw.set(cacheKey, backend);

@@ -156,3 +156,32 @@ describe('start-up faults', () => {
     }
   });
 });
+
+describe('a per-user WebDAV mount whose folder above {user} is missing', () => {
+  it('answers 502 naming nothing to the client, and the log names the URL and the fix (not an unlogged 409)', async () => {
+    const { startTestGateway } = await import('../helpers/gateway.js');
+    const { startClientGateway } = await import('../helpers/clients.js');
+    const store = await startTestGateway({ users: { store: 'store-pw' }, encrypt: false });
+    const base = `${store.url}missing/{user}/`;
+    const front = await startClientGateway({
+      users: {},
+      mounts: [{ path: '/', backend: { type: 'webdav', url: base, username: 'store', password: 'store-pw' } }],
+      config: { keys: { backendKeyring: false } },
+    });
+    try {
+      await front.gw.gateway.users.accounts.add('alice', 'alice-pw').catch(() => undefined);
+      front.gw.users.alice = 'alice-pw';
+      const r = await front.req('PROPFIND', '/', { headers: { depth: '0' }, auth: front.gw.authHeader('alice') });
+      expect(r.status).toBe(502);
+      expect(r.text).not.toContain(String(store.port));
+      await new Promise((res) => setTimeout(res, 300));
+      const logged = front.logs.find((l) => l.message === 'request failed' && /the folder above \{user\} is missing/.test(String(l.error)));
+      expect(String(logged?.error)).toContain(`${store.url}missing/`);
+      // At start it was named already.
+      expect(front.logs.some((l) => l.level === 'warn' && /mount storage not usable/.test(l.message))).toBe(true);
+    } finally {
+      await front.close();
+      await store.close();
+    }
+  });
+});
