@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   DC_ERR_NOT_A_COLLECTION: { status: 409, meaning: 'a folder was expected' },
   DC_ERR_IS_A_COLLECTION: { status: 409, meaning: 'a file was expected' },
   DC_ERR_NAME_CONFLICT: { status: 409, meaning: 'a name differing only in letter case or Unicode form exists (case-insensitive backend)' },
+  DC_ERR_REQUEST_TIMEOUT: { status: 408, meaning: 'the request body stopped arriving (idle upload)' },
   DC_ERR_LENGTH_REQUIRED: { status: 411, meaning: 'the request body needs a Content-Length' },
   DC_ERR_PRECONDITION_FAILED: { status: 412, meaning: 'a conditional header did not match' },
   DC_ERR_PAYLOAD_TOO_LARGE: { status: 413, meaning: 'the request body is larger than allowed' },
@@ -32,6 +33,8 @@ export const ERROR_CODES = {
   DC_ERR_BACKEND: { status: 502, meaning: 'the backend answered in an unexpected way' },
   DC_ERR_BACKEND_UNAUTHORIZED: { status: 502, meaning: 'the backend refused the gateway credentials' },
   DC_ERR_BACKEND_UNAVAILABLE: { status: 503, meaning: 'the backend cannot be reached or timed out' },
+  DC_ERR_BACKEND_TIMEOUT: { status: 504, meaning: 'the backend stopped answering mid-request (timeout)' },
+  DC_ERR_STORE_UNAVAILABLE: { status: 503, meaning: 'the gateway store (sqlite, redis) cannot be reached or timed out' },
 
   // File format (reading ciphertext)
   DC_ERR_NOT_ENCRYPTED: { status: 502, meaning: 'the data does not start with the DAVCRYPT magic (in an encrypted mount with plaintext: refuse, a stored file that is plaintext, empty or has a damaged magic)' },

@@ -14,6 +14,7 @@ import {
   cipherSizeForPlain,
   createEncryptStream,
   createSegmentDecryptStream,
+  createSliceStream,
   decryptPlainRange,
   hasMagic,
   parseHeader,
@@ -35,6 +36,7 @@ import type {
   ReadResult,
   TransferOptions,
   WriteOptions,
+  WriteOutcome,
 } from './types.js';
 
 /** What is known about one stored version of a file (keyed by path + ETag). */
@@ -115,6 +117,12 @@ export function couldBeCipherSize(size: number): boolean {
 const PLAINTEXT: EncryptionMeta = Object.freeze({ encrypted: false });
 /** Not probed (over the listing's budget): a size davcrypt files can have is taken as one (writers' exponent). */
 const BY_SIZE: EncryptionMeta = Object.freeze({ encrypted: true });
+
+/** Range reads of a file that keeps changing under them: tries before DC_ERR_PRECONDITION_FAILED. */
+const RANGE_READ_ATTEMPTS = 5;
+
+/** Plaintext bodies handed through as the inner backend gave them (nothing to verify, nothing to wait for). */
+const passedThrough = new WeakSet<Readable>();
 
 /** Parsed headers of cached meta objects (listings would otherwise decode base64 per entry and request). */
 const parsedHeaders = new WeakMap<EncryptionMeta, FileHeader>();
@@ -405,8 +413,91 @@ export class EncryptingBackend implements Backend {
     return { body, info: this.toPlainEntry(r.info, meta, header), range: { start: range.start, end } };
   }
 
+  /**
+   * A range read trusts a header from the cache (bound to an ETag) over the bytes only until the
+   * first segment fails: then the header is read again from the backend (with the ETag of the
+   * bytes read) and the range once more. Only a failure with a freshly read header is reported
+   * (DC_ERR_TAMPERED), as is a file that changed twice during the read (DC_ERR_PRECONDITION_FAILED).
+   */
   private async readRange(path: string, opts: ReadOptions): Promise<ReadResult> {
-    const fast = await this.readRangeByHint(path, opts);
+    let tampered = 0;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        // Third try after two tag failures: header and segments in ONE read, so they are one version
+        // even where the store gives two versions one ETag (Apache: size + mtime, mtimes a clock tick apart).
+        const read = tampered >= 2 ? this.readRangeInOneRequest(path, opts) : this.readRangeOnce(path, opts, attempt > 0);
+        return await firstVerified(await read);
+      } catch (err) {
+        if (isDavcryptError(err, 'DC_ERR_TAMPERED')) tampered += 1;
+        const retry = !opts.signal?.aborted && attempt < RANGE_READ_ATTEMPTS - 1 && (
+          (isDavcryptError(err, 'DC_ERR_TAMPERED') && tampered <= 2) ||
+          // The file changed between two of our reads (writers racing): read it afresh, a few times.
+          (isDavcryptError(err, 'DC_ERR_PRECONDITION_FAILED') && opts.ifMatch === undefined));
+        if (!retry) throw err;
+        this.hints.delete(path);
+      }
+    }
+  }
+
+  /** A range read whose header comes from the same backend read as its segments (reads from byte 0). */
+  private async readRangeInOneRequest(path: string, opts: ReadOptions): Promise<ReadResult> {
+    const range = opts.range!;
+    const info = await this.inner.stat(path, opts);
+    if (info.type === 'directory') throw davError('DC_ERR_IS_A_COLLECTION', `${this.name} read ${path}: is a folder`, { details: { path } });
+    const meta = couldBeCipherSize(info.size) ? await this.probeMeta(info, opts) : PLAINTEXT;
+    if (!meta.encrypted) {
+      const plain = await this.inner.read(path, opts);
+      passedThrough.add(plain.body);
+      return plain;
+    }
+    const guess = this.headerOf(meta);
+    this.checkCipherSize(info, guess);
+    const plainSize = plainSizeForCipher(info.size, guess.segmentExponent)!;
+    if (plainSize === 0) return { body: Readable.from([]), info: this.toPlainEntry(info, meta, guess) };
+    if (range.start >= plainSize || (range.end !== undefined && range.end < range.start)) {
+      throw davError('DC_ERR_RANGE_NOT_SATISFIABLE', `${this.name} read ${path}: range starts at ${range.start}, size is ${plainSize}`, {
+        details: { path, size: plainSize },
+      });
+    }
+    const end = Math.min(range.end ?? plainSize - 1, plainSize - 1);
+    const span = planPlainRange(range.start, end, plainSize, guess.segmentExponent);
+    const changed = () => davError('DC_ERR_PRECONDITION_FAILED', `${this.name} read ${path}: the file changed during the read`, { details: { path } });
+    const r = await this.inner.read(path, { range: { start: 0, end: span.cipherEnd }, signal: opts.signal });
+    if (r.info.size !== info.size || (r.range !== undefined && (r.range.start !== 0 || r.range.end !== span.cipherEnd))) {
+      r.body.destroy();
+      throw changed();
+    }
+    let head: Buffer;
+    let ended: boolean;
+    let header: FileHeader;
+    try {
+      ({ head, ended } = await readHead(r.body, HEADER_BYTES));
+      header = parseHeader(head.subarray(0, HEADER_BYTES));
+      if (header.segmentExponent !== guess.segmentExponent) throw changed();
+    } catch (err) {
+      r.body.destroy();
+      throw err;
+    }
+    const mountKey = this.keyFor(header);
+    const segments = createSliceStream(span.cipherStart - HEADER_BYTES, span.cipherEnd - span.cipherStart + 1);
+    if (ended) {
+      r.body.destroy();
+      segments.end(head.subarray(HEADER_BYTES));
+    } else {
+      segments.write(head.subarray(HEADER_BYTES));
+      r.body.on('error', (err) => segments.destroy(err));
+      segments.on('close', () => r.body.destroy());
+      r.body.pipe(segments);
+    }
+    const { body } = await decryptPlainRange({
+      header, mountKey, fileKeys: this.fileKeysFor(mountKey, header), cipherSize: info.size, plainStart: range.start, plainEnd: end,
+      fetchCipherRange: async () => segments,
+    });
+    return { body, info: this.toPlainEntry(info, meta, header), range: { start: range.start, end } };
+  }
+
+  private async readRangeOnce(path: string, opts: ReadOptions, fresh: boolean): Promise<ReadResult> {
+    const fast = fresh ? undefined : await this.readRangeByHint(path, opts);
     if (fast) return fast;
     const range = opts.range!;
     const info = await this.inner.stat(path, opts);
@@ -414,11 +505,23 @@ export class EncryptingBackend implements Backend {
     if (info.type === 'directory') {
       throw davError('DC_ERR_IS_A_COLLECTION', `${this.name} read ${path}: is a folder`, { details: { path } });
     }
-    // Probed whatever the size: a file with the magic but a size no davcrypt file has must fail, not pass as plaintext.
-    const meta = await this.metaFor(info, opts, true);
+    let meta: EncryptionMeta;
+    if (fresh && info.type === 'file' && couldBeCipherSize(info.size)) {
+      const probed = await this.probeMetaWithEtag(info, opts);
+      // Header and stat must describe one version, or the segments would be checked against another header.
+      if (info.etag !== undefined && probed.etag !== undefined && !sameEtag(info.etag, probed.etag)) {
+        throw davError('DC_ERR_PRECONDITION_FAILED', `${this.name} read ${path}: the file changed during the read`, { details: { path } });
+      }
+      meta = probed.meta;
+    } else {
+      // Probed whatever the size: a file with the magic but a size no davcrypt file has must fail, not pass as plaintext.
+      meta = await this.metaFor(info, opts, true);
+    }
     if (!meta.encrypted) {
       if (this.refusePlaintext) throw await this.notDavcrypt(info, opts);
-      return this.inner.read(path, opts);
+      const plain = await this.inner.read(path, opts);
+      passedThrough.add(plain.body);
+      return plain;
     }
     const header = this.headerOf(meta);
     const mountKey = this.keyFor(header);
@@ -458,22 +561,27 @@ export class EncryptingBackend implements Backend {
    * gets the ciphertext size). Throws as the inner backend's write.
    */
   async write(path: string, body: Readable, opts: WriteOptions = {}): Promise<EntryInfo> {
-    const encrypt = createEncryptStream({ key: this.keys.current, random: this.options.random });
+    // A known size streams ciphertext as the body arrives (no segment-sized wait per backend write).
+    const encrypt = createEncryptStream({ key: this.keys.current, random: this.options.random, plainSize: opts.size });
     // Not stream.pipeline: it would destroy the caller's body (an HTTP request) on an inner failure.
     const onBodyError = (err: Error) => encrypt.destroy(err);
     body.on('error', onBodyError);
     body.pipe(encrypt);
     try {
+      const outcome: WriteOutcome = opts.outcome ?? {};
       const info = await this.inner.write(path, encrypt, {
         ...opts,
         size: opts.size === undefined ? undefined : cipherSizeForPlain(opts.size),
+        outcome,
       });
       const meta = { encrypted: true, header: encrypt.header.toString('base64') };
-      if (info.etag !== undefined) {
+      // Bound to an ETag only when the store confirmed it names these bytes: a same-size overwrite
+      // racing this write would otherwise get our header, and every range read of it a false tamper alarm.
+      if (info.etag !== undefined && outcome.etagConfirmed) {
         this.remember(info, meta);
         this.hint(info);
       } else {
-        this.learnEtagLater(path, info.size, meta);
+        this.learnEtagLater(path, info.size);
       }
       return this.toPlainEntry(info, meta, parseHeader(encrypt.header));
     } finally {
@@ -484,22 +592,17 @@ export class EncryptingBackend implements Backend {
   }
 
   /**
-   * The write answer had no ETag (opts.etagOptional): learn it off the request's path, so listings
-   * and range reads find the header in the cache instead of probing. Bounded; best effort.
+   * The write answer had no confirmed ETag: learn one off the path, so listings and range reads
+   * find the header in the cache instead of probing. A header probe, not a stat: its ETag comes
+   * with the very bytes read, so whatever version it sees is cached with its own header. Bounded;
+   * best effort.
    */
-  private learnEtagLater(path: string, cipherSize: number, meta: EncryptionMeta): void {
+  private learnEtagLater(path: string, cipherSize: number): void {
     if (this.refreshesInFlight >= 8) return;
     this.refreshesInFlight += 1;
-    this.inner.stat(path).then(
-      (info) => {
-        // Another size means another writer got there first: its bytes are not the ones we know.
-        if (info.type === 'file' && info.size === cipherSize) {
-          this.remember(info, meta);
-          this.hint(info);
-        }
-      },
-      () => undefined,
-    ).finally(() => { this.refreshesInFlight -= 1; });
+    this.probeMeta({ name: '', path, type: 'file', size: cipherSize }, {})
+      .catch(() => undefined)
+      .finally(() => { this.refreshesInFlight -= 1; });
   }
 
   mkdir(path: string, opts?: OpOptions): Promise<void> {
@@ -536,14 +639,24 @@ export class EncryptingBackend implements Backend {
       const cached = await this.meta.get(info.path, info.etag);
       if (cached !== undefined) return cached;
     }
+    return this.probeMeta(info, opts);
+  }
+
+  /** The 65-byte ranged read behind metaFor, cache bypassed; caches what it read under the ETag read with it. */
+  private async probeMeta(info: EntryInfo, opts: OpOptions): Promise<EncryptionMeta> {
+    return (await this.probeMetaWithEtag(info, opts)).meta;
+  }
+
+  private async probeMetaWithEtag(info: EntryInfo, opts: OpOptions): Promise<{ meta: EncryptionMeta; etag?: string }> {
     const r = await this.inner.read(info.path, { range: { start: 0, end: HEADER_BYTES - 1 }, signal: opts.signal });
     const head = await readUpTo(r.body, HEADER_BYTES);
     let meta: EncryptionMeta = PLAINTEXT;
     // Magic but a bad header is still "encrypted": the raw bytes are kept so reads report the exact error.
     if (hasMagic(head)) meta = { encrypted: true, header: head.toString('base64') };
-    // Cache under the etag the probe saw, which is the version whose bytes were read.
-    this.remember(r.info.etag !== undefined ? r.info : info, meta);
-    return meta;
+    // Cache under the etag the probe saw, which is the version whose bytes were read (never the
+    // caller's: its stat may be older than these bytes).
+    this.remember(r.info, meta);
+    return { meta, etag: r.info.etag };
   }
 
   private remember(info: EntryInfo, meta: EncryptionMeta): void {
@@ -686,4 +799,30 @@ function readHead(stream: Readable, n: number): Promise<{ head: Buffer; ended: b
 
 function isEnded(stream: Readable): boolean {
   return (stream as unknown as { _readableState?: { ended?: boolean } })._readableState?.ended === true;
+}
+
+/**
+ * Resolves with `result` once its body has verified bytes ready (or ended), so a failing first
+ * segment rejects here, before any answer is sent, where the caller can still retry.
+ */
+function firstVerified(result: ReadResult): Promise<ReadResult> {
+  const body = result.body;
+  if (passedThrough.has(body) || body.readableLength > 0 || body.readableEnded) return Promise.resolve(result);
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error) => {
+      body.off('readable', onReadable);
+      body.off('error', onError);
+      body.off('close', onClose);
+      if (err) {
+        body.destroy();
+        reject(err);
+      } else resolve(result);
+    };
+    const onReadable = () => done();
+    const onError = (err: Error) => done(err);
+    const onClose = () => done((body as unknown as { errored?: Error }).errored ?? davError('DC_ERR_ABORTED', 'read closed before its first bytes'));
+    body.on('readable', onReadable);
+    body.on('error', onError);
+    body.on('close', onClose);
+  });
 }

@@ -233,9 +233,11 @@ export class LocalBackend implements Backend {
    *  DC_ERR_ABORTED (signal or a failing body stream), DC_ERR_BAD_REQUEST (body length differs from opts.size). */
   async write(path: string, body: Readable, opts: WriteOptions = {}): Promise<EntryInfo> {
     const { signal } = opts;
-    // Record a body failure before anything else so it is never reported as an fs error.
+    // Whichever side fails first is the cause: pipeline then destroys the other side with the same
+    // error, so a full disk must not be read as a failing body (a client abort), nor the reverse.
     let bodyError: unknown;
-    const onBodyError = (err: unknown) => { bodyError ??= err; };
+    let sinkError: unknown;
+    const onBodyError = (err: unknown) => { if (sinkError === undefined || err !== sinkError) bodyError ??= err; };
     body.on('error', onBodyError);
     let tmp: string | undefined;
     let norm = path;
@@ -251,7 +253,9 @@ export class LocalBackend implements Backend {
       const counter = new Transform({
         transform(chunk: Buffer, _enc, cb) { plainBytes += chunk.length; cb(null, chunk); },
       });
-      await pipeline(body, counter, createWriteStream(tmp, { flags: 'wx', mode: FILE_MODE }), { signal });
+      const sink = createWriteStream(tmp, { flags: 'wx', mode: FILE_MODE });
+      sink.once('error', (err) => { if (err !== bodyError) sinkError ??= err; });
+      await pipeline(body, counter, sink, { signal });
       if (opts.size !== undefined && plainBytes !== opts.size) {
         throw davError('DC_ERR_BAD_REQUEST', `${this.name} write ${norm}: body had ${plainBytes} bytes, ${opts.size} declared`,
           { details: { path: norm } });
@@ -259,10 +263,15 @@ export class LocalBackend implements Backend {
       signal?.throwIfAborted();
       // Re-check just before the swap to narrow the window in which a concurrent writer could slip in.
       this.checkPreconditions(norm, await this.lstatOrUndefined(target.abs), opts);
+      // The ETag of our bytes, read from the temp file only we write: a stat after the rename could
+      // see a concurrent writer's version (same inode-size-mtime survive the rename).
+      const written = await fsp.stat(tmp, { bigint: true });
       await fsp.rename(tmp, target.abs);
       tmp = undefined;
-      return this.info(norm, await fsp.stat(target.abs, { bigint: true }));
+      if (opts.outcome) opts.outcome.etagConfirmed = true;
+      return this.info(norm, written);
     } catch (err) {
+      if (sinkError !== undefined && !signal?.aborted) throw this.fail(sinkError, 'write', norm);
       if (bodyError !== undefined && !isDavcryptError(bodyError)) {
         throw davError('DC_ERR_ABORTED', `${this.name} write ${norm}: body stream failed`, { cause: bodyError, details: { path: norm } });
       }
@@ -392,6 +401,44 @@ export class LocalBackend implements Backend {
   async close(): Promise<void> {
     // Nothing pooled: every read closes its own descriptor.
   }
+}
+
+/** Names davcrypt gives its own in-progress files (temp uploads and copies, upload probes): nothing else matches. */
+export const TEMP_NAME = /^\.davcrypt-tmp-(?:probe-)?[0-9a-f]{16}$/;
+
+/**
+ * Removes davcrypt temp files (TEMP_NAME) left below `folder` by a gateway that was killed
+ * mid-write, those not modified for `minAgeMs` (0: all). Walks real folders only (never follows
+ * symlinks), never touches any other name. Returns how many were removed; never throws.
+ */
+export async function removeStaleTempFiles(folder: string, minAgeMs = 0, signal?: AbortSignal): Promise<number> {
+  let removed = 0;
+  const now = Date.now();
+  const walk = async (dir: string): Promise<void> => {
+    if (signal?.aborted) return;
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = await fsp.readdir(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const abs = join(dir, entry.name);
+      if (entry.isDirectory()) await walk(abs);
+      else if (entry.isFile() && TEMP_NAME.test(entry.name)) {
+        try {
+          const st = await fsp.lstat(abs);
+          if (minAgeMs > 0 && now - st.mtimeMs < minAgeMs) continue;
+          await fsp.rm(abs, { force: true });
+          removed += 1;
+        } catch {
+          // vanished meanwhile (its upload finished): fine
+        }
+      }
+    }
+  };
+  await walk(folder);
+  return removed;
 }
 
 /** Creates a local backend and its root folder (recursively) when missing. Throws DC_ERR_FORBIDDEN / DC_ERR_BACKEND. */

@@ -11,7 +11,10 @@ import { parse as parseYaml } from 'yaml';
 import { ARGON2_LIMITS, DEFAULT_ARGON2_PARAMS } from '../crypto/index.js';
 import { davError } from '../errors.js';
 import { isValidUserName } from './user-names.js';
-import type { Argon2Params, BackendConfig, Config, DropboxBackendConfig, LimitsConfig, MountConfig } from './types.js';
+import {
+  DEFAULT_TIMEOUTS, type Argon2Params, type BackendConfig, type Config, type DropboxBackendConfig, type LimitsConfig, type MountConfig,
+  type TimeoutsConfig,
+} from './types.js';
 import { resolveAudit, resolveMetricsListener } from './ops-keys.js';
 
 /** The master key file of a config: keys.masterKeyFile, else <dataDir>/master.key. */
@@ -171,7 +174,7 @@ class Validator {
   }
 
   config(rawInput: unknown): Config {
-    const raw = this.object(rawInput, '', ['server', 'dataDir', 'store', 'mounts', 'keys', 'auth', 'log', 'audit']);
+    const raw = this.object(rawInput, '', ['server', 'dataDir', 'store', 'mounts', 'keys', 'auth', 'log', 'audit', 'timeouts']);
     const server = this.object(raw.server, 'server', ['host', 'port', 'tls', 'quota', 'realm', 'metrics', 'trustedProxies', 'limits']);
 
     const host = this.env.DAVCRYPT_HOST ?? this.string(server.host, 'server.host', '127.0.0.1', '127.0.0.1');
@@ -258,7 +261,7 @@ class Validator {
     const log: Config['log'] = { level };
     if (logRaw.json !== undefined) log.json = this.bool(logRaw.json, 'log.json', false);
 
-    const config: Config = { server: { host, port, tls, quota, realm, ...(trustedProxies ? { trustedProxies } : {}), limits }, dataDir, store, mounts, keys, auth, log };
+    const config: Config = { server: { host, port, tls, quota, realm, ...(trustedProxies ? { trustedProxies } : {}), limits }, dataDir, store, mounts, keys, auth, log, timeouts: this.timeouts(raw.timeouts) };
     // ops: metrics listener and audit log (src/config/ops-keys.ts); absent = off.
     const metrics = resolveMetricsListener(server.metrics, (k, f) => this.bad(k, f));
     if (metrics) config.server.metrics = metrics;
@@ -300,6 +303,16 @@ class Validator {
       locksPerUser: this.int(l.locksPerUser, 'server.limits.locksPerUser', 200, 1, 10_000_000, '200'),
       propfindProps: this.int(l.propfindProps, 'server.limits.propfindProps', 256, 1, 1_000_000, '256'),
     };
+  }
+
+  private timeouts(value: unknown): TimeoutsConfig {
+    const t = this.object(value, 'timeouts', Object.keys(DEFAULT_TIMEOUTS));
+    const out = { ...DEFAULT_TIMEOUTS };
+    for (const k of Object.keys(DEFAULT_TIMEOUTS) as (keyof TimeoutsConfig)[]) {
+      const min = k === 'shutdownSeconds' ? 0 : 1;
+      out[k] = this.int(t[k], `timeouts.${k}`, DEFAULT_TIMEOUTS[k], min, k === 'backendRequestsPerUser' ? 10_000 : 86_400, String(DEFAULT_TIMEOUTS[k]));
+    }
+    return out;
   }
 
   private store(url: string, key: string): string {

@@ -133,6 +133,35 @@ export interface Config {
   log: { level: string; json?: boolean };
   /** ops: where the audit log goes (JSON lines); off when undefined. */
   audit?: AuditConfig;
+  /** Fault handling (loadConfig fills every field; absent in hand-made configs means the defaults). */
+  timeouts?: TimeoutsConfig;
+}
+
+/** How long the gateway waits for its peers before answering with an error (FAULTS in README). */
+export interface TimeoutsConfig {
+  /** TCP + TLS connect to a WebDAV backend (unreachable: 503). */
+  backendConnectSeconds: number;
+  /** A WebDAV backend's response headers, and the longest silence inside its body (504). */
+  backendHeadersSeconds: number;
+  backendBodySeconds: number;
+  /** An upload body bringing less than 1 KiB in this many seconds is dropped (408, temp removed): silence or a trickle. */
+  uploadIdleSeconds: number;
+  /** One store (sqlite, redis) operation (503 after this). */
+  storeSeconds: number;
+  /** SIGTERM/SIGINT: how long in-flight requests may run on before they are cut. */
+  shutdownSeconds: number;
+  /** Backend requests one user may have in flight at once; more wait (so one user's stalls cannot starve the rest). */
+  backendRequestsPerUser: number;
+}
+
+export const DEFAULT_TIMEOUTS: TimeoutsConfig = {
+  backendConnectSeconds: 10, backendHeadersSeconds: 60, backendBodySeconds: 60, uploadIdleSeconds: 60,
+  storeSeconds: 5, shutdownSeconds: 30, backendRequestsPerUser: 8,
+};
+
+/** The config's timeouts, or the defaults for a hand-made Config without them. */
+export function timeoutsOf(config: Pick<Config, 'timeouts'>): TimeoutsConfig {
+  return config.timeouts ?? DEFAULT_TIMEOUTS;
 }
 
 /** `server.metrics`: the Prometheus listener (no authentication: bind it to a private address). */

@@ -28,6 +28,16 @@ export interface ServerDeps {
   /** Reverse proxies whose X-Forwarded-For is believed (client-address.ts). */
   trustedProxies?: BlockList;
   quota: 'on' | 'off' | 'auto';
+  /** An upload whose body sends nothing for this long is dropped with 408 (0: never). */
+  uploadIdleMs?: number;
+  /** Answers the health endpoint (store, backends); without it the endpoint says ok. */
+  health?: () => Promise<HealthReport>;
+}
+
+/** What the health endpoint reports: overall ok, and each checked part with its state. */
+export interface HealthReport {
+  ok: boolean;
+  checks: Record<string, { ok: boolean; ms: number; error?: string }>;
 }
 
 /** What a URL path names: a path inside a mount, a virtual folder above mount points, or nothing. */

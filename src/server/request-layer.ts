@@ -12,7 +12,7 @@ import { parseBasicAuth } from './basic-auth.js';
 import { clientAddressOf } from './client-address.js';
 import { evaluateHttpPreconditions, evaluateIf, parseIfHeader, submittedTokens } from './conditions.js';
 import { resolveTarget, statCached, type DavContext, type ServerDeps } from './context.js';
-import { sendError } from './errors-to-http.js';
+import { cutResponseStatus, sendError } from './errors-to-http.js';
 import { noteStreamedBytes } from './gc-pacer.js';
 import { ALLOWED_METHODS, httpDate, sendEmpty } from './methods/common.js';
 import { handleGetHead } from './methods/get-head.js';
@@ -46,8 +46,11 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
     const method = (req.method ?? 'GET').toUpperCase();
     const rawUrl = req.url ?? '/';
     if ((method === 'GET' || method === 'HEAD') && rawUrl.split('?')[0] === HEALTH_PATH) {
-      const body = Buffer.from('{"status":"ok"}');
-      res.statusCode = 200;
+      // Honest: 503 with the failing parts named (never their locations) when the store or a mount's storage is away.
+      const report = deps.health ? await deps.health() : undefined;
+      const body = Buffer.from(report ? JSON.stringify({ status: report.ok ? 'ok' : 'degraded', checks: report.checks }) : '{"status":"ok"}');
+      res.statusCode = report && !report.ok ? 503 : 200;
+      res.setHeader('Cache-Control', 'no-store');
       res.setHeader('Content-Type', 'application/json');
       res.setHeader('Content-Length', body.length);
       res.end(method === 'HEAD' ? undefined : body);
@@ -127,7 +130,7 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
       const ms = Number((process.hrtime.bigint() - started) / 1_000_000n);
       // After the handler's rejection (pure promise hops) has run, so a cut by us is known as such.
       setImmediate(() => deps.logger.info('request', {
-        method: req.method, path: state.path ?? '(invalid)', status: res.writableFinished || state.cut ? res.statusCode : 499,
+        method: req.method, path: state.path ?? '(invalid)', status: res.writableFinished || state.cut ? res.statusCode : cutResponseStatus(res) ?? 499,
         ...(state.cut ? { cut: true } : {}),
         bytes, ms, user: state.user,
       }));

@@ -9,7 +9,7 @@ import { openIdentity, sealIdentity, type Argon2Params, type Envelope } from '..
 import { davError, isDavcryptError } from '../errors.js';
 import type Keyv from 'keyv';
 import { keysEpoch, revokedUsers, type IdentityInfo, type KeyringService, type MasterKey, type MountKeySet } from '../keys/index.js';
-import { EncryptingBackend, LruEncryptionMetaCache, type Backend, type EncryptionMetaCache } from '../backends/index.js';
+import { EncryptingBackend, LimitedBackend, LruEncryptionMetaCache, RequestSlots, type Backend, type EncryptionMetaCache } from '../backends/index.js';
 import type { Logger } from '../logging.js';
 import { publishLogin } from '../events.js';
 import type { ThrottleConfig } from '../config/types.js';
@@ -41,6 +41,8 @@ export interface GatewayAuthenticatorOptions {
   store?: Keyv;
   /** Master-key mode: mount keys are opened with this key (the user's own wrap is the fallback). */
   master?: MasterKey;
+  /** Backend operations one user may have in flight (timeouts.backendRequestsPerUser); unbounded when absent. */
+  backendSlots?: { perUser: number; maxWaitMs: number };
 }
 
 /** Counters for tests and metrics. */
@@ -77,6 +79,8 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
   private readonly recheckMs: number;
   private dummy?: Promise<Envelope>;
   private readonly metaCaches = new Map<string, EncryptionMetaCache>();
+  /** One pool of backend slots per user name, shared by all her sessions and mounts. */
+  private readonly userSlots = new Map<string, RequestSlots>();
   private counters = { argon2: 0, cached: 0 };
 
   constructor(options: GatewayAuthenticatorOptions) {
@@ -259,9 +263,21 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
         }
         backend = this.wrapEncrypting(id, raw, keys, mount.plaintext ?? 'refuse');
       }
-      out.push({ urlPrefix: mount.path === '/' ? '' : mount.path, id, backend, encrypted: mount.encrypt });
+      out.push({ urlPrefix: mount.path === '/' ? '' : mount.path, id, backend: this.limited(name, backend), encrypted: mount.encrypt });
     }
     return out.sort((a, b) => b.urlPrefix.length - a.urlPrefix.length);
+  }
+
+  /** The mount's backend behind the user's slot pool (see LimitedBackend). */
+  private limited(name: string, backend: Backend): Backend {
+    const bound = this.options.backendSlots;
+    if (!bound) return backend;
+    let slots = this.userSlots.get(name);
+    if (!slots) {
+      slots = new RequestSlots(bound.perUser, bound.maxWaitMs);
+      this.userSlots.set(name, slots);
+    }
+    return new LimitedBackend(backend, slots);
   }
 
   /** Master mode opens with the master key first; the user's own wrap is the fallback (and adds the master wraps). */

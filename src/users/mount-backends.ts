@@ -9,9 +9,10 @@ import { readdir, stat } from 'node:fs/promises';
 import {
   createDropboxBackend, createLocalBackend, createWebdavBackend, DropboxApi, LocalBackend, readDropboxTokenFile,
   observeBackend, RefreshingDropboxToken, StaticDropboxToken, WebdavBackend, type UploadProbeLogger, type WebdavBackendOptions,
+  type WebdavTimeouts,
 } from '../backends/index.js';
 import type { DropboxBackendConfig, MountConfig, WebdavBackendConfig } from '../config/types.js';
-import { isDavcryptError } from '../errors.js';
+import { davError, isDavcryptError } from '../errors.js';
 import { assertValidUserName, isValidUserName } from './names.js';
 
 
@@ -21,7 +22,7 @@ export class MountBackends {
   private readonly dropboxClients = new Map<MountConfig, Promise<DropboxApi>>();
 
   /** `logger` receives each WebDAV backend's uploadViaTemp 'auto' decision (info) and probe failures (warn). */
-  constructor(readonly mounts: MountConfig[], private readonly logger?: UploadProbeLogger) {}
+  constructor(readonly mounts: MountConfig[], private readonly logger?: UploadProbeLogger, private readonly timeouts?: WebdavTimeouts) {}
 
   /** The mounts `user` may use, in config order. */
   mountsFor(user: string): MountConfig[] {
@@ -68,10 +69,15 @@ export class MountBackends {
         ? this.dropboxClient(mount, b).then((client) => createDropboxBackend({ root: where, client, createRoot: mount.perUser }))
         : b.type === 'local'
           ? createLocalBackend(where)
-          : createWebdavBackend({ ...webdavOptions(b), url: where, logger: this.logger }).catch(async (err: unknown) => {
+          : createWebdavBackend({ ...webdavOptions(b, this.timeouts), url: where, logger: this.logger }).catch(async (err: unknown) => {
               if (!mount.perUser || !isDavcryptError(err, 'DC_ERR_NOT_FOUND')) throw err;
-              await createWebdavHome(b, user);
-              return createWebdavBackend({ ...webdavOptions(b), url: where, logger: this.logger });
+              await createWebdavHome(b, user).catch((mkErr: unknown) => {
+                // Not the client's conflict (409, unlogged): the operator's storage lacks the folder above {user}.
+                if (!isDavcryptError(mkErr, 'DC_ERR_CONFLICT') && !isDavcryptError(mkErr, 'DC_ERR_NOT_FOUND')) throw mkErr;
+                throw davError('DC_ERR_BACKEND', `webdav:${baseUrlAbove(b.url)}: the folder above {user} is missing on the storage; ` +
+                  'create it, or fix the mount URL', { cause: mkErr });
+              });
+              return createWebdavBackend({ ...webdavOptions(b, this.timeouts), url: where, logger: this.logger });
             });
       backend = backend.then((opened) => observeBackend(opened, { mount: mount.path, backend: b.type })); // ops: backend metrics
       this.raw.set(cacheKey, backend);
@@ -97,7 +103,7 @@ export class MountBackends {
         throw err;
       });
     }
-    return createWebdavBackend({ ...webdavOptions(mount.backend), url: where }).catch((err: unknown) => {
+    return createWebdavBackend({ ...webdavOptions(mount.backend, this.timeouts), url: where }).catch((err: unknown) => {
       if (isDavcryptError(err, 'DC_ERR_NOT_FOUND')) return undefined;
       throw err;
     });
@@ -144,7 +150,7 @@ export class MountBackends {
       const { parentUrl, segment: seg } = userParentUrl(mount.backend.url);
       if (!parentUrl) return [];
       segment = seg;
-      const parent = new WebdavBackend({ ...webdavOptions(mount.backend), url: parentUrl });
+      const parent = new WebdavBackend({ ...webdavOptions(mount.backend, this.timeouts), url: parentUrl });
       try {
         parentNames = (await parent.list('/')).filter((e) => e.type === 'directory').map((e) => e.name);
       } catch (err) {
@@ -166,6 +172,46 @@ export class MountBackends {
       }
     }
     return [...out].sort();
+  }
+
+  /**
+   * Checks that a mount's storage answers and that its base folder exists: the root of a shared
+   * mount, or for a per-user mount the folder above `{user}` (homes below it are created at
+   * login). Opens nothing that stays open. Throws DC_ERR_NOT_FOUND (base folder missing),
+   * DC_ERR_BACKEND_UNAVAILABLE / DC_ERR_BACKEND_TIMEOUT / DC_ERR_BACKEND_UNAUTHORIZED; messages name the location.
+   */
+  async checkBase(mount: MountConfig, signal?: AbortSignal): Promise<void> {
+    const b = mount.backend;
+    if (b.type === 'local') {
+      const base = b.root.includes('{user}') ? b.root.slice(0, b.root.indexOf('{user}')) : b.root;
+      const folder = base.endsWith('/') || base === '' ? base || '/' : base.slice(0, base.lastIndexOf('/') + 1) || '/';
+      const isDir = await stat(folder).then((st) => st.isDirectory(), () => false);
+      // A local base is created on first use (mkdir -p): only a path that cannot become a folder is a fault.
+      if (!isDir && !(await creatableFolder(folder))) {
+        throw davError('DC_ERR_NOT_FOUND', `local:${folder}: not a folder and cannot be created`, { details: { path: folder } });
+      }
+      return;
+    }
+    if (b.type === 'dropbox') {
+      const parts = b.root.split('/');
+      const cut = parts.findIndex((p) => p.includes('{user}'));
+      const base = cut < 0 ? b.root : parts.slice(0, cut).join('/') || '/';
+      // Dropbox creates missing parents itself: only an unreachable account or a base that is a file is a fault.
+      const backend = await createDropboxBackend({ root: base, client: await this.dropboxClient(mount, b), createRoot: false }).catch((err: unknown) => {
+        if (isDavcryptError(err, 'DC_ERR_NOT_FOUND')) return undefined;
+        throw err;
+      });
+      await backend?.stat('/', { signal });
+      return;
+    }
+    const base = baseUrlAbove(b.url);
+    const backend = new WebdavBackend({ ...webdavOptions(b, this.timeouts), url: base });
+    try {
+      const root = await backend.stat('/', { signal });
+      if (root.type !== 'directory') throw davError('DC_ERR_NOT_FOUND', `webdav:${base}: not a folder`);
+    } finally {
+      await backend.close();
+    }
   }
 
   /**
@@ -264,11 +310,33 @@ function userParentUrl(url: string): { parentUrl?: string; segment: string } {
   return { parentUrl: base.href, segment: decodeURIComponent(segments[first]!).replaceAll('__DAVCRYPT_USER__', '{user}') };
 }
 
-function webdavOptions(b: WebdavBackendConfig): WebdavBackendOptions {
+function webdavOptions(b: WebdavBackendConfig, timeouts?: WebdavTimeouts): WebdavBackendOptions {
   const out: WebdavBackendOptions = { url: b.url };
+  if (timeouts) out.timeouts = timeouts;
   if (b.username !== undefined) out.username = b.username;
   if (b.password !== undefined) out.password = b.password;
   if (b.ca !== undefined) out.ca = b.ca;
   if (b.uploadViaTemp !== undefined) out.uploadViaTemp = b.uploadViaTemp;
   return out;
+}
+
+/** The part of a WebDAV URL above its first `{user}` segment (the URL itself without one). */
+function baseUrlAbove(url: string): string {
+  const template = new URL(url.replaceAll('{user}', '__DAVCRYPT_USER__'));
+  const segments = template.pathname.split('/').filter((seg) => seg !== '');
+  const first = segments.findIndex((seg) => seg.includes('__DAVCRYPT_USER__'));
+  if (first < 0) return url;
+  template.pathname = '/' + segments.slice(0, first).map((seg) => seg + '/').join('');
+  return template.href;
+}
+
+/** True when the nearest existing ancestor of `folder` is a folder (so mkdir -p can make it). */
+async function creatableFolder(folder: string): Promise<boolean> {
+  let dir = folder.replace(/\/+$/, '');
+  while (dir.length > 0) {
+    const st = await stat(dir).catch(() => undefined);
+    if (st) return st.isDirectory();
+    dir = dir.slice(0, dir.lastIndexOf('/'));
+  }
+  return true;
 }

@@ -2,7 +2,7 @@
 // keyrings, mount backends, accounts, and (for the gateway) the authenticator.
 // Shared by the server (app.ts) and the `user` commands so both behave alike.
 import type Keyv from 'keyv';
-import type { Config } from '../config/types.js';
+import { timeoutsOf, type Config } from '../config/types.js';
 import { KeyringService, type MasterKey } from '../keys/index.js';
 import type { Logger } from '../logging.js';
 import { AccountService } from './accounts.js';
@@ -30,7 +30,10 @@ export function createUserServices(config: Config, store: Keyv, logger: Logger, 
   const records = new UserRecords(store);
   const master = options.master;
   const keyrings = new KeyringService({ store, logger, backendCopy: config.keys.backendKeyring, master: master?.identity });
-  const backends = new MountBackends(config.mounts, logger);
+  const timeouts = timeoutsOf(config);
+  const backends = new MountBackends(config.mounts, logger, {
+    connectMs: timeouts.backendConnectSeconds * 1000, headersMs: timeouts.backendHeadersSeconds * 1000, bodyMs: timeouts.backendBodySeconds * 1000,
+  });
   const accounts = new AccountService({ records, keyrings, backends, argon2: config.keys.argon2, logger });
   const authenticator = new GatewayAuthenticator({
     accounts,
@@ -46,6 +49,7 @@ export function createUserServices(config: Config, store: Keyv, logger: Logger, 
     argon2Queue: config.auth.argon2Queue,
     store,
     master,
+    backendSlots: { perUser: timeouts.backendRequestsPerUser, maxWaitMs: timeouts.backendHeadersSeconds * 1000 },
   });
   return {
     records,
