@@ -3,7 +3,7 @@
 // whole body arrived; no path (by '..' or by symlink) may reach outside the root.
 // Must not touch anything outside `root`, nor know about encryption.
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, type BigIntStats } from 'node:fs';
+import { createReadStream, createWriteStream, type BigIntStats, type Dirent } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { extname, join, sep } from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -416,7 +416,7 @@ export async function removeStaleTempFiles(folder: string, minAgeMs = 0, signal?
   const now = Date.now();
   const walk = async (dir: string): Promise<void> => {
     if (signal?.aborted) return;
-    let entries: import('node:fs').Dirent[];
+    let entries: Dirent[];
     try {
       entries = await fsp.readdir(dir, { withFileTypes: true });
     } catch {

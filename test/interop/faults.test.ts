@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebdavBackend } from '../../src/backends/webdav.js';
 import { apacheAvailable, startApache, type ApacheServer } from '../helpers/apache.js';
 import { startClientGateway, type ClientGateway } from '../helpers/clients.js';
-import { patternBytes, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { patternBytes, startTestGateway} from '../helpers/gateway.js';
 import { overwriteRace } from '../helpers/overwrite-race.js';
 import { rcloneAvailable, startRcloneServe } from '../helpers/rclone.js';
 import { redisSkipReason, startRedis, type TestRedis } from '../helpers/redis.js';
