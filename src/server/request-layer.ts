@@ -130,8 +130,10 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
       const ms = Number((process.hrtime.bigint() - started) / 1_000_000n);
       // After the handler's rejection (pure promise hops) has run, so a cut by us is known as such.
       setImmediate(() => deps.logger.info('request', {
+        // A response cut after its headers logs the status that went out, with `cut` and the status
+        // of the error that cut it (504: the backend stalled; 502: integrity). 499: the client left.
         method: req.method, path: state.path ?? '(invalid)', status: res.writableFinished || state.cut ? res.statusCode : cutResponseStatus(res) ?? 499,
-        ...(state.cut ? { cut: true } : {}),
+        ...(state.cut ? { cut: true, ...(cutResponseStatus(res) !== undefined ? { cutStatus: cutResponseStatus(res) } : {}) } : {}),
         bytes, ms, user: state.user,
       }));
     });
