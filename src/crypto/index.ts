@@ -12,3 +12,4 @@ export * from './x25519.js';
 export * from './wrap.js';
 export * from './envelope.js';
 export * from './keyring.js';
+export * from './keyring-tag.js';
