@@ -40,11 +40,12 @@ export const RECOVERY_USAGE = `usage: davcrypt recovery <init|cover|tag|restore|
       recovery wrap of every keyring the store holds. Until then, files under keys
       made before the upgrade are skipped by recover --recovery.
 
-  recovery restore [--config FILE]
+  recovery restore [--user NAME]... [--config FILE]
       After a lost store: puts back the recovery identity that the recovery password
-      (stdin) opens, from a backend keyring of a configured mount (restore the user
-      accounts first so their homes are known). Prints its fingerprint. Nothing
-      else ever takes a recovery identity from the backend.
+      (stdin) opens, from a backend keyring of a configured mount: the shared mounts,
+      the homes of the users in the store, and the homes of each --user NAME. Prints
+      its fingerprint (compare it with the one recovery init printed). Nothing else
+      ever takes a recovery identity from the backend.
 
   recovery reset-password USER [--force] [--config FILE]
       For a user who forgot her password: opens the recovery identity, unwraps her
@@ -157,11 +158,13 @@ export async function runRecovery(args: string[], io: KeyCliIO, defaultConfig: s
     });
   }
   if (action === 'tag' || action === 'restore') {
-    if (name !== undefined || values.force || values.user) throw davError('DC_ERR_USAGE', `recovery ${action} takes no USER, --user or --force\n${RECOVERY_USAGE}`);
+    if (name !== undefined || values.force) throw davError('DC_ERR_USAGE', `recovery ${action} takes no USER and no --force\n${RECOVERY_USAGE}`);
+    if (action === 'tag' && values.user) throw davError('DC_ERR_USAGE', `recovery tag takes no --user\n${RECOVERY_USAGE}`);
+    const users = (values.user ?? []).map((u) => assertValidUserName(u));
     const [password] = await readPasswords([{ label: 'recovery password' }], io);
     return withCustody(values.config ?? defaultConfig, async (ctx) => {
       if (action === 'restore') {
-        const report = await recoveryRestore(ctx, password!);
+        const report = await recoveryRestore(ctx, password!, users);
         io.stdout.write(`recovery identity restored from ${report.foundIn}; fingerprint: ${report.fingerprint}\n`);
         return 0;
       }

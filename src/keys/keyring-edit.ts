@@ -111,8 +111,12 @@ export function addCurrentKey(
   mount: string,
   options: { tagKeys?: TagKeys; recipients?: IdentityInfo[]; created?: Date } = {},
 ): MountKey {
+  const seq = maxSeq(keyring.keys) + 1;
+  if (seq > KEYRING_LIMITS.maxSeq) {
+    throw davError('DC_ERR_KEYRING_INVALID', `no sequence number is left above ${seq - 1} (a key with the largest possible seq: made by whom?)`);
+  }
   const key = newMountKey();
-  const entry: KeyringKey = { id: key.id.toString('hex'), mount, seq: maxSeq(keyring.keys) + 1, created: (options.created ?? new Date()).toISOString(), wraps: [] };
+  const entry: KeyringKey = { id: key.id.toString('hex'), mount, seq, created: (options.created ?? new Date()).toISOString(), wraps: [] };
   keyring.keys.push(entry);
   const recipients = options.recipients ?? recipientsOf(keyring);
   for (const r of recipients) {

@@ -95,6 +95,8 @@ export interface TrustedKeyring {
   remoteError?: DavcryptError;
   /** True when the backend copy was read (even if absent or invalid). */
   remoteRead: boolean;
+  /** True when the store held a copy (else every trusted key was taken over from the backend just now). */
+  fromStore: boolean;
   /** The trusted keyring changed while loading (format 1 migrated, keys taken over): save it. */
   changed: boolean;
 }
@@ -203,7 +205,7 @@ export class KeyringService {
   async trusted(mountId: string, backend: Backend, openers: OpenIdentity[] = [], tagKeys?: TagKeys): Promise<TrustedKeyring> {
     const tags = tagKeys ?? (await this.tagKeysFor(openers));
     const stored = await this.getStored(mountId);
-    const out: TrustedKeyring = { keyring: stored, held: [], remoteRead: false, changed: stored?.readFrom !== undefined };
+    const out: TrustedKeyring = { keyring: stored, held: [], remoteRead: false, fromStore: stored !== undefined, changed: stored?.readFrom !== undefined };
     if (stored) this.dropUntrustedIdentities(mountId, stored, await this.recoveryIdentity());
     // The backend copy is looked at when the store has none, and once per process per mount and opener.
     let lookAtBackend = false;
@@ -227,7 +229,11 @@ export class KeyringService {
         });
       }
     }
-    if (out.remote && openers.length > 0) {
+    // The recovery identity vouches for backend keys only when the store has no copy (a lost store):
+    // its tag key also sits in the store, so with a store copy at hand a stolen store's tag key must
+    // not be able to add keys (docs/SECURITY-keyring.md).
+    const importers = stored ? openers.filter((o) => o.name !== 'recovery') : openers;
+    if (out.remote && importers.length > 0) {
       const keyring = stored ?? emptyKeyring();
       const recovery = await this.recoveryIdentity();
       const remote = out.remote;
@@ -245,7 +251,7 @@ export class KeyringService {
         if (this.master && name === this.master.name) return this.master;
         return undefined;
       };
-      const imported = importAuthenticated(keyring, remote, mountId, openers, tags, identityOf);
+      const imported = importAuthenticated(keyring, remote, mountId, importers, tags, identityOf);
       if (imported.keys.length > 0 || imported.wraps.length > 0) {
         out.changed = true;
         this.logger.info('keyring: keys taken over from the backend copy, authenticated by their tags', {

@@ -61,7 +61,7 @@ export interface ResetKeyring {
   rewrapped: number;
   /** Keys she held that have no (trusted) recovery wrap: their files are lost to her unless another member re-grants. */
   lost: string[];
-  /** A new current key was made (--force on a home whose current key had no recovery wrap). */
+  /** A new current key was made (--force on a home whose current key had no recovery wrap, or a keyring taken over after a lost store). */
   newCurrent?: string;
 }
 
@@ -202,19 +202,26 @@ export async function recoveryTag(ctx: CustodyContext, password: string, onKeyri
 
 /**
  * After a lost store: puts back into the store the recovery identity that `password` opens, found
- * in a backend keyring of a mount the config and the store's user records name (restore the
- * accounts first to find the homes). Only an envelope this password opens is taken (a planted
+ * in a backend keyring of a mount the config, the store's user records or `users` (names whose
+ * homes to look at) name. Only an envelope this password opens is taken (a planted
  * identity cannot be, since its maker does not know the recovery password), with its tag key.
  * Throws DC_ERR_EXISTS (the store has one), DC_ERR_NOT_FOUND (no backend keyring holds a recovery
  * identity), DC_ERR_WRONG_PASSWORD (none opens with it), DC_ERR_KEYRING_INVALID, store/backend errors.
  */
-export async function recoveryRestore(ctx: CustodyContext, password: string): Promise<RecoveryRestoreReport> {
+export async function recoveryRestore(ctx: CustodyContext, password: string, users: string[] = []): Promise<RecoveryRestoreReport> {
   if (await getStoredRecovery(ctx.store)) {
     throw davError('DC_ERR_EXISTS', 'the store already holds a recovery identity; nothing to restore');
   }
+  const candidates = await knownKeyrings(ctx);
+  for (const user of users.map((u) => assertValidUserName(u))) {
+    for (const mount of ctx.services.backends.mountsFor(user)) {
+      const mountId = ctx.services.backends.mountId(mount, user);
+      if (mount.encrypt && !candidates.some((c) => c.mountId === mountId)) candidates.push({ mountId, mount, user: mount.perUser ? user : undefined });
+    }
+  }
   let seen = 0;
   let lastError: unknown;
-  for (const known of await knownKeyrings(ctx)) {
+  for (const known of candidates) {
     const backend = await backendOf(ctx, known);
     let remote: Keyring | undefined;
     try {
@@ -280,7 +287,7 @@ export async function resetPassword(
   const recOpener: OpenIdentity = { name: 'recovery', privateKey: recovery.privateKey, envelope: recovery.envelope };
   try {
     // Her encrypted mounts and their trusted keyrings (store copy, plus backend keys the recovery tag vouches for).
-    const mine: { mountId: string; perUser: boolean; backend: Awaited<ReturnType<typeof backendOf>>; keyring: Keyring; remote?: Keyring }[] = [];
+    const mine: { mountId: string; perUser: boolean; backend: Awaited<ReturnType<typeof backendOf>>; keyring: Keyring; remote?: Keyring; fromStore: boolean }[] = [];
     for (const mount of services.backends.mountsFor(name)) {
       if (!mount.encrypt) continue;
       const known = { mount, user: mount.perUser ? name : undefined };
@@ -289,14 +296,14 @@ export async function resetPassword(
       const backend = await backendOf(ctx, known);
       const t = await services.keyrings.trusted(mountId, backend, [recOpener]);
       wipeMountKeys(t.held);
-      if (t.keyring) mine.push({ mountId, perUser: mount.perUser, backend, keyring: t.keyring, remote: t.remote });
+      if (t.keyring) mine.push({ mountId, perUser: mount.perUser, backend, keyring: t.keyring, remote: t.remote, fromStore: t.fromStore });
     }
     const namesHer = (m: (typeof mine)[number]) => m.keyring.identities[identity] !== undefined || m.remote?.identities[identity] !== undefined;
     if (!record && !mine.some(namesHer)) {
       throw davError('DC_ERR_NOT_FOUND', `no user ${name} in the store and no keyring holds her identity; see davcrypt user list`);
     }
     // Plan first: what each keyring can give back. Nothing is written before the check below.
-    const plans = mine.map((m) => ({ ...m, ...planKeyring(m.keyring, m.remote, m.perUser, identity, recovery) }));
+    const plans = mine.map((m) => ({ ...m, ...planKeyring(m.keyring, m.fromStore ? undefined : m.remote, m.perUser, identity, recovery) }));
     const homeLoss = plans.filter((p) => p.perUser && p.lost.length > 0);
     if (homeLoss.length > 0 && !options.force) {
       for (const p of plans) wipeMountKeys(p.keys);
@@ -324,7 +331,10 @@ export async function resetPassword(
             const rewrapped = wrapKeysTo(keyring, held, fresh, edit.tagKeys);
             tagHeld(keyring, held, edit.tagKeys);
             const out: ResetKeyring = { mountId: p.mountId, rewrapped, lost: p.lost };
-            if (p.perUser && !held.some((k) => k.id.toString('hex') === currentId(keyring))) {
+            // A keyring taken over from the backend through recovery tags alone (lost store) gets a fresh
+            // current key: those tags are only as safe as the store that held the recovery tag key.
+            const takenOver = !p.fromStore;
+            if (takenOver || (p.perUser && !held.some((k) => k.id.toString('hex') === currentId(keyring)))) {
               const recipients = (await trustedRecipients(ctx, keyring)).filter((r) => r.name !== identity);
               const key = addCurrentKey(keyring, p.mountId, { tagKeys: edit.tagKeys, recipients: [...recipients, fresh] });
               out.newCurrent = key.id.toString('hex');
@@ -354,8 +364,9 @@ export async function resetPassword(
 
 /**
  * The keys `identity` held in a trusted keyring that recovery can open, and those it cannot. Hers
- * are the keys with a wrap to her in the trusted keyring or in the backend copy (after a lost store
- * her wraps cannot be verified, only named), and every key of her own home.
+ * are the keys with a wrap to her in the trusted keyring, every key of her own home, and, when the
+ * keyring was just taken over from the backend (`remote`: a lost store, where her wraps cannot be
+ * verified, only named), the backend keys naming her.
  */
 function planKeyring(keyring: Keyring, remote: Keyring | undefined, perUser: boolean, identity: string, recovery: OpenedIdentity): { keys: MountKey[]; lost: string[] } {
   const trusted = holdsPublicKey(keyring, 'recovery', recovery.publicKey);

@@ -95,6 +95,14 @@ describe('keyring edits', () => {
     expect(openKeyringFor(ring, 'master', alice.privateKey, { mount: MOUNT }).authenticated.get(next.id.toString('hex'))?.equals(next.key)).toBe(true);
   });
 
+  it('addCurrentKey refuses to go past the largest sequence number (a key planted with seq 2^53 - 1 cannot win by overflow)', () => {
+    const k = newMountKey();
+    const ring = ringWith([k]);
+    ring.keys[0]!.seq = Number.MAX_SAFE_INTEGER;
+    expect(() => addCurrentKey(ring, MOUNT)).toThrow(expect.objectContaining({ code: 'DC_ERR_KEYRING_INVALID' }));
+    expect(ring.keys).toHaveLength(1);
+  });
+
   it('importAuthenticated takes over only keys an opener\'s own tag vouches for, and no identity from the backend', () => {
     const [k1, k2] = [newMountKey(), newMountKey()];
     const remote = ringWith([k1, k2]);
