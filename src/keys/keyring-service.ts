@@ -198,9 +198,10 @@ export class KeyringService {
    * The keyring the gateway trusts for a mount, for `openers`, read-only: the store copy plus the
    * keys of the backend copy that an opener's own tag vouches for (FORMAT.md §3.6). The backend
    * copy is read when the store has none, or the first time this process sees this mount with an
-   * opener. Throws DC_ERR_KEYRING_INVALID (store garbage; or no store copy and an unreadable or
-   * out-of-bounds backend copy), DC_ERR_UNWRAP_FAILED (a store wrap of an opener does not open),
-   * store/backend errors.
+   * opener. The recovery identity vouches for backend keys only when the store has no copy. `held`
+   * are the keys the openers open (a wrap that does not open is skipped). Throws
+   * DC_ERR_KEYRING_INVALID (store garbage; or no store copy and an unreadable or out-of-bounds
+   * backend copy), store/backend errors.
    */
   async trusted(mountId: string, backend: Backend, openers: OpenIdentity[] = [], tagKeys?: TagKeys): Promise<TrustedKeyring> {
     const tags = tagKeys ?? (await this.tagKeysFor(openers));
