@@ -1,14 +1,17 @@
 #!/usr/bin/env node
-// Entry point installed as `davcrypt`: runs the compiled CLI (dist/, `npm run build`) when it is
-// at least as new as every source file, else the TypeScript sources through tsx, so a fresh
-// `npm ci` is enough and a stale build is never run. The compiled CLI starts faster and needs
-// about 30 MiB less memory than tsx's loader.
+// Entry point installed as `davcrypt`: runs the compiled CLI (dist/, `npm run build`).
+// Production (the Docker image, `npm start`) always runs dist/. As a convenience for
+// development only, a checkout whose dist/ is missing or older than a source file runs
+// the TypeScript sources through tsx when tsx (a devDependency) is installed; without
+// tsx it stops with a message instead of running a stale build. The compiled CLI starts
+// faster and needs about 30 MiB less memory than tsx's loader.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const compiled = join(root, 'dist/cli.js');
+const sources = join(root, 'src');
 
 /** Newest modification time (ms) of the .ts files below `dir`. */
 function newestSource(dir) {
@@ -21,19 +24,38 @@ function newestSource(dir) {
   return newest;
 }
 
-function compiledIsCurrent() {
-  if (process.env.DAVCRYPT_USE_TSX === '1' || !existsSync(compiled)) return false;
+/** 'current', 'stale' or 'missing'; an install without src/ (the image) has nothing to be stale against. */
+function compiledState() {
+  if (!existsSync(compiled)) return 'missing';
+  if (!existsSync(sources)) return 'current';
   try {
-    return statSync(compiled).mtimeMs >= newestSource(join(root, 'src'));
+    return statSync(compiled).mtimeMs >= newestSource(sources) ? 'current' : 'stale';
+  } catch {
+    return 'stale';
+  }
+}
+
+function tsxInstalled() {
+  try {
+    import.meta.resolve('tsx/esm/api');
+    return true;
   } catch {
     return false;
   }
 }
 
-if (compiledIsCurrent()) {
+const state = process.env.DAVCRYPT_USE_TSX === '1' ? 'tsx requested' : compiledState();
+if (state === 'current') {
   await import(compiled);
-} else {
+} else if (tsxInstalled()) {
   const { register } = await import('tsx/esm/api');
   register();
   await import('../src/cli.ts');
+} else {
+  const why = state === 'missing' ? 'dist/ has no compiled CLI' : state === 'stale' ? 'dist/ is older than src/' : 'DAVCRYPT_USE_TSX=1 is set';
+  process.stderr.write(
+    `davcrypt: DC_ERR_USAGE: ${why}, and tsx (a devDependency, for running the sources) is not installed.\n` +
+    'Run `npm run build` (needs the devDependencies: `npm ci`), or unset DAVCRYPT_USE_TSX.\n',
+  );
+  process.exitCode = 2;
 }

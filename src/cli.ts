@@ -10,6 +10,7 @@ const USAGE = `usage: davcrypt <command> [options]
 commands:
   serve              run the WebDAV gateway
   user               add, passwd, remove, list accounts
+  restore            after a lost store: re-create accounts from the backend keyrings (asks first)
   recovery           admin recovery identity: init, cover, tag, restore, reset-password (forgotten password)
   mount              grant or revoke a user's access to a shared mount's keys
   key                rotate a mount's key; re-encrypt old files to the current key
@@ -18,6 +19,8 @@ commands:
   verify             check every encrypted file's integrity (tampered, truncated)
   encrypt-all        encrypt a mount's existing plaintext files in place
   decrypt-all        decrypt a mount's files back to plaintext in place
+  dropbox            connect a Dropbox mount to a Dropbox account (dropbox login)
+  check-config       validate a config and probe its store and backends (exit 0 = all ok)
 
 options:
   -h, --help         show help (also after a command: davcrypt user --help)
@@ -48,8 +51,9 @@ const COMMANDS: Record<string, Command> = {
   },
   user: async (args) => {
     const [{ runUser }, { DEFAULT_CONFIG_PATH }] = await Promise.all([import('./cli/user.js'), import('./config/index.js')]);
-    await runUser(args, { stdout: process.stdout, input: process.stdin, output: process.stderr }, DEFAULT_CONFIG_PATH);
+    return runUser(args, { stdout: process.stdout, input: process.stdin, output: process.stderr }, DEFAULT_CONFIG_PATH);
   },
+  restore: async (args) => (await import('./cli/restore.js')).runRestore(args, { stdout: process.stdout, output: process.stderr, input: process.stdin }, await defaultConfigPath()),
   recovery: async (args) => (await import('./cli/recovery.js')).runRecovery(args, keyIO(), await defaultConfigPath()),
   mount: async (args) => (await import('./cli/mount.js')).runMount(args, keyIO(), await defaultConfigPath()),
   key: async (args) => (await import('./cli/key.js')).runKey(args, { ...keyIO(), signal: interruptSignal() }, await defaultConfigPath()),
@@ -58,7 +62,12 @@ const COMMANDS: Record<string, Command> = {
   verify: async (args) => (await import('./cli/verify.js')).runVerify(args, toolIO(), await defaultConfigPath()),
   'encrypt-all': async (args) => (await import('./cli/migrate.js')).runMigrate('encrypt', args, toolIO(), await defaultConfigPath()),
   'decrypt-all': async (args) => (await import('./cli/migrate.js')).runMigrate('decrypt', args, toolIO(), await defaultConfigPath()),
+  dropbox: async (args) => (await import('./cli/dropbox.js')).runDropbox(args, { stdout: process.stdout, input: process.stdin }, await defaultConfigPath()),
+  'check-config': async (args) => (await import('./cli/check-config.js')).runCheckConfig(args, { stdout: process.stdout }, await defaultConfigPath()),
 };
+
+/** ops: user and key commands write an audit line when their config has `audit` (src/ops/audit-cli.ts). */
+const AUDITED_COMMANDS = new Set(['user', 'mount', 'key', 'recovery', 'master', 'restore']);
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -86,6 +95,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`davcrypt: DC_ERR_USAGE: unknown command ${first}\n${USAGE}\n`);
       return 2;
     }
+    if (AUDITED_COMMANDS.has(first)) return (await (await import('./ops/index.js')).withCliAudit(first, rest, () => command(rest), defaultConfigPath)) ?? 0;
     return (await command(rest)) ?? 0;
   } catch (err) {
     // parseArgs throws TypeErrors with ERR_PARSE_ARGS_* codes for unknown or malformed options.

@@ -14,6 +14,7 @@ export const ERROR_CODES = {
   DC_ERR_CONFLICT: { status: 409, meaning: 'a parent folder is missing or the resource type conflicts' },
   DC_ERR_NOT_A_COLLECTION: { status: 409, meaning: 'a folder was expected' },
   DC_ERR_IS_A_COLLECTION: { status: 409, meaning: 'a file was expected' },
+  DC_ERR_NAME_CONFLICT: { status: 409, meaning: 'a name differing only in letter case or Unicode form exists (case-insensitive backend)' },
   DC_ERR_LENGTH_REQUIRED: { status: 411, meaning: 'the request body needs a Content-Length' },
   DC_ERR_PRECONDITION_FAILED: { status: 412, meaning: 'a conditional header did not match' },
   DC_ERR_PAYLOAD_TOO_LARGE: { status: 413, meaning: 'the request body is larger than allowed' },
@@ -21,6 +22,8 @@ export const ERROR_CODES = {
   DC_ERR_RANGE_NOT_SATISFIABLE: { status: 416, meaning: 'the requested byte range is outside the file' },
   DC_ERR_LOCKED: { status: 423, meaning: 'the resource is locked and no valid lock token was given' },
   DC_ERR_TOO_MANY_REQUESTS: { status: 429, meaning: 'too many failed logins; try again later' },
+  DC_ERR_LIMIT_EXCEEDED: { status: 403, meaning: 'the request would exceed a configured limit (server.limits)' },
+  DC_ERR_BUSY: { status: 503, meaning: 'too many logins are being checked at once; try again shortly' },
   DC_ERR_INSUFFICIENT_STORAGE: { status: 507, meaning: 'the backend is out of space or quota' },
   DC_ERR_ABORTED: { status: 499, meaning: 'the operation was aborted (client went away)' },
   DC_ERR_INTERNAL: { status: 500, meaning: 'an unexpected internal error' },
@@ -31,7 +34,7 @@ export const ERROR_CODES = {
   DC_ERR_BACKEND_UNAVAILABLE: { status: 503, meaning: 'the backend cannot be reached or timed out' },
 
   // File format (reading ciphertext)
-  DC_ERR_NOT_ENCRYPTED: { status: 500, meaning: 'the data does not start with the DAVCRYPT magic' },
+  DC_ERR_NOT_ENCRYPTED: { status: 502, meaning: 'the data does not start with the DAVCRYPT magic (in an encrypted mount with plaintext: refuse, a stored file that is plaintext, empty or has a damaged magic)' },
   DC_ERR_BAD_HEADER: { status: 502, meaning: 'the file header is malformed or too short' },
   DC_ERR_UNSUPPORTED_VERSION: { status: 502, meaning: 'the file format version is unknown' },
   DC_ERR_TAMPERED: { status: 502, meaning: 'a segment failed authentication (tampered or corrupt)' },

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type Keyv from 'keyv';
 import { davError } from './errors.js';
-import { KeyedMutex } from './server/mutex.js';
+import { KeyedMutex } from './mutex.js';
 import { luaScript, redisStoreOf, sqliteStoreOf, type RedisStoreHandle, type SqliteStoreHandle } from './store.js';
 
 export interface DistributedMutex {

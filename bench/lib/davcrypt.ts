@@ -128,7 +128,7 @@ export async function startDavcrypt(opts: DavcryptOptions): Promise<DavcryptServ
   } catch (err) {
     kill();
     const tail = existsSync(logPath) ? readFileSync(logPath, 'utf8').slice(-2000) : '';
-    throw new Error(`davcrypt serve did not start: ${(err as Error).message}\n${tail}`.trim());
+    throw new Error(`davcrypt serve did not start: ${(err as Error).message}\n${tail}`.trim(), { cause: err });
   }
   return {
     url,

@@ -83,7 +83,7 @@ export async function startRcloneCrypt(opts: RcloneCryptOptions): Promise<Rclone
     await waitForHttp(url + '/', 15_000, child);
   } catch (err) {
     kill();
-    throw new Error(`rclone serve webdav did not start: ${(err as Error).message}\n${stderr}`.trim());
+    throw new Error(`rclone serve webdav did not start: ${(err as Error).message}\n${stderr}`.trim(), { cause: err });
   }
   return {
     url,

@@ -1,13 +1,16 @@
 // EncryptingBackend: the decorator that encrypts file bodies on write and decrypts
-// them on read (DESIGN.md §2, §3, §5), over any Backend. Names, folders, moves and
-// copies pass through; sizes are reported on the plaintext side. Files without the
-// DAVCRYPT magic are plaintext and served as they are. Holds no keys on disk and
-// does no I/O of its own beyond calls to the wrapped backend.
+// them on read (docs/DESIGN.md §2, §3, §5), over any Backend. Names, folders, moves and
+// copies pass through; sizes are reported on the plaintext side. A stored file without
+// the DAVCRYPT magic is an error (plaintext: refuse, the default: the backend may have
+// put it there) or served as it is (plaintext: read, for data from before encryption);
+// a file with the magic is never served as plaintext. Holds no keys on disk and does
+// no I/O of its own beyond calls to the wrapped backend.
 import { PassThrough, Readable } from 'node:stream';
 import {
   DEFAULT_SEGMENT_EXPONENT,
   FileKeyCache,
   HEADER_BYTES,
+  MAGIC,
   cipherSizeForPlain,
   createEncryptStream,
   createSegmentDecryptStream,
@@ -20,8 +23,8 @@ import {
   type FileKeys,
   type RandomSource,
 } from '../crypto/index.js';
-import { davError, isDavcryptError } from '../errors.js';
-import type { MountKeySet } from '../keys/types.js';
+import { davError, isDavcryptError, type DavcryptError } from '../errors.js';
+import type { MountKeySet } from '../crypto/index.js';
 import type {
   Backend,
   BackendCapabilities,
@@ -92,6 +95,11 @@ export interface EncryptingBackendOptions {
   probeBudgetMs?: number;
   /** Random source for file salts and nonce prefixes (tests only). */
   random?: RandomSource;
+  /**
+   * A stored file without the DAVCRYPT magic: 'refuse' (default) makes reading it an error
+   * (DC_ERR_NOT_ENCRYPTED, or DC_ERR_BAD_HEADER for a cut-off magic); 'read' serves it as it is.
+   */
+  plaintext?: 'refuse' | 'read';
 }
 
 /**
@@ -121,6 +129,7 @@ export class EncryptingBackend implements Backend {
   private readonly meta: EncryptionMetaCache;
   private readonly probeConcurrency: number;
   private readonly probeBudgetMs: number;
+  private readonly refusePlaintext: boolean;
   /** True while unprobed entries of an over-budget listing are probed in the background (one batch at a time). */
   private warming = false;
   private readonly fileKeys = new FileKeyCache();
@@ -138,6 +147,7 @@ export class EncryptingBackend implements Backend {
     this.meta = options.metaCache ?? options.headerCache ?? new LruEncryptionMetaCache();
     this.probeConcurrency = Math.max(1, options.probeConcurrency ?? 8);
     this.probeBudgetMs = Math.max(0, options.probeBudgetMs ?? 3000);
+    this.refusePlaintext = options.plaintext !== 'read';
     if (inner.setModified) this.setModified = (path, mtime, opts) => inner.setModified!(path, mtime, opts);
     if (inner.quota) this.quota = (path, opts) => inner.quota!(path, opts);
     if (inner.listEach) this.listEach = (path, onEntry, opts = {}) => this.plainEach(path, onEntry, opts);
@@ -169,11 +179,41 @@ export class EncryptingBackend implements Backend {
     if (unknown.length > 0) for (const e of await this.plainEntries(unknown, opts)) onEntry(e, false);
   }
 
-  /** Plaintext size for encrypted files. Throws as the inner backend (DC_ERR_NOT_FOUND). */
+  /**
+   * Plaintext size for encrypted files. A file that cannot be served keeps its stored size and
+   * carries `integrityError` (see EntryInfo). Throws as the inner backend (DC_ERR_NOT_FOUND).
+   */
   async stat(path: string, opts: OpOptions = {}): Promise<EntryInfo> {
     const info = await this.inner.stat(path, opts);
     this.hint(info);
-    return this.plainEntryOf(info, opts);
+    if (info.type !== 'file') return info;
+    // Probed even when the size says "not a davcrypt file": HEAD must not answer 200 for what GET refuses.
+    const meta = await this.metaFor(info, opts, true);
+    const plain = this.toPlainEntry(info, meta);
+    const problem = await this.integrityProblem(info, meta, opts);
+    return problem ? { ...plain, integrityError: problem } : plain;
+  }
+
+  /** Why a stored file cannot be served, or undefined. A magic with a bad header or size is never plaintext. */
+  private async integrityProblem(info: EntryInfo, meta: EncryptionMeta, opts: OpOptions): Promise<DavcryptError | undefined> {
+    if (!meta.encrypted) return this.refusePlaintext ? this.notDavcrypt(info, opts) : undefined;
+    try {
+      this.checkCipherSize(info, this.headerOf(meta));
+    } catch (err) {
+      if (isDavcryptError(err)) return err;
+      throw err;
+    }
+    return undefined;
+  }
+
+  /** The error for a stored file without the magic (plaintext: refuse); reads its first 8 bytes to name it. */
+  private async notDavcrypt(info: EntryInfo, opts: OpOptions): Promise<DavcryptError> {
+    let head: Buffer = Buffer.alloc(0);
+    if (info.size > 0) {
+      const r = await this.inner.read(info.path, { range: { start: 0, end: MAGIC.length - 1 }, signal: opts.signal });
+      head = await readUpTo(r.body, MAGIC.length);
+    }
+    return refusal(info.path, head);
   }
 
   private async plainEntryOf(info: EntryInfo, opts: OpOptions): Promise<EntryInfo> {
@@ -263,6 +303,10 @@ export class EncryptingBackend implements Backend {
     this.hint(r.info);
     if (!hasMagic(head)) {
       this.remember(r.info, PLAINTEXT);
+      if (this.refusePlaintext) {
+        body.destroy();
+        throw refusal(path, head.subarray(0, MAGIC.length));
+      }
       // Piped at once: the inner stream must not start flowing before our caller reads.
       const out = new PassThrough();
       if (ended) {
@@ -370,8 +414,12 @@ export class EncryptingBackend implements Backend {
     if (info.type === 'directory') {
       throw davError('DC_ERR_IS_A_COLLECTION', `${this.name} read ${path}: is a folder`, { details: { path } });
     }
-    const meta = await this.metaFor(info, opts);
-    if (!meta.encrypted) return this.inner.read(path, opts);
+    // Probed whatever the size: a file with the magic but a size no davcrypt file has must fail, not pass as plaintext.
+    const meta = await this.metaFor(info, opts, true);
+    if (!meta.encrypted) {
+      if (this.refusePlaintext) throw await this.notDavcrypt(info, opts);
+      return this.inner.read(path, opts);
+    }
     const header = this.headerOf(meta);
     const mountKey = this.keyFor(header);
     this.checkCipherSize(info, header);
@@ -478,9 +526,12 @@ export class EncryptingBackend implements Backend {
     return this.inner.close();
   }
 
-  /** Encrypted or not, from size arithmetic, then the cache, then a 65-byte ranged read. */
-  private async metaFor(info: EntryInfo, opts: OpOptions): Promise<EncryptionMeta> {
-    if (info.type !== 'file' || !couldBeCipherSize(info.size)) return PLAINTEXT;
+  /**
+   * Encrypted or not, from size arithmetic (skipped when `exact`), then the cache, then a 65-byte
+   * ranged read. An empty file is never encrypted.
+   */
+  private async metaFor(info: EntryInfo, opts: OpOptions, exact = false): Promise<EncryptionMeta> {
+    if (info.type !== 'file' || info.size === 0 || (!exact && !couldBeCipherSize(info.size))) return PLAINTEXT;
     if (info.etag !== undefined) {
       const cached = await this.meta.get(info.path, info.etag);
       if (cached !== undefined) return cached;
@@ -544,6 +595,27 @@ export class EncryptingBackend implements Backend {
     const plainSize = plainSizeForCipher(info.size, h.segmentExponent);
     return plainSize === undefined ? info : { ...info, size: plainSize };
   }
+}
+
+/**
+ * The error for a stored file whose first bytes (`head`, up to 8) are not the magic: parseHeader's
+ * own code (DC_ERR_NOT_ENCRYPTED; DC_ERR_BAD_HEADER for a file cut inside the magic), with a hint.
+ */
+function refusal(path: string, head: Buffer): DavcryptError {
+  try {
+    parseHeader(head);
+  } catch (err) {
+    if (isDavcryptError(err)) {
+      return davError(
+        err.code,
+        `${path}: not a davcrypt file (${err.message}); this mount refuses plaintext. ` +
+          'If it held files from before encryption was turned on, set plaintext: read for it and run davcrypt encrypt-all',
+        { details: { path }, cause: err },
+      );
+    }
+    throw err;
+  }
+  return davError('DC_ERR_BAD_HEADER', `${path}: the file changed while it was read`, { details: { path } });
 }
 
 function sameEtag(a: string, b: string): boolean {

@@ -5,5 +5,12 @@ export { LocalBackend, createLocalBackend, contentTypeFor, LOCAL_TEMP_PREFIX, ty
 export { WebdavBackend, createWebdavBackend, etagsMatchWeakly, type WebdavBackendOptions } from './webdav.js';
 export type { WebdavTimeouts } from './webdav-http.js';
 export type { UploadMode, UploadProbeLogger, UploadProbeResult } from './webdav-upload-probe.js';
-export { normalizePath, parentPath, baseName, joinPath, isSameOrInside } from './paths.js';
+export { DropboxBackend, createDropboxBackend, type DropboxBackendOptions, type CreateDropboxBackendOptions } from './dropbox.js';
+export { DropboxApi, type DropboxApiOptions } from './dropbox-api.js';
+export {
+  RefreshingDropboxToken, StaticDropboxToken, dropboxAuthorizationUrl, exchangeDropboxCode, pkcePair, readDropboxTokenFile,
+  writeDropboxTokenFile, DROPBOX_API_BASE, DROPBOX_AUTHORIZE_URL, type DropboxTokenSource,
+} from './dropbox-auth.js';
+export { normalizePath, parentPath, baseName, joinPath, isSameOrInside, foldName } from './paths.js';
 export * from './encrypting.js';
+export { ObservedBackend, observeBackend, type ObservedLabels } from './observed.js';

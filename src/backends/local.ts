@@ -9,10 +9,16 @@ import { extname, join, sep } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { davError, isDavcryptError, type DavcryptError } from '../errors.js';
+import { UsageCache } from './local-usage.js';
 import { baseName, isSameOrInside, joinPath, normalizePath, parentPath } from './paths.js';
 import type {
   Backend, BackendCapabilities, EntryInfo, OpOptions, QuotaInfo, ReadOptions, ReadResult, TransferOptions, WriteOptions,
 } from './types.js';
+
+// Stored files may be password envelopes (keyring.json) or ciphertext: no other local user reads them.
+// umask can only remove bits, so these modes hold whatever the umask.
+const FILE_MODE = 0o600;
+const FOLDER_MODE = 0o700;
 
 /** Prefix of in-progress write files; list() hides them and stat() reports them as missing. */
 export const LOCAL_TEMP_PREFIX = '.davcrypt-tmp-';
@@ -55,6 +61,7 @@ export class LocalBackend implements Backend {
   };
   private readonly root: string;
   private rootReal?: Promise<string>;
+  private usage?: UsageCache;
 
   constructor(root: string, private readonly opts: LocalBackendOptions = {}) {
     this.root = root.length > 1 && root.endsWith(sep) ? root.slice(0, -1) : root;
@@ -64,7 +71,7 @@ export class LocalBackend implements Backend {
   /** The real path of the root, creating the root on first use. */
   private realRoot(): Promise<string> {
     this.rootReal ??= (async () => {
-      if (this.opts.createRoot !== false) await fsp.mkdir(this.root, { recursive: true });
+      if (this.opts.createRoot !== false) await fsp.mkdir(this.root, { recursive: true, mode: FOLDER_MODE });
       return fsp.realpath(this.root);
     })();
     this.rootReal.catch(() => { this.rootReal = undefined; });
@@ -244,7 +251,7 @@ export class LocalBackend implements Backend {
       const counter = new Transform({
         transform(chunk: Buffer, _enc, cb) { plainBytes += chunk.length; cb(null, chunk); },
       });
-      await pipeline(body, counter, createWriteStream(tmp, { flags: 'wx', mode: 0o644 }), { signal });
+      await pipeline(body, counter, createWriteStream(tmp, { flags: 'wx', mode: FILE_MODE }), { signal });
       if (opts.size !== undefined && plainBytes !== opts.size) {
         throw davError('DC_ERR_BAD_REQUEST', `${this.name} write ${norm}: body had ${plainBytes} bytes, ${opts.size} declared`,
           { details: { path: norm } });
@@ -282,7 +289,7 @@ export class LocalBackend implements Backend {
     if (norm === '/') { await this.realRoot(); throw davError('DC_ERR_EXISTS', `${this.name} mkdir /: the root exists`); }
     const { abs } = await this.creatable(norm, 'mkdir');
     try {
-      await fsp.mkdir(abs);
+      await fsp.mkdir(abs, { mode: FOLDER_MODE });
     } catch (err) {
       throw this.fail(err, 'mkdir', norm);
     }
@@ -365,13 +372,18 @@ export class LocalBackend implements Backend {
     }
   }
 
-  /** Free and used bytes of the file system holding the folder. Throws DC_ERR_NOT_FOUND. */
+  /**
+   * used: the bytes stored below this backend's root (a user's own home, or the shared mount), never
+   * the file system's usage; available: the file system's free space (what can still be written).
+   * Throws DC_ERR_NOT_FOUND.
+   */
   async quota(path: string, opts: OpOptions = {}): Promise<QuotaInfo> {
     opts.signal?.throwIfAborted();
     const { abs, norm } = await this.existing(path, 'quota');
     try {
       const s = await fsp.statfs(abs);
-      return { available: s.bavail * s.bsize, used: (s.blocks - s.bfree) * s.bsize };
+      this.usage ??= new UsageCache(await this.realRoot());
+      return { available: s.bavail * s.bsize, used: await this.usage.bytes() };
     } catch (err) {
       throw this.fail(err, 'quota', norm);
     }

@@ -39,3 +39,11 @@ export function joinPath(folder: string, name: string): string {
 export function isSameOrInside(outer: string, inner: string): boolean {
   return inner === outer || outer === '/' || inner.startsWith(outer + '/');
 }
+
+/**
+ * A name as a case-insensitive store (capabilities.caseInsensitive, e.g. Dropbox) compares it:
+ * letter case and Unicode form (NFC/NFD) ignored.
+ */
+export function foldName(name: string): string {
+  return name.normalize('NFC').toLowerCase();
+}

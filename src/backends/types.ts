@@ -4,6 +4,7 @@
 // root '/'), never contain '.' or '..' segments. Errors are DavcryptErrors
 // (src/errors.ts) with the codes each method documents.
 import type { Readable } from 'node:stream';
+import type { DavcryptError } from '../errors.js';
 
 export type EntryType = 'file' | 'directory';
 
@@ -21,6 +22,12 @@ export interface EntryInfo {
   lastModified?: Date;
   creationDate?: Date;
   contentType?: string;
+  /**
+   * Set only by EncryptingBackend.stat: the stored bytes cannot be served (no DAVCRYPT magic in a
+   * mount with `plaintext: refuse`, a damaged header, a size no file with this header has). A read
+   * throws this same error; HEAD and COPY answer with it.
+   */
+  integrityError?: DavcryptError;
 }
 
 /** An inclusive byte range; `end` undefined means "to the end of the body". */
@@ -100,6 +107,12 @@ export interface BackendCapabilities {
   quota: boolean;
   /** write() fills WriteOptions.outcome.created from the store's own answer (no extra request). */
   writeReportsCreated?: boolean;
+  /**
+   * Names that differ only in letter case or Unicode form (NFC/NFD) are the same entry (Dropbox):
+   * stat('/A') may find '/a', and creating a second such name throws DC_ERR_NAME_CONFLICT. The
+   * server treats a MOVE between two such spellings as a rename, never as "target exists".
+   */
+  caseInsensitive?: boolean;
 }
 
 export interface Backend {

@@ -2,7 +2,7 @@
 // explicit timeouts, optional CA), Basic auth, and the mapping of transport failures
 // and HTTP statuses to davcrypt error codes. Messages name the backend and the
 // operation; credentials and Authorization headers never leave this module.
-import { Readable, PassThrough } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
 import { davError, isDavcryptError, type DavcryptError, type ErrorCode } from '../errors.js';
 
@@ -49,8 +49,31 @@ const UNAVAILABLE_CODES = new Set([
   'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
 ]);
 
-/** Maps a thrown transport error (not an HTTP status) to a DavcryptError. */
-export function transportError(where: string, err: unknown, signal?: AbortSignal): DavcryptError {
+const UNTRUSTED_CERT_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+]);
+
+/**
+ * What to change when a connection fails for a reason the config can fix: a certificate from a
+ * private CA (backend `ca:`), https:// to a plain-HTTP port, http:// to an HTTPS port. '' otherwise.
+ */
+export function transportHint(code: string | undefined, message: string, url: string | undefined): string {
+  if (code !== undefined && UNTRUSTED_CERT_CODES.has(code)) {
+    return '; the backend certificate is not signed by a known CA: give its CA certificate (PEM) as the mount\'s backend ca: FILE ' +
+      '(offline tools: NODE_EXTRA_CA_CERTS=FILE npx davcrypt ...)';
+  }
+  const https = url?.startsWith('https:') ?? false;
+  if (https && (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG' || /wrong version number|packet length too long/i.test(message))) {
+    return '; the backend does not speak TLS on this port: if it is plain HTTP, write the URL with http://';
+  }
+  if (url?.startsWith('http:') && (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'UND_ERR_CLOSED')) {
+    return '; if the backend speaks HTTPS on this port, write the URL with https://';
+  }
+  return '';
+}
+
+/** Maps a thrown transport error (not an HTTP status) to a DavcryptError; `url` (when known) picks a hint. */
+export function transportError(where: string, err: unknown, signal?: AbortSignal, url?: string): DavcryptError {
   if (isDavcryptError(err)) return err;
   const e = err as (Error & { code?: string }) | undefined;
   if (signal?.aborted || e?.name === 'AbortError' || e?.code === 'UND_ERR_ABORTED' || e?.code === 'ABORT_ERR') {
@@ -60,10 +83,11 @@ export function transportError(where: string, err: unknown, signal?: AbortSignal
   if (code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') {
     return davError('DC_ERR_BAD_REQUEST', `${where}: body length differs from the declared size`, { cause: err });
   }
+  const hint = transportHint(code, `${e?.message ?? ''} ${(e?.cause as Error | undefined)?.message ?? ''}`, url);
   if (code !== undefined && UNAVAILABLE_CODES.has(code)) {
-    return davError('DC_ERR_BACKEND_UNAVAILABLE', `${where}: backend unreachable (${code})`, { cause: err });
+    return davError('DC_ERR_BACKEND_UNAVAILABLE', `${where}: backend unreachable (${code})${hint}`, { cause: err });
   }
-  return davError('DC_ERR_BACKEND', `${where}: ${e?.message ?? String(err)}`, { cause: err });
+  return davError('DC_ERR_BACKEND', `${where}: ${e?.message ?? String(err)}${hint}`, { cause: err });
 }
 
 const STATUS_CODES: Record<number, ErrorCode> = {
@@ -103,7 +127,7 @@ export class WebdavHttp {
         method: method as Dispatcher.HttpMethod, headers, body: opts.body, signal: opts.signal, dispatcher: this.dispatcher,
       });
     } catch (err) {
-      throw transportError(where, err, opts.signal);
+      throw transportError(where, err, opts.signal, url);
     }
   }
 }

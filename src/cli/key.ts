@@ -3,9 +3,12 @@
 // master key file for keys.mode: master). Passwords from stdin or prompted; a
 // progress bar on a terminal for re-encryption.
 import { parseArgs } from 'node:util';
-import { loadConfig, masterKeyFileOf } from '../config/index.js';
+import { masterKeyFileOf } from '../config/index.js';
+import { plural } from '../tools/report-text.js';
+import { loadCommandConfig } from './config-notice.js';
 import { davError } from '../errors.js';
-import { createMasterKeyFile, reencryptComplete, reencryptTree, scanKeyUsage, wipeMountKeys, type ReencryptReport } from '../keys/index.js';
+import { createMasterKeyFile, wipeMountKeys } from '../keys/index.js';
+import { reencryptComplete, reencryptTree, scanKeyUsage, type ReencryptReport } from '../tools/reencrypt.js';
 import { countTree } from '../tools/walk.js';
 import { dropOldKeys, keyedMount, openMountKeys, rotateMount, type CustodyContext } from '../users/index.js';
 import { createProgressBar } from './progress.js';
@@ -56,8 +59,8 @@ export async function runKey(args: string[], io: KeyCliIO & { signal?: AbortSign
     args,
     allowPositionals: true,
     options: {
-      config: { type: 'string', short: 'c' },
-      user: { type: 'string', short: 'u' },
+      config: { type: 'string' },
+      user: { type: 'string' },
       as: { type: 'string' },
       recovery: { type: 'boolean' },
       master: { type: 'boolean' },
@@ -71,6 +74,10 @@ export async function runKey(args: string[], io: KeyCliIO & { signal?: AbortSign
     return 0;
   }
   const [action, mountPath, ...rest] = positionals;
+  if (action === undefined) {
+    io.stdout.write(KEY_USAGE + '\n');
+    return 2;
+  }
   if (action !== 'rotate' && action !== 'reencrypt') throw davError('DC_ERR_USAGE', `unknown key command ${action ?? '(none)'}\n${KEY_USAGE}`);
   if (!mountPath) throw davError('DC_ERR_USAGE', `key ${action} needs MOUNT\n${KEY_USAGE}`);
   if (rest.length > 0) throw davError('DC_ERR_USAGE', `unexpected argument ${rest[0]}\n${KEY_USAGE}`);
@@ -96,6 +103,7 @@ export async function runKey(args: string[], io: KeyCliIO & { signal?: AbortSign
       return reencryptCommand(ctx, mountPath, values.user, opener!(ctx.master), io, values['drop-old'] ?? false, rotatedAt);
     },
     openerFlags.master ?? false,
+    io.output,
   );
 }
 
@@ -123,7 +131,7 @@ async function reencryptCommand(
     wipeMountKeys(opened.all);
   }
   io.stdout.write(
-    `re-encrypted ${report.reencrypted} of ${report.files} files to key ${opened.keys.current.id.toString('hex')} ` +
+    `re-encrypted ${report.reencrypted} of ${plural(report.files, 'file')} to key ${opened.keys.current.id.toString('hex')} ` +
       `(${report.current} already current, ${report.plaintext} plaintext left as is)\n`,
   );
   for (const p of report.changed) io.stdout.write(`CHANGED\t${p}\n`);
@@ -160,14 +168,18 @@ export async function runMaster(args: string[], io: { stdout: NodeJS.WritableStr
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+    options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) {
     io.stdout.write(MASTER_USAGE + '\n');
     return 0;
   }
+  if (positionals.length === 0) {
+    io.stdout.write(MASTER_USAGE + '\n');
+    return 2;
+  }
   if (positionals[0] !== 'init' || positionals.length > 1) throw davError('DC_ERR_USAGE', `unknown master command ${positionals.join(' ') || '(none)'}\n${MASTER_USAGE}`);
-  const config = await loadConfig(values.config ?? defaultConfig);
+  const config = await loadCommandConfig(values.config ?? defaultConfig, io.stdout, { mayCreateStore: true });
   const file = masterKeyFileOf(config);
   const publicKey = await createMasterKeyFile(file);
   io.stdout.write(`master key file created: ${file} (mode 0600; public key ${publicKey.toString('base64')})\n`);

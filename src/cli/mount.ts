@@ -37,7 +37,7 @@ export async function runMount(args: string[], io: KeyCliIO, defaultConfig: stri
     args,
     allowPositionals: true,
     options: {
-      config: { type: 'string', short: 'c' },
+      config: { type: 'string' },
       as: { type: 'string' },
       recovery: { type: 'boolean' },
       master: { type: 'boolean' },
@@ -49,6 +49,10 @@ export async function runMount(args: string[], io: KeyCliIO, defaultConfig: stri
     return 0;
   }
   const [action, mountPath, user, ...rest] = positionals;
+  if (action === undefined) {
+    io.stdout.write(MOUNT_USAGE + '\n');
+    return 2;
+  }
   if (action !== 'grant' && action !== 'revoke') throw davError('DC_ERR_USAGE', `unknown mount command ${action ?? '(none)'}\n${MOUNT_USAGE}`);
   if (!mountPath || !user) throw davError('DC_ERR_USAGE', `mount ${action} needs MOUNT and USER\n${MOUNT_USAGE}`);
   if (rest.length > 0) throw davError('DC_ERR_USAGE', `unexpected argument ${rest[0]}\n${MOUNT_USAGE}`);
@@ -62,9 +66,9 @@ export async function runMount(args: string[], io: KeyCliIO, defaultConfig: stri
           : `${user} held no key of ${r.mountId}; marked revoked (the gateway will not wrap keys to her)\n`,
       );
       if (r.stillInConfig) io.stdout.write(`note: ${user} is still listed in the users: of ${mountPath} in the config; remove her there too\n`);
-      io.stdout.write(`old files stay under the old keys (she may have read or copied them); rewrite them with: davcrypt key reencrypt ${mountPath}\n`);
+      io.stdout.write(`old files stay under the old keys (she may have read or copied them); rewrite them with: npx davcrypt key reencrypt ${mountPath}\n`);
       return 0;
-    });
+    }, false, io.output);
   }
   const { opener } = await openerFromFlags(values, io, true);
   return withCustody(
@@ -76,5 +80,6 @@ export async function runMount(args: string[], io: KeyCliIO, defaultConfig: stri
       return 0;
     },
     values.master ?? false,
+    io.output,
   );
 }

@@ -9,6 +9,16 @@ export interface PasswordIO {
   output: NodeJS.WritableStream;
 }
 
+/**
+ * The password policy for a password being set (not for one being checked): at least `min`
+ * characters (auth.minPasswordLength). Throws DC_ERR_USAGE naming the key; nothing is changed.
+ */
+export function assertNewPassword(password: string, min: number, what = 'the new password'): void {
+  if ([...password].length < min) {
+    throw davError('DC_ERR_USAGE', `${what} is too short: at least ${min} characters (auth.minPasswordLength in the config); nothing was changed`);
+  }
+}
+
 const defaultIO = (): PasswordIO => ({ input: process.stdin, output: process.stderr });
 
 /**

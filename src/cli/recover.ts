@@ -5,12 +5,12 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isSameOrInside, type Backend } from '../backends/index.js';
-import { davError } from '../errors.js';
+import { davError, isDavcryptError } from '../errors.js';
 import { ARGON2_LIMITS, type Argon2Bounds } from '../crypto/index.js';
 import { IdentityUnlocker, OFFLINE_ENVELOPE_BOUNDS, identityFromFlags, openMasterKeyFile, type KeyUnlocker } from '../tools/identity-keys.js';
 import { recoverSucceeded, recoverTree } from '../tools/recover.js';
 import { EXIT_INCOMPLETE, EXIT_OK, recoverLines } from '../tools/report-text.js';
-import { isUrlSource, openSource } from '../tools/source.js';
+import { isUrlSource, mountRootAbove, openSource, type SourceCredentials } from '../tools/source.js';
 import { countTree } from '../tools/walk.js';
 import { readPasswords, type PasswordIO } from './password.js';
 import { createProgressBar, type ProgressStream } from './progress.js';
@@ -81,7 +81,7 @@ export async function openSourceFromFlags(
 
 export const SOURCE_OPTIONS = {
   from: { type: 'string' },
-  user: { type: 'string', short: 'u' },
+  user: { type: 'string' },
   recovery: { type: 'boolean' },
   'master-key': { type: 'string' },
   'backend-user': { type: 'string' },
@@ -116,12 +116,26 @@ export async function unlockerFromFlags(
   return new IdentityUnlocker(identity, password!, bounds);
 }
 
+/** --backend-user / --backend-password-env as credentials (the variable was checked when the source opened). */
+export function sourceCredentials(values: { 'backend-user'?: string; 'backend-password-env'?: string }, env: NodeJS.ProcessEnv): SourceCredentials {
+  const name = values['backend-password-env'];
+  return { username: values['backend-user'], password: name === undefined ? undefined : env[name] };
+}
+
+/** A "no keyring here" error for a --from below a mount root names that root (folder or URL). */
+export async function withMountRootHint(err: unknown, from: string, creds: SourceCredentials = {}): Promise<unknown> {
+  if (!isDavcryptError(err, 'DC_ERR_NOT_FOUND') || err.details.noKeyring !== true) return err;
+  const root = await mountRootAbove(from, creds);
+  if (!root) return err;
+  return davError('DC_ERR_NOT_FOUND', `${err.message}. The mount root above it is ${root}: use --from ${root}`, { cause: err, details: err.details });
+}
+
 /** Runs `davcrypt recover`; returns the exit code. Throws DavcryptErrors when it cannot start. */
 export async function runRecover(args: string[], io: ToolIO): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { ...SOURCE_OPTIONS, out: { type: 'string', short: 'o' }, 'skip-bad-segments': { type: 'boolean' } },
+    options: { ...SOURCE_OPTIONS, out: { type: 'string' }, 'skip-bad-segments': { type: 'boolean' } },
   });
   if (values.help) {
     io.stdout.write(RECOVER_USAGE + '\n');
@@ -134,6 +148,7 @@ export async function runRecover(args: string[], io: ToolIO): Promise<number> {
   if (!isUrlSource(values.from) && isSameOrInside(resolve(values.from), resolve(values.out))) {
     throw davError('DC_ERR_USAGE', '--out must not be the --from folder or inside it');
   }
+  io.output.write(`davcrypt: reading storage ${values.from} (no config or store needed)\n`);
   const source = await openSourceFromFlags(values.from, values['backend-user'], values['backend-password-env'], io.env ?? process.env);
   const bar = createProgressBar('recover', io.stderr);
   try {
@@ -150,7 +165,11 @@ export async function runRecover(args: string[], io: ToolIO): Promise<number> {
         skipBadSegments: values['skip-bad-segments'] ?? false,
         trustUnauthenticated: values['trust-unauthenticated'] ?? false,
         progress: bar,
-      }).finally(() => bar?.finish());
+      })
+        .catch(async (err: unknown) => {
+          throw await withMountRootHint(err, values.from!, sourceCredentials(values, io.env ?? process.env));
+        })
+        .finally(() => bar?.finish());
       for (const line of recoverLines(report)) io.stdout.write(line + '\n');
       return recoverSucceeded(report) ? EXIT_OK : EXIT_INCOMPLETE;
     } finally {

@@ -4,14 +4,15 @@
 // gateways drop cached logins within auth.recheckSeconds. Also holds the small
 // helpers the other key-custody commands (mount, key) share.
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config/index.js';
+import { loadCommandConfig } from './config-notice.js';
 import type { Config } from '../config/types.js';
 import { davError } from '../errors.js';
 import { createLogger } from '../logging.js';
 import { assertValidUserName, openCustody, recoveryCover, recoveryInit, recoveryRestore, recoveryTag, resetPassword, type CustodyContext, type Opener } from '../users/index.js';
 import type { MasterKey } from '../keys/index.js';
-import { readPasswords, type PasswordIO } from './password.js';
+import { assertNewPassword, readPasswords, type PasswordIO } from './password.js';
 import { createProgressBar, type ProgressStream } from './progress.js';
+import { dropStaleInitialPassword } from './user.js';
 
 export const RECOVERY_USAGE = `usage: davcrypt recovery <init|cover|tag|restore|reset-password> [USER] [options]
 
@@ -70,8 +71,14 @@ export interface KeyCliIO extends PasswordIO {
 }
 
 /** Loads the config, opens store and services, runs `fn`, closes everything. */
-export async function withCustody<T>(configPath: string, fn: (ctx: CustodyContext & { master?: MasterKey }) => Promise<T>, withMaster = false): Promise<T> {
-  const config: Config = await loadConfig(configPath);
+export async function withCustody<T>(
+  configPath: string,
+  fn: (ctx: CustodyContext & { master?: MasterKey }) => Promise<T>,
+  withMaster = false,
+  notice: { write(text: string): unknown } = process.stderr,
+  mayCreateStore = false,
+): Promise<T> {
+  const config: Config = await loadCommandConfig(configPath, notice, { mayCreateStore });
   const ctx = await openCustody(config, { logger: createLogger({ level: 'warn', json: false }), withMaster });
   try {
     return await fn(ctx);
@@ -116,8 +123,8 @@ export async function runRecovery(args: string[], io: KeyCliIO, defaultConfig: s
     args,
     allowPositionals: true,
     options: {
-      config: { type: 'string', short: 'c' },
-      user: { type: 'string', short: 'u', multiple: true },
+      config: { type: 'string' },
+      user: { type: 'string', multiple: true },
       force: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -127,6 +134,10 @@ export async function runRecovery(args: string[], io: KeyCliIO, defaultConfig: s
     return 0;
   }
   const [action, name, ...rest] = positionals;
+  if (action === undefined) {
+    io.stdout.write(RECOVERY_USAGE + '\n');
+    return 2;
+  }
   if (action === 'init' || action === 'cover') {
     if (name !== undefined || values.force) throw davError('DC_ERR_USAGE', `recovery ${action} takes no USER and no --force\n${RECOVERY_USAGE}`);
     const users = (values.user ?? []).map((u) => assertValidUserName(u));
@@ -136,6 +147,7 @@ export async function runRecovery(args: string[], io: KeyCliIO, defaultConfig: s
     const passwords = await readPasswords(action === 'init' ? [{ label: 'new recovery password', confirm: true }, ...prompts] : prompts, io);
     const userPasswords = action === 'init' ? passwords.slice(1) : passwords;
     return withCustody(values.config ?? defaultConfig, async (ctx) => {
+      if (action === 'init') assertNewPassword(passwords[0]!, ctx.config.auth.minPasswordLength, 'the recovery password');
       const bar = createProgressBar(`recovery ${action}`, io.stderr ?? { isTTY: false, write: () => true });
       const onKeyring = (mountId: string) => {
         bar?.fileStarted?.(mountId, 0);
@@ -151,11 +163,11 @@ export async function runRecovery(args: string[], io: KeyCliIO, defaultConfig: s
       if (pending.length > 0) {
         io.stdout.write(
           `${pending.length} keyring${pending.length === 1 ? ' is' : 's are'} PENDING: the running gateway wraps their keys to recovery the next time one of ` +
-            `their members logs in, or now with: davcrypt recovery cover --user NAME\n`,
+            `their members logs in, or now with: npx davcrypt recovery cover --user NAME\n`,
         );
       }
       return 0;
-    });
+    }, false, io.output);
   }
   if (action === 'tag' || action === 'restore') {
     if (name !== undefined || values.force) throw davError('DC_ERR_USAGE', `recovery ${action} takes no USER and no --force\n${RECOVERY_USAGE}`);
@@ -182,7 +194,9 @@ export async function runRecovery(args: string[], io: KeyCliIO, defaultConfig: s
     assertValidUserName(name);
     const [recoveryPassword, newPassword] = await readPasswords([{ label: 'recovery password' }, { label: `new password for ${name}`, confirm: true }], io);
     return withCustody(values.config ?? defaultConfig, async (ctx) => {
+      assertNewPassword(newPassword!, ctx.config.auth.minPasswordLength);
       const report = await resetPassword(ctx, name, recoveryPassword!, newPassword!, { force: values.force ?? false });
+      await dropStaleInitialPassword(ctx.config.dataDir, name, io.stdout);
       io.stdout.write(`password of ${name} reset${report.recordCreated ? ' (account re-created: the store had no record of her)' : ''}\n`);
       for (const k of report.keyrings) {
         const notes = [`${k.rewrapped} key${k.rewrapped === 1 ? '' : 's'} re-wrapped`];
@@ -191,7 +205,7 @@ export async function runRecovery(args: string[], io: KeyCliIO, defaultConfig: s
         io.stdout.write(`${k.mountId}\t${notes.join('; ')}\n`);
       }
       return report.keyrings.some((k) => k.lost.length > 0) ? 3 : 0;
-    });
+    }, false, io.output, true); // works after a lost store: the keyrings on the backend are enough
   }
   throw davError('DC_ERR_USAGE', `unknown recovery command ${action ?? '(none)'}\n${RECOVERY_USAGE}`);
 }

@@ -2,8 +2,9 @@
 // SIGINT/SIGTERM. Everything else lives in app.ts.
 import { parseArgs } from 'node:util';
 import { startGateway } from '../app.js';
-import { loadConfig } from '../config/index.js';
 import { createLogger } from '../logging.js';
+import { reloadTlsOnSighup } from './sighup.js';
+import { loadCommandConfig } from './config-notice.js';
 
 export const SERVE_USAGE = `usage: davcrypt serve [--config FILE]
 
@@ -14,19 +15,27 @@ options:
   --config FILE      configuration file (default config/default.yaml)
   -h, --help         show this help
 
-environment: DAVCRYPT_PORT, DAVCRYPT_HOST, DAVCRYPT_DATA_DIR, DAVCRYPT_STORE override the config;
+It prints the config file, store, data folder and where each mount stores its files.
+Config changes take effect at the next start (stop it with Ctrl-C or SIGTERM).
+
+environment: DAVCRYPT_PORT, DAVCRYPT_HOST, DAVCRYPT_DATA_DIR (the state folder, not the stored
+files), DAVCRYPT_STORE override the config;
 DAVCRYPT_LOG_LEVEL sets the log level.`;
 
 /** Runs until a signal arrives; resolves after a graceful close. Throws startup errors. */
 export async function runServe(args: string[], stdout: NodeJS.WritableStream, defaultConfig: string): Promise<void> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
+  const { values } = parseArgs({ args, options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
   if (values.help) {
     stdout.write(SERVE_USAGE + '\n');
     return;
   }
-  const config = await loadConfig(values.config ?? defaultConfig);
+  const config = await loadCommandConfig(values.config ?? defaultConfig, stdout, { mayCreateStore: true });
+  for (const m of config.mounts) {
+    stdout.write(`davcrypt: mount ${m.path} stores in ${m.backend.type === 'webdav' ? m.backend.url : m.backend.type === 'dropbox' ? 'dropbox:' + m.backend.root : m.backend.root}${m.encrypt ? '' : ' (not encrypted)'}\n`);
+  }
   const logger = createLogger({ level: process.env.DAVCRYPT_LOG_LEVEL ?? config.log.level, json: config.log.json });
   const gateway = await startGateway(config, { logger });
+  reloadTlsOnSighup(gateway, logger);
   stdout.write(`davcrypt listening on ${gateway.url}\n`);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {

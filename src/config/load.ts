@@ -4,13 +4,15 @@
 // the config file and the TLS/CA files it names; never opens stores or backends.
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { ARGON2_LIMITS, DEFAULT_ARGON2_PARAMS } from '../crypto/index.js';
 import { davError } from '../errors.js';
-import { isValidUserName } from '../users/names.js';
-import type { Argon2Params, BackendConfig, Config, MountConfig } from './types.js';
+import { isValidUserName } from './user-names.js';
+import type { Argon2Params, BackendConfig, Config, DropboxBackendConfig, LimitsConfig, MountConfig } from './types.js';
+import { resolveAudit, resolveMetricsListener } from './ops-keys.js';
 
 /** The master key file of a config: keys.masterKeyFile, else <dataDir>/master.key. */
 export function masterKeyFileOf(config: Config): string {
@@ -20,7 +22,7 @@ export function masterKeyFileOf(config: Config): string {
 /** config/default.yaml inside this package (what `npm start` serves). */
 export const DEFAULT_CONFIG_PATH = resolve(dirname(fileURLToPath(import.meta.url)), '../../config/default.yaml');
 
-/** DESIGN §4 envelope cost. */
+/** docs/DESIGN.md §4 envelope cost. */
 export const DEFAULT_ARGON2: Argon2Params = { ...DEFAULT_ARGON2_PARAMS };
 
 export interface LoadOptions {
@@ -52,12 +54,12 @@ export async function loadConfig(file: string = DEFAULT_CONFIG_PATH, options: Lo
 export function parseConfig(text: string, options: LoadOptions = {}): Config {
   let raw: unknown;
   try {
-    // `{user}` inside a flow mapping (`backend: { root: ./data/storage/{user} }`, the documented
+    // `{user}` inside a flow mapping (`backend: { root: ./storage/{user} }`, the documented
     // shape) is not valid YAML: a plain scalar may not contain `{`. Protect the placeholder while
     // parsing and restore it after, so the documented one-liners work as written.
     raw = restoreUserPlaceholder(parseYaml(text.replaceAll('{user}', USER_PLACEHOLDER_SENTINEL).replaceAll('{dataDir}', DATADIR_PLACEHOLDER_SENTINEL)));
   } catch (err) {
-    const hint = text.includes('{user}') ? "\nhint: quote values containing {user} inside { ... } mappings, e.g. root: './data/storage/{user}'" : '';
+    const hint = text.includes('{user}') ? "\nhint: quote values containing {user} inside { ... } mappings, e.g. root: './storage/{user}'" : '';
     throw davError('DC_ERR_CONFIG', `${options.source ?? 'config'}: not valid YAML: ${(err as Error).message}${hint}`, { cause: err });
   }
   return resolveConfig(raw ?? {}, options);
@@ -169,8 +171,8 @@ class Validator {
   }
 
   config(rawInput: unknown): Config {
-    const raw = this.object(rawInput, '', ['server', 'dataDir', 'store', 'mounts', 'keys', 'auth', 'log']);
-    const server = this.object(raw.server, 'server', ['host', 'port', 'tls', 'quota', 'realm']);
+    const raw = this.object(rawInput, '', ['server', 'dataDir', 'store', 'mounts', 'keys', 'auth', 'log', 'audit']);
+    const server = this.object(raw.server, 'server', ['host', 'port', 'tls', 'quota', 'realm', 'metrics', 'trustedProxies', 'limits']);
 
     const host = this.env.DAVCRYPT_HOST ?? this.string(server.host, 'server.host', '127.0.0.1', '127.0.0.1');
     const port =
@@ -180,7 +182,7 @@ class Validator {
 
     let tls: Config['server']['tls'];
     if (server.tls !== undefined && server.tls !== null) {
-      const t = this.object(server.tls, 'server.tls', ['cert', 'key']);
+      const t = this.object(server.tls, 'server.tls', ['cert', 'key', 'ca']);
       const cert = this.string(t.cert, 'server.tls.cert', '', '/etc/davcrypt/cert.pem');
       const key = this.string(t.key, 'server.tls.key', '', '/etc/davcrypt/key.pem');
       if (!cert) this.bad('server.tls.cert', 'is required with server.tls: a PEM certificate file');
@@ -189,6 +191,11 @@ class Validator {
         if (f && !existsSync(this.path(f))) this.bad(`server.tls.${k}`, `file ${this.path(f)} does not exist`);
       }
       tls = { cert: this.path(cert), key: this.path(key) };
+      if (t.ca !== undefined && t.ca !== null) {
+        const ca = this.path(this.string(t.ca, 'server.tls.ca', '', '/etc/davcrypt/chain.pem'));
+        if (!existsSync(ca)) this.bad('server.tls.ca', `file ${ca} does not exist; give the PEM intermediate chain`);
+        tls.ca = ca;
+      }
     }
     const quotaRaw = server.quota ?? 'auto';
     let quota: Config['server']['quota'] = 'auto';
@@ -197,6 +204,8 @@ class Validator {
     else if (quotaRaw === false) quota = 'off';
     else this.bad('server.quota', 'must be on, off or auto');
     const realm = this.string(server.realm, 'server.realm', 'davcrypt', 'davcrypt');
+    const trustedProxies = this.proxies(server.trustedProxies);
+    const limits = this.limits(server.limits);
 
     const dataDir = this.path(this.env.DAVCRYPT_DATA_DIR ?? this.string(raw.dataDir, 'dataDir', './data', './data'));
     this.dataDir = dataDir;
@@ -225,8 +234,8 @@ class Validator {
       keys.masterKeyFile = this.path(this.string(keysRaw.masterKeyFile, 'keys.masterKeyFile', '', './data/master.key'));
     }
 
-    const authRaw = this.object(raw.auth, 'auth', ['cacheIdleSeconds', 'cacheMaxEntries', 'recheckSeconds', 'throttle']);
-    const th = this.object(authRaw.throttle, 'auth.throttle', ['maxFailures', 'windowSeconds', 'baseDelaySeconds', 'maxDelaySeconds']);
+    const authRaw = this.object(raw.auth, 'auth', ['cacheIdleSeconds', 'cacheMaxEntries', 'recheckSeconds', 'throttle', 'argon2Concurrency', 'argon2Queue', 'minPasswordLength']);
+    const th = this.object(authRaw.throttle, 'auth.throttle', ['maxFailures', 'windowSeconds', 'baseDelaySeconds', 'maxDelaySeconds', 'maxFailuresPerAddress']);
     const auth: Config['auth'] = {
       cacheIdleSeconds: this.int(authRaw.cacheIdleSeconds, 'auth.cacheIdleSeconds', 900, 1, 86400, '900'),
       cacheMaxEntries: this.int(authRaw.cacheMaxEntries, 'auth.cacheMaxEntries', 1000, 1, 1_000_000, '1000'),
@@ -236,8 +245,12 @@ class Validator {
         windowSeconds: this.int(th.windowSeconds, 'auth.throttle.windowSeconds', 60, 1, 86400, '60'),
         baseDelaySeconds: this.int(th.baseDelaySeconds, 'auth.throttle.baseDelaySeconds', 5, 0, 86400, '5'),
         maxDelaySeconds: this.int(th.maxDelaySeconds, 'auth.throttle.maxDelaySeconds', 900, 0, 86400, '900'),
+        maxFailuresPerAddress: this.int(th.maxFailuresPerAddress, 'auth.throttle.maxFailuresPerAddress', 20, 1, 100_000, '20'),
       },
+      minPasswordLength: this.int(authRaw.minPasswordLength, 'auth.minPasswordLength', 8, 1, 1024, '8'),
     };
+    if (authRaw.argon2Concurrency !== undefined) auth.argon2Concurrency = this.int(authRaw.argon2Concurrency, 'auth.argon2Concurrency', 2, 1, 256, '2');
+    if (authRaw.argon2Queue !== undefined) auth.argon2Queue = this.int(authRaw.argon2Queue, 'auth.argon2Queue', 32, 0, 100_000, '32');
 
     const logRaw = this.object(raw.log, 'log', ['level', 'json']);
     const level = this.string(logRaw.level, 'log.level', 'info', 'info');
@@ -245,7 +258,48 @@ class Validator {
     const log: Config['log'] = { level };
     if (logRaw.json !== undefined) log.json = this.bool(logRaw.json, 'log.json', false);
 
-    return { server: { host, port, tls, quota, realm }, dataDir, store, mounts, keys, auth, log };
+    const config: Config = { server: { host, port, tls, quota, realm, ...(trustedProxies ? { trustedProxies } : {}), limits }, dataDir, store, mounts, keys, auth, log };
+    // ops: metrics listener and audit log (src/config/ops-keys.ts); absent = off.
+    const metrics = resolveMetricsListener(server.metrics, (k, f) => this.bad(k, f));
+    if (metrics) config.server.metrics = metrics;
+    const audit = resolveAudit(raw.audit, this.cwd, (k, f) => this.bad(k, f));
+    if (audit) config.audit = audit;
+    return config;
+  }
+
+  /** server.trustedProxies: addresses or CIDRs (10.0.0.0/8, ::1). */
+  private proxies(value: unknown): string[] | undefined {
+    if (value === undefined || value === null) return undefined;
+    const example = 'e.g. [127.0.0.1, 10.0.0.0/8]';
+    if (!Array.isArray(value)) {
+      this.bad('server.trustedProxies', `must be a list of addresses or CIDRs of your reverse proxies, ${example}`);
+      return undefined;
+    }
+    value.forEach((v, i) => {
+      const [addr, prefix, extra] = String(v).split('/');
+      const family = isIP(addr ?? '');
+      const bits = family === 4 ? 32 : 128;
+      const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= bits);
+      if (typeof v !== 'string' || family === 0 || !prefixOk || extra !== undefined) {
+        this.bad(`server.trustedProxies[${i}]`, `must be an IP address or CIDR, ${example}`);
+      }
+    });
+    return value.map(String);
+  }
+
+  /** server.limits, each with its default (src/server/limits.ts explains them). */
+  private limits(value: unknown): LimitsConfig {
+    const l = this.object(value, 'server.limits', ['xmlBodyBytes', 'deadPropsPerResource', 'deadPropBytesPerResource', 'deadPropBytesPerMount', 'propValueBytes', 'lockOwnerBytes', 'locksPerUser', 'propfindProps']);
+    return {
+      xmlBodyBytes: this.int(l.xmlBodyBytes, 'server.limits.xmlBodyBytes', 1024 * 1024, 1024, 1024 ** 3, '1048576'),
+      deadPropsPerResource: this.int(l.deadPropsPerResource, 'server.limits.deadPropsPerResource', 100, 0, 1_000_000, '100'),
+      deadPropBytesPerResource: this.int(l.deadPropBytesPerResource, 'server.limits.deadPropBytesPerResource', 65536, 0, 1024 ** 3, '65536'),
+      deadPropBytesPerMount: this.int(l.deadPropBytesPerMount, 'server.limits.deadPropBytesPerMount', 16 * 1024 * 1024, 0, 1024 ** 3, '16777216'),
+      propValueBytes: this.int(l.propValueBytes, 'server.limits.propValueBytes', 16384, 64, 1024 ** 3, '16384'),
+      lockOwnerBytes: this.int(l.lockOwnerBytes, 'server.limits.lockOwnerBytes', 2048, 64, 1024 ** 2, '2048'),
+      locksPerUser: this.int(l.locksPerUser, 'server.limits.locksPerUser', 200, 1, 10_000_000, '200'),
+      propfindProps: this.int(l.propfindProps, 'server.limits.propfindProps', 256, 1, 1_000_000, '256'),
+    };
   }
 
   private store(url: string, key: string): string {
@@ -266,18 +320,18 @@ class Validator {
 
   private mounts(value: unknown): MountConfig[] {
     if (value === undefined || value === null) {
-      this.bad('mounts', 'is required: a list of mounts, e.g. [{ path: /, encrypt: true, backend: { type: local, root: ./data/storage/{user} } }]');
+      this.bad('mounts', 'is required: a list of mounts, e.g. [{ path: /, encrypt: true, backend: { type: local, root: ./storage/{user} } }]');
       return [];
     }
     if (!Array.isArray(value) || value.length === 0) {
-      this.bad('mounts', 'must be a non-empty list of mounts, e.g. - { path: /, backend: { type: local, root: ./data/storage/{user} } }');
+      this.bad('mounts', 'must be a non-empty list of mounts, e.g. - { path: /, backend: { type: local, root: ./storage/{user} } }');
       return [];
     }
     const seen = new Set<string>();
     const out: MountConfig[] = [];
     value.forEach((item, i) => {
       const key = `mounts[${i}]`;
-      const m = this.object(item, key, ['path', 'encrypt', 'backend', 'users']);
+      const m = this.object(item, key, ['path', 'encrypt', 'backend', 'users', 'plaintext']);
       let path = this.string(m.path, `${key}.path`, '', '/ or /team');
       if (!path) this.bad(`${key}.path`, 'is required: the URL path of the mount, e.g. / or /team');
       else if (!path.startsWith('/') || path.split('/').some((s) => s === '.' || s === '..') || /[?#%\\]/.test(path)) {
@@ -288,7 +342,7 @@ class Validator {
       seen.add(path);
       const encrypt = this.bool(m.encrypt, `${key}.encrypt`, true);
       const backend = this.backend(m.backend, `${key}.backend`);
-      const target = backend ? (backend.type === 'local' ? backend.root : backend.url) : '';
+      const target = backend ? (backend.type === 'webdav' ? backend.url : backend.root) : '';
       const perUser = target.includes('{user}');
       let users: string[] | undefined;
       if (m.users !== undefined && m.users !== null) {
@@ -304,24 +358,35 @@ class Validator {
       } else if (backend && !perUser) {
         this.bad(`${key}.users`, 'is required for a shared mount (no {user} in the backend root/url): list who may use it, e.g. users: [alice, bob]');
       }
-      if (backend && path) out.push({ path, encrypt, backend, perUser, users });
+      let plaintext: MountConfig['plaintext'];
+      if (m.plaintext !== undefined && m.plaintext !== null) {
+        if (m.plaintext !== 'refuse' && m.plaintext !== 'read') {
+          this.bad(`${key}.plaintext`, 'must be refuse (the default: a stored file without the DAVCRYPT magic is an error) or read (serve such files as they are while encrypt-all converts them)');
+        } else if (!encrypt) {
+          this.bad(`${key}.plaintext`, 'applies only to encrypted mounts (encrypt: true); remove it');
+        } else {
+          plaintext = m.plaintext;
+        }
+      }
+      if (backend && path) out.push({ path, encrypt, backend, perUser, users, ...(plaintext ? { plaintext } : {}) });
     });
     return out;
   }
 
   private backend(value: unknown, key: string): BackendConfig | undefined {
     if (value === undefined || value === null) {
-      this.bad(key, 'is required, e.g. { type: local, root: ./data/storage/{user} }');
+      this.bad(key, 'is required, e.g. { type: local, root: ./storage/{user} }');
       return undefined;
     }
+    if (value && typeof value === 'object' && (value as Raw).type === 'dropbox') return this.dropbox(value as Raw, key);
     const b = this.object(value, key, ['type', 'root', 'url', 'username', 'password', 'ca', 'uploadViaTemp']);
     if (b.type === 'local') {
       for (const k of ['url', 'username', 'password', 'ca', 'uploadViaTemp']) {
         if (b[k] !== undefined) this.bad(`${key}.${k}`, 'applies only to type: webdav');
       }
-      const root = this.string(b.root, `${key}.root`, '', './data/storage/{user}');
+      const root = this.string(b.root, `${key}.root`, '', './storage/{user}');
       if (!root) {
-        this.bad(`${key}.root`, 'is required for type: local, e.g. ./data/storage/{user}');
+        this.bad(`${key}.root`, 'is required for type: local, e.g. ./storage/{user}');
         return undefined;
       }
       // `{dataDir}` at the start: inside the data folder, so DAVCRYPT_DATA_DIR moves the storage too.
@@ -329,7 +394,7 @@ class Validator {
     }
     if (b.type === 'webdav') {
       if (b.root !== undefined) this.bad(`${key}.root`, 'applies only to type: local; use url for webdav');
-      const example = 'https://dav.example.com/remote.php/dav/files/{user}/';
+      const example = 'https://dav.example.com/remote.php/dav/files/davcrypt/homes/{user}/';
       let url = this.string(b.url, `${key}.url`, '', example);
       let parsed: URL | undefined;
       try {
@@ -362,7 +427,56 @@ class Validator {
       else if (b.uploadViaTemp !== undefined && b.uploadViaTemp !== null) this.bad(`${key}.uploadViaTemp`, 'must be true, false or auto (the default)');
       return out;
     }
-    this.bad(`${key}.type`, 'must be local or webdav, e.g. type: local');
+    this.bad(`${key}.type`, 'must be local, webdav or dropbox, e.g. type: local');
     return undefined;
+  }
+
+  /** type: dropbox — root, app.key, token (env:NAME, file:PATH, { env }, { file }), test-only API base overrides. */
+  private dropbox(raw: Raw, key: string): BackendConfig | undefined {
+    const b = this.object(raw, key, ['type', 'root', 'app', 'token', 'apiBase', 'contentBase']);
+    const root = this.string(b.root, `${key}.root`, '', '/davcrypt/{user}');
+    if (!root) {
+      this.bad(`${key}.root`, 'is required for type: dropbox: a folder in the Dropbox account, e.g. /davcrypt/{user}');
+      return undefined;
+    }
+    if (!root.startsWith('/') || root.split('/').some((s) => s === '.' || s === '..')) {
+      this.bad(`${key}.root`, 'must be an absolute Dropbox folder without . or .., e.g. /davcrypt/{user}');
+    }
+    const out: DropboxBackendConfig = { type: 'dropbox', root: root.replace(/\/+$/, '') || '/' };
+    if (b.app !== undefined) {
+      const app = this.object(b.app, `${key}.app`, ['key']);
+      const appKey = this.string(app.key, `${key}.app.key`, '', 'abcd1234efgh567');
+      if (appKey) out.appKey = appKey;
+      else this.bad(`${key}.app.key`, 'is required with app: the app key of your Dropbox app');
+    }
+    const t = b.token;
+    const fileRef = typeof t === 'string' && t.startsWith('file:') ? t.slice(5)
+      : t && typeof t === 'object' && !Array.isArray(t) && typeof (t as Raw).file === 'string' ? (t as Raw).file as string : undefined;
+    if (fileRef !== undefined) {
+      if (!fileRef.trim()) this.bad(`${key}.token`, 'file: needs a path, e.g. file:./data/dropbox-token');
+      else out.tokenFile = this.path(fileRef.trim());
+    } else if (t === undefined || t === null) {
+      this.bad(`${key}.token`, 'is required: env:NAME or file:PATH holding the refresh token from `davcrypt dropbox login`');
+    } else {
+      const token = this.secret(t, `${key}.token`);
+      if (token !== undefined) out.token = token;
+    }
+    for (const k of ['apiBase', 'contentBase'] as const) {
+      if (b[k] === undefined || b[k] === null) continue;
+      const v = this.string(b[k], `${key}.${k}`, '', 'http://127.0.0.1:8081');
+      let u: URL | undefined;
+      try {
+        u = new URL(v);
+      } catch {
+        u = undefined;
+      }
+      // Only for tests: a loopback Dropbox test server. Anything else would send the token elsewhere.
+      if (!u || !['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname)) {
+        this.bad(`${key}.${k}`, 'is for tests against a loopback Dropbox test server only (http://127.0.0.1:PORT)');
+      } else {
+        out[k] = v.replace(/\/+$/, '');
+      }
+    }
+    return out;
   }
 }

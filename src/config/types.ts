@@ -29,7 +29,23 @@ export interface WebdavBackendConfig {
   uploadViaTemp?: boolean | 'auto';
 }
 
-export type BackendConfig = LocalBackendConfig | WebdavBackendConfig;
+export interface DropboxBackendConfig {
+  type: 'dropbox';
+  /** Folder in the Dropbox account, '/' or '/davcrypt/{user}' (created on first use for per-user mounts). */
+  root: string;
+  /** App key of the Dropbox app (PKCE, no secret). With it, the token is a refresh token; without, an access token. */
+  appKey?: string;
+  /** The token itself (from env: or a literal), already read. Never log it. */
+  token?: string;
+  /** Absolute path of a 0600 file holding the token (read when the backend opens; `davcrypt dropbox login` writes it). */
+  tokenFile?: string;
+  /** API base URL override, for tests against a loopback Dropbox test server only. */
+  apiBase?: string;
+  /** Content API base URL override, for tests only. */
+  contentBase?: string;
+}
+
+export type BackendConfig = LocalBackendConfig | WebdavBackendConfig | DropboxBackendConfig;
 
 export interface MountConfig {
   /** URL path where the mount appears: '/' or '/team' (no trailing slash except the root). */
@@ -40,6 +56,12 @@ export interface MountConfig {
   perUser: boolean;
   /** Who may use a shared mount (undefined for per-user mounts). */
   users?: string[];
+  /**
+   * Encrypted mounts: what a stored file without the DAVCRYPT magic is. 'refuse' (also when
+   * undefined): an error (the backend could have put it there). 'read': plaintext from before
+   * encryption was enabled, served as it is until encrypt-all converted it.
+   */
+  plaintext?: 'refuse' | 'read';
 }
 
 export interface ThrottleConfig {
@@ -49,6 +71,20 @@ export interface ThrottleConfig {
   /** First refusal lasts this long; each further failure while refused doubles it, up to maxDelaySeconds. */
   baseDelaySeconds: number;
   maxDelaySeconds: number;
+  /** Failed logins from one client address (any user names) within windowSeconds (default 20). Others count per (user, address). */
+  maxFailuresPerAddress?: number;
+}
+
+/** server.limits: bounds answered with DC_ERR_LIMIT_EXCEEDED / DC_ERR_PAYLOAD_TOO_LARGE (src/server/limits.ts). */
+export interface LimitsConfig {
+  xmlBodyBytes: number;
+  deadPropsPerResource: number;
+  deadPropBytesPerResource: number;
+  deadPropBytesPerMount: number;
+  propValueBytes: number;
+  lockOwnerBytes: number;
+  locksPerUser: number;
+  propfindProps: number;
 }
 
 export interface Config {
@@ -57,9 +93,15 @@ export interface Config {
   server: {
     host: string;
     port: number;
-    tls?: { cert: string; key: string };
+    /** PEM files; `ca` (intermediate chain) is sent after the certificate. Re-read on SIGHUP. */
+    tls?: { cert: string; key: string; ca?: string };
     quota: 'on' | 'off' | 'auto';
     realm: string;
+    /** ops: a second listener for /metrics (and /livez, /readyz); off when undefined. */
+    metrics?: MetricsListenerConfig;
+    /** Addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client (default none). */
+    trustedProxies?: string[];
+    limits?: LimitsConfig;
   };
   /** Absolute folder for gateway state (initial-admin-password, sqlite store by default). */
   dataDir: string;
@@ -81,6 +123,23 @@ export interface Config {
     /** How often a cached login re-reads the user record (to notice passwd/remove from the CLI). */
     recheckSeconds: number;
     throttle: ThrottleConfig;
+    /** argon2 computations at once (default: CPU cores, at most libuv threads - 2); one per user name. */
+    argon2Concurrency?: number;
+    /** Fresh logins waiting for argon2 beyond which DC_ERR_BUSY (503) answers (default 32). */
+    argon2Queue?: number;
+    /** Shortest password accepted when one is set (user add, passwd, recovery, DAVCRYPT_ADMIN_PASSWORD); default 8. */
+    minPasswordLength: number;
   };
   log: { level: string; json?: boolean };
+  /** ops: where the audit log goes (JSON lines); off when undefined. */
+  audit?: AuditConfig;
 }
+
+/** `server.metrics`: the Prometheus listener (no authentication: bind it to a private address). */
+export interface MetricsListenerConfig {
+  host: string;
+  port: number;
+}
+
+/** `audit`: a file (absolute path, appended, mode 0600) or stdout. */
+export type AuditConfig = { file: string } | { stdout: true };

@@ -1,4 +1,4 @@
-// Password envelope of an identity's X25519 private key (DESIGN.md §4):
+// Password envelope of an identity's X25519 private key (docs/DESIGN.md §4):
 // KEK = argon2id(password, salt), AES-256-GCM with AAD "davcrypt/identity/v1:" || name.
 // Pure code with an injectable random source; no I/O, no keyring handling.
 import { createCipheriv, createDecipheriv } from 'node:crypto';
@@ -146,6 +146,6 @@ export async function openIdentity(envelope: Envelope, identityName: string, pas
     decipher.setAuthTag(ct.subarray(X25519_KEY_BYTES));
     return Buffer.concat([decipher.update(ct.subarray(0, X25519_KEY_BYTES)), decipher.final()]);
   } catch (err) {
-    throw davError('DC_ERR_WRONG_PASSWORD', `the password does not open the envelope of ${identityName}`, { cause: err });
+    throw davError('DC_ERR_WRONG_PASSWORD', `wrong password for ${identityName} (it does not open that identity's sealed private key)`, { cause: err });
   }
 }

@@ -1,7 +1,8 @@
-// File format v1 header (DESIGN.md §3): constants, encode/parse of the 65-byte
+// File format v1 header (docs/DESIGN.md §3): constants, encode/parse of the 65-byte
 // header, and the per-file key derivation (HKDF-SHA-256 bound to the preamble).
 // Pure code: no I/O, no streams, no backends.
 import { createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { davError } from '../errors.js';
 
 /** ASCII "DAVCRYPT", the first 8 bytes of every encrypted file. */
@@ -138,23 +139,27 @@ export function deriveFileKeys(mountKey: Buffer, header: FileHeader): FileKeys {
 /**
  * A bounded LRU of derived file keys, keyed by the header's key id and salt (with the rest of the
  * preamble), for callers whose key id -> mount key mapping never changes (one mount's key set).
- * Saves one HKDF per read of a file seen before. Throws as deriveFileKeys.
+ * Saves one HKDF per read of a file seen before. Throws as deriveFileKeys. Keys leaving the cache
+ * have their raw bytes zeroed: readers still holding them use the KeyObjects (segment.ts).
  */
 export class FileKeyCache {
-  private readonly entries = new Map<string, FileKeys>();
-  constructor(private readonly maxEntries = 1024) {}
+  private readonly entries: LRUCache<string, FileKeys>;
+  constructor(maxEntries = 1024) {
+    this.entries = new LRUCache<string, FileKeys>({ max: maxEntries, dispose: wipeFileKeys });
+  }
 
   get(mountKey: Buffer, header: FileHeader): FileKeys {
     const id = header.bytes.toString('base64', 0, OFFSET_NONCE_PREFIX);
     const hit = this.entries.get(id);
-    if (hit !== undefined) {
-      this.entries.delete(id);
-      this.entries.set(id, hit);
-      return hit;
-    }
+    if (hit !== undefined) return hit;
     const keys = deriveFileKeys(mountKey, header);
     this.entries.set(id, keys);
-    if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
     return keys;
   }
+}
+
+/** Zeroes the raw key bytes of derived file keys (their KeyObjects cannot be wiped; they are left to GC). */
+export function wipeFileKeys(keys: FileKeys): void {
+  keys.aesKey.fill(0);
+  keys.macKey.fill(0);
 }

@@ -13,3 +13,4 @@ export * from './wrap.js';
 export * from './envelope.js';
 export * from './keyring.js';
 export * from './keyring-tag.js';
+export type * from './mount-key.js';

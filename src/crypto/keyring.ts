@@ -1,9 +1,9 @@
-// Keyring files (FORMAT.md §3.3-§3.6): strict, bounded parse of "davcrypt-keyring/2" and of the
+// Keyring files (docs/FORMAT.md §3.3-§3.6): strict, bounded parse of "davcrypt-keyring/2" and of the
 // older "davcrypt-keyring/1" (converted to the format 2 shape, without tags), stable
 // serialization (always format 2), and mount key generation. Pure code: it never unwraps keys
 // (wrap.ts / envelope.ts / keyring-tag.ts do), never decides trust and never does I/O.
 import { davError } from '../errors.js';
-import type { MountKey } from '../keys/types.js';
+import type { MountKey } from './mount-key.js';
 import { KEY_ID_BYTES, MOUNT_KEY_BYTES } from './format.js';
 import { ARGON2_LIMITS, ENVELOPE_SALT_BYTES, argon2ParamsProblem, type Argon2Bounds, type Envelope } from './envelope.js';
 import { defaultRandom, type RandomSource } from './random.js';

@@ -1,4 +1,4 @@
-// Size and offset arithmetic of format v1 (DESIGN.md §3): plaintext <-> ciphertext
+// Size and offset arithmetic of format v1 (docs/DESIGN.md §3): plaintext <-> ciphertext
 // sizes, segment offsets, and the mapping of a plaintext byte range to the
 // ciphertext span that holds it. Pure arithmetic on safe integers; no I/O.
 import { davError } from '../errors.js';

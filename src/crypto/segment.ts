@@ -1,4 +1,4 @@
-// Seals and opens ONE segment of format v1 (DESIGN.md §3): IV construction,
+// Seals and opens ONE segment of format v1 (docs/DESIGN.md §3): IV construction,
 // AES-256-CTR, HMAC-SHA-256 over IV || C, constant-time tag check.
 // Pure and synchronous; knows nothing of streams, headers on disk, or backends.
 import { createCipheriv, createDecipheriv, createHmac, timingSafeEqual } from 'node:crypto';

@@ -4,7 +4,7 @@
 // the file system or the network.
 import { Transform, type TransformCallback } from 'node:stream';
 import { davError } from '../errors.js';
-import type { MountKey } from '../keys/types.js';
+import type { MountKey } from './mount-key.js';
 import {
   DEFAULT_SEGMENT_EXPONENT,
   FORMAT_VERSION,

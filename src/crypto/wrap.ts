@@ -1,9 +1,9 @@
-// X25519 wrap of a 32-byte mount key to an identity's public key (DESIGN.md §4):
+// X25519 wrap of a 32-byte mount key to an identity's public key (docs/DESIGN.md §4):
 // ephemeral ECDH, HKDF-SHA-256 with salt E || R, AES-256-GCM with the key id as AAD.
 // Pure code with an injectable random source; no I/O, no keyring handling.
 import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
 import { davError } from '../errors.js';
-import type { MountKey } from '../keys/types.js';
+import type { MountKey } from './mount-key.js';
 import { KEY_ID_BYTES, MOUNT_KEY_BYTES } from './format.js';
 import { defaultRandom, type RandomSource } from './random.js';
 import { X25519_KEY_BYTES, publicKeyFromPrivate, x25519 } from './x25519.js';

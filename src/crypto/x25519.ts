@@ -1,7 +1,7 @@
 // Raw 32-byte X25519 keys over node:crypto KeyObjects (fixed DER prefixes for
 // PKCS#8 / SPKI), so the rest of crypto/ handles keys as plain Buffers.
 // Pure key arithmetic; no I/O.
-import { createHash, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { davError } from '../errors.js';
 
 export const X25519_KEY_BYTES = 32;
@@ -53,14 +53,4 @@ export function x25519(privateKey: Buffer, publicKey: Buffer): Buffer {
   } catch (err) {
     throw davError('DC_ERR_UNWRAP_FAILED', 'X25519 agreement failed (invalid public key)', { cause: err });
   }
-}
-
-/**
- * A public key's fingerprint for people to compare: the first 16 bytes of SHA-256(public key) as
- * lowercase hex in groups of 4, e.g. "3f2a 9c01 ...". Throws DC_ERR_BAD_REQUEST on a wrong length.
- */
-export function publicKeyFingerprint(publicKey: Buffer): string {
-  checkRaw(publicKey, 'X25519 public key');
-  const hex = createHash('sha256').update(publicKey).digest('hex').slice(0, 32);
-  return hex.match(/.{4}/g)!.join(' ');
 }

@@ -1,5 +1,6 @@
 // Keys: keyrings per mount (store copy + backend escrow), unlocked key sets,
-// custody (recovery identity, revocations, master key file, re-encryption).
+// custody (recovery identity, revocations, master key file). Re-encryption is an
+// offline job: tools/reencrypt.ts.
 export { KEYRING_DIR, KEYRING_PATH, REJECTED_KEYRING_PATH, KeyringService, unlockHeld, unlockKeys } from './keyring-service.js';
 export type { EditContext, IdentityInfo, KeyringServiceOptions, OpenIdentity, TrustedKeyring } from './keyring-service.js';
 export { createMountKeySet, wipeMountKeys } from './keyset.js';
@@ -33,5 +34,3 @@ export {
 export type { StoredRecovery } from './custody-store.js';
 export { MASTER_IDENTITY, createMasterKeyFile, readMasterKeyFile } from './master-key.js';
 export type { MasterKey } from './master-key.js';
-export { REENCRYPT_TEMP_FOLDER, reencryptComplete, reencryptTree, scanKeyUsage } from './reencrypt.js';
-export type { KeyUsage, ReencryptOptions, ReencryptProgress, ReencryptReport } from './reencrypt.js';

@@ -1,4 +1,4 @@
-// Edits of a keyring object in memory for key custody (FORMAT.md §3.3-§3.7): wrap held keys
+// Edits of a keyring object in memory for key custody (docs/FORMAT.md §3.3-§3.7): wrap held keys
 // to an identity (tagging the wraps whose tag keys are at hand), remove an identity and its
 // wraps, add a new current key, drop old keys, unwrap every key of one identity, take over
 // from a backend copy the keys an opener's own tag vouches for, and merge the trusted keyring
@@ -20,8 +20,7 @@ import {
   type TagKeys,
 } from '../crypto/index.js';
 import { davError, isDavcryptError } from '../errors.js';
-import type { IdentityInfo, OpenIdentity } from './keyring-service.js';
-import type { MountKey } from './types.js';
+import type { IdentityInfo, MountKey, OpenIdentity } from './types.js';
 
 /** Every identity of the keyring, as wrap recipients (the keyring must be a trusted one). */
 export function recipientsOf(keyring: Keyring, except: string[] = []): IdentityInfo[] {

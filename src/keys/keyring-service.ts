@@ -1,4 +1,4 @@
-// Keeps each encrypted mount's keyring (FORMAT.md §3.3-§3.7). The store copy is trusted;
+// Keeps each encrypted mount's keyring (docs/FORMAT.md §3.3-§3.7). The store copy is trusted;
 // the backend copy at <mount root>/.davcrypt/keyring.json is an escrow the gateway merges
 // into and never uses as such: from it, only keys that an identity the gateway holds right
 // now vouches for with its own keyring tag are taken over (never trust on first use). The
@@ -9,6 +9,7 @@
 import { Readable } from 'node:stream';
 import type Keyv from 'keyv';
 import type { Backend } from '../backends/types.js';
+import { publishKey } from '../events.js';
 import {
   KEYRING_LIMITS,
   deriveTagKey,
@@ -20,8 +21,8 @@ import {
   unwrapMountKey,
   wrapMountKey,
   computeWrapTag,
+  type Argon2Bounds,
   type Argon2Params,
-  type Envelope,
   type Keyring,
   type TagKeys,
 } from '../crypto/index.js';
@@ -42,31 +43,15 @@ import {
   type Removed,
 } from './keyring-edit.js';
 import { createMountKeySet } from './keyset.js';
-import type { MountKey, MountKeySet } from './types.js';
+import type { IdentityInfo, MountKey, MountKeySet, OpenIdentity } from './types.js';
+
+export type { IdentityInfo, OpenIdentity } from './types.js';
 
 export const KEYRING_DIR = '/.davcrypt';
 export const KEYRING_PATH = '/.davcrypt/keyring.json';
 /** Where an unreadable backend copy is moved before the gateway writes a new one. */
 export const REJECTED_KEYRING_PATH = '/.davcrypt/keyring.rejected.json';
 const STORE_PREFIX = 'keyring:';
-
-/** An identity a key may be wrapped to, from a trusted source (the store, the master key file). */
-export interface IdentityInfo {
-  /** 'user:alice', 'recovery', 'master'. */
-  name: string;
-  /** Raw 32-byte X25519 public key. */
-  publicKey: Buffer;
-  /** Password envelope of the private key, copied into the keyring for recovery. */
-  envelope?: Envelope;
-}
-
-/** An identity whose private key is open (the logged-in user, the master key, the unlocked recovery). */
-export interface OpenIdentity {
-  name: string;
-  privateKey: Buffer;
-  /** Its envelope from a trusted record, for the keyring's identity entry when a key is taken over. */
-  envelope?: Envelope;
-}
 
 export interface KeyringServiceOptions {
   store: Keyv;
@@ -148,9 +133,11 @@ export class KeyringService {
   /**
    * The backend copy (untrusted), or undefined when there is none. Bounded (FORMAT.md §3.5): file
    * size and counts, and the argon2 parameters of every envelope within foreignEnvelopeBounds of
-   * the configured ones, all checked before any argon2 work. Throws DC_ERR_KEYRING_INVALID, backend errors.
+   * the configured ones, all checked before any argon2 work (`options.argon2` replaces those bounds
+   * for a caller that judges each envelope itself and never opens one). Throws
+   * DC_ERR_KEYRING_INVALID, backend errors.
    */
-  async readBackendCopy(backend: Backend): Promise<Keyring | undefined> {
+  async readBackendCopy(backend: Backend, options: { argon2?: Argon2Bounds } = {}): Promise<Keyring | undefined> {
     let text: string;
     try {
       const { body } = await backend.read(KEYRING_PATH);
@@ -169,7 +156,7 @@ export class KeyringService {
       if (isDavcryptError(err, 'DC_ERR_NOT_FOUND') || isDavcryptError(err, 'DC_ERR_CONFLICT')) return undefined;
       throw err;
     }
-    return parseKeyring(text, { argon2: foreignEnvelopeBounds(this.argon2) });
+    return parseKeyring(text, { argon2: options.argon2 ?? foreignEnvelopeBounds(this.argon2) });
   }
 
   /** Master-key mode: the `master` identity (from the key file), else undefined. */
@@ -259,8 +246,9 @@ export class KeyringService {
           mount: mountId,
           keys: imported.keys,
           wraps: imported.wraps,
-          by: openers.map((o) => o.name),
+          by: importers.map((o) => o.name),
         });
+        publishKey({ operation: 'adopt', mount: mountId, identities: importers.map((o) => o.name) }); // ops
       }
       wipe(imported.held);
       if (keyring.keys.length > 0) out.keyring = keyring;
@@ -354,6 +342,7 @@ export class KeyringService {
           wrappedTo: everyone.map((m) => m.name),
           ...(t.remote ? { note: 'the backend keyring held no key this identity vouches for; it stays there as escrow' } : {}),
         });
+        publishKey({ operation: 'create', mount: mountId, identities: everyone.map((m) => m.name) }); // ops
         return createMountKeySet([key], key);
       }
       const current = currentEntry(keyring)!;
@@ -368,10 +357,14 @@ export class KeyringService {
       const tagged = tagHeld(keyring, held, tagKeys);
       if (granted || tagged > 0 || t.changed) {
         await this.save(mountId, backend, keyring, t, removedSince(before, keyring));
-        if (granted) this.logger.info('mount keys wrapped to new members', { mount: mountId });
+        if (granted) {
+          this.logger.info('mount keys wrapped to new members', { mount: mountId });
+          publishKey({ operation: 'wrap', mount: mountId, identities: everyone.map((m) => m.name) }); // ops
+        }
       } else {
         await this.repairBackend(mountId, backend, keyring, t);
       }
+      publishKey({ operation: 'unlock', mount: mountId }); // ops
       return createMountKeySet(held, currentKey);
     });
   }

@@ -1,15 +1,24 @@
-// Key material as the rest of the gateway sees it once a keyring is unlocked.
-// Nothing here is ever persisted in the clear (see DESIGN.md §4).
+// Key material types of keys/: the unlocked mount keys are defined in crypto/
+// (crypto/mount-key.ts, because the cipher consumes them) and re-exported here; the
+// identities keys are wrapped to, and opened with.
+import type { Envelope } from '../crypto/index.js';
 
-/** One mount key: 16-byte random id and 32-byte secret. */
-export interface MountKey {
-  id: Buffer;
-  key: Buffer;
+export type { MountKey, MountKeySet } from '../crypto/index.js';
+
+/** An identity a key may be wrapped to, from a trusted source (the store, the master key file). */
+export interface IdentityInfo {
+  /** 'user:alice', 'recovery', 'master'. */
+  name: string;
+  /** Raw 32-byte X25519 public key. */
+  publicKey: Buffer;
+  /** Password envelope of the private key, copied into the keyring for recovery. */
+  envelope?: Envelope;
 }
 
-/** The unlocked keys of one mount: the current key encrypts new files; older ones still decrypt. */
-export interface MountKeySet {
-  readonly current: MountKey;
-  /** Looks a key up by its 16-byte id (as bytes or 32 lowercase hex chars); undefined if not held. */
-  get(id: Buffer | string): MountKey | undefined;
+/** An identity whose private key is open (the logged-in user, the master key, the unlocked recovery). */
+export interface OpenIdentity {
+  name: string;
+  privateKey: Buffer;
+  /** Its envelope from a trusted record, for the keyring's identity entry when a key is taken over. */
+  envelope?: Envelope;
 }

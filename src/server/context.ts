@@ -3,11 +3,14 @@
 // per-request caches (one stat per path, one lock-list read per mount).
 // Must not parse HTTP itself (request-layer.ts does) nor write responses.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { BlockList } from 'node:net';
 import type { EntryInfo } from '../backends/types.js';
 import { isDavcryptError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import type { AuthenticatedUser, Authenticator, MountResolver, ResolvedMount } from '../users/types.js';
-import type { IfList } from './conditions.js';
+import type { IfList } from './if-header.js';
+
+import type { ServerLimits } from './limits.js';
 import type { LockRecord, LockStore } from './lock-store.js';
 import type { PropStore } from './prop-store.js';
 import type { RequestPath } from './request-paths.js';
@@ -20,6 +23,10 @@ export interface ServerDeps {
   logger: Logger;
   realm: string;
   maxXmlBodyBytes: number;
+  /** Dead property, lock and PROPFIND bounds (limits.ts). */
+  limits: ServerLimits;
+  /** Reverse proxies whose X-Forwarded-For is believed (client-address.ts). */
+  trustedProxies?: BlockList;
   quota: 'on' | 'off' | 'auto';
 }
 

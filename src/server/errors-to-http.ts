@@ -22,7 +22,7 @@ export function httpErrorOf(err: unknown): HttpError {
   if (!Number.isInteger(status) || status < 400 || status > 599) status = 500;
   const message = error.code === 'DC_ERR_INTERNAL' ? 'internal error' : scrubBackendNames(oneLine(error.message));
   const headers: Record<string, string> = {};
-  if (error.code === 'DC_ERR_TOO_MANY_REQUESTS') {
+  if (error.code === 'DC_ERR_TOO_MANY_REQUESTS' || error.code === 'DC_ERR_BUSY') {
     const retry = Number(error.details.retryAfterSeconds ?? error.details.retryAfter ?? 60);
     headers['Retry-After'] = String(Number.isFinite(retry) && retry > 0 ? Math.ceil(retry) : 60);
   }
@@ -53,8 +53,11 @@ export function sendError(res: ServerResponse, err: unknown, logger?: Logger, wh
   const mapped = httpErrorOf(err);
   if (mapped.status >= 500 && mapped.code !== 'DC_ERR_ABORTED') {
     const cause = mapped.error.cause instanceof Error ? mapped.error.cause : undefined;
-    logger?.[mapped.code === 'DC_ERR_INTERNAL' ? 'error' : 'warn']('request failed', {
-      ...where, code: mapped.code, status: mapped.status, error: mapped.error.message,
+    // After the status line went out (e.g. a segment that fails to verify mid-GET) the only answer
+    // left is cutting the connection: log the status the client really got, and say it was cut.
+    const cut = res.headersSent;
+    logger?.[mapped.code === 'DC_ERR_INTERNAL' ? 'error' : 'warn'](cut ? 'response cut mid-body (integrity abort)' : 'request failed', {
+      ...where, code: mapped.code, status: cut ? res.statusCode : mapped.status, ...(cut ? { cut: true } : {}), error: mapped.error.message,
       ...(mapped.code === 'DC_ERR_INTERNAL' ? { stack: (cause ?? mapped.error).stack } : {}),
     });
   }
@@ -65,12 +68,13 @@ export function sendError(res: ServerResponse, err: unknown, logger?: Logger, wh
   const body = Buffer.from(mapped.body, 'utf8');
   res.statusCode = mapped.status === 499 ? 400 : mapped.status;
   for (const name of res.getHeaderNames()) {
-    if (!['www-authenticate', 'dav', 'ms-author-via', 'allow'].includes(name)) res.removeHeader(name);
+    if (!['www-authenticate', 'dav', 'ms-author-via', 'allow', 'strict-transport-security'].includes(name)) res.removeHeader(name);
   }
   for (const [k, v] of Object.entries(mapped.headers)) res.setHeader(k, v);
   // A body we did not read is not drained: the connection closes after the answer.
   if (res.req && !res.req.complete) res.setHeader('Connection', 'close');
   res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+  res.setHeader('X-Content-Type-Options', 'nosniff'); // the message may echo request text: never sniffed as HTML
   res.setHeader('Content-Length', body.length);
   res.end(body);
 }

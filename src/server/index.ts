@@ -1,6 +1,8 @@
 // The WebDAV front of davcrypt: builds the Node http(s) server around our request
-// layer (which routes through webdav-server), with timeouts suited to long uploads
-// and guards so that no request or socket error can take the process down.
+// layer (request-layer.ts, which dispatches every method to our handlers), with
+// timeouts suited to long uploads and listeners so that no request or socket error
+// can take the process down. No process-wide exception handler: a handler's bug
+// becomes that request's 500 through its promise, and anything else is a real crash.
 // Public API of src/server: createGatewayServer and its option/handle types.
 import http from 'node:http';
 import https from 'node:https';
@@ -9,6 +11,8 @@ import type { Keyv } from 'keyv';
 import type { Logger } from '../logging.js';
 import type { Authenticator, MountResolver } from '../users/types.js';
 import type { LockStore } from './lock-store.js';
+import { trustedProxyList } from './client-address.js';
+import { DEFAULT_LIMITS, type ServerLimits } from './limits.js';
 import { createLockStore } from './lock-store-redis.js';
 import { PropStore } from './prop-store.js';
 import { createRequestListener } from './request-layer.js';
@@ -20,32 +24,44 @@ export interface GatewayServerOptions {
   /** Gateway store; the server keeps locks ('lock:') and dead properties ('prop:') in it. */
   store: Keyv;
   logger: Logger;
+  /** `cert` may carry the intermediate chain after the certificate (PEM). Sends HSTS when set. */
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** Basic realm, default 'davcrypt'. */
   realm?: string;
-  limits?: { maxXmlBodyBytes?: number /* default 1 MiB */; maxHeaderBytes?: number };
+  limits?: { maxXmlBodyBytes?: number /* default 1 MiB */; maxHeaderBytes?: number } & Partial<ServerLimits>;
   /** Report RFC 4331 quota props; 'auto' hides them from macOS >= 15.4 WebDAVFS user agents. */
   quota?: 'on' | 'off' | 'auto';
+  /** Addresses/CIDRs of reverse proxies whose X-Forwarded-For names the client. */
+  trustedProxies?: string[];
   /** Lock state; default createLockStore(store): Redis scripts for redis://, else in-process. */
   lockStore?: LockStore;
+  /** Answers a request before the WebDAV layer when it returns true (ops: /livez, /readyz). */
+  front?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
 }
 
 export interface GatewayServer {
   readonly server: http.Server;
   listen(port: number, host: string): Promise<{ url: string; port: number; host: string }>;
+  /** Swaps the certificate and key for new connections (renewal without a restart). Throws on bad PEM; no-op without TLS. */
+  setTls(tls: { cert: string | Buffer; key: string | Buffer }): void;
   close(): Promise<void>;
 }
 
 export { HEALTH_PATH } from './request-layer.js';
+export { DEFAULT_LIMITS, type ServerLimits } from './limits.js';
+export { readTlsMaterial, warnIfPlainHttp, type TlsFiles } from './transport-security.js';
 export { KeyvLockStore, type LockStore, type LockRecord } from './lock-store.js';
 export { RedisLockStore, createLockStore } from './lock-store-redis.js';
 export { httpErrorOf } from './errors-to-http.js';
+
+/** Strict-Transport-Security on every TLS answer: one year (no includeSubDomains: other hosts are not ours to bind). */
+export const HSTS = 'max-age=31536000';
 
 /** Builds (does not start) the gateway's HTTP(S) server. Throws nothing; request errors become responses. */
 export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
   const logger = opts.logger;
   const locks: LockStore = opts.lockStore ?? createLockStore(opts.store);
-  const listener = createRequestListener({
+  const dav = createRequestListener({
     authenticator: opts.authenticator,
     mountResolver: opts.mountResolver,
     locks,
@@ -53,15 +69,23 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
     logger,
     realm: opts.realm ?? 'davcrypt',
     maxXmlBodyBytes: opts.limits?.maxXmlBodyBytes ?? 1024 * 1024,
+    limits: { ...DEFAULT_LIMITS, ...definedOnly(opts.limits ?? {}) },
+    ...(opts.trustedProxies?.length ? { trustedProxies: trustedProxyList(opts.trustedProxies) } : {}),
     quota: opts.quota ?? 'auto',
   });
+  const front = opts.front;
+  const listener: http.RequestListener = front ? (req, res) => { if (!front(req, res)) dav(req, res); } : dav;
   const serverOptions: http.ServerOptions = {
     ...(opts.limits?.maxHeaderBytes ? { maxHeaderSize: opts.limits.maxHeaderBytes } : {}),
     keepAlive: true,
   };
+  // Over TLS, browsers are told never to fall back to plain http (the password crosses in every request).
+  const handler: http.RequestListener = opts.tls
+    ? (req, res) => { res.setHeader('Strict-Transport-Security', HSTS); listener(req, res); }
+    : listener;
   const server: http.Server = opts.tls
-    ? https.createServer({ ...serverOptions, cert: opts.tls.cert, key: opts.tls.key }, listener)
-    : http.createServer(serverOptions, listener);
+    ? https.createServer({ ...serverOptions, cert: opts.tls.cert, key: opts.tls.key }, handler)
+    : http.createServer(serverOptions, handler);
   // Long uploads must not be cut: no whole-request timeout; headers must still arrive promptly.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
@@ -79,10 +103,6 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
   });
   server.on('connection', (socket) => socket.on('error', (err) => logger.debug('socket error', { error: err.message })));
 
-  // Last line of defence: an exception thrown from a webdav-server callback must not kill the gateway.
-  const onUncaught = (err: Error) => logger.error('uncaught exception (request kept the process alive)', { error: err?.message, stack: err?.stack });
-  let guarded = false;
-
   return {
     server,
     listen(port, host) {
@@ -90,19 +110,25 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
         server.once('error', reject);
         server.listen(port, host, () => {
           server.off('error', reject);
-          if (!guarded) { process.on('uncaughtException', onUncaught); guarded = true; }
           const addr = server.address() as AddressInfo;
           const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
           resolve({ url: `${opts.tls ? 'https' : 'http'}://${shownHost}:${addr.port}/`, port: addr.port, host: addr.address });
         });
       });
     },
+    setTls(tls) {
+      if (opts.tls) (server as https.Server).setSecureContext({ cert: tls.cert, key: tls.key });
+    },
     close() {
-      if (guarded) { process.off('uncaughtException', onUncaught); guarded = false; }
       return new Promise((resolve, reject) => {
         server.close((err) => (err && (err as NodeJS.ErrnoException).code !== 'ERR_SERVER_NOT_RUNNING' ? reject(err) : resolve()));
         server.closeAllConnections?.();
       });
     },
   };
+}
+
+/** The keys of a partial limits object that are set (undefined must not override a default). */
+function definedOnly(limits: Partial<ServerLimits>): Partial<ServerLimits> {
+  return Object.fromEntries(Object.entries(limits).filter(([k, v]) => v !== undefined && k in DEFAULT_LIMITS)) as Partial<ServerLimits>;
 }

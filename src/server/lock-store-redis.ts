@@ -6,7 +6,8 @@
 import type { Keyv } from 'keyv';
 import { davError, isDavcryptError } from '../errors.js';
 import { luaScript, redisStoreOf, type RedisStoreHandle } from '../store.js';
-import { KeyvLockStore, type LockRecord, type LockStore } from './lock-store.js';
+import { limitExceeded } from './limits.js';
+import { KeyvLockStore, type AcquireOptions, type LockRecord, type LockStore } from './lock-store.js';
 
 // Shared Lua helpers: `now` (ms, Redis clock), loadLive() (prunes expired entries),
 // touch() (key TTL = latest expiry), inside() (= isSameOrInside in backends/paths.ts).
@@ -41,7 +42,7 @@ local function inside(outer, inner)
 end
 `;
 
-/** ARGV: token, timeoutSeconds, json. Returns {1, expiresAt} or {0, conflictingPath}. */
+/** ARGV: token, timeoutSeconds, json, maxPerPrincipal (0: unbounded). Returns {1, expiresAt}, {0, conflictingPath} or {2, held}. */
 const ACQUIRE = luaScript(`${PRELUDE}
 local want = cjson.decode(ARGV[3])
 local live = loadLive()
@@ -53,6 +54,14 @@ for _, l in ipairs(live) do
   if overlap and (r.scope == 'exclusive' or want.scope == 'exclusive') then
     return {0, r.path}
   end
+end
+local maxHeld = tonumber(ARGV[4]) or 0
+if maxHeld > 0 then
+  local held = 0
+  for _, l in ipairs(live) do
+    if cjson.decode(l.json).principal == want.principal then held = held + 1 end
+  end
+  if held >= maxHeld then return {2, tostring(held)} end
 end
 local timeout = tonumber(ARGV[2])
 local exp = now + timeout * 1000
@@ -145,9 +154,11 @@ export class RedisLockStore implements LockStore {
     return raws.map(parseRaw);
   }
 
-  async acquire(mountId: string, lock: LockRecord): Promise<LockRecord> {
+  async acquire(mountId: string, lock: LockRecord, opts: AcquireOptions = {}): Promise<LockRecord> {
     const timeoutSeconds = wholeSeconds(lock.timeoutSeconds);
-    const [ok, value] = (await this.run(ACQUIRE, mountId, [lock.token, String(timeoutSeconds), jsonOf(lock)])) as [number, string];
+    const max = opts.maxPerPrincipal ?? 0;
+    const [ok, value] = (await this.run(ACQUIRE, mountId, [lock.token, String(timeoutSeconds), jsonOf(lock), String(max)])) as [number, string];
+    if (ok === 2) throw limitExceeded('locksPerUser', `lock number ${Number(value) + 1} of one user in this mount`, max);
     if (ok !== 1) throw davError('DC_ERR_LOCKED', 'the resource is already locked', { details: { path: lock.path, lockRoot: value } });
     return { ...lock, timeoutSeconds, expiresAt: Number(value) };
   }

@@ -9,7 +9,9 @@ import { randomUUID } from 'node:crypto';
 import type { Keyv } from 'keyv';
 import { isSameOrInside, parentPath } from '../backends/paths.js';
 import { davError } from '../errors.js';
-import { KeyedMutex } from './mutex.js';
+import { KeyedMutex } from '../mutex.js';
+import { limitExceeded } from './limits.js';
+
 
 export type LockScope = 'exclusive' | 'shared';
 export type LockDepth = '0' | 'infinity';
@@ -23,7 +25,7 @@ export interface LockRecord {
   depth: LockDepth;
   /** The client's <owner> element, serialized, if any. */
   ownerXml?: string;
-  /** User who took the lock (for logs; enforcement is per token). */
+  /** User who took the lock: only her requests may use its token (RFC 4918 §6.4). */
   principal: string;
   timeoutSeconds: number;
   /** Epoch ms. */
@@ -76,14 +78,29 @@ export function guardingLocks(locks: LockRecord[], path: string, opts: { members
 export interface LockStore {
   /** Unexpired locks of a mount. */
   list(mountId: string): Promise<LockRecord[]>;
-  /** Adds `lock` unless it conflicts; throws DC_ERR_LOCKED (423) on conflict. */
-  acquire(mountId: string, lock: LockRecord): Promise<LockRecord>;
+  /**
+   * Adds `lock` unless it conflicts; throws DC_ERR_LOCKED (423) on conflict, and
+   * DC_ERR_LIMIT_EXCEEDED when its principal already holds `maxPerPrincipal` live locks here.
+   */
+  acquire(mountId: string, lock: LockRecord, opts?: AcquireOptions): Promise<LockRecord>;
   /** Extends a lock; undefined when the token is unknown or expired. */
   refresh(mountId: string, token: string, timeoutSeconds: number): Promise<LockRecord | undefined>;
   /** Removes a lock; false when the token is unknown. */
   release(mountId: string, token: string): Promise<boolean>;
   /** Removes every lock rooted at or below `path` (after DELETE / MOVE). */
   removeUnder(mountId: string, path: string): Promise<void>;
+}
+
+export interface AcquireOptions {
+  /** Live locks one principal may hold in the mount (default unbounded). */
+  maxPerPrincipal?: number;
+}
+
+/** Throws DC_ERR_LIMIT_EXCEEDED when `principal` holds `max` or more of `locks`. */
+export function checkLockQuota(locks: LockRecord[], principal: string, max: number | undefined): void {
+  if (max === undefined) return;
+  const held = locks.reduce((n, l) => n + (l.principal === principal ? 1 : 0), 0);
+  if (held >= max) throw limitExceeded('locksPerUser', `lock number ${held + 1} of one user in this mount`, max);
 }
 
 /** LockStore over keyv: one array per mount, mutex-guarded read-modify-write (single process only). */
@@ -115,12 +132,13 @@ export class KeyvLockStore implements LockStore {
     return this.load(mountId);
   }
 
-  acquire(mountId: string, lock: LockRecord): Promise<LockRecord> {
+  acquire(mountId: string, lock: LockRecord, opts: AcquireOptions = {}): Promise<LockRecord> {
     return this.mutex.run(this.key(mountId), async () => {
       const locks = await this.load(mountId);
       if (conflictingLocks(locks, lock).length > 0) {
         throw davError('DC_ERR_LOCKED', 'the resource is already locked', { details: { path: lock.path } });
       }
+      checkLockQuota(locks, lock.principal, opts.maxPerPrincipal);
       locks.push(lock);
       await this.save(mountId, locks);
       return lock;

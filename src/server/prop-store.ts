@@ -5,6 +5,7 @@
 import type { Keyv } from 'keyv';
 import { isSameOrInside } from '../backends/paths.js';
 import { createStoreMutex, type DistributedMutex } from '../store-mutex.js';
+import { limitExceeded, type ServerLimits } from './limits.js';
 import { propKey, type PropName } from './xml.js';
 
 export interface DeadProp extends PropName {
@@ -44,12 +45,18 @@ export class PropStore {
     return this.load(mountId);
   }
 
-  /** Applies sets and removes to one path in one atomic step. */
-  async apply(mountId: string, path: string, sets: DeadProp[], removes: PropName[]): Promise<void> {
+  /**
+   * Applies sets and removes to one path in one atomic step. With `limits`, throws
+   * DC_ERR_LIMIT_EXCEEDED (and changes nothing) when the path would hold more dead
+   * properties, or more bytes of them, than allowed.
+   */
+  async apply(mountId: string, path: string, sets: DeadProp[], removes: PropName[], limits?: PropLimits): Promise<void> {
     await this.update(mountId, (all) => {
-      const props = { ...(all[path] ?? {}) };
+      const before = all[path];
+      const props = { ...(before ?? {}) };
       for (const r of removes) delete props[propKey(r)];
       for (const s of sets) props[propKey(s)] = s;
+      if (limits && sets.length > 0) checkLimits(all, before, props, limits);
       if (Object.keys(props).length === 0) delete all[path];
       else all[path] = props;
       return true;
@@ -86,5 +93,30 @@ export class PropStore {
       changed = true;
     }
     return changed;
+  }
+}
+
+type PropLimits = Pick<ServerLimits, 'deadPropsPerResource' | 'deadPropBytesPerResource' | 'deadPropBytesPerMount'>;
+
+function bytesOf(props: Record<string, DeadProp> | undefined): number {
+  let bytes = 0;
+  for (const p of Object.values(props ?? {})) bytes += Buffer.byteLength(p.xml, 'utf8');
+  return bytes;
+}
+
+/** Count and byte bounds of one resource's dead properties and of the mount's (checked under the store mutex). */
+function checkLimits(all: MountProps, before: Record<string, DeadProp> | undefined, after: Record<string, DeadProp>, limits: PropLimits): void {
+  const count = Object.keys(after).length;
+  if (count > limits.deadPropsPerResource) {
+    throw limitExceeded('deadPropsPerResource', `${count} dead properties on one resource`, limits.deadPropsPerResource);
+  }
+  const bytes = bytesOf(after);
+  if (bytes > limits.deadPropBytesPerResource) {
+    throw limitExceeded('deadPropBytesPerResource', `${bytes} bytes of dead properties on one resource`, limits.deadPropBytesPerResource);
+  }
+  let mountBytes = bytes - bytesOf(before);
+  for (const props of Object.values(all)) mountBytes += bytesOf(props);
+  if (mountBytes > limits.deadPropBytesPerMount) {
+    throw limitExceeded('deadPropBytesPerMount', `${mountBytes} bytes of dead properties in one mount`, limits.deadPropBytesPerMount);
   }
 }

@@ -1,12 +1,15 @@
-// Our request layer in front of webdav-server: health, path validation and the
-// `.davcrypt` refusal, OPTIONS without auth, Basic auth (401 / 429), mount
-// resolution, If / If-Match / ... evaluation (412/304), CORS stripping, the access
-// log line, and the guarantee that no request can crash the process.
+// The one request path: health, path validation and the `.davcrypt` refusal,
+// OPTIONS without auth, Basic auth (401 / 429), mount resolution, If / If-Match / ...
+// evaluation (412/304), dispatch of every method to our own handler table (405 with
+// Allow for anything else), the access log line, and the guarantee that a request's
+// failure (a handler bug included) becomes that request's error response.
 // Never logs credentials; never touches a backend except through handlers.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { davError, isDavcryptError } from '../errors.js';
+import { publishRequestFailure } from '../events.js';
 import type { AuthenticatedUser } from '../users/types.js';
 import { parseBasicAuth } from './basic-auth.js';
+import { clientAddressOf } from './client-address.js';
 import { evaluateHttpPreconditions, evaluateIf, parseIfHeader, submittedTokens } from './conditions.js';
 import { resolveTarget, statCached, type DavContext, type ServerDeps } from './context.js';
 import { sendError } from './errors-to-http.js';
@@ -19,20 +22,11 @@ import { handleProppatch } from './methods/proppatch.js';
 import { handlePut } from './methods/put.js';
 import { handleCopyMove, handleDelete, handleMkcol } from './methods/tree.js';
 import { parseRequestPath } from './request-paths.js';
-import type { DavEngine, MethodHandler } from './webdav-adapter.js';
 
 export const HEALTH_PATH = '/.well-known/davcrypt/health';
 
-/** Response headers nobody may send: webdav-server's CORS '*' with credentials, its Server banner, MS extensions. */
-const DROPPED_HEADERS = /^(access-control-|x-msdavext$|server$)/i;
-
-function guardHeaders(res: ServerResponse): void {
-  const setHeader = res.setHeader.bind(res);
-  res.setHeader = ((name: string, value: string | number | readonly string[]) => {
-    if (DROPPED_HEADERS.test(name)) return res;
-    return setHeader(name, value);
-  }) as ServerResponse['setHeader'];
-}
+/** The DAV compliance classes every response advertises (RFC 4918 §10.1), spelled one way everywhere. */
+export const DAV_COMPLIANCE = '1, 2';
 
 type Handler = (ctx: DavContext) => Promise<void>;
 
@@ -41,25 +35,8 @@ const HANDLERS: Record<string, Handler> = {
   MKCOL: handleMkcol, DELETE: handleDelete, COPY: handleCopyMove, MOVE: handleCopyMove, LOCK: handleLock, UNLOCK: handleUnlock,
 };
 
-/** Methods our layer calls directly; webdav-server routes the rest (see webdav-adapter.ts). */
-const DIRECT_METHODS = new Set(['GET', 'HEAD', 'PUT', 'PROPFIND']);
-
 /** Builds the Node request listener. It never throws and never rejects. */
 export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, res: ServerResponse) => void {
-  const contexts = new WeakMap<IncomingMessage, DavContext>();
-  const route = (handler: Handler): MethodHandler => (req) => {
-    const ctx = contexts.get(req);
-    if (!ctx) return Promise.reject(davError('DC_ERR_INTERNAL', 'request context lost'));
-    return handler(ctx);
-  };
-  // webdav-server (about 150 modules) loads on the first request that needs it, not for GET/PUT/PROPFIND.
-  let engine: Promise<DavEngine> | undefined;
-  const davEngine = (): Promise<DavEngine> => (engine ??= import('./webdav-adapter.js').then(({ createDavEngine }) => createDavEngine(
-    Object.fromEntries(Object.entries(HANDLERS).map(([m, h]) => [m, route(h)])),
-    () => Promise.reject(davError('DC_ERR_METHOD_NOT_ALLOWED', 'method not supported')),
-    deps.logger,
-  )));
-
   const challenge = (res: ServerResponse, why: string) => {
     res.setHeader('WWW-Authenticate', `Basic realm="${deps.realm.replace(/["\\]/g, '')}", charset="UTF-8"`);
     throw davError('DC_ERR_UNAUTHORIZED', why);
@@ -79,7 +56,7 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
     const url = parseRequestPath(rawUrl);
     state.path = url.path;
     if (method === 'OPTIONS') {
-      sendEmpty(res, 200, { DAV: '1, 2', 'MS-Author-Via': 'DAV', Allow: ALLOWED_METHODS, 'Accept-Ranges': 'bytes' });
+      sendEmpty(res, 200, { DAV: DAV_COMPLIANCE, 'MS-Author-Via': 'DAV', Allow: ALLOWED_METHODS, 'Accept-Ranges': 'bytes' });
       req.resume();
       return;
     }
@@ -87,7 +64,7 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
     if (!credentials) challenge(res, 'authentication required');
     let user: AuthenticatedUser;
     try {
-      user = await deps.authenticator.authenticate(credentials!.username, credentials!.password, req.socket.remoteAddress ?? '');
+      user = await deps.authenticator.authenticate(credentials!.username, credentials!.password, clientAddressOf(req, deps.trustedProxies));
     } catch (err) {
       if (isDavcryptError(err, 'DC_ERR_UNAUTHORIZED') || isDavcryptError(err, 'DC_ERR_WRONG_PASSWORD')) challenge(res, 'wrong user name or password');
       throw err;
@@ -116,31 +93,21 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
       });
       return;
     }
-    if (!HANDLERS[method]) {
-      res.setHeader('Allow', ALLOWED_METHODS);
-      throw davError('DC_ERR_METHOD_NOT_ALLOWED', `${method} is not supported`);
+    const handler = Object.hasOwn(HANDLERS, method) ? HANDLERS[method] : undefined;
+    if (!handler) throw davError('DC_ERR_METHOD_NOT_ALLOWED', `${method} is not supported`);
+    // GET and HEAD send these with their other headers in one writeHead (no setHeader per header).
+    if (method !== 'GET' && method !== 'HEAD') {
+      res.setHeader('DAV', DAV_COMPLIANCE);
+      res.setHeader('MS-Author-Via', 'DAV');
     }
-    if (DIRECT_METHODS.has(method)) {
-      // The hot methods skip webdav-server's per-request context (header parsing, Allow computation).
-      // GET and HEAD send these with their other headers in one writeHead (no setHeader per header).
-      if (method !== 'GET' && method !== 'HEAD') {
-        res.setHeader('DAV', '1, 2');
-        res.setHeader('MS-Author-Via', 'DAV');
-      }
-      await HANDLERS[method]!(ctx);
-      return;
-    }
-    const dav = await davEngine();
-    // Only webdav-server sets the headers guardHeaders drops; our own handlers never do.
-    guardHeaders(res);
-    contexts.set(req, ctx);
-    await dav.dispatch(req, res);
+    await handler(ctx);
   }
 
   return (req, res) => {
     const started = process.hrtime.bigint();
     const controller = new AbortController();
-    const state: { user?: string; path?: string } = {};
+    // cut: the response was destroyed by us mid-body (status already sent), not left by the client.
+    const state: { user?: string; path?: string; cut?: boolean } = {};
     let bytes = 0;
     const write = res.write.bind(res);
     res.write = ((chunk: unknown, ...rest: unknown[]) => {
@@ -157,15 +124,22 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
     }) as ServerResponse['end'];
     res.once('close', () => {
       if (!res.writableFinished) controller.abort(davError('DC_ERR_ABORTED', 'client went away'));
-      deps.logger.info('request', {
-        method: req.method, path: state.path ?? '(invalid)', status: res.writableFinished ? res.statusCode : 499,
-        bytes, ms: Number((process.hrtime.bigint() - started) / 1_000_000n), user: state.user,
-      });
+      const ms = Number((process.hrtime.bigint() - started) / 1_000_000n);
+      // After the handler's rejection (pure promise hops) has run, so a cut by us is known as such.
+      setImmediate(() => deps.logger.info('request', {
+        method: req.method, path: state.path ?? '(invalid)', status: res.writableFinished || state.cut ? res.statusCode : 499,
+        ...(state.cut ? { cut: true } : {}),
+        bytes, ms, user: state.user,
+      }));
     });
     res.on('error', (err) => deps.logger.debug('response error', { error: err.message }));
     req.on('error', (err) => deps.logger.debug('request error', { error: err.message }));
     handle(req, res, controller.signal, state).catch((err: unknown) => {
+      if (res.headersSent && !isDavcryptError(err, 'DC_ERR_ABORTED')) state.cut = true;
+      publishRequestFailure(err, { ...state, address: req.socket.remoteAddress }); // ops: integrity failures to audit + metrics
       try {
+        // RFC 9110 §15.5.6: every 405 names the methods we do answer.
+        if (isDavcryptError(err, 'DC_ERR_METHOD_NOT_ALLOWED') && !res.headersSent) res.setHeader('Allow', ALLOWED_METHODS);
         sendError(res, err, deps.logger, { method: req.method, path: state.path });
       } catch (inner) {
         deps.logger.error('failed to send an error response', { error: (inner as Error)?.message });

@@ -1,6 +1,6 @@
 // Config form of the tools: finds a configured mount, opens its raw backend and the
 // gateway's store, and unlocks the mount's keys with a user's password (her user
-// record) or the recovery identity (the store's), from the keyring the gateway trusts
+// record), the recovery identity (the store's) or the master key file, from the keyring the gateway trusts
 // (store copy, plus backend keys the identity's own keyring tag vouches for; never
 // trust on first use). Uses the users/keys services.
 import { timingSafeEqual } from 'node:crypto';
@@ -8,7 +8,7 @@ import type { Backend } from '../backends/index.js';
 import type { Config, MountConfig } from '../config/index.js';
 import { openIdentity, publicKeyFromPrivate, type Envelope } from '../crypto/index.js';
 import { davError } from '../errors.js';
-import { createMountKeySet, currentId, type IdentityInfo, type MountKeySet } from '../keys/index.js';
+import { MASTER_IDENTITY, createMountKeySet, currentId, type IdentityInfo, type MasterKey, type MountKeySet } from '../keys/index.js';
 import { createLogger } from '../logging.js';
 import { closeStore, createStore } from '../store.js';
 import { createUserServices, userIdentity, type UserRecord, type UserServices } from '../users/index.js';
@@ -21,8 +21,11 @@ export interface ConfiguredMountOptions {
   user?: string;
   /** Open the keys with the recovery identity instead of the user's. */
   recovery?: boolean;
-  password: string;
-  /** encrypt-all: create the mount's first key when it has no keyring yet (user identity only). */
+  /** Open the keys with the master identity (this opened master key file) instead; no password. */
+  master?: MasterKey;
+  /** The password of the user or of the recovery identity (unused with `master`). */
+  password?: string;
+  /** encrypt-all: create the mount's first key when it has no keyring yet (wrapped to its members, recovery, master). */
   createKeys?: boolean;
 }
 
@@ -55,11 +58,12 @@ export function findMount(config: Config, path: string = '/'): MountConfig {
  */
 export async function openConfiguredMount(config: Config, opts: ConfiguredMountOptions): Promise<ConfiguredMount> {
   const mount = findMount(config, opts.mountPath);
-  if (!opts.user && (mount.perUser || !opts.recovery)) {
-    throw davError('DC_ERR_USAGE', mount.perUser ? `mount ${mount.path} is per-user: give --user NAME` : 'give --user NAME or --recovery');
+  if (!opts.user && (mount.perUser || (!opts.recovery && !opts.master))) {
+    throw davError('DC_ERR_USAGE', mount.perUser ? `mount ${mount.path} is per-user: give --user NAME` : 'give --user NAME, --recovery or --master-key FILE');
   }
   const store = await createStore(config.store);
-  const services = createUserServices(config, store, createLogger({ level: 'warn', json: false }));
+  // With the master key, new keys get their master wrap as the master-mode gateway gives them.
+  const services = createUserServices(config, store, createLogger({ level: 'warn', json: false }), { master: opts.master });
   const close = async () => {
     await services.close();
     await closeStore(store);
@@ -84,14 +88,16 @@ async function unlockMount(
   backend: Backend,
   opts: ConfiguredMountOptions,
 ): Promise<{ unlocked: UnlockedKeyring; keys: MountKeySet }> {
-  const identity = opts.recovery ? 'recovery' : userIdentity(opts.user!);
+  const identity = opts.master ? MASTER_IDENTITY : opts.recovery ? 'recovery' : userIdentity(opts.user!);
   let record: UserRecord | undefined;
-  let envelope: Envelope;
+  let envelope: Envelope | undefined;
   let publicKey: string;
-  if (opts.recovery) {
+  if (opts.master) {
+    publicKey = opts.master.publicKey.toString('base64');
+  } else if (opts.recovery) {
     const rec = await services.keyrings.recoveryIdentity();
     if (!rec) throw davError('DC_ERR_NO_ACCESS', 'the gateway store holds no recovery identity (after a lost store: davcrypt recovery restore)');
-    envelope = rec.envelope!;
+    envelope = rec.envelope;
     publicKey = rec.publicKey.toString('base64');
   } else {
     record = await services.records.get(opts.user!);
@@ -99,7 +105,7 @@ async function unlockMount(
     envelope = record.envelope;
     publicKey = record.publicKey;
   }
-  const privateKey = await openIdentity(envelope, identity, opts.password);
+  const privateKey = opts.master ? Buffer.from(opts.master.privateKey) : await openIdentity(envelope!, identity, opts.password ?? '');
   try {
     const expected = Buffer.from(publicKey, 'base64');
     const actual = publicKeyFromPrivate(privateKey);
@@ -107,10 +113,10 @@ async function unlockMount(
       throw davError('DC_ERR_KEYRING_INVALID', `identity ${identity}: envelope does not match its public key`);
     }
     const opener = { name: identity, privateKey, envelope };
-    if (opts.createKeys && record) {
-      // Same path as a login: creates the mount key (wrapped to the members and recovery) when the
-      // gateway trusts none, takes over the keys her tags vouch for, writes her tags.
-      const members = await membersOf(services, mount, record);
+    if (opts.createKeys) {
+      // Same path as a login: creates the mount key (wrapped to the members, recovery and master)
+      // when the gateway trusts none, takes over the keys the opener's tags vouch for, writes its tags.
+      const members = await membersOf(services, mount, record ?? (mount.perUser ? await ownerRecord(services, opts.user!) : undefined));
       await services.keyrings.unlockOrCreate(mountId, backend, opener, members);
     }
     const { keyring, held } = await services.keyrings.trusted(mountId, backend, [opener]);
@@ -136,18 +142,26 @@ async function unlockMount(
   }
 }
 
-async function membersOf(services: UserServices, mount: MountConfig, self: UserRecord): Promise<IdentityInfo[]> {
+/** The owner of a per-user home, who must exist to be given the home's first key. Throws DC_ERR_NOT_FOUND. */
+async function ownerRecord(services: UserServices, name: string): Promise<UserRecord> {
+  const record = await services.records.get(name);
+  if (!record) throw davError('DC_ERR_NOT_FOUND', `no user ${name}; see davcrypt user list`);
+  return record;
+}
+
+/** The identities a new mount key is wrapped to: the config's members with a record (and `self`, a user opening it). */
+async function membersOf(services: UserServices, mount: MountConfig, self: UserRecord | undefined): Promise<IdentityInfo[]> {
   const identityOf = (r: UserRecord): IdentityInfo => ({
     name: userIdentity(r.name),
     publicKey: Buffer.from(r.publicKey, 'base64'),
     envelope: r.envelope,
   });
-  if (mount.perUser) return [identityOf(self)];
+  if (mount.perUser) return self ? [identityOf(self)] : [];
   const users = mount.users ?? ['*'];
   const records = users.includes('*')
     ? await services.records.list()
-    : await Promise.all(users.map((u) => (u === self.name ? self : services.records.get(u))));
+    : await Promise.all(users.map((u) => (u === self?.name ? self : services.records.get(u))));
   const out = records.filter((r): r is UserRecord => r !== undefined).map(identityOf);
-  if (!out.some((m) => m.name === userIdentity(self.name))) out.push(identityOf(self));
+  if (self && !out.some((m) => m.name === userIdentity(self.name))) out.push(identityOf(self));
   return out;
 }

@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { etagsMatchWeakly, joinPath, type Backend, type EntryInfo } from '../backends/index.js';
 import { createDecryptStream } from '../crypto/index.js';
 import { davError, isDavcryptError, toDavcryptError } from '../errors.js';
-import type { MountKeySet } from '../keys/types.js';
+import type { MountKeySet } from '../crypto/index.js';
 import { hashingStream, nullSink } from './streams.js';
 import { rethrowAbort } from './tree-scan.js';
 import { walkTree } from './walk.js';

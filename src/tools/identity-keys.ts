@@ -130,7 +130,7 @@ export class IdentityUnlocker implements KeyUnlocker {
 
 /**
  * Opens the `master` identity (keys.mode: master) with the private key of the master key file.
- * The keyring holds only its public key (no envelope, DESIGN.md §4), so no password is needed;
+ * The keyring holds only its public key (no envelope, docs/DESIGN.md §4), so no password is needed;
  * a keyring whose master public key differs from the file's is refused (another key file).
  */
 export class MasterKeyUnlocker implements KeyUnlocker {

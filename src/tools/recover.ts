@@ -4,7 +4,6 @@
 // Each output is written to a temp name and renamed only when complete; failures
 // are collected, never fatal. Must not write to the source, nor need the gateway.
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { mkdir, open, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -146,8 +145,11 @@ async function recoverFile(
     const { body, info } = await source.read(path, { signal });
     const { head, stream } = await peekHead(body, 8);
     try {
+      // Open the temp file before the pipeline runs: a write stream opening it lazily could create
+      // it after the cleanup below already ran (a source failing at once left a 0-byte temp file).
+      const out = (await open(tmp, 'wx', 0o600)).createWriteStream();
       if (!hasMagic(head)) {
-        await pipeline(stream, countingStream(onBytes), createWriteStream(tmp, { flags: 'wx', mode: 0o600 }), { signal });
+        await pipeline(stream, countingStream(onBytes), out, { signal });
         await rename(tmp, target);
         return { kind: 'copied' };
       }
@@ -155,7 +157,7 @@ async function recoverFile(
         stream,
         countingStream(onBytes),
         createDecryptStream({ resolveKey, cipherSize: info.size }),
-        createWriteStream(tmp, { flags: 'wx', mode: 0o600 }),
+        out,
         { signal },
       );
       await rename(tmp, target);

@@ -11,8 +11,13 @@ export const EXIT_OK = 0;
 /** Could not start or stopped: wrong password, no keyring, storage unreachable, aborted. */
 export const EXIT_ERROR = 1;
 export const EXIT_USAGE = 2;
-/** Ran to the end, but some files failed, were damaged, or changed meanwhile (listed on stdout). */
+/** Ran to the end, but some files failed, were damaged, were skipped for an unauthenticated key, or changed meanwhile (listed on stdout). */
 export const EXIT_INCOMPLETE = 3;
+
+/** "1 file", "2 files": counts in report lines read as English. */
+export function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
 
 function scopeLines(keyrings: ScopeOutcome[]): string[] {
   const lines: string[] = [];
@@ -21,7 +26,7 @@ function scopeLines(keyrings: ScopeOutcome[]): string[] {
     else if (k.status === 'opened') {
       if (k.unauthenticatedCount > 0) {
         lines.push(
-          `KEYRING ${k.root}: ${k.unauthenticatedCount} key${k.unauthenticatedCount === 1 ? '' : 's'} opened but ` +
+          `KEYRING ${k.root}: ${plural(k.unauthenticatedCount, 'key')} opened but ` +
             `${k.unauthenticatedCount === 1 ? 'is' : 'are'} not authenticated for this identity (no valid keyring tag: planted, or format 1)`,
         );
       }
@@ -52,7 +57,7 @@ export function recoverLines(r: RecoverReport): string[] {
     for (const d of formatDamage(s.damage)) lines.push(`DAMAGED ${s.path}\t${d}\t(zero-filled; see ${s.reportFile})`);
   }
   lines.push(
-    `recover: ${r.files} files: ${r.decrypted} decrypted, ${r.copied} copied as plaintext, ` +
+    `recover: ${plural(r.files, 'file')}: ${r.decrypted} decrypted, ${r.copied} copied as plaintext, ` +
       `${r.salvaged.length} salvaged with holes, ${r.failed.length} failed` +
       (r.unauthenticated.length > 0 ? `, ${skippedCount(r.unauthenticated)} skipped (unauthenticated key)` : ''),
   );
@@ -65,7 +70,7 @@ export function verifyLines(r: VerifyReport): string[] {
   for (const f of r.failed) lines.push(`FAILED ${f.path}\t${f.code}\t${f.message}`);
   lines.push(...unauthenticatedLines(r.unauthenticated));
   lines.push(
-    `verify: ${r.files} files: ${r.verified} verified, ${r.plaintext} not encrypted, ${r.failed.length} failed` +
+    `verify: ${plural(r.files, 'file')}: ${r.verified} verified, ${r.plaintext} not encrypted, ${r.failed.length} failed` +
       (r.unauthenticated.length > 0 ? `, ${skippedCount(r.unauthenticated)} skipped (unauthenticated key)` : ''),
   );
   return lines;
@@ -77,9 +82,9 @@ export function migrateLines(command: string, r: MigrateReport): string[] {
   for (const p of r.changed) lines.push(`CHANGED ${p}\t(modified during conversion; left as it is, run again)`);
   for (const f of r.failed) lines.push(`FAILED ${f.path}\t${f.code}\t${f.message}`);
   lines.push(
-    `${command}: ${r.files} files: ${r.converted} converted, ${r.skipped} already done, ` +
+    `${command}: ${plural(r.files, 'file')}: ${r.converted} converted, ${r.skipped} already done, ` +
       `${r.changed.length} changed meanwhile, ${r.failed.length} failed` +
-      (r.staleTempsRemoved ? `; removed ${r.staleTempsRemoved} leftover temp copies of an interrupted run` : ''),
+      (r.staleTempsRemoved ? `; removed ${r.staleTempsRemoved} leftover temp ${r.staleTempsRemoved === 1 ? 'copy' : 'copies'} of an interrupted run` : ''),
   );
   return lines;
 }

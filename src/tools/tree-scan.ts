@@ -42,6 +42,7 @@ export async function* scanTree(source: Backend, scopes: KeyScopes, start: strin
         cause: outcome.error,
       });
     }
+    if (outcome.status === 'none' && !(await hasKeyringBelow(source, start, opts.signal))) throw noKeyring(source, start);
     opts.onScope?.(outcome);
   }
   for await (const item of walkTree(source, start, { signal: opts.signal })) {
@@ -51,6 +52,28 @@ export async function* scanTree(source: Backend, scopes: KeyScopes, start: strin
     }
     yield item;
   }
+}
+
+/** True when a folder below `start` (not start itself) holds a `.davcrypt/` folder: a nested mount. */
+async function hasKeyringBelow(source: Backend, start: string, signal?: AbortSignal): Promise<boolean> {
+  for await (const item of walkTree(source, start, { signal })) {
+    if (item.kind === 'directory' && item.entry.path !== start && item.hasKeyringFolder) return true;
+  }
+  return false;
+}
+
+/**
+ * No keyring at the start folder nor below: not a mount root (a subfolder of one, or not davcrypt
+ * storage at all). Refused rather than "recovered" as plaintext: encrypted files would all fail,
+ * and a wrong password would go unnoticed. `details.noKeyring` lets the CLI add where to look.
+ */
+function noKeyring(source: Backend, start: string) {
+  return davError(
+    'DC_ERR_NOT_FOUND',
+    `no .davcrypt/keyring.json in ${source.name}${start === '/' ? '' : start} or below: this is not the root of an encrypted mount. ` +
+      'Point --from at the mount root (the folder holding .davcrypt/keyring.json, e.g. the user\'s home folder), not at a subfolder',
+    { details: { noKeyring: true } },
+  );
 }
 
 /** A file's failure for the report: an unknown key in a scope whose keyring did not open names that keyring. */

@@ -1,10 +1,11 @@
 // Integrity scan: decrypts every encrypted file of a tree into a null sink, so every
 // tag, the last-segment flag and the length are checked, and lists the files that
-// fail (tampered, truncated, unknown key...). Plaintext files are counted, not
-// judged. Read-only: never writes to the backend.
+// fail (tampered, truncated, unknown key...). A file without the DAVCRYPT magic fails
+// too (plaintext: refuse, as the gateway would refuse to serve it) or is counted as
+// plaintext (plaintext: read). Read-only: never writes to the backend.
 import { pipeline } from 'node:stream/promises';
 import type { Backend } from '../backends/index.js';
-import { createDecryptStream, hasMagic } from '../crypto/index.js';
+import { createDecryptStream, hasMagic, parseHeader } from '../crypto/index.js';
 import { isDavcryptError, toDavcryptError } from '../errors.js';
 import type { KeyScopes, ScopeOutcome, UnauthenticatedUse } from './key-scopes.js';
 import type { WalkItem } from './walk.js';
@@ -21,13 +22,15 @@ export interface VerifyOptions {
   startPreOpened?: boolean;
   signal?: AbortSignal;
   progress?: ToolProgress;
+  /** A file without the magic: 'refuse' (default) lists it as FAILED; 'read' counts it as plaintext. */
+  plaintext?: 'refuse' | 'read';
 }
 
 export interface VerifyReport {
   files: number;
   /** Encrypted files whose every segment verified. */
   verified: number;
-  /** Files without the magic (not encrypted). */
+  /** Files without the magic (not encrypted), counted under plaintext: read only. */
   plaintext: number;
   failed: FileFailure[];
   /** Files under a key the identity's keyring tag does not vouch for: skipped (not verified), or checked with trustUnauthenticated. */
@@ -79,6 +82,9 @@ async function verifyOne(opts: VerifyOptions, item: WalkItem, report: VerifyRepo
     const { head, stream } = await peekHead(body, 8);
     if (!hasMagic(head)) {
       stream.destroy();
+      if (opts.plaintext !== 'read') {
+        parseHeader(head); // throws DC_ERR_NOT_ENCRYPTED (or DC_ERR_BAD_HEADER: cut inside the magic)
+      }
       report.plaintext += 1;
     } else {
       await pipeline(

@@ -1,6 +1,8 @@
-// Account management (user add/passwd/remove/list) and the lost-store adoption
-// of an identity found in one of her keyrings (home first, then shared mounts). Seals and opens password envelopes
-// (argon2id); never keeps a password or private key beyond the call.
+// Account management (user add/passwd/remove/list). `user add` may take over an
+// identity found in one of her keyrings (home first, then shared mounts), but only
+// when the operator's password opens it; serving never creates an account (the
+// backend is not trusted). Seals and opens password envelopes (argon2id); never
+// keeps a password or private key beyond the call.
 import {
   generateIdentityKeyPair,
   openIdentity,
@@ -16,6 +18,7 @@ import type { MountBackends } from './mount-backends.js';
 import { assertValidUserName, userIdentity } from './names.js';
 import type { UserRecord, UserRecords } from './records.js';
 import { timingSafeEqual } from 'node:crypto';
+import { publishAccount } from '../events.js';
 
 export interface AccountServiceOptions {
   records: UserRecords;
@@ -56,13 +59,16 @@ export class AccountService {
    * Creates an account. When the home keyring already holds `user:NAME` (store or backend copy),
    * adopts that identity if the password opens its envelope. Throws DC_ERR_USAGE (bad name or empty
    * password), DC_ERR_EXISTS (account exists), DC_ERR_WRONG_PASSWORD (existing identity not opened:
-   * nothing is changed).
+   * nothing is changed). `adopt: false` never looks for an existing identity (the initial admin:
+   * a planted keyring must neither become the admin nor block its creation).
    */
-  async add(name: string, password: string): Promise<AddResult> {
+  async add(name: string, password: string, options: { adopt?: boolean } = {}): Promise<AddResult> {
     assertValidUserName(name);
     assertPassword(password);
     if (await this.records.get(name)) throw davError('DC_ERR_EXISTS', `user ${name} already exists; use user passwd to change the password`);
-    const existing = await this.findExistingIdentity(name);
+    // Only the public key and the envelope the password just opened are taken over; wraps and keys
+    // of that keyring are for the keyring service to trust or not.
+    const existing = options.adopt === false ? undefined : await this.findExistingIdentity(name);
     if (existing) {
       await this.openExisting(name, existing, password).catch((err: unknown) => {
         if (isDavcryptError(err, 'DC_ERR_WRONG_PASSWORD')) {
@@ -78,6 +84,7 @@ export class AccountService {
       const now = new Date().toISOString();
       await this.records.put({ name, publicKey: existing.identity.publicKey, envelope: existing.identity.envelope!, created: now, updated: now });
       this.logger.info('user added, adopting the identity in the home keyring', { user: name, source: existing.source });
+      publishAccount({ operation: 'adopt', user: name, source: existing.source }); // ops
       return { adopted: true };
     }
     const pair = generateIdentityKeyPair();
@@ -89,6 +96,7 @@ export class AccountService {
       pair.privateKey.fill(0);
     }
     this.logger.info('user added', { user: name });
+    publishAccount({ operation: 'add', user: name }); // ops
     return { adopted: false };
   }
 
@@ -161,23 +169,6 @@ export class AccountService {
       if (found?.envelope) return { identity: found, source: 'backend', mountId };
     }
     return undefined;
-  }
-
-  /**
-   * Lost-store recovery at login: a user unknown to the store whose home keyring holds an identity
-   * this password opens becomes an account again. Returns undefined when there is nothing to adopt
-   * (or the account was removed on purpose). Throws DC_ERR_WRONG_PASSWORD.
-   */
-  async adoptAtLogin(name: string, password: string): Promise<{ record: UserRecord; privateKey: Buffer } | undefined> {
-    if (await this.records.wasRemoved(name)) return undefined;
-    const existing = await this.findExistingIdentity(name);
-    if (!existing) return undefined;
-    const privateKey = await this.openExisting(name, existing, password);
-    const now = new Date().toISOString();
-    const record: UserRecord = { name, publicKey: existing.identity.publicKey, envelope: existing.identity.envelope!, created: now, updated: now };
-    await this.records.put(record);
-    this.logger.warn('user adopted from the home keyring (store had no record: lost store?)', { user: name, source: existing.source });
-    return { record, privateKey };
   }
 
   private async openExisting(name: string, existing: ExistingIdentity, password: string): Promise<Buffer> {

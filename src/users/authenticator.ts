@@ -1,7 +1,9 @@
 // The Authenticator and MountResolver the server calls (src/users/types.ts):
 // one argon2id per fresh login, then a keyed in-memory login cache; failed
-// logins throttled; per-session resolved mounts (encrypted mounts wrapped in
-// EncryptingBackend with the unlocked keys). Never logs or stores passwords.
+// logins throttled (a verified login from the cache never is; a fresh one takes a
+// failure slot first, then waits for the bounded argon2 gate); per-session resolved
+// mounts (encrypted mounts wrapped in EncryptingBackend with the unlocked keys).
+// Never logs or stores passwords.
 import { randomBytes } from 'node:crypto';
 import { openIdentity, sealIdentity, type Argon2Params, type Envelope } from '../crypto/index.js';
 import { davError, isDavcryptError } from '../errors.js';
@@ -9,13 +11,15 @@ import type Keyv from 'keyv';
 import { keysEpoch, revokedUsers, type IdentityInfo, type KeyringService, type MasterKey, type MountKeySet, type OpenIdentity } from '../keys/index.js';
 import { EncryptingBackend, LruEncryptionMetaCache, type Backend, type EncryptionMetaCache } from '../backends/index.js';
 import type { Logger } from '../logging.js';
+import { publishLogin } from '../events.js';
 import type { ThrottleConfig } from '../config/types.js';
 import { assertKeyPair, type AccountService } from './accounts.js';
 import { LoginCache } from './login-cache.js';
 import type { MountBackends } from './mount-backends.js';
 import { isValidUserName, userIdentity } from './names.js';
 import type { UserRecord } from './records.js';
-import { LoginThrottle } from './throttle.js';
+import { Argon2Gate } from './argon2-gate.js';
+import { LoginThrottle, type LoginAttempt } from './throttle.js';
 import type { AuthenticatedUser, Authenticator, MountResolver, ResolvedMount } from './types.js';
 
 export interface GatewayAuthenticatorOptions {
@@ -29,6 +33,9 @@ export interface GatewayAuthenticatorOptions {
   /** A cached login re-reads the user record at most this often (0: every time). */
   recheckSeconds?: number;
   throttle?: ThrottleConfig;
+  /** argon2 logins at once (default defaultArgon2Concurrency()) and waiting (default 32). */
+  argon2Concurrency?: number;
+  argon2Queue?: number;
   now?: () => number;
   /** The gateway store: enables revocation markers and the keys epoch (admin key changes drop cached logins). */
   store?: Keyv;
@@ -63,6 +70,7 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
   private readonly options: GatewayAuthenticatorOptions;
   private readonly cache: LoginCache<Session>;
   private readonly throttle: LoginThrottle;
+  private readonly gate: Argon2Gate;
   private readonly sessions = new WeakMap<AuthenticatedUser, Session>();
   private readonly pending = new Map<string, Promise<Session>>();
   private readonly now: () => number;
@@ -76,6 +84,7 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
     this.now = options.now ?? Date.now;
     this.recheckMs = (options.recheckSeconds ?? 10) * 1000;
     this.throttle = new LoginThrottle(options.throttle, this.now);
+    this.gate = new Argon2Gate(options.argon2Concurrency, options.argon2Queue);
     this.cache = new LoginCache<Session>({
       idleMs: (options.cacheIdleSeconds ?? 900) * 1000,
       maxEntries: options.cacheMaxEntries ?? 1000,
@@ -86,7 +95,7 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
 
   /** See Authenticator. Throws DC_ERR_UNAUTHORIZED, DC_ERR_TOO_MANY_REQUESTS; store/backend errors as they are. */
   async authenticate(username: string, password: string, clientAddress: string): Promise<AuthenticatedUser> {
-    this.throttle.check(username, clientAddress);
+    // The exact credentials of a verified login: never throttled, whatever fails elsewhere.
     const digest = this.cache.digest(username, password);
     const hit = this.cache.get(digest);
     if (hit && (await this.stillValid(hit))) {
@@ -96,17 +105,44 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
     const key = digest.toString('hex');
     let login = this.pending.get(key);
     if (!login) {
-      login = this.freshLogin(username, password, digest).finally(() => this.pending.delete(key));
+      // Same credentials already being checked: share that check (and its slot).
+      const attempt = this.reserveSlot(username, clientAddress);
+      login = this.gate.run(username, () => this.freshLogin(username, password, digest)).finally(() => this.pending.delete(key));
       this.pending.set(key, login);
+      this.settle(login, attempt, username, clientAddress);
     }
+    const session = await login;
+    return session.user;
+  }
+
+  /** The failure slot for this login, or DC_ERR_TOO_MANY_REQUESTS (logged at warn for fail2ban). */
+  private reserveSlot(username: string, clientAddress: string): LoginAttempt {
     try {
-      const session = await login;
-      this.throttle.succeed(username, clientAddress);
-      return session.user;
+      return this.throttle.reserve(username, clientAddress);
     } catch (err) {
-      if (isDavcryptError(err, 'DC_ERR_UNAUTHORIZED')) this.throttle.fail(username, clientAddress);
+      if (isDavcryptError(err, 'DC_ERR_TOO_MANY_REQUESTS')) {
+        this.options.logger.warn('login throttled', { user: logName(username), client: clientAddress, by: err.details.by, retryAfterSeconds: err.details.retryAfterSeconds });
+        const d = err.details as { retryAfterSeconds?: number; by?: 'user+address' | 'address' };
+        publishLogin({ outcome: 'throttled', user: username, address: clientAddress, retryAfterSeconds: d.retryAfterSeconds, by: d.by }); // ops
+      }
       throw err;
     }
+  }
+
+  private settle(login: Promise<Session>, attempt: LoginAttempt, username: string, clientAddress: string): void {
+    login.then(() => {
+      attempt.succeeded();
+      publishLogin({ outcome: 'success', user: username, address: clientAddress }); // ops: a password check passed (cache hits return earlier)
+    }, (err: unknown) => {
+      if (isDavcryptError(err, 'DC_ERR_UNAUTHORIZED')) {
+        attempt.failed();
+        publishLogin({ outcome: 'failure', user: username, address: clientAddress }); // ops
+        this.options.logger.warn('login failed', { user: logName(username), client: clientAddress });
+      } else {
+        attempt.abandoned();
+        if (isDavcryptError(err, 'DC_ERR_BUSY')) this.options.logger.warn('login refused: argon2 queue full', { user: logName(username), client: clientAddress });
+      }
+    });
   }
 
   /** See MountResolver. Throws DC_ERR_UNAUTHORIZED (session expired), key/backend errors. */
@@ -161,16 +197,13 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
   private async freshLogin(username: string, password: string, digest: Buffer): Promise<Session> {
     const identity = userIdentity(username);
     const epoch = await this.currentEpoch();
-    let record = isValidUserName(username) ? await this.options.accounts.records.get(username) : undefined;
+    // Accounts come only from the store: an identity found on the backend never logs in by itself
+    // (the backend could plant one under a password of its choice; `davcrypt restore` is the way back).
+    const record = isValidUserName(username) ? await this.options.accounts.records.get(username) : undefined;
     let privateKey: Buffer | undefined;
     this.counters.argon2++;
     try {
-      if (record) {
-        privateKey = await openIdentity(record.envelope, identity, password);
-      } else if (isValidUserName(username)) {
-        const adopted = await this.options.accounts.adoptAtLogin(username, password);
-        if (adopted) ({ record, privateKey } = adopted);
-      }
+      if (record) privateKey = await openIdentity(record.envelope, identity, password);
       if (!record || !privateKey) {
         await this.burnArgon2(password); // same cost as a real check: no user enumeration by timing
         throw davError('DC_ERR_UNAUTHORIZED', 'unknown user or wrong password');
@@ -224,7 +257,7 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
           }
           throw err;
         }
-        backend = this.wrapEncrypting(id, raw, keys);
+        backend = this.wrapEncrypting(id, raw, keys, mount.plaintext ?? 'refuse');
       }
       out.push({ urlPrefix: mount.path === '/' ? '' : mount.path, id, backend, encrypted: mount.encrypt });
     }
@@ -242,13 +275,13 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
   }
 
   /** Wraps a mount's raw backend; header metadata (not secret) is cached per mount across sessions. */
-  private wrapEncrypting(mountId: string, inner: Backend, keys: MountKeySet): Backend {
+  private wrapEncrypting(mountId: string, inner: Backend, keys: MountKeySet, plaintext: 'refuse' | 'read'): Backend {
     let metaCache = this.metaCaches.get(mountId);
     if (!metaCache) {
       metaCache = new LruEncryptionMetaCache();
       this.metaCaches.set(mountId, metaCache);
     }
-    return new EncryptingBackend(inner, keys, { metaCache });
+    return new EncryptingBackend(inner, keys, { metaCache, plaintext });
   }
 
   /** Config members of a shared mount (minus revoked users): the gateway keeps keys wrapped to them. */
@@ -260,6 +293,11 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
     if (!out.some((m) => m.name === userIdentity(self.name))) out.push(identityOf(self));
     return out;
   }
+}
+
+/** A user name as it may appear in a log line: only valid names (no quotes or spaces a log parser could be fooled by). */
+function logName(username: string): string {
+  return isValidUserName(username) ? username : '(invalid name)';
 }
 
 function identityOf(record: UserRecord): IdentityInfo {

@@ -10,7 +10,8 @@ export { UserRecords } from './records.js';
 export type { UserRecord } from './records.js';
 export { createUserServices } from './services.js';
 export type { UserServices, UserServicesOptions } from './services.js';
-export { DEFAULT_THROTTLE, LoginThrottle } from './throttle.js';
+export { DEFAULT_THROTTLE, LoginThrottle, type LoginAttempt } from './throttle.js';
+export { Argon2Gate, defaultArgon2Concurrency } from './argon2-gate.js';
 export type * from './types.js';
 export { ensureInitialAdmin, INITIAL_ADMIN, INITIAL_ADMIN_FILE } from './initial-admin.js';
 export type { InitialAdminOptions, InitialAdminOutcome } from './initial-admin.js';
@@ -21,3 +22,5 @@ export { recoveryCover, recoveryInit, recoveryRestore, recoveryTag, resetPasswor
 export type { KeyringCoverage, RecoveryInitReport, RecoveryRestoreReport, RecoveryTagReport, ResetKeyring, ResetReport } from './recovery.js';
 export { dropOldKeys, grantMount, keyedMount, openMountKeys, revokeMount, rotateMount } from './mount-access.js';
 export type { GrantReport, RevokeReport, RotateReport } from './mount-access.js';
+export { applyRestore, envelopeCostProblem, planRestore, publicKeyFingerprint } from './restore.js';
+export type { FoundIdentity, RestoreEntry, RestorePlan, RestoreStatus } from './restore.js';

@@ -1,12 +1,13 @@
 // First start: when the store has never had users, create `admin` with a random
 // password (or DAVCRYPT_ADMIN_PASSWORD), print it once and keep it in
-// <dataDir>/initial-admin-password (mode 0600). Skips creation when admin's
-// identity is already in its home keyring (lost store: adopted at login).
+// <dataDir>/initial-admin-password (mode 0600), whatever the backend holds: a
+// keyring planted there never becomes the admin (a lost store: davcrypt restore).
 // Decides under the store mutex, so instances starting together create one admin.
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type Keyv from 'keyv';
+import { davError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import { sharedStoreMutex } from '../store-mutex.js';
 import type { AccountService } from './accounts.js';
@@ -26,9 +27,11 @@ export interface InitialAdminOptions {
   env?: NodeJS.ProcessEnv;
   /** Where the one-time password line goes (default stdout). */
   print?: (line: string) => void;
+  /** auth.minPasswordLength (app.ts passes the config's, default 8): a shorter DAVCRYPT_ADMIN_PASSWORD is refused. Default: no minimum. */
+  minPasswordLength?: number;
 }
 
-export type InitialAdminOutcome = 'created' | 'adopt-at-login' | 'not-needed';
+export type InitialAdminOutcome = 'created' | 'not-needed';
 
 /**
  * Runs the first-start rule above, serialized with every process sharing the store. Throws
@@ -44,18 +47,17 @@ async function decideInitialAdmin(options: InitialAdminOptions): Promise<Initial
   const { accounts, store, dataDir, logger } = options;
   if ((await accounts.records.names()).length > 0) return 'not-needed';
   if (await store.get(INITIALIZED)) {
-    logger.warn('no user accounts; add one with: davcrypt user add NAME --config FILE');
+    logger.warn('no user accounts; add one with: npx davcrypt user add NAME --config FILE');
     return 'not-needed';
-  }
-  if (await accounts.findExistingIdentity(INITIAL_ADMIN)) {
-    logger.warn('store has no users but the home keyring of admin exists on the backend: admin will be adopted at login with the old password');
-    await store.set(INITIALIZED, new Date().toISOString());
-    return 'adopt-at-login';
   }
   const env = options.env ?? process.env;
   const given = env.DAVCRYPT_ADMIN_PASSWORD;
+  const min = options.minPasswordLength ?? 1;
+  if (given && [...given].length < min) {
+    throw davError('DC_ERR_CONFIG', `DAVCRYPT_ADMIN_PASSWORD is too short: at least ${min} characters (auth.minPasswordLength); no user was created`);
+  }
   const password = given && given.length > 0 ? given : randomBytes(18).toString('base64url');
-  await accounts.add(INITIAL_ADMIN, password);
+  await accounts.add(INITIAL_ADMIN, password, { adopt: false });
   await store.set(INITIALIZED, new Date().toISOString());
   if (given) {
     logger.info('created user admin with the password from DAVCRYPT_ADMIN_PASSWORD');
@@ -66,7 +68,7 @@ async function decideInitialAdmin(options: InitialAdminOptions): Promise<Initial
   await writeFile(file, password + '\n', { mode: 0o600 });
   await chmod(file, 0o600);
   const print = options.print ?? ((line: string) => process.stdout.write(line + '\n'));
-  print(`davcrypt: created user admin with password ${password} (also in ${file}; change it with: davcrypt user passwd admin)`);
+  print(`davcrypt: created user admin with password ${password} (also in ${file}; change it with: npx davcrypt user passwd admin)`);
   logger.info('created user admin; its password was printed once and saved', { file });
   return 'created';
 }

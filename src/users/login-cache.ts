@@ -3,11 +3,11 @@
 // guess could be checked against offline. Bounded idle time and size; entries
 // dropped on expiry are handed to onDrop (which wipes keys). No I/O.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 
 interface Entry<S> {
   digest: Buffer;
   session: S;
-  lastUsed: number;
 }
 
 export interface LoginCacheOptions<S> {
@@ -20,12 +20,21 @@ export interface LoginCacheOptions<S> {
 
 export class LoginCache<S> {
   private readonly secret = randomBytes(32);
-  private readonly entries = new Map<string, Entry<S>>();
+  /** Idle expiry is the TTL refreshed on every hit; every way out (expiry, size, delete, clear) calls onDrop. */
+  private readonly entries: LRUCache<string, Entry<S>>;
   private readonly timer: NodeJS.Timeout;
-  private readonly now: () => number;
 
-  constructor(private readonly options: LoginCacheOptions<S>) {
-    this.now = options.now ?? Date.now;
+  constructor(options: LoginCacheOptions<S>) {
+    const now = options.now ?? Date.now;
+    this.entries = new LRUCache<string, Entry<S>>({
+      max: options.maxEntries,
+      ttl: options.idleMs,
+      updateAgeOnGet: true,
+      // Read the clock on every check (the default caches it for 1 ms on a timer).
+      ttlResolution: 0,
+      perf: { now },
+      dispose: (entry) => options.onDrop?.(entry.session),
+    });
     this.timer = setInterval(() => this.sweep(), Math.max(1000, Math.min(options.idleMs, 60_000)));
     this.timer.unref();
   }
@@ -37,49 +46,25 @@ export class LoginCache<S> {
 
   /** The live session for this digest, refreshing its idle timer; undefined when absent or expired. */
   get(digest: Buffer): S | undefined {
-    const key = digest.toString('hex');
-    const entry = this.entries.get(key);
+    const entry = this.entries.get(digest.toString('hex'));
     if (!entry || !timingSafeEqual(entry.digest, digest)) return undefined;
-    const t = this.now();
-    if (t - entry.lastUsed > this.options.idleMs) {
-      this.drop(key, entry);
-      return undefined;
-    }
-    entry.lastUsed = t;
-    this.entries.delete(key);
-    this.entries.set(key, entry); // most recently used last
     return entry.session;
   }
 
   set(digest: Buffer, session: S): void {
-    const key = digest.toString('hex');
-    const old = this.entries.get(key);
-    if (old) this.drop(key, old);
-    this.entries.set(key, { digest, session, lastUsed: this.now() });
-    while (this.entries.size > this.options.maxEntries) {
-      const [oldestKey, oldest] = this.entries.entries().next().value as [string, Entry<S>];
-      this.drop(oldestKey, oldest);
-    }
+    this.entries.set(digest.toString('hex'), { digest, session });
   }
 
   /** Drops every entry whose session matches (e.g. all logins of a user). Returns how many. */
   deleteWhere(match: (session: S) => boolean): number {
-    let n = 0;
-    for (const [key, entry] of this.entries) {
-      if (match(entry.session)) {
-        this.drop(key, entry);
-        n++;
-      }
-    }
-    return n;
+    const keys = [...this.entries.entries()].filter(([, entry]) => match(entry.session)).map(([key]) => key);
+    for (const key of keys) this.entries.delete(key);
+    return keys.length;
   }
 
   /** Drops expired entries (also runs on a timer). */
   sweep(): void {
-    const t = this.now();
-    for (const [key, entry] of this.entries) {
-      if (t - entry.lastUsed > this.options.idleMs) this.drop(key, entry);
-    }
+    this.entries.purgeStale();
   }
 
   get size(): number {
@@ -89,11 +74,6 @@ export class LoginCache<S> {
   /** Drops everything and stops the timer. */
   close(): void {
     clearInterval(this.timer);
-    for (const [key, entry] of this.entries) this.drop(key, entry);
-  }
-
-  private drop(key: string, entry: Entry<S>): void {
-    this.entries.delete(key);
-    this.options.onDrop?.(entry.session);
+    this.entries.clear();
   }
 }

@@ -1,20 +1,24 @@
 // Which configured mounts a user sees, their stable ids, and the raw (not yet
 // encrypting) backend behind each: local folders with {user} substituted, WebDAV
-// backends shared per resolved URL (one undici pool each). Holds no keys; the
+// backends shared per resolved URL (one undici pool each), Dropbox folders sharing one
+// API client per mount. Holds no keys; the
 // caller wraps encrypted mounts. Closes every backend it opened. Creates a
 // per-user WebDAV home folder (MKCOL) the first time it is found missing.
 import type { Backend } from '../backends/types.js';
-import { stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import {
-  createLocalBackend, createWebdavBackend, LocalBackend, WebdavBackend, type UploadProbeLogger, type WebdavBackendOptions,
+  createDropboxBackend, createLocalBackend, createWebdavBackend, DropboxApi, LocalBackend, readDropboxTokenFile,
+  observeBackend, RefreshingDropboxToken, StaticDropboxToken, WebdavBackend, type UploadProbeLogger, type WebdavBackendOptions,
 } from '../backends/index.js';
-import type { MountConfig, WebdavBackendConfig } from '../config/types.js';
+import type { DropboxBackendConfig, MountConfig, WebdavBackendConfig } from '../config/types.js';
 import { isDavcryptError } from '../errors.js';
 import { assertValidUserName, isValidUserName } from './names.js';
 
 
 export class MountBackends {
   private readonly raw = new Map<string, Promise<Backend>>();
+  /** One Dropbox API client (token, pacer, connections) per Dropbox mount, shared by its users. */
+  private readonly dropboxClients = new Map<MountConfig, Promise<DropboxApi>>();
 
   /** `logger` receives each WebDAV backend's uploadViaTemp 'auto' decision (info) and probe failures (warn). */
   constructor(readonly mounts: MountConfig[], private readonly logger?: UploadProbeLogger) {}
@@ -45,9 +49,8 @@ export class MountBackends {
   /** Where the backend lives for this user ({user} substituted); for logs, never credentials. */
   location(mount: MountConfig, user: string): string {
     assertValidUserName(user);
-    return mount.backend.type === 'local'
-      ? mount.backend.root.replaceAll('{user}', user)
-      : mount.backend.url.replaceAll('{user}', encodeURIComponent(user));
+    if (mount.backend.type === 'webdav') return mount.backend.url.replaceAll('{user}', encodeURIComponent(user));
+    return mount.backend.root.replaceAll('{user}', user);
   }
 
   /**
@@ -56,18 +59,21 @@ export class MountBackends {
    */
   rawBackend(mount: MountConfig, user: string): Promise<Backend> {
     const where = this.location(mount, user);
-    const cacheKey = `${mount.backend.type}:${where}`;
+    // Two Dropbox mounts may name the same folder in different accounts.
+    const cacheKey = mount.backend.type === 'dropbox' ? `dropbox#${this.mounts.indexOf(mount)}:${where}` : `${mount.backend.type}:${where}`;
     let backend = this.raw.get(cacheKey);
     if (!backend) {
       const b = mount.backend;
-      backend =
-        b.type === 'local'
+      backend = b.type === 'dropbox'
+        ? this.dropboxClient(mount, b).then((client) => createDropboxBackend({ root: where, client, createRoot: mount.perUser }))
+        : b.type === 'local'
           ? createLocalBackend(where)
           : createWebdavBackend({ ...webdavOptions(b), url: where, logger: this.logger }).catch(async (err: unknown) => {
               if (!mount.perUser || !isDavcryptError(err, 'DC_ERR_NOT_FOUND')) throw err;
               await createWebdavHome(b, user);
               return createWebdavBackend({ ...webdavOptions(b), url: where, logger: this.logger });
             });
+      backend = backend.then((opened) => observeBackend(opened, { mount: mount.path, backend: b.type })); // ops: backend metrics
       this.raw.set(cacheKey, backend);
       backend.catch(() => this.raw.delete(cacheKey));
     }
@@ -84,10 +90,82 @@ export class MountBackends {
       const isDir = await stat(where).then((s) => s.isDirectory(), () => false);
       return isDir ? new LocalBackend(where, { createRoot: false }) : undefined;
     }
+    if (mount.backend.type === 'dropbox') {
+      // Its own API client, closed with the backend by the caller.
+      return createDropboxBackend({ root: where, api: await dropboxApiOptions(mount.backend) }).catch((err: unknown) => {
+        if (isDavcryptError(err, 'DC_ERR_NOT_FOUND')) return undefined;
+        throw err;
+      });
+    }
     return createWebdavBackend({ ...webdavOptions(mount.backend), url: where }).catch((err: unknown) => {
       if (isDavcryptError(err, 'DC_ERR_NOT_FOUND')) return undefined;
       throw err;
     });
+  }
+
+  /**
+   * Names of the per-user homes that exist on a mount's backend: the folders beside where `{user}`
+   * goes (the parent of the first path segment holding it) whose names fit that segment, valid user
+   * names only. For `davcrypt restore` after a lost store; whatever the backend shows is only a
+   * candidate. Empty when the parent folder is missing. Throws other backend errors.
+   */
+  async homeNames(mount: MountConfig): Promise<string[]> {
+    if (!mount.perUser) return [];
+    let parentNames: string[];
+    let segment: string;
+    if (mount.backend.type === 'local') {
+      const parts = mount.backend.root.split('/');
+      const i = parts.findIndex((p) => p.includes('{user}'));
+      if (i < 0) return [];
+      segment = parts[i]!;
+      const dir = parts.slice(0, i).join('/') || '/';
+      parentNames = await readdir(dir, { withFileTypes: true }).then(
+        (entries) => entries.filter((e) => e.isDirectory()).map((e) => e.name),
+        (err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return [];
+          throw err;
+        },
+      );
+    } else if (mount.backend.type === 'dropbox') {
+      const parts = mount.backend.root.split('/');
+      const i = parts.findIndex((p) => p.includes('{user}'));
+      if (i < 0) return [];
+      segment = parts[i]!;
+      const parentRoot = parts.slice(0, i).join('/') || '/';
+      const client = await this.dropboxClient(mount, mount.backend);
+      try {
+        const parent = await createDropboxBackend({ root: parentRoot, client, createRoot: false });
+        parentNames = (await parent.list('/')).filter((e) => e.type === 'directory').map((e) => e.name);
+      } catch (err) {
+        if (isDavcryptError(err, 'DC_ERR_NOT_FOUND')) return [];
+        throw err;
+      }
+    } else {
+      const { parentUrl, segment: seg } = userParentUrl(mount.backend.url);
+      if (!parentUrl) return [];
+      segment = seg;
+      const parent = new WebdavBackend({ ...webdavOptions(mount.backend), url: parentUrl });
+      try {
+        parentNames = (await parent.list('/')).filter((e) => e.type === 'directory').map((e) => e.name);
+      } catch (err) {
+        if (isDavcryptError(err, 'DC_ERR_NOT_FOUND')) return [];
+        throw err;
+      } finally {
+        await parent.close();
+      }
+    }
+    const [prefix, ...rest] = segment.split('{user}');
+    const suffix = rest[rest.length - 1] ?? '';
+    const out = new Set<string>();
+    for (const entry of parentNames) {
+      if (!entry.startsWith(prefix!) || !entry.endsWith(suffix) || entry.length <= prefix!.length + suffix.length) continue;
+      // With several {user} in one segment the first one decides; the name must rebuild the entry exactly.
+      for (let end = prefix!.length + 1; end <= entry.length; end++) {
+        const name = entry.slice(prefix!.length, end);
+        if (isValidUserName(name) && segment.replaceAll('{user}', name) === entry) out.add(name);
+      }
+    }
+    return [...out].sort();
   }
 
   /**
@@ -110,11 +188,24 @@ export class MountBackends {
     return mount ? { mount, user } : undefined;
   }
 
+  private dropboxClient(mount: MountConfig, b: DropboxBackendConfig): Promise<DropboxApi> {
+    let client = this.dropboxClients.get(mount);
+    if (!client) {
+      client = dropboxApiOptions(b).then((opts) => new DropboxApi(opts));
+      this.dropboxClients.set(mount, client);
+      client.catch(() => this.dropboxClients.delete(mount));
+    }
+    return client;
+  }
+
   /** Closes every backend opened so far. */
   async close(): Promise<void> {
     const all = [...this.raw.values()];
     this.raw.clear();
     await Promise.all(all.map((p) => p.then((b) => b.close()).catch(() => undefined)));
+    const clients = [...this.dropboxClients.values()];
+    this.dropboxClients.clear();
+    await Promise.all(clients.map((p) => p.then((c) => c.close()).catch(() => undefined)));
   }
 }
 
@@ -151,6 +242,26 @@ export async function createWebdavHome(b: WebdavBackendConfig, user: string): Pr
   } finally {
     await parent.close();
   }
+}
+
+/** API client options of a Dropbox mount: a refresh token with an app key, else a plain access token. */
+async function dropboxApiOptions(b: DropboxBackendConfig) {
+  const token = b.tokenFile !== undefined ? await readDropboxTokenFile(b.tokenFile) : b.token!;
+  const tokens = b.appKey !== undefined
+    ? new RefreshingDropboxToken({ appKey: b.appKey, refreshToken: token, apiBase: b.apiBase })
+    : new StaticDropboxToken(token);
+  return { tokens, apiBase: b.apiBase, contentBase: b.contentBase };
+}
+
+/** The folder URL above the first path segment of a per-user WebDAV URL holding {user}, and that segment (decoded). */
+function userParentUrl(url: string): { parentUrl?: string; segment: string } {
+  const template = new URL(url.replaceAll('{user}', '__DAVCRYPT_USER__'));
+  const segments = template.pathname.split('/').filter((s) => s !== '');
+  const first = segments.findIndex((s) => s.includes('__DAVCRYPT_USER__'));
+  if (first < 0) return { segment: '' };
+  const base = new URL(template.href);
+  base.pathname = '/' + segments.slice(0, first).map((s) => s + '/').join('');
+  return { parentUrl: base.href, segment: decodeURIComponent(segments[first]!).replaceAll('__DAVCRYPT_USER__', '{user}') };
 }
 
 function webdavOptions(b: WebdavBackendConfig): WebdavBackendOptions {

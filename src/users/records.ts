@@ -1,5 +1,5 @@
 // User records in the gateway store: name, identity public key, password
-// envelope of the identity private key (DESIGN §4), timestamps; plus the list
+// envelope of the identity private key (docs/DESIGN.md §4), timestamps; plus the list
 // of names and "removed" markers, edited under the store mutex (several processes
 // may add users at once). Storage only: no passwords, no argon2 here.
 import type Keyv from 'keyv';

@@ -6,7 +6,7 @@
 // the recovery identity the recovery password opens) and `recovery reset-password` (a
 // user who forgot her password gets a new identity; her mount keys are re-wrapped to
 // it through their recovery wraps). Never logs or keeps a password; wipes private keys.
-import { deriveTagKey, generateIdentityKeyPair, openIdentity, publicKeyFingerprint, sealIdentity, type Keyring } from '../crypto/index.js';
+import { deriveTagKey, generateIdentityKeyPair, openIdentity, sealIdentity, type Keyring } from '../crypto/index.js';
 import { davError, isDavcryptError } from '../errors.js';
 import {
   addCurrentKey,
@@ -25,6 +25,7 @@ import {
   type OpenIdentity,
 } from '../keys/index.js';
 import { assertKeyPair } from './accounts.js';
+import { publicKeyFingerprint } from './restore.js';
 import { backendOf, holdsPublicKey, knownKeyrings, openOpener, openRecovery, trustedRecipients, type CustodyContext, type OpenedIdentity } from './custody-context.js';
 import { assertValidUserName, userIdentity } from './names.js';
 import type { UserRecord } from './records.js';
@@ -144,7 +145,7 @@ async function coverKeyrings(
   opened: OpenedIdentity[],
   onKeyring?: (mountId: string) => void,
 ): Promise<RecoveryInitReport> {
-  const report: RecoveryInitReport = { keyrings: [], fingerprint: publicKeyFingerprint(recovery.publicKey) };
+  const report: RecoveryInitReport = { keyrings: [], fingerprint: publicKeyFingerprint(recovery.publicKey.toString('base64')) };
   const openers: OpenIdentity[] = opened.map((o) => ({ name: o.name, privateKey: o.privateKey, envelope: o.envelope }));
   for (const known of await knownKeyrings(ctx)) {
     if (!(await ctx.services.keyrings.getStored(known.mountId))) continue;
@@ -178,7 +179,7 @@ export async function recoveryTag(ctx: CustodyContext, password: string, onKeyri
   const recovery = await openRecovery(ctx, password);
   try {
     const opener: OpenIdentity = { name: 'recovery', privateKey: recovery.privateKey, envelope: recovery.envelope };
-    const report: RecoveryTagReport = { keyrings: [], fingerprint: publicKeyFingerprint(recovery.publicKey) };
+    const report: RecoveryTagReport = { keyrings: [], fingerprint: publicKeyFingerprint(recovery.publicKey.toString('base64')) };
     for (const known of await knownKeyrings(ctx)) {
       if (!(await ctx.services.keyrings.getStored(known.mountId))) continue;
       onKeyring?.(known.mountId);
@@ -249,7 +250,7 @@ export async function recoveryRestore(ctx: CustodyContext, password: string, use
     } finally {
       privateKey.fill(0);
     }
-    const fingerprint = publicKeyFingerprint(Buffer.from(entry.publicKey, 'base64'));
+    const fingerprint = publicKeyFingerprint(entry.publicKey);
     ctx.logger.warn('recovery identity restored from a backend keyring: the recovery password opened it', { mount: known.mountId, fingerprint });
     await bumpKeysEpoch(ctx.store);
     return { fingerprint, foundIn: known.mountId };

@@ -50,6 +50,8 @@ export function createUserServices(config: Config, store: Keyv, logger: Logger, 
     cacheMaxEntries: config.auth.cacheMaxEntries,
     recheckSeconds: config.auth.recheckSeconds,
     throttle: config.auth.throttle,
+    argon2Concurrency: config.auth.argon2Concurrency,
+    argon2Queue: config.auth.argon2Queue,
     store,
     master,
   });

@@ -57,6 +57,19 @@ export function lockStoreContract(name: string, open: () => Promise<LockStoreFix
       expect(await s.list(freshMount())).toEqual([]);
     });
 
+    it('maxPerPrincipal bounds the live locks one user holds in a mount (DC_ERR_LIMIT_EXCEEDED), others unaffected', async () => {
+      const m = freshMount();
+      for (let i = 0; i < 3; i++) await s.acquire(m, makeLock(`/q${i}`, { principal: 'mallory' }), { maxPerPrincipal: 3 });
+      const refused = await s.acquire(m, makeLock('/q3', { principal: 'mallory' }), { maxPerPrincipal: 3 }).catch((e: unknown) => e);
+      expect((refused as { code?: string }).code).toBe('DC_ERR_LIMIT_EXCEEDED');
+      await s.acquire(m, makeLock('/q4', { principal: 'alice' }), { maxPerPrincipal: 3 });
+      await s.acquire(freshMount(), makeLock('/q5', { principal: 'mallory' }), { maxPerPrincipal: 3 });
+      const first = (await s.list(m)).find((l) => l.path === '/q0')!;
+      expect(await s.release(m, first.token)).toBe(true);
+      await s.acquire(m, makeLock('/q6', { principal: 'mallory' }), { maxPerPrincipal: 3 });
+      expect((await s.list(m)).filter((l) => l.principal === 'mallory')).toHaveLength(3);
+    });
+
     it('exclusive conflicts with anything on the same resource; shared with shared does not', async () => {
       const m = freshMount();
       await s.acquire(m, makeLock('/a', { scope: 'shared' }));

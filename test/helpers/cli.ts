@@ -10,8 +10,14 @@ export const DAVCRYPT_BIN = resolve(import.meta.dirname, '../../bin/davcrypt.js'
 export interface DavcryptRun {
   code: number | null;
   stdout: string;
+  /** stderr without the notice lines below, so tests can expect '' or an error line first. */
   stderr: string;
+  /** The `davcrypt: using config …` / `davcrypt: reading storage …` lines every command prints on stderr. */
+  notices: string[];
 }
+
+/** Lines a command prints to say which config, store and storage it uses (src/cli/config-notice.ts). */
+const NOTICE = /^davcrypt: (using config |reading storage )/;
 
 export function runDavcrypt(args: string[], stdin = '', opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<DavcryptRun> {
   return new Promise((done, reject) => {
@@ -25,7 +31,10 @@ export function runDavcrypt(args: string[], stdin = '', opts: { cwd?: string; en
     child.stdout.on('data', (c) => (stdout += c));
     child.stderr.on('data', (c) => (stderr += c));
     child.on('error', reject);
-    child.on('close', (code) => done({ code, stdout, stderr }));
+    child.on('close', (code) => {
+      const lines = stderr.split(/(?<=\n)/);
+      done({ code, stdout, stderr: lines.filter((l) => !NOTICE.test(l)).join(''), notices: lines.filter((l) => NOTICE.test(l)).map((l) => l.trimEnd()) });
+    });
     child.stdin.end(stdin);
   });
 }

@@ -102,6 +102,8 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
           : options.store === undefined || options.store === 'sqlite' ? `sqlite://${join(dataDir, 'davcrypt.sqlite')}` : options.store,
         mounts,
         keys: { argon2: { ...TEST_ARGON2 }, ...(extra.keys as object | undefined) },
+        // Suites use short passwords; the policy itself is tested in cli-newcomer.test.ts.
+        auth: { minPasswordLength: 1, ...(extra.auth as object | undefined) },
       },
       { cwd: root, env: {} },
     );
@@ -197,8 +199,13 @@ function configAsFile(c: Config): Record<string, unknown> {
       const backend =
         b.type === 'local'
           ? { type: 'local', root: b.root }
-          : { type: 'webdav', url: b.url, username: b.username, password: b.password, uploadViaTemp: b.uploadViaTemp };
-      return { path: m.path, encrypt: m.encrypt, backend, ...(m.users ? { users: m.users } : {}) };
+          : b.type === 'dropbox'
+            ? {
+              type: 'dropbox', root: b.root, ...(b.appKey ? { app: { key: b.appKey } } : {}),
+              token: b.tokenFile !== undefined ? `file:${b.tokenFile}` : b.token, apiBase: b.apiBase, contentBase: b.contentBase,
+            }
+            : { type: 'webdav', url: b.url, username: b.username, password: b.password, uploadViaTemp: b.uploadViaTemp };
+      return { path: m.path, encrypt: m.encrypt, backend, ...(m.users ? { users: m.users } : {}), ...(m.plaintext ? { plaintext: m.plaintext } : {}) };
     }),
   };
 }

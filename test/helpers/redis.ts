@@ -19,11 +19,14 @@ export interface TestRedis {
   stop(): Promise<void>;
 }
 
-/** Starts redis-server and waits until a store can connect. Throws when it does not come up in 10 s. */
-export async function startRedis(): Promise<TestRedis> {
+/**
+ * Starts redis-server and waits until a store can connect. Throws when it does not come up in 10 s.
+ * `port`: listen there (e.g. to bring back a server a test stopped) instead of a free port.
+ */
+export async function startRedis(options: { port?: number } = {}): Promise<TestRedis> {
   const dir = await makeTempDir('redis');
   for (let attempt = 0; ; attempt++) {
-    const port = await freePort();
+    const port = options.port ?? (await freePort());
     const log = tailBuffer();
     const child: ChildProcess = spawn(
       'redis-server',
@@ -46,7 +49,7 @@ export async function startRedis(): Promise<TestRedis> {
       }
     }
     await stopChild(child);
-    if (attempt >= 2) {
+    if (attempt >= 2 || options.port !== undefined) {
       await dir.cleanup();
       throw new Error(`redis-server did not start on 127.0.0.1:${port}: ${log.text()}`);
     }

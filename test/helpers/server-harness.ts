@@ -6,14 +6,15 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { Keyv } from 'keyv';
 import { EncryptingBackend } from '../../src/backends/encrypting.js';
 import { LocalBackend } from '../../src/backends/local.js';
 import type { Backend } from '../../src/backends/types.js';
 import { davError } from '../../src/errors.js';
-import { createLogger } from '../../src/logging.js';
+import { createLogger, type Logger } from '../../src/logging.js';
 import { createGatewayServer, type GatewayServer, type GatewayServerOptions } from '../../src/server/index.js';
-import type { MountKeySet } from '../../src/keys/types.js';
+import type { MountKeySet } from '../../src/crypto/index.js';
 import type { AuthenticatedUser, Authenticator, MountResolver, ResolvedMount } from '../../src/users/types.js';
 
 export const HARNESS_USER = 'alice';
@@ -59,7 +60,7 @@ export interface HarnessOptions {
   quota?: GatewayServerOptions['quota'];
   maxXmlBodyBytes?: number;
   /** Logger for the gateway (default: silent unless DAVCRYPT_TEST_LOG is set). */
-  logger?: import('../../src/logging.js').Logger;
+  logger?: Logger;
   /** Wraps the backend (e.g. to count calls). */
   wrapBackend?: (b: Backend) => Backend;
 }
@@ -115,7 +116,7 @@ export interface DavResponse {
 /** One raw request through undici (any method, exact headers), authenticated as the harness user unless `auth: null`. */
 export async function dav(
   h: Harness, method: string, path: string,
-  opts: { headers?: Record<string, string>; body?: string | Buffer | import('node:stream').Readable; auth?: string | null } = {},
+  opts: { headers?: Record<string, string>; body?: string | Buffer | Readable; auth?: string | null } = {},
 ): Promise<DavResponse> {
   const { request } = await import('undici');
   const headers: Record<string, string> = { ...(opts.headers ?? {}) };

@@ -61,13 +61,16 @@ describe('composed gateway', () => {
     expect(priv).toHaveLength(32);
   });
 
-  it('lost store: same storage, same password, same key, files readable', async () => {
+  it('lost store: restore, then same storage, same password, same key, files readable', async () => {
     gw = await startTestGateway({ users: { alice: 'alice-pw', bob: 'bob-pw' } });
     expect(await put(gw, '/doc.txt', 'survives', gw.authHeader('alice'))).toBeLessThan(300);
     const keyringBefore = await readFile(join(gw.storageRoot, 'alice', '.davcrypt', 'keyring.json'), 'utf8');
     await gw.restart({ wipeStore: true });
     expect(existsSync(join(gw.dataDir, 'davcrypt.sqlite'))).toBe(true); // a new, empty store
     expect(await gw.gateway.users.records.get('alice')).toBeUndefined();
+    expect((await get(gw, '/doc.txt', gw.authHeader('alice'))).status).toBe(401); // logins never create accounts
+    const { planRestore, applyRestore } = await import('../../src/users/index.js');
+    expect(await applyRestore(gw.gateway.users, await planRestore(gw.config, gw.gateway.users))).toEqual(['alice']);
     expect((await get(gw, '/doc.txt', basic('alice', 'wrong'))).status).toBe(401);
     expect(await get(gw, '/doc.txt', gw.authHeader('alice'))).toEqual({ status: 200, text: 'survives' });
     expect(await gw.gateway.users.records.get('alice')).toBeDefined();

@@ -275,7 +275,20 @@ describe.skipIf(!hasOpenssl)('webdav backend over https with a private CA', () =
     try {
       const untrusted = new WebdavBackend({ url });
       await expectCode(untrusted.stat('/'), 'DC_ERR_BACKEND_UNAVAILABLE');
+      // The message says what to change: the mount's ca:, or NODE_EXTRA_CA_CERTS for the offline tools.
+      expect(String((await untrusted.stat('/').catch((e: Error) => e) as Error).message)).toMatch(/backend ca: FILE .*NODE_EXTRA_CA_CERTS=FILE/);
       await untrusted.close();
+      // http:// to this HTTPS port, and https:// to a plain-HTTP port: each hint names the other scheme.
+      const plainToTls = new WebdavBackend({ url: url.replace('https:', 'http:') });
+      expect(String((await plainToTls.stat('/').catch((e: Error) => e) as Error).message)).toMatch(/write the URL with https:\/\//);
+      await plainToTls.close();
+      const plain = createServer((_req, res) => reply(res, 207, multistatus([{ href: '/', dir: true }])));
+      await new Promise<void>((res) => plain.listen(0, '127.0.0.1', res));
+      const tlsToPlain = new WebdavBackend({ url: `https://127.0.0.1:${(plain.address() as AddressInfo).port}/` });
+      expect(String((await tlsToPlain.stat('/').catch((e: Error) => e) as Error).message)).toMatch(/does not speak TLS on this port: .* http:\/\//);
+      await tlsToPlain.close();
+      plain.closeAllConnections();
+      await new Promise((res) => plain.close(res));
       const trusted = new WebdavBackend({ url, ca: readFileSync(cert) });
       expect((await trusted.stat('/')).type).toBe('directory');
       await trusted.close();

@@ -29,7 +29,7 @@ describe('davcrypt user (child process)', () => {
     const add = await davcrypt(['user', 'add', 'alice', '--config', config], 'first pw\n', tmp.path);
     expect(add.stderr).toBe('');
     expect(add).toMatchObject({ code: 0, stdout: 'user alice added\n' });
-    expect((await davcrypt(['user', 'add', 'bob', '--config', config], 'bob pw', tmp.path)).code).toBe(0); // no trailing newline
+    expect((await davcrypt(['user', 'add', 'bob', '--config', config], 'bob password', tmp.path)).code).toBe(0); // no trailing newline
 
     const dup = await davcrypt(['user', 'add', 'alice', '--config', config], 'x\n', tmp.path);
     expect(dup.code).toBe(1);
@@ -90,11 +90,11 @@ describe('davcrypt user (child process)', () => {
     expect(adopted.stdout).toMatch(/^user carol added: adopted the identity/);
   });
 
-  it('lost store on a shared mount (no {user} home): the old password adopts, by user add or at login; files read', async () => {
+  it('lost store on a shared mount (no {user} home): the old password adopts by user add, restore brings the others; files read', async () => {
     const cfgFile = join(tmp.path, 'shared.yaml');
     await writeFile(
       cfgFile,
-      ['dataDir: ./shared-data', 'keys:', '  argon2: { m: 1024, t: 1, p: 1 }', 'mounts:', '  - path: /', '    users: [dave, erin]',
+      ['dataDir: ./shared-data', 'auth: { minPasswordLength: 1 }', 'keys:', '  argon2: { m: 1024, t: 1, p: 1 }', 'mounts:', '  - path: /', '    users: [dave, erin]',
         '    backend:', '      type: local', '      root: ./shared-storage', ''].join('\n'),
     );
     expect((await davcrypt(['user', 'add', 'dave', '--config', cfgFile], 'dave-pw\n', tmp.path)).code).toBe(0);
@@ -124,7 +124,13 @@ describe('davcrypt user (child process)', () => {
     try {
       const [mount] = await gw.users.authenticator.mountsFor(await gw.users.authenticator.authenticate('dave', 'dave-pw', '127.0.0.1'));
       expect(await text((await mount!.backend.read('/note.txt')).body)).toBe('shared secret');
-      // erin was not re-added: her old password adopts her identity at login.
+      // erin was not re-added: logging in never creates an account; davcrypt restore brings her back.
+      await expect(gw.users.authenticator.authenticate('erin', 'erin-pw', '127.0.0.1')).rejects.toMatchObject({ code: 'DC_ERR_UNAUTHORIZED' });
+      const restore = await davcrypt(['restore', '--yes', '--config', cfgFile], '', tmp.path);
+      expect(restore.code).toBe(0);
+      expect(restore.stdout).toMatch(/^SKIP dave\t/m);
+      expect(restore.stdout).toMatch(/^ADOPT erin\tSHA-256 [0-9a-f ]{79}\t\(shared:\/\)$/m);
+      expect(restore.stdout).toMatch(/restore: 1 user restored: erin/);
       await expect(gw.users.authenticator.authenticate('erin', 'wrong', '127.0.0.1')).rejects.toMatchObject({ code: 'DC_ERR_UNAUTHORIZED' });
       const [hers] = await gw.users.authenticator.mountsFor(await gw.users.authenticator.authenticate('erin', 'erin-pw', '127.0.0.1'));
       expect(await text((await hers!.backend.read('/note.txt')).body)).toBe('shared secret');

@@ -26,13 +26,12 @@ afterAll(async () => {
 /** Finder's streaming PUT: `Transfer-Encoding: Chunked`, X-Expected-Entity-Length, no Content-Length. */
 function chunkedPut(path: string, body: Buffer, opts: { token?: string; expected?: number; chunk?: number } = {}): Buffer {
   const step = opts.chunk ?? 32 * 1024;
-  let framed = '';
   const parts: Buffer[] = [];
   for (let i = 0; i < body.length; i += step) {
     const part = body.subarray(i, i + step);
     parts.push(Buffer.from(part.length.toString(16) + '\r\n', 'latin1'), part, Buffer.from('\r\n'));
   }
-  framed = `PUT ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: ${UA}\r\nAuthorization: ${c.gw.authHeader()}\r\nContent-Type: application/octet-stream\r\n` +
+  const framed = `PUT ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: ${UA}\r\nAuthorization: ${c.gw.authHeader()}\r\nContent-Type: application/octet-stream\r\n` +
     `Transfer-Encoding: Chunked\r\nX-Expected-Entity-Length: ${opts.expected ?? body.length}\r\n` +
     (opts.token ? `If: (<${opts.token}>)\r\n` : '') + 'Connection: close\r\n\r\n';
   return Buffer.concat([Buffer.from(framed, 'latin1'), ...parts, Buffer.from('0\r\n\r\n')]);

@@ -25,7 +25,7 @@ afterAll(async () => {
 });
 
 describe('Windows mapping a drive', () => {
-  it('OPTIONS / as DavClnt without credentials → 200, DAV 1,2, MS-Author-Via: DAV, no X-MSDAVEXT, no redirect', async () => {
+  it('OPTIONS / as DavClnt without credentials → 200, DAV: 1, 2, MS-Author-Via: DAV, no X-MSDAVEXT, no redirect', async () => {
     const r = await c.req('OPTIONS', '/', { auth: null, headers: { 'user-agent': 'DavClnt', translate: 'f' } });
     expect(r.status).toBe(200);
     expect(r.headers['ms-author-via']).toBe('DAV');

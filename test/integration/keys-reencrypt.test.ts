@@ -14,7 +14,8 @@ import { createLocalBackend } from '../../src/backends/index.js';
 import { runKey, runMaster } from '../../src/cli/key.js';
 import { runMount } from '../../src/cli/mount.js';
 import { createDecryptStream, highestKey, parseKeyring, unwrapMountKey, type Keyring } from '../../src/crypto/index.js';
-import { createMountKeySet, readMasterKeyFile, reencryptTree, unwrapEvery } from '../../src/keys/index.js';
+import { createMountKeySet, readMasterKeyFile, unwrapEvery } from '../../src/keys/index.js';
+import { reencryptTree } from '../../src/tools/reencrypt.js';
 import { gatewayRequest, patternBytes, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { inProcessCliIO } from '../helpers/cli.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
@@ -150,7 +151,7 @@ describe('re-encryption and master-key mode', () => {
     await pipeline(
       Readable.from([await readFile(join(gw.storageRoot, 'alice', 'b.bin'))]),
       createDecryptStream({ resolveKey: () => mountKey }),
-      async function* (src: AsyncIterable<Buffer>) {
+      async function (src: AsyncIterable<Buffer>) {
         for await (const c of src) chunks.push(c);
       },
     );

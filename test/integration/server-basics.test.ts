@@ -22,6 +22,22 @@ describe('OPTIONS and auth', () => {
     }
   });
 
+  it('every method answers `DAV: 1, 2`, spelled alike (webdav-server\'s own `1,2` is rewritten)', async () => {
+    const seen = new Map<string, unknown>();
+    seen.set('MKCOL', (await dav(h, 'MKCOL', '/dav-hdr/')).headers.dav);
+    seen.set('PUT', (await dav(h, 'PUT', '/dav-hdr/f.txt', { body: 'x' })).headers.dav);
+    seen.set('GET', (await dav(h, 'GET', '/dav-hdr/f.txt')).headers.dav);
+    seen.set('PROPFIND', (await dav(h, 'PROPFIND', '/dav-hdr/', { headers: { depth: '1' } })).headers.dav);
+    const lock = await dav(h, 'LOCK', '/dav-hdr/f.txt', {
+      headers: { timeout: 'Second-60' },
+      body: '<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>',
+    });
+    seen.set('LOCK', lock.headers.dav);
+    seen.set('UNLOCK', (await dav(h, 'UNLOCK', '/dav-hdr/f.txt', { headers: { 'lock-token': String(lock.headers['lock-token']) } })).headers.dav);
+    seen.set('DELETE', (await dav(h, 'DELETE', '/dav-hdr/')).headers.dav);
+    for (const [method, value] of seen) expect(value, method).toBe('1, 2');
+  });
+
   it('challenges missing and wrong credentials with 401 Basic (never a redirect)', async () => {
     for (const auth of [null, basic('alice', 'nope'), basic('nobody', 'x'), 'Bearer abc', 'Basic !!!']) {
       const r = await dav(h, 'PROPFIND', '/', { auth, headers: { depth: '0' } });

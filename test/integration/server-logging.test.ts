@@ -1,6 +1,6 @@
 // The access log (one structured line per request, never credentials) and the
 // size of a Windows-style allprop listing of 1,000 entries (must stay < 1,000,000 bytes).
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import winston from 'winston';
@@ -41,5 +41,28 @@ describe('Windows listing size', () => {
     expect(r.text.split('<D:response>')).toHaveLength(1002);
     expect(r.body.length).toBeLessThan(1_000_000);
     console.log(`allprop listing of 1000 entries: ${r.body.length} bytes`);
+  });
+});
+
+describe('a GET cut mid-body by a segment that fails to verify', () => {
+  it('is logged with the status actually sent (200) as an integrity abort, never as a 502', async () => {
+    const logged: Array<Record<string, unknown>> = [];
+    const sink = new Writable({ write(chunk, _enc, cb) { logged.push(JSON.parse(String(chunk))); cb(); } });
+    const logger = winston.createLogger({ level: 'info', format: winston.format.json(), transports: [new winston.transports.Stream({ stream: sink })] });
+    const enc = await startHarness({ encrypted: true, logger });
+    try {
+      await dav(enc, 'PUT', '/late.bin', { body: Buffer.alloc(300_000, 7) });
+      const stored = await readFile(`${enc.root}/late.bin`);
+      stored[stored.length - 100] ^= 1; // last segment: the headers (200) are out before it is read
+      await writeFile(`${enc.root}/late.bin`, stored);
+      await expect(dav(enc, 'GET', '/late.bin')).rejects.toThrow();
+      await new Promise((r) => setTimeout(r, 100));
+      const about = logged.filter((l) => l.path === '/late.bin' && l.method === 'GET');
+      expect(about.find((l) => l.message === 'response cut mid-body (integrity abort)')).toMatchObject({ status: 200, code: 'DC_ERR_TAMPERED', cut: true });
+      expect(about.find((l) => l.message === 'request')).toMatchObject({ status: 200, cut: true });
+      expect(about.some((l) => l.status === 502)).toBe(false);
+    } finally {
+      await enc.close();
+    }
   });
 });

@@ -44,7 +44,11 @@ describe('davcrypt encrypt-all / decrypt-all against a running gateway', () => {
 
   beforeAll(async () => {
     tmp = await makeTempDir('tools-migrate-it');
-    gw = await startTestGateway({ users: { alice: 'alice-pw', bob: 'bob-pw' } });
+    // plaintext: read, the migration mode: the dropped files are served as they are until converted.
+    gw = await startTestGateway({
+      users: { alice: 'alice-pw', bob: 'bob-pw' },
+      mounts: [{ path: '/', plaintext: 'read', backend: { type: 'local', root: './storage/{user}' } }],
+    });
     // The same config the gateway runs with, as a file for the CLI (shares its sqlite store).
     configFile = await gw.configFile();
   });
@@ -64,6 +68,7 @@ describe('davcrypt encrypt-all / decrypt-all against a running gateway', () => {
     expect(enc.stderr).toBe('');
     expect(enc.code).toBe(0);
     expect(enc.stdout).toMatch(/encrypt-all: 4 files: 4 converted, 0 already done, 0 changed meanwhile, 0 failed/);
+    expect(enc.stdout).toMatch(/mount \/ holds no plaintext files any more: remove "plaintext: read"/);
     for (const [p, data] of Object.entries(dropped)) {
       expect((await raw(home, p)).subarray(0, 8).toString('latin1'), p).toBe('DAVCRYPT');
       const got = await get(gw, 'alice', p);

@@ -72,7 +72,7 @@ describe('davcrypt recover / verify --master-key on a master-mode storage copy',
   });
 
   it('verify --from --master-key checks every file', async () => {
-    const run = await davcrypt(['verify', '--from', copy, '--master-key', keyFile]);
+    const run = await davcrypt(['verify', '--from', copy, '--master-key', keyFile, '--plaintext', 'read']);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/verify: 4 files: 3 verified, 1 not encrypted, 0 failed/);

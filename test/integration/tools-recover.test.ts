@@ -113,17 +113,22 @@ describe('davcrypt recover / verify on a gateway-written storage', () => {
 
     const verify = await davcrypt(['verify', '--from', bad, '--user', 'alice'], 'alice-pw\n');
     expect(verify.code).toBe(3);
-    expect(verify.stdout.split('\n').filter((l) => l.startsWith('FAILED')).map((l) => l.split('\t').slice(0, 2).join(' '))).toEqual([
+    expect(verify.stdout.split('\n').filter((l) => l.startsWith('FAILED')).map((l) => l.split('\t').slice(0, 2).join(' ')).sort()).toEqual([
       'FAILED /docs/big.bin DC_ERR_TAMPERED',
       'FAILED /docs/other.bin DC_ERR_TRUNCATED',
+      'FAILED /legacy.txt DC_ERR_NOT_ENCRYPTED', // plaintext: refuse is the default
     ]);
   });
 
   it('verify passes the clean copy offline, and the live mount through the config', async () => {
-    const offline = await davcrypt(['verify', '--from', copy, '--user', 'alice'], 'alice-pw\n');
+    const refused = await davcrypt(['verify', '--from', copy, '--user', 'alice'], 'alice-pw\n');
+    expect(refused.code).toBe(3);
+    expect(refused.stdout).toMatch(/^FAILED \/legacy\.txt\tDC_ERR_NOT_ENCRYPTED\t/m);
+    expect(refused.stdout).toMatch(/verify: 5 files: 4 verified, 0 not encrypted, 1 failed/);
+    const offline = await davcrypt(['verify', '--from', copy, '--user', 'alice', '--plaintext', 'read'], 'alice-pw\n');
     expect(offline.code).toBe(0);
     expect(offline.stdout).toMatch(/verify: 5 files: 4 verified, 1 not encrypted, 0 failed/);
-    const live = await davcrypt(['verify', '/', '--config', configFile, '--user', 'alice'], 'alice-pw\n');
+    const live = await davcrypt(['verify', '/', '--config', configFile, '--user', 'alice', '--plaintext', 'read'], 'alice-pw\n');
     expect(live.stderr).toBe('');
     expect(live.code).toBe(0);
     expect(live.stdout).toMatch(/verify: 5 files: 4 verified, 1 not encrypted, 0 failed/);

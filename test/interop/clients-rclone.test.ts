@@ -38,7 +38,6 @@ async function makeTree(root: string): Promise<Map<string, Buffer>> {
   const files = new Map<string, Buffer>();
   const sizes = [0, 1, 2, 100, 4095, 4096, 4097, 65_535, 65_536, 65_537, 131_072, 1_000_000, 3 * 1024 * 1024 + 17];
   const dirs = ['', 'docs', 'docs/Übersicht 2024', 'photos/raw/été', 'deep/a/b/c', 'spaces in name', '日本語'];
-  let n = 0;
   for (const d of dirs) await mkdir(join(root, d), { recursive: true });
   await mkdir(join(root, 'empty folder'), { recursive: true });
   for (const s of sizes) files.set(`sizes/size-${s}.bin`, bytesOf(s, s + 1));
@@ -46,7 +45,6 @@ async function makeTree(root: string): Promise<Map<string, Buffer>> {
     const d = dirs[i % dirs.length]!;
     const name = [`file ${i}.txt`, `naïve-${i}.md`, `テスト${i}.dat`, `#hash%percent&amp ${i}`, `UPPER_${i}.BIN`][i % 5]!;
     files.set(d ? `${d}/${name}` : name, bytesOf((i * 7919) % 20_000, i + 100));
-    n++;
   }
   await mkdir(join(root, 'sizes'), { recursive: true });
   const base = Date.UTC(2021, 5, 1, 12, 0, 0) / 1000;

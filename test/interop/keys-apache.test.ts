@@ -1,8 +1,9 @@
 // Key custody with Apache mod_dav as the gateway's backend (127.0.0.1): per-user
 // home folders are created on first use (MKCOL), the key store survives the loss
-// of the gateway's whole data folder (same password, every file reads), and after
-// recovery init a lost store still allows recovery restore + reset-password and offline
-// recover --recovery straight from the WebDAV share. Skips when apache2 is missing.
+// of the gateway's whole data folder (davcrypt restore finds her home on the share; same
+// password, every file reads), and after recovery init a lost store still allows recovery
+// restore + reset-password and offline recover --recovery straight from the WebDAV share.
+// Skips when apache2 is missing.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runRecover } from '../../src/cli/recover.js';
 import { runRecovery } from '../../src/cli/recovery.js';
+import { runRestore } from '../../src/cli/restore.js';
 import { apacheAvailable, startApache, type ApacheServer } from '../helpers/apache.js';
 import { patternBytes, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { inProcessCliIO } from '../helpers/cli.js';
@@ -75,9 +77,14 @@ describe.skipIf(missing !== undefined)('key custody over Apache mod_dav', () => 
     expect(JSON.parse(await readFile(join(shareRoot, 'homes', 'alice', '.davcrypt', 'keyring.json'), 'utf8')).format).toBe('davcrypt-keyring/2');
   });
 
-  it('survives losing the whole data folder: same password, every file reads', async () => {
+  it('survives losing the whole data folder: restore, then same password, every file reads', async () => {
     await gw.restart({ wipeStore: true });
     expect(await gw.gateway.users.records.get('alice')).toBeUndefined();
+    expect((await get('/note.txt', gw.authHeader('alice'))).status).toBe(401); // serving creates no account
+    const config = await gw.configFile();
+    const restore = cliIO('');
+    expect(await runRestore(['--yes', '--config', config], restore.io, config)).toBe(0);
+    expect(restore.stdout()).toMatch(/^ADOPT alice\tSHA-256 [0-9a-f ]{79}\t\(home:alice\)$/m);
     expect((await get('/note.txt', basic('alice', 'nope'))).status).toBe(401);
     for (const [p, b] of Object.entries(FILES)) expect(sha((await get(p, gw.authHeader('alice'))).body), p).toBe(sha(b));
   });
@@ -91,7 +98,7 @@ describe.skipIf(missing !== undefined)('key custody over Apache mod_dav', () => 
     // The recovery identity comes back only through recovery restore (the recovery password proves it).
     const restore = cliIO('rec-pw\n');
     expect(await runRecovery(['restore', '--user', 'alice', '--config', config], restore.io, config)).toBe(0);
-    expect(restore.stdout()).toContain(/recovery identity fingerprint: ([0-9a-f]{4}(?: [0-9a-f]{4}){7})/.exec(init.stdout())![1]!);
+    expect(restore.stdout()).toContain(/recovery identity fingerprint: ([0-9a-f]{4}(?: [0-9a-f]{4}){15})/.exec(init.stdout())![1]!);
     const reset = cliIO('rec-pw\nalice-new\n');
     expect(await runRecovery(['reset-password', 'alice', '--config', config], reset.io, config)).toBe(0);
     expect((await get('/note.txt', basic('alice', 'alice-pw'))).status).toBe(401);

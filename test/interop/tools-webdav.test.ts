@@ -66,6 +66,17 @@ describe.skipIf(missing !== undefined)('tools over a WebDAV backend (Apache mod_
     await tmp?.cleanup();
   });
 
+  it('recover --from a subfolder URL is refused, naming the mount root URL above it', async () => {
+    const t = io('alice-pw', { SVC_PW: SVC_PASSWORD });
+    const sub = new URL('alice/dir/', apache.url).href;
+    const err = await runRecover(
+      ['--from', sub, '--out', join(tmp.path, 'sub-out'), '--user', 'alice', '--backend-user', 'svc', '--backend-password-env', 'SVC_PW'],
+      t.io,
+    ).catch((e: Error & { code?: string }) => e);
+    expect(err).toMatchObject({ code: 'DC_ERR_NOT_FOUND' });
+    expect((err as Error).message).toContain(`use --from ${new URL('alice/', apache.url).href}`);
+  });
+
   it('recover --from URL decrypts every file with the backend credentials from the environment', async () => {
     const out = join(tmp.path, 'out');
     const t = io('alice-pw', { SVC_PW: SVC_PASSWORD });

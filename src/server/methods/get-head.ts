@@ -8,6 +8,7 @@ import type { EntryInfo } from '../../backends/types.js';
 import { davError } from '../../errors.js';
 import { mountChildNames, statCached, type DavContext } from '../context.js';
 import { encodeHref, RESERVED_SEGMENT } from '../request-paths.js';
+import { fileSafetyHeaders, PAGE_SAFETY_HEADERS } from '../safe-content.js';
 import { escapeXml } from '../xml.js';
 import { headerOf, httpDate, mountTarget, sendEmpty } from './common.js';
 
@@ -120,11 +121,12 @@ function ifRangeHolds(header: string | undefined, info: EntryInfo): boolean {
   return !Number.isNaN(ms) && !!info.lastModified && Math.floor(info.lastModified.getTime() / 1000) * 1000 === ms;
 }
 
-function entityHeaders(info: EntryInfo): Record<string, string | number> {
+function entityHeaders(ctx: DavContext, info: EntryInfo): Record<string, string | number> {
   const h: Record<string, string | number> = {
     DAV: '1, 2',
     'MS-Author-Via': 'DAV',
-    'Content-Type': info.contentType ?? 'application/octet-stream',
+    // Type, nosniff, CSP and (for types a browser would run) attachment: see safe-content.ts.
+    ...fileSafetyHeaders(info.contentType, ctx.url.path.slice(ctx.url.path.lastIndexOf('/') + 1)),
     'Accept-Ranges': 'bytes',
   };
   if (info.etag) h.ETag = info.etag;
@@ -139,6 +141,7 @@ async function sendIndex(ctx: DavContext, names: string[]): Promise<void> {
   const html = Buffer.from(`<!doctype html><meta charset="utf-8"><title>${escapeXml(ctx.url.path)}</title><ul>${items.join('')}</ul>\n`);
   ctx.res.statusCode = 200;
   ctx.res.setHeader('Content-Type', 'text/html; charset=utf-8');
+  for (const [k, v] of Object.entries(PAGE_SAFETY_HEADERS)) ctx.res.setHeader(k, v);
   ctx.res.setHeader('Content-Length', html.length);
   ctx.res.end(ctx.method === 'HEAD' ? undefined : html);
 }
@@ -167,9 +170,10 @@ export async function handleGetHead(ctx: DavContext): Promise<void> {
     info = await statCached(ctx, mount, path);
     if (!info) throw davError('DC_ERR_NOT_FOUND', 'not found');
     if (info.type === 'directory') return collectionIndex(ctx);
+    if (info.integrityError) throw info.integrityError; // what GET would refuse, HEAD refuses too
   }
   if (ctx.method === 'HEAD') {
-    sendEmpty(res, 200, { ...entityHeaders(info!), 'Content-Length': info!.size });
+    sendEmpty(res, 200, { ...entityHeaders(ctx, info!), 'Content-Length': info!.size });
     return;
   }
   if (info && rangeHeader !== undefined && ifRangeHolds(headerOf(ctx, 'if-range'), info)) {
@@ -201,7 +205,7 @@ export async function handleGetHead(ctx: DavContext): Promise<void> {
     throw err;
   }
   const whole = result.info;
-  const headers = entityHeaders(whole);
+  const headers = entityHeaders(ctx, whole);
   let status = 200;
   if (ask && result.range) {
     status = 206;

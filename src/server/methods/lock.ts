@@ -4,7 +4,8 @@
 import { Readable } from 'node:stream';
 import { davError } from '../../errors.js';
 import { forgetStats, locksOf, statCached, urlPathOf, type DavContext } from '../context.js';
-import { requireLockTokens } from '../conditions.js';
+import { ownsLock, requireLockTokens } from '../conditions.js';
+import { limitExceeded } from '../limits.js';
 import { activeLockXml } from '../live-props.js';
 import { DEFAULT_LOCK_SECONDS, lockCovers, MAX_LOCK_SECONDS, newLockToken, type LockRecord } from '../lock-store.js';
 import { childElements, DAV_NS, isElement, serializeNode } from '../xml.js';
@@ -35,7 +36,7 @@ export async function handleLock(ctx: DavContext): Promise<void> {
   if (!doc) {
     // Refresh: the lock named in If (already verified to exist by the If evaluation).
     const locks = await locksOf(ctx, mount);
-    const lock = locks.find((l) => ctx.submittedTokens.has(l.token) && lockCovers(l, path));
+    const lock = locks.find((l) => ctx.submittedTokens.has(l.token) && lockCovers(l, path) && ownsLock(ctx, l));
     if (!lock) throw davError('DC_ERR_PRECONDITION_FAILED', 'LOCK refresh needs an If header naming a lock on this resource');
     const refreshed = await ctx.deps.locks.refresh(mount.id, lock.token, timeoutSeconds);
     if (!refreshed) throw davError('DC_ERR_PRECONDITION_FAILED', 'the lock expired');
@@ -59,6 +60,9 @@ export async function handleLock(ctx: DavContext): Promise<void> {
       isWrite = childElements(el).some((t) => isElement(t, DAV_NS, 'write'));
     } else if (isElement(el, DAV_NS, 'owner')) {
       ownerXml = serializeNode(el);
+      // Kept with the lock, read with every request on the mount and sent in every lockdiscovery.
+      const bytes = Buffer.byteLength(ownerXml, 'utf8');
+      if (bytes > ctx.deps.limits.lockOwnerBytes) throw limitExceeded('lockOwnerBytes', `a lock owner of ${bytes} bytes`, ctx.deps.limits.lockOwnerBytes);
     }
   }
   if (!scope || !isWrite) throw davError('DC_ERR_BAD_REQUEST', 'LOCK needs a lockscope and a write locktype');
@@ -75,7 +79,7 @@ export async function handleLock(ctx: DavContext): Promise<void> {
     ...(ownerXml ? { ownerXml } : {}), principal: ctx.user.name, timeoutSeconds,
     expiresAt: Date.now() + timeoutSeconds * 1000,
   };
-  await ctx.deps.locks.acquire(mount.id, lock);
+  await ctx.deps.locks.acquire(mount.id, lock, { maxPerPrincipal: ctx.deps.limits.locksPerUser });
   if (!info) {
     try {
       await mount.backend.write(path, Readable.from([]), { size: 0, signal: ctx.signal });
@@ -96,6 +100,7 @@ export async function handleUnlock(ctx: DavContext): Promise<void> {
   const locks = await locksOf(ctx, mount);
   const lock = locks.find((l) => l.token === token && lockCovers(l, path));
   if (!lock) throw davError('DC_ERR_CONFLICT', 'no such lock on this resource');
+  if (!ownsLock(ctx, lock)) throw davError('DC_ERR_FORBIDDEN', 'this lock belongs to another user');
   await ctx.deps.locks.release(mount.id, token);
   sendEmpty(ctx.res, 204);
 }

@@ -8,6 +8,7 @@ import { davError, isDavcryptError } from '../../errors.js';
 import type { ResolvedMount } from '../../users/types.js';
 import { locksOf, mountChildNames, statCached, urlPathOf, type DavContext } from '../context.js';
 import { lockCovers, type LockRecord } from '../lock-store.js';
+import { limitExceeded } from '../limits.js';
 import { isLiveName, isQuotaName, liveNames, liveValue, type Resource } from '../live-props.js';
 import type { DeadProp } from '../prop-store.js';
 import { encodeHref, RESERVED_SEGMENT } from '../request-paths.js';
@@ -34,6 +35,10 @@ async function parseAsk(ctx: DavContext): Promise<Ask> {
     else if (isElement(el, DAV_NS, 'include')) include.push(...propNamesOf(el));
   }
   if (!ask) throw davError('DC_ERR_BAD_REQUEST', 'PROPFIND body names no allprop, propname or prop');
+  // Each named property costs an element per listed entry: bound the answer before any work.
+  const named = (ask.kind === 'prop' ? ask.props.length : 0) + include.length;
+  const max = ctx.deps.limits.propfindProps;
+  if (named > max) throw limitExceeded('propfindProps', `a PROPFIND naming ${named} properties`, max);
   return ask;
 }
 

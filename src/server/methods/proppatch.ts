@@ -6,6 +6,7 @@
 import { davError } from '../../errors.js';
 import { statCached, type DavContext } from '../context.js';
 import { requireLockTokens } from '../conditions.js';
+import { limitExceeded } from '../limits.js';
 import { PROTECTED_LIVE } from '../live-props.js';
 import type { DeadProp } from '../prop-store.js';
 import { encodeHref } from '../request-paths.js';
@@ -42,6 +43,12 @@ export async function handleProppatch(ctx: DavContext): Promise<void> {
         ops.push({ kind, prop: { ns: el.namespaceURI ?? '', name: el.localName ?? el.nodeName }, xml: serializeNode(el), text: el.textContent ?? '' });
       }
     }
+  }
+
+  const { propValueBytes } = ctx.deps.limits;
+  for (const o of ops) {
+    const bytes = Buffer.byteLength(o.xml, 'utf8');
+    if (o.kind === 'set' && bytes > propValueBytes) throw limitExceeded('propValueBytes', `property {${o.prop.ns}}${o.prop.name} of ${bytes} bytes`, propValueBytes);
   }
 
   // rclone (vendor owncloud/nextcloud) sets the mtime as <D:lastmodified>unix seconds</D:lastmodified>:
@@ -85,7 +92,7 @@ export async function handleProppatch(ctx: DavContext): Promise<void> {
       if (o.kind === 'set') { finalSets.set(key, { ...o.prop, xml: o.xml }); finalRemoves.delete(key); }
       else { finalRemoves.set(key, o.prop); finalSets.delete(key); }
     }
-    if (finalSets.size || finalRemoves.size) await ctx.deps.props.apply(mount.id, path, [...finalSets.values()], [...finalRemoves.values()]);
+    if (finalSets.size || finalRemoves.size) await ctx.deps.props.apply(mount.id, path, [...finalSets.values()], [...finalRemoves.values()], ctx.deps.limits);
   }
   const byStatus = new Map<string, string[]>();
   for (const s of statuses) byStatus.set(s.status, [...(byStatus.get(s.status) ?? []), propElement(s.prop, undefined)]);

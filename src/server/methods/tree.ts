@@ -2,7 +2,7 @@
 // Depth rules, lock checks on source and destination, dead properties following
 // COPY/MOVE and dropped on DELETE. The data moves only through the backend's own
 // move/copy (no re-encryption, no streaming through the gateway).
-import { isSameOrInside, parentPath } from '../../backends/paths.js';
+import { foldName, isSameOrInside, parentPath } from '../../backends/paths.js';
 import { davError } from '../../errors.js';
 import { forgetStats, resolveTarget, statCached, type DavContext } from '../context.js';
 import { requireLockTokens } from '../conditions.js';
@@ -58,13 +58,19 @@ export async function handleCopyMove(ctx: DavContext): Promise<void> {
 
   const source = await statCached(ctx, mount, path);
   if (!source) throw davError('DC_ERR_NOT_FOUND', 'not found');
+  // A copy would give a file the gateway refuses to serve a second name; MOVE stays allowed (clearing it away).
+  if (!isMove && source.integrityError) throw source.integrityError;
   if (to === path) throw davError('DC_ERR_FORBIDDEN', 'source and destination are the same');
   const depth = depthOf(ctx, 'infinity');
   if (source.type === 'directory') {
     if (depth === '1' || (isMove && depth !== 'infinity')) throw davError('DC_ERR_BAD_REQUEST', `bad Depth for ${ctx.method} of a collection`);
     if (isSameOrInside(path, to)) throw davError('DC_ERR_FORBIDDEN', 'destination lies inside the source');
   }
-  const existing = await statCached(ctx, mount, to);
+  // On a case-insensitive store (Dropbox) a respelled target finds the source itself: MOVE is a
+  // rename then, never "replace the target" (which would delete the source); COPY has no target.
+  const respelled = mount.backend.capabilities.caseInsensitive === true && foldName(to) === foldName(path);
+  if (respelled && !isMove) throw davError('DC_ERR_FORBIDDEN', 'source and destination are the same on this case-insensitive store');
+  const existing = respelled ? undefined : await statCached(ctx, mount, to);
   if (existing && !overwrite) throw davError('DC_ERR_PRECONDITION_FAILED', 'destination exists and Overwrite is F');
   const destParent = await statCached(ctx, mount, parentPath(to));
   if (!destParent || destParent.type !== 'directory') throw davError('DC_ERR_CONFLICT', 'destination parent folder missing');

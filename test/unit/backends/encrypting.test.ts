@@ -1,9 +1,9 @@
 // EncryptingBackend over a real LocalBackend in a temp folder: the shared conformance suite
 // (plaintext sizes), plus what only the decorator does: ciphertext at rest, range reads that
-// fetch only the needed segments, plaintext files served as they are, tamper errors.
+// fetch only the needed segments, plaintext files refused or (plaintext: read) served as they are, tamper errors.
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EncryptingBackend, LruEncryptionMetaCache, couldBeCipherSize } from '../../../src/backends/encrypting.js';
 import { createLocalBackend } from '../../../src/backends/local.js';
@@ -151,24 +151,66 @@ describe('EncryptingBackend specifics', () => {
     expect(counter.bytes).toBe(65 + S + 32);
   });
 
-  it('serves a plaintext file dropped into the backend as it is, with its real size', async () => {
+  it('plaintext: read serves a plaintext file dropped into the backend as it is, with its real size', async () => {
+    const reading = new EncryptingBackend(counter.wrap(), createMountKeySet([key, oldKey], key), { plaintext: 'read' });
     const sizes = [0, 10, 97, 98, 200, cipherSizeForPlain(1000)];
     for (const size of sizes) {
       const data = Buffer.alloc(size, 0x61);
       await writeFile(join(root, `plain-${size}.txt`), data);
-      const st = await enc.stat(`/plain-${size}.txt`);
+      const st = await reading.stat(`/plain-${size}.txt`);
       expect(st.size, `size ${size}`).toBe(size);
-      const r = await enc.read(`/plain-${size}.txt`);
+      const r = await reading.read(`/plain-${size}.txt`);
       expect(r.info.size).toBe(size);
       expect((await readAll(r.body)).equals(data)).toBe(true);
       if (size > 20) {
-        const part = await enc.read(`/plain-${size}.txt`, { range: { start: 5, end: 14 } });
+        const part = await reading.read(`/plain-${size}.txt`, { range: { start: 5, end: 14 } });
         expect((await readAll(part.body)).equals(data.subarray(5, 15))).toBe(true);
       }
     }
-    const listed = await enc.list('/');
+    const listed = await reading.list('/');
     for (const size of sizes) expect(listed.find((e) => e.name === `plain-${size}.txt`)?.size).toBe(size);
     expect(listed.find((e) => e.name === 'big.bin')?.size).toBe(big.length);
+  });
+
+  it('plaintext: refuse (the default): a stored file without the magic is an error for read, range and stat', async () => {
+    const sizes = [0, 10, 97, 98, 200, cipherSizeForPlain(1000)];
+    for (const size of sizes) {
+      await writeFile(join(root, `refused-${size}.txt`), Buffer.alloc(size, 0x61));
+      await expectCode(enc.read(`/refused-${size}.txt`), 'DC_ERR_NOT_ENCRYPTED');
+      if (size > 20) await expectCode(enc.read(`/refused-${size}.txt`, { range: { start: 5, end: 14 } }), 'DC_ERR_NOT_ENCRYPTED');
+      const st = await enc.stat(`/refused-${size}.txt`);
+      expect(st.integrityError?.code, `size ${size}`).toBe('DC_ERR_NOT_ENCRYPTED');
+      expect(st.size).toBe(size); // the stored size, never a plaintext size computed from foreign bytes
+    }
+    // Cut inside the magic (an encrypted file shortened to 1..7 bytes): a bad header, never plaintext.
+    const raw = await readFile(join(root, 'big.bin'));
+    for (const n of [1, 5, 7]) {
+      await writeFile(join(root, `cut-${n}.bin`), raw.subarray(0, n));
+      await expectCode(enc.read(`/cut-${n}.bin`), 'DC_ERR_BAD_HEADER');
+      expect((await enc.stat(`/cut-${n}.bin`)).integrityError?.code).toBe('DC_ERR_BAD_HEADER');
+    }
+    // A damaged magic on a whole encrypted file: its size is a valid cipher size, yet it is refused.
+    const damaged = Buffer.from(raw);
+    damaged[3] ^= 0x20;
+    await writeFile(join(root, 'damaged-magic.bin'), damaged);
+    await expectCode(enc.read('/damaged-magic.bin'), 'DC_ERR_NOT_ENCRYPTED');
+    await expectCode(enc.read('/damaged-magic.bin', { range: { start: 0, end: 9 } }), 'DC_ERR_NOT_ENCRYPTED');
+    expect((await enc.list('/')).find((e) => e.name === 'damaged-magic.bin')?.size).toBe(raw.length);
+    // A good file carries no integrity error.
+    expect((await enc.stat('/big.bin')).integrityError).toBeUndefined();
+  });
+
+  it('a file with the magic is never served as plaintext, in either mode, whatever its size', async () => {
+    const reading = new EncryptingBackend(counter.wrap(), createMountKeySet([key, oldKey], key), { plaintext: 'read' });
+    const raw = await readFile(join(root, 'big.bin'));
+    for (const n of [8, 40, 64, 65, 96, 65 + (S + 32) + 5]) { // sizes no v1 file has
+      await writeFile(join(root, `magic-${n}.bin`), raw.subarray(0, n));
+      for (const b of [enc, reading]) {
+        await expect(b.read(`/magic-${n}.bin`)).rejects.toMatchObject({ code: expect.stringMatching(/^DC_ERR_(BAD_HEADER|TRUNCATED)$/) });
+        await expect(b.read(`/magic-${n}.bin`, { range: { start: 0, end: 3 } })).rejects.toMatchObject({ code: expect.stringMatching(/^DC_ERR_(BAD_HEADER|TRUNCATED)$/) });
+        expect((await b.stat(`/magic-${n}.bin`)).integrityError?.code).toMatch(/^DC_ERR_(BAD_HEADER|TRUNCATED)$/);
+      }
+    }
   });
 
   it('list probes unknown files with bounded concurrency and caches the answer per etag', async () => {
@@ -254,6 +296,7 @@ describe('EncryptingBackend specifics', () => {
     await writeFile(join(root, 'cut-odd.bin'), raw.subarray(0, 65 + 3 * (S + 32) + 5));
     expect(couldBeCipherSize(65 + 3 * (S + 32) + 5)).toBe(false);
     expect((await enc.stat('/cut-odd.bin')).size).toBe(65 + 3 * (S + 32) + 5);
+    expect((await enc.stat('/cut-odd.bin')).integrityError?.code).toBe('DC_ERR_TRUNCATED');
     await expectCode(enc.read('/cut-odd.bin'), 'DC_ERR_TRUNCATED');
     await writeFile(join(root, 'long.bin'), Buffer.concat([raw, Buffer.from('appended')]));
     const long = await errorOf((await enc.read('/long.bin')).body);
@@ -264,6 +307,7 @@ describe('EncryptingBackend specifics', () => {
     await expectCode(enc.read('/v2.bin'), 'DC_ERR_UNSUPPORTED_VERSION');
     await expectCode(enc.read('/v2.bin', { range: { start: 0, end: 5 } }), 'DC_ERR_UNSUPPORTED_VERSION');
     expect((await enc.stat('/v2.bin')).size).toBe(raw.length);
+    expect((await enc.stat('/v2.bin')).integrityError?.code).toBe('DC_ERR_UNSUPPORTED_VERSION');
   });
 
   it('write passes the cipher size and preconditions to the inner backend', async () => {

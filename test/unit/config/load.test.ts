@@ -33,13 +33,30 @@ describe('config', () => {
     expect(c.auth.throttle.maxFailures).toBe(5);
   });
 
+  it('server.limits, trustedProxies, auth argon2 gate and throttle per address: defaults and validation', () => {
+    const c = resolveConfig(minimal, { cwd, env: {} });
+    expect(c.server.limits).toEqual({ xmlBodyBytes: 1048576, deadPropsPerResource: 100, deadPropBytesPerResource: 65536, deadPropBytesPerMount: 16777216, propValueBytes: 16384, lockOwnerBytes: 2048, locksPerUser: 200, propfindProps: 256 });
+    expect(c.server.trustedProxies).toBeUndefined();
+    expect(c.auth.throttle.maxFailuresPerAddress).toBe(20);
+    const d = resolveConfig({ ...minimal, server: { trustedProxies: ['10.0.0.0/8', '::1', '192.0.2.7'], limits: { locksPerUser: 5 } }, auth: { argon2Concurrency: 3, argon2Queue: 0 } }, { cwd, env: {} });
+    expect(d.server.trustedProxies).toEqual(['10.0.0.0/8', '::1', '192.0.2.7']);
+    expect(d.server.limits!.locksPerUser).toBe(5);
+    expect(d.auth).toMatchObject({ argon2Concurrency: 3, argon2Queue: 0 });
+    const bad = problem({ ...minimal, server: { trustedProxies: ['10.0.0.0/33', 'proxy.local', '1.2.3.4/8/1'], limits: { propfindProps: 0, nope: 1 } } });
+    expect(bad.keys).toEqual(expect.arrayContaining(['server.trustedProxies[0]', 'server.trustedProxies[1]', 'server.trustedProxies[2]', 'server.limits.propfindProps', 'server.limits.nope']));
+    expect(problem({ ...minimal, server: { trustedProxies: '10.0.0.1' } }).keys).toEqual(['server.trustedProxies']);
+    expect(problem({ ...minimal, server: { tls: { cert: '/nonexistent/c.pem', key: '/nonexistent/k.pem', ca: '/nonexistent/ca.pem' } } }).keys).toEqual(
+      expect.arrayContaining(['server.tls.cert', 'server.tls.key', 'server.tls.ca']));
+  });
+
   it('the embedded default config loads and matches the documented default', async () => {
     const c = await loadConfig(DEFAULT_CONFIG_PATH, { cwd, env: {} });
     expect(c.server.host).toBe('127.0.0.1');
     expect(c.server.port).toBe(8080);
     expect(c.store).toBe('sqlite:///srv/davcrypt/data/davcrypt.sqlite');
     expect(c.mounts).toHaveLength(1);
-    expect(c.mounts[0]).toMatchObject({ path: '/', encrypt: true, perUser: true, backend: { type: 'local', root: '/srv/davcrypt/data/storage/{user}' } });
+    // State (./data) and stored files (./storage) apart: the data folder is safe to lose, the storage never.
+    expect(c.mounts[0]).toMatchObject({ path: '/', encrypt: true, perUser: true, backend: { type: 'local', root: '/srv/davcrypt/storage/{user}' } });
   });
 
   it('applies DAVCRYPT_* environment overrides', () => {
@@ -55,11 +72,11 @@ describe('config', () => {
     expect(d.store).toBe('sqlite:///srv/davcrypt/state/davcrypt.sqlite');
   });
 
-  it('the embedded default keeps store and storage in DAVCRYPT_DATA_DIR ({dataDir} in a local root)', async () => {
+  it('DAVCRYPT_DATA_DIR moves the state of the embedded default, not its storage; {dataDir} in a local root', async () => {
     const c = await loadConfig(DEFAULT_CONFIG_PATH, { cwd, env: { DAVCRYPT_DATA_DIR: '/var/lib/dc' } });
     expect(c.dataDir).toBe('/var/lib/dc');
     expect(c.store).toBe('sqlite:///var/lib/dc/davcrypt.sqlite');
-    expect(c.mounts[0]!.backend).toEqual({ type: 'local', root: '/var/lib/dc/storage/{user}' });
+    expect(c.mounts[0]!.backend).toEqual({ type: 'local', root: '/srv/davcrypt/storage/{user}' });
     const inline = parseConfig('dataDir: ./state\nmounts: [{ path: /, backend: { type: local, root: {dataDir}/files/{user} } }]\n', { cwd, env: {} });
     expect(inline.mounts[0]!.backend).toEqual({ type: 'local', root: '/srv/davcrypt/state/files/{user}' });
     // Only a leading {dataDir} is expanded.
@@ -80,7 +97,7 @@ describe('config', () => {
     };
     const p = problem(raw);
     expect(p.keys).toEqual(['mounts[1].backend.url']);
-    expect(p.message).toContain('mounts[1].backend.url: must be an http(s) URL, e.g. https://dav.example.com/remote.php/dav/files/{user}/');
+    expect(p.message).toContain('mounts[1].backend.url: must be an http(s) URL, e.g. https://dav.example.com/remote.php/dav/files/davcrypt/homes/{user}/');
   });
 
   it('names every bad key at once', () => {
@@ -97,6 +114,17 @@ describe('config', () => {
     ).toEqual(['mounts[0].users[0]']);
     const ok = resolveConfig({ mounts: [{ path: '/team/', users: ['alice', 'bob'], backend: { type: 'local', root: '/srv/team' } }] }, { cwd, env: {} });
     expect(ok.mounts[0]).toMatchObject({ path: '/team', perUser: false, users: ['alice', 'bob'] });
+  });
+
+  it('plaintext: refuse (default, left undefined) or read on encrypted mounts only', () => {
+    const local = { type: 'local', root: './data/storage/{user}' };
+    expect(resolveConfig(minimal, { cwd, env: {} }).mounts[0]!.plaintext).toBeUndefined();
+    expect(resolveConfig({ mounts: [{ path: '/', plaintext: 'read', backend: local }] }, { cwd, env: {} }).mounts[0]!.plaintext).toBe('read');
+    expect(resolveConfig({ mounts: [{ path: '/', plaintext: 'refuse', backend: local }] }, { cwd, env: {} }).mounts[0]!.plaintext).toBe('refuse');
+    const bad = problem({ mounts: [{ path: '/', plaintext: 'yes', backend: local }] });
+    expect(bad.keys).toEqual(['mounts[0].plaintext']);
+    expect(bad.message).toMatch(/must be refuse .* or read/);
+    expect(problem({ mounts: [{ path: '/', encrypt: false, plaintext: 'read', backend: local }] }).message).toMatch(/mounts\[0\]\.plaintext: applies only to encrypted mounts/);
   });
 
   it('rejects duplicate and traversing mount paths, unknown backend types', () => {

@@ -5,10 +5,12 @@ import {
   HEADER_BYTES,
   MAGIC,
   TAG_BYTES,
+  FileKeyCache,
   deriveFileKeys,
   encodeHeader,
   hasMagic,
   parseHeader,
+  sealSegment,
 } from '../../../src/crypto/index.js';
 
 const fields = {
@@ -94,5 +96,22 @@ describe('format v1 header', () => {
       expect(k.macKey.equals(k0.macKey), `offset ${offset}`).toBe(false);
     }
     expect(codeOf(() => deriveFileKeys(Buffer.alloc(31), base))).toBe('DC_ERR_INTERNAL');
+  });
+});
+
+describe('FileKeyCache', () => {
+  it('zeroes the raw bytes of keys it evicts; a reader still holding them keeps working through the KeyObjects', () => {
+    const mountKey = Buffer.alloc(32, 7);
+    const header = (salt: number) => parseHeader(encodeHeader({ ...fields, salt: Buffer.alloc(32, salt) }));
+    const cache = new FileKeyCache(1);
+    const held = cache.get(mountKey, header(1));
+    const expected = deriveFileKeys(mountKey, header(1));
+    const sealedBefore = sealSegment(held, fields.noncePrefix, 0, true, Buffer.from('plain'));
+    cache.get(mountKey, header(2)); // evicts salt 1
+    expect(held.aesKey.equals(Buffer.alloc(32))).toBe(true);
+    expect(held.macKey.equals(Buffer.alloc(32))).toBe(true);
+    expect(expected.aesKey.equals(Buffer.alloc(32))).toBe(false);
+    expect(sealSegment(held, fields.noncePrefix, 0, true, Buffer.from('plain'))).toEqual(sealedBefore);
+    expect(sealSegment(expected, fields.noncePrefix, 0, true, Buffer.from('plain'))).toEqual(sealedBefore);
   });
 });

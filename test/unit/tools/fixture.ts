@@ -1,4 +1,4 @@
-// Builds a storage folder the way the gateway lays it out (DESIGN §3-§4): a keyring at
+// Builds a storage folder the way the gateway lays it out (docs/DESIGN.md §3-§4): a keyring at
 // <root>/.davcrypt/keyring.json with tiny argon2 params, and files encrypted with the
 // mount key. Used by the tools tests; touches only the folder it is given.
 import { createHash } from 'node:crypto';

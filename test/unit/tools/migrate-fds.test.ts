@@ -59,7 +59,7 @@ describe('migrateTree file handles', () => {
     const backend = new LocalBackend(store);
     const before = openFds();
     const scopes = new KeyScopes(backend, new IdentityUnlocker('user:alice', 'pw'));
-    const report = await verifyTree({ source: backend, scopes });
+    const report = await verifyTree({ source: backend, scopes, plaintext: 'read' });
     scopes.wipe();
     expect(report).toMatchObject({ files: FILE_COUNT, plaintext: FILE_COUNT, failed: [] });
     await new Promise((r) => setTimeout(r, 50));

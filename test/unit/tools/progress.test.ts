@@ -25,7 +25,7 @@ describe('createProgressBar', () => {
     t += 150;
     bar.fileDone!('/a.bin');
     expect(writes.length).toBe(drawn + 1);
-    expect(writes.at(-1)).toMatch(/verify \[#{10}\.{10}\]  50% 1\/4 files 2\.0 KiB\/4\.0 KiB \/a\.bin/);
+    expect(writes.at(-1)).toMatch(/verify \[#{10}\.{10}\] {2}50% 1\/4 files 2\.0 KiB\/4\.0 KiB \/a\.bin/);
     bar.finish();
     expect(writes.at(-1)).toBe('\r\x1b[K');
   });

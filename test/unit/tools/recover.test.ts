@@ -174,10 +174,16 @@ describe('verifyTree', () => {
   const scopesFor = (root: string, identity = 'user:alice', pw = 'pw-a') =>
     new KeyScopes(new LocalBackend(root), new IdentityUnlocker(identity, pw));
 
-  it('passes a clean tree and counts plaintext files', async () => {
-    await buildMount(store, { identities: { 'user:alice': 'pw-a' }, files, plain: { '/p.txt': 'plain' } });
-    const report = await verifyTree({ source: new LocalBackend(store), scopes: scopesFor(store) });
-    expect(report).toMatchObject({ files: 5, verified: 4, plaintext: 1, failed: [] });
+  it('passes a clean tree and counts plaintext files (plaintext: read); refuses them by default', async () => {
+    await buildMount(store, { identities: { 'user:alice': 'pw-a' }, files, plain: { '/p.txt': 'plain', '/cut.bin': 'DAVCR' } });
+    const report = await verifyTree({ source: new LocalBackend(store), scopes: scopesFor(store), plaintext: 'read' });
+    expect(report).toMatchObject({ files: 6, verified: 4, plaintext: 2, failed: [] });
+    const refused = await verifyTree({ source: new LocalBackend(store), scopes: scopesFor(store) });
+    expect(refused).toMatchObject({ files: 6, verified: 4, plaintext: 0 });
+    expect(refused.failed.map((x) => [x.path, x.code]).sort()).toEqual([
+      ['/cut.bin', 'DC_ERR_BAD_HEADER'],
+      ['/p.txt', 'DC_ERR_NOT_ENCRYPTED'],
+    ]);
   });
 
   it('finds a flipped bit and a truncation', async () => {

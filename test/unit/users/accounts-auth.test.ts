@@ -91,16 +91,17 @@ describe('accounts and authenticator', () => {
     expect(svc.authenticator.stats().argon2).toBe(1);
   });
 
-  it('throttles repeated failures with DC_ERR_TOO_MANY_REQUESTS; success resets', async () => {
+  it('throttles failures per (user, address) before any argon2; a verified login is never throttled', async () => {
     await svc.accounts.add('alice', 'pw-alice');
     const auth = svc.authenticator;
     for (let i = 0; i < 4; i++) expect(await codeOf(auth.authenticate('alice', `bad${i}`, '10.1.1.1'))).toBe('DC_ERR_UNAUTHORIZED');
     await auth.authenticate('alice', 'pw-alice', '10.1.1.1'); // resets
     for (let i = 0; i < 5; i++) expect(await codeOf(auth.authenticate('alice', `bad${i}`, '10.1.1.1'))).toBe('DC_ERR_UNAUTHORIZED');
     const before = auth.stats().argon2;
-    expect(await codeOf(auth.authenticate('alice', 'pw-alice', '10.2.2.2'))).toBe('DC_ERR_TOO_MANY_REQUESTS');
-    expect(await codeOf(auth.authenticate('bob', 'x', '10.1.1.1'))).toBe('DC_ERR_TOO_MANY_REQUESTS');
+    expect(await codeOf(auth.authenticate('alice', 'bad-again', '10.1.1.1'))).toBe('DC_ERR_TOO_MANY_REQUESTS');
     expect(auth.stats().argon2).toBe(before); // refused before any argon2
+    expect((await auth.authenticate('alice', 'pw-alice', '10.1.1.1')).name).toBe('alice'); // cached: not locked out
+    expect(await codeOf(auth.authenticate('alice', 'bad-elsewhere', '10.2.2.2'))).toBe('DC_ERR_UNAUTHORIZED'); // other address
   });
 
   it('passwd rewrites the envelope in the record and the home keyring; a cached login notices', async () => {
@@ -128,7 +129,7 @@ describe('accounts and authenticator', () => {
     expect(highestKey(onDisk.keys)!.id).toBe(keys.current.id.toString('hex')); // same key, only the envelope changed
   });
 
-  it('lost store: a user in the backend home keyring is adopted at login with her password', async () => {
+  it('lost store: a user in the backend home keyring is NOT adopted at login; user add with her password and restore bring her back', async () => {
     await svc.accounts.add('alice', 'pw-alice');
     const rec = (await svc.records.get('alice'))!;
     const home = svc.backends.homeMount('alice')!;
@@ -142,7 +143,13 @@ describe('accounts and authenticator', () => {
     const store2 = new Keyv();
     svc = createUserServices(configFor(tmp.path), store2, silent);
     expect(await codeOf(svc.authenticator.authenticate('alice', 'wrong', '::1'))).toBe('DC_ERR_UNAUTHORIZED');
+    // Serving never creates an account, not even with the right password.
+    expect(await codeOf(svc.authenticator.authenticate('alice', 'pw-alice', '::1'))).toBe('DC_ERR_UNAUTHORIZED');
     expect(await svc.records.get('alice')).toBeUndefined();
+    const { planRestore, applyRestore } = await import('../../../src/users/index.js');
+    const plan = await planRestore(configFor(tmp.path), svc);
+    expect(plan.entries.map((e) => [e.name, e.status, e.sources])).toEqual([['alice', 'adopt', ['home:alice']]]);
+    expect(await applyRestore(svc, plan)).toEqual(['alice']);
     await svc.authenticator.authenticate('alice', 'pw-alice', '::1');
     expect((await svc.records.get('alice'))?.publicKey).toBe(rec.publicKey);
     const again = await svc.keyrings.unlockOrCreate('home:alice', backend, { name: 'user:alice', privateKey: priv }, [ident]);
@@ -164,7 +171,7 @@ describe('accounts and authenticator', () => {
     expect(await readdir(join(tmp.path, 'storage')).catch(() => [])).toEqual([]);
   });
 
-  it('a removed user is not adopted back at login', async () => {
+  it('a removed user is not adopted back at login nor restored', async () => {
     await svc.accounts.add('alice', 'pw-alice');
     const rec = (await svc.records.get('alice'))!;
     const backend = await svc.backends.rawBackend(svc.backends.homeMount('alice')!, 'alice');
@@ -175,6 +182,11 @@ describe('accounts and authenticator', () => {
     ]);
     await svc.accounts.remove('alice');
     expect(await codeOf(svc.authenticator.authenticate('alice', 'pw-alice', '::1'))).toBe('DC_ERR_UNAUTHORIZED');
+    const { planRestore, applyRestore } = await import('../../../src/users/index.js');
+    const plan = await planRestore(configFor(tmp.path), svc);
+    expect(plan.entries.map((e) => [e.name, e.status])).toEqual([['alice', 'removed']]);
+    expect(await applyRestore(svc, plan)).toEqual([]);
+    expect(await svc.records.get('alice')).toBeUndefined();
   });
 
   it('mountsFor resolves plain mounts per session, longest prefix first', async () => {
@@ -197,7 +209,7 @@ describe('accounts and authenticator', () => {
     expect(await codeOf(svc.authenticator.mountsFor(alice))).toBe('DC_ERR_UNAUTHORIZED');
   });
 
-  it('initial admin: created once with a 0600 password file; not created when admin exists on the backend', async () => {
+  it('initial admin: created once with a 0600 password file; a fresh one even when admin exists on the backend', async () => {
     const lines: string[] = [];
     const dataDir = join(tmp.path, 'data');
     const outcome = await ensureInitialAdmin({ accounts: svc.accounts, store, dataDir, logger: silent, env: {}, print: (l) => lines.push(l) });
@@ -212,7 +224,7 @@ describe('accounts and authenticator', () => {
     expect(await ensureInitialAdmin({ accounts: svc.accounts, store, dataDir, logger: silent, env: {}, print: (l) => lines.push(l) })).toBe('not-needed');
     expect(lines).toHaveLength(1);
 
-    // Admin's identity in the backend keyring + a new store: no new admin, adoption at login instead.
+    // Admin's identity in the backend keyring + a new store: a fresh admin all the same (the old one comes back only through restore).
     const rec = (await svc.records.get('admin'))!;
     const backend = await svc.backends.rawBackend(svc.backends.homeMount('admin')!, 'admin');
     const { openIdentity } = await import('../../../src/crypto/index.js');
@@ -224,9 +236,13 @@ describe('accounts and authenticator', () => {
     await rm(dataDir, { recursive: true, force: true });
     const store2 = new Keyv();
     svc = createUserServices(configFor(tmp.path), store2, silent);
-    expect(await ensureInitialAdmin({ accounts: svc.accounts, store: store2, dataDir, logger: silent, env: {}, print: (l) => lines.push(l) })).toBe('adopt-at-login');
-    expect(lines).toHaveLength(1);
-    await svc.authenticator.authenticate('admin', password, '::1');
+    expect(await ensureInitialAdmin({ accounts: svc.accounts, store: store2, dataDir, logger: silent, env: {}, print: (l) => lines.push(l) })).toBe('created');
+    expect(lines).toHaveLength(2);
+    const fresh = (await readFile(file, 'utf8')).trim();
+    expect(fresh).not.toBe(password);
+    expect((await svc.records.get('admin'))?.publicKey).not.toBe(rec.publicKey);
+    expect(await codeOf(svc.authenticator.authenticate('admin', password, '::1'))).toBe('DC_ERR_UNAUTHORIZED');
+    await svc.authenticator.authenticate('admin', fresh, '::1');
   });
 
   it('DAVCRYPT_ADMIN_PASSWORD sets the initial admin password (nothing printed or written)', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isDavcryptError } from '../../../src/errors.js';
-import { isValidUserName, LoginCache, LoginThrottle } from '../../../src/users/index.js';
+import { Argon2Gate, isValidUserName, LoginCache, LoginThrottle, type LoginAttempt } from '../../../src/users/index.js';
 
 describe('user names', () => {
   it('accept the documented alphabet and refuse traversal', () => {
@@ -11,59 +11,106 @@ describe('user names', () => {
 });
 
 describe('LoginThrottle', () => {
-  const config = { maxFailures: 3, windowSeconds: 60, baseDelaySeconds: 10, maxDelaySeconds: 25 };
+  const config = { maxFailures: 3, windowSeconds: 60, baseDelaySeconds: 10, maxDelaySeconds: 25, maxFailuresPerAddress: 6 };
 
-  function refused(th: LoginThrottle, user: string, addr: string): number | undefined {
+  /** Reserves a slot; returns it, or the Retry-After seconds when refused. */
+  function attempt(th: LoginThrottle, user: string, addr: string): LoginAttempt | number {
     try {
-      th.check(user, addr);
-      return undefined;
+      return th.reserve(user, addr);
     } catch (err) {
       if (!isDavcryptError(err, 'DC_ERR_TOO_MANY_REQUESTS')) throw err;
       return err.details.retryAfterSeconds as number;
     }
   }
+  const fail = (th: LoginThrottle, user: string, addr: string) => {
+    const a = attempt(th, user, addr);
+    if (typeof a === 'number') throw new Error(`refused for ${a} s`);
+    a.failed();
+  };
+  const refused = (th: LoginThrottle, user: string, addr: string): number | undefined => {
+    const a = attempt(th, user, addr);
+    if (typeof a === 'number') return a;
+    a.abandoned();
+    return undefined;
+  };
 
-  it('refuses after maxFailures, with a delay that grows and is capped', () => {
+  it('refuses after maxFailures, with a delay that doubles per lockout and is capped', () => {
     let now = 1_000_000;
     const th = new LoginThrottle(config, () => now);
-    th.fail('bob', '10.0.0.1');
-    th.fail('bob', '10.0.0.1');
+    fail(th, 'bob', '10.0.0.1');
+    fail(th, 'bob', '10.0.0.1');
     expect(refused(th, 'bob', '10.0.0.1')).toBeUndefined();
-    th.fail('bob', '10.0.0.1');
+    fail(th, 'bob', '10.0.0.1');
     expect(refused(th, 'bob', '10.0.0.1')).toBe(10);
     now += 10_001;
-    expect(refused(th, 'bob', '10.0.0.1')).toBeUndefined();
-    th.fail('bob', '10.0.0.1'); // still 4 failures in the window: second lockout, doubled
+    for (let i = 0; i < 3; i++) fail(th, 'bob', '10.0.0.1'); // a second full count: second lockout, doubled
     expect(refused(th, 'bob', '10.0.0.1')).toBe(20);
     now += 20_001;
-    th.fail('bob', '10.0.0.1');
+    for (let i = 0; i < 3; i++) fail(th, 'bob', '10.0.0.1');
     expect(refused(th, 'bob', '10.0.0.1')).toBe(25); // capped at maxDelaySeconds
   });
 
-  it('throttles per user (any address) and per address (any user)', () => {
-    const now = 5_000_000;
-    const th = new LoginThrottle(config, () => now);
-    for (const addr of ['1.1.1.1', '2.2.2.2', '3.3.3.3']) th.fail('carol', addr);
-    expect(refused(th, 'carol', '9.9.9.9')).toBeGreaterThan(0);
-    expect(refused(th, 'dave', '1.1.1.1')).toBeUndefined();
-    for (const user of ['u1', 'u2', 'u3']) th.fail(user, '4.4.4.4');
-    expect(refused(th, 'erin', '4.4.4.4')).toBeGreaterThan(0);
+  it('takes the failure slot before the work: parallel guesses cannot outrun the count', () => {
+    const th = new LoginThrottle(config, () => 0);
+    const running = [attempt(th, 'bob', '10.0.0.1'), attempt(th, 'bob', '10.0.0.1'), attempt(th, 'bob', '10.0.0.1')];
+    expect(running.every((a) => typeof a !== 'number')).toBe(true);
+    expect(typeof attempt(th, 'bob', '10.0.0.1')).toBe('number'); // 4th refused while 3 are still running
+    for (const a of running) (a as LoginAttempt).failed();
+    expect(refused(th, 'bob', '10.0.0.1')).toBe(10);
   });
 
-  it('a success resets the count', () => {
+  it('keys on (user, address) and on address, never on the user alone', () => {
+    const now = 5_000_000;
+    const th = new LoginThrottle(config, () => now);
+    for (let i = 0; i < 3; i++) fail(th, 'carol', '6.6.6.6');
+    expect(refused(th, 'carol', '6.6.6.6')).toBeGreaterThan(0);
+    expect(refused(th, 'carol', '9.9.9.9')).toBeUndefined(); // the victim elsewhere is not locked out
+    expect(refused(th, 'dave', '6.6.6.6')).toBeUndefined(); // 3 of 6 address failures so far
+    for (const user of ['u1', 'u2', 'u3']) fail(th, user, '6.6.6.6');
+    expect(refused(th, 'erin', '6.6.6.6')).toBeGreaterThan(0); // the address as a whole (6)
+    expect(refused(th, 'erin', '7.7.7.7')).toBeUndefined();
+  });
+
+  it('a success clears the (user, address) record and gives the address slot back; settling twice is ignored', () => {
     const th = new LoginThrottle(config, () => 0);
-    th.fail('f', 'a');
-    th.fail('f', 'a');
-    th.succeed('f', 'a');
-    th.fail('f', 'a');
-    th.fail('f', 'a');
+    fail(th, 'f', 'a');
+    fail(th, 'f', 'a');
+    const ok = th.reserve('f', 'a');
+    ok.succeeded();
+    ok.failed();
+    fail(th, 'f', 'a');
+    fail(th, 'f', 'a');
     expect(refused(th, 'f', 'a')).toBeUndefined();
   });
 
   it('stays bounded in memory', () => {
     const th = new LoginThrottle(config, () => 0, 100);
-    for (let i = 0; i < 1000; i++) th.fail(`user${i}`, `10.0.${i >> 8}.${i & 255}`);
+    for (let i = 0; i < 1000; i++) fail(th, `user${i}`, `10.0.${i >> 8}.${i & 255}`);
     expect(th.size).toBeLessThanOrEqual(101);
+  });
+});
+
+describe('Argon2Gate', () => {
+  const tick = () => new Promise((r) => setImmediate(r));
+  it('runs at most `concurrency` at once, one per user name, and refuses beyond the queue with DC_ERR_BUSY', async () => {
+    const gate = new Argon2Gate(2, 3);
+    const started: string[] = [];
+    const release = new Map<string, () => void>();
+    const job = (id: string) => () => new Promise<string>((resolve) => { started.push(id); release.set(id, () => resolve(id)); });
+    const results = [gate.run('alice', job('a1')), gate.run('alice', job('a2')), gate.run('bob', job('b1')), gate.run('carol', job('c1'))];
+    await tick();
+    expect(started).toEqual(['a1', 'b1']); // a2 waits for a1 (same user), c1 for a free slot
+    expect(gate.load).toEqual({ active: 2, queued: 2 });
+    results.push(gate.run('dave', job('d1'))); // queue now 3 = full
+    const refused = await gate.run('erin', job('e1')).catch((e: unknown) => e);
+    expect(isDavcryptError(refused, 'DC_ERR_BUSY')).toBe(true);
+    release.get('a1')!();
+    await tick();
+    expect(started).toEqual(['a1', 'b1', 'a2']);
+    for (const id of ['b1', 'a2']) { release.get(id)!(); await tick(); }
+    expect(started.slice(3).sort()).toEqual(['c1', 'd1']);
+    for (const id of ['c1', 'd1']) release.get(id)!();
+    expect(await Promise.all(results)).toEqual(['a1', 'a2', 'b1', 'c1', 'd1']);
   });
 });
 
@@ -102,6 +149,23 @@ describe('LoginCache', () => {
     expect(cache.deleteWhere((s) => s === 'A')).toBe(1);
     cache.close();
     expect(dropped).toEqual(['B', 'A', 'C']);
+  });
+
+  it('sweep drops idle entries without a get (their keys are wiped by onDrop at once)', () => {
+    let now = 10_000;
+    const dropped: string[] = [];
+    const cache = new LoginCache<string>({ idleMs: 1000, maxEntries: 10, now: () => now, onDrop: (s) => dropped.push(s) });
+    cache.set(cache.digest('a', 'pw'), 'A');
+    now += 500;
+    cache.set(cache.digest('b', 'pw'), 'B');
+    now += 600;
+    cache.sweep();
+    expect(dropped).toEqual(['A']);
+    expect(cache.size).toBe(1);
+    cache.set(cache.digest('b', 'pw'), 'B2'); // replacing a session drops the old one
+    expect(dropped).toEqual(['A', 'B']);
+    cache.close();
+    expect(dropped).toEqual(['A', 'B', 'B2']);
   });
 
   it('two caches (two processes) never share keys', () => {

@@ -18,10 +18,10 @@ import {
   plainSizeForCipher,
 } from '../crypto/index.js';
 import { davError, toDavcryptError, type ErrorCode } from '../errors.js';
-import { hashingStream, peekHead } from '../tools/streams.js';
-import { walkTree } from '../tools/walk.js';
-import { chainStreams, filesOfMount, prepareTempFolder, replaceIfUnchanged, verifyEncryptedCopy, writeConvertedCopy } from '../tools/conversion.js';
-import type { MountKeySet } from './types.js';
+import { hashingStream, peekHead } from './streams.js';
+import { walkTree } from './walk.js';
+import { chainStreams, filesOfMount, prepareTempFolder, replaceIfUnchanged, verifyEncryptedCopy, writeConvertedCopy } from './conversion.js';
+import type { MountKeySet } from '../keys/index.js';
 
 export const REENCRYPT_TEMP_FOLDER = '/.davcrypt/reencrypt';
 
