@@ -11,7 +11,7 @@ commands:
   serve              run the WebDAV gateway
   user               add, passwd, remove, list accounts
   restore            after a lost store: re-create accounts from the backend keyrings (asks first)
-  recovery           admin recovery identity: init, cover, reset-password (forgotten password)
+  recovery           admin recovery identity: init, cover, tag, restore, reset-password (forgotten password)
   mount              grant or revoke a user's access to a shared mount's keys
   key                rotate a mount's key; re-encrypt old files to the current key
   master             create the master key file (keys.mode: master)

@@ -50,6 +50,7 @@ export const ERROR_CODES = {
   DC_ERR_UNWRAP_FAILED: { status: 500, meaning: 'a key wrap does not open with this identity' },
   DC_ERR_KEYRING_INVALID: { status: 500, meaning: 'a keyring file is malformed' },
   DC_ERR_NO_ACCESS: { status: 403, meaning: 'no key of this mount is wrapped to this identity' },
+  DC_ERR_KEY_UNAUTHENTICATED: { status: 502, meaning: 'the file\'s key opened, but no keyring tag of this identity vouches for it' },
 
   // Configuration and CLI
   DC_ERR_CONFIG: { status: 500, meaning: 'the configuration is invalid' },

@@ -50,8 +50,9 @@ export interface AccountEvent {
 /** A key operation done by the running gateway (the CLI's are audited per command, see ops/audit-cli.ts). */
 export interface KeyEvent {
   /**
-   * unlock: a mount's keys opened at a login; create: a mount's first key; wrap: held keys wrapped to
-   * new members; adopt: a keyring read from the backend because the store had none (trust on first use).
+   * unlock: a mount's keys opened at a login; create: a mount's first key (or a fresh one: nothing on the
+   * backend was authenticated); wrap: held keys wrapped to new members; adopt: keys taken over from the
+   * backend copy because an opener's own keyring tag vouches for them (docs/FORMAT.md §3.6; a lost store).
    */
   operation: 'unlock' | 'create' | 'wrap' | 'adopt';
   /** Mount id: 'home:alice', 'shared:/team'. */

@@ -6,7 +6,8 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isSameOrInside, type Backend } from '../backends/index.js';
 import { davError, isDavcryptError } from '../errors.js';
-import { IdentityUnlocker, identityFromFlags, openMasterKeyFile, type KeyUnlocker } from '../tools/identity-keys.js';
+import { ARGON2_LIMITS, type Argon2Bounds } from '../crypto/index.js';
+import { IdentityUnlocker, OFFLINE_ENVELOPE_BOUNDS, identityFromFlags, openMasterKeyFile, type KeyUnlocker } from '../tools/identity-keys.js';
 import { recoverSucceeded, recoverTree } from '../tools/recover.js';
 import { EXIT_INCOMPLETE, EXIT_OK, recoverLines } from '../tools/report-text.js';
 import { isUrlSource, mountRootAbove, openSource, type SourceCredentials } from '../tools/source.js';
@@ -35,16 +36,23 @@ password is read from stdin (one line), or prompted without echo on a terminal.
                               at its offset, zero-fill the damaged ones, and list the
                               damaged plaintext byte ranges on stdout and in
                               <file>.davcrypt-damage.txt beside the file
+  --trust-unauthenticated     also decrypt files whose key opens but carries no valid
+                              keyring tag of this identity (a keyring from before
+                              format 2, or a key the storage planted); still listed
+  --argon2-max-memory KIB     refuse envelopes needing more argon2 memory than this
+                              (default 262144 = 4x the default; checked before any work)
   -h, --help                  show this help
 
+Only keys the identity's own keyring tag vouches for are used (FORMAT.md §3.6): a
+file under any other key is skipped and listed as UNAUTHENTICATED <path> <key id>.
 Plaintext files (written before encryption was on) are copied as they are. Nested
 mounts (a subfolder with its own .davcrypt/keyring.json) are opened with the same
 identity when it has a wrap there. Every file that could not be recovered is listed
 on stdout as FAILED <path> <code> <reason>.
 
 exit codes: 0 everything recovered; 1 could not start (wrong password, no keyring,
-storage unreachable) or interrupted; 2 usage; 3 finished, but files failed or were
-salvaged with holes`;
+storage unreachable) or interrupted; 2 usage; 3 finished, but files failed, were
+salvaged with holes, or were skipped for an unauthenticated key`;
 
 export interface ToolIO extends PasswordIO {
   stdout: NodeJS.WritableStream;
@@ -78,21 +86,34 @@ export const SOURCE_OPTIONS = {
   'master-key': { type: 'string' },
   'backend-user': { type: 'string' },
   'backend-password-env': { type: 'string' },
+  'trust-unauthenticated': { type: 'boolean' },
+  'argon2-max-memory': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+/** Envelope bounds for keyrings read offline: --argon2-max-memory KIB raises or lowers m. Throws DC_ERR_USAGE. */
+export function offlineBounds(maxMemory: string | undefined): Argon2Bounds {
+  if (maxMemory === undefined) return OFFLINE_ENVELOPE_BOUNDS;
+  const m = Number(maxMemory);
+  if (!/^\d+$/.test(maxMemory) || !Number.isSafeInteger(m) || m < 8 || m > ARGON2_LIMITS.maxM) {
+    throw davError('DC_ERR_USAGE', `--argon2-max-memory must be a number of KiB in 8..${ARGON2_LIMITS.maxM}`);
+  }
+  return { ...OFFLINE_ENVELOPE_BOUNDS, maxM: m };
+}
 
 /**
  * The identity's unlocker from --user / --recovery / --master-key: reads the master key file, or
  * the password (stdin or prompt). Throws DC_ERR_USAGE, DC_ERR_CONFIG (key file), password I/O errors.
  */
 export async function unlockerFromFlags(
-  values: { user?: string; recovery?: boolean; 'master-key'?: string },
+  values: { user?: string; recovery?: boolean; 'master-key'?: string; 'argon2-max-memory'?: string },
   io: PasswordIO,
 ): Promise<KeyUnlocker> {
   const identity = identityFromFlags(values.user, values.recovery, values['master-key']);
+  const bounds = offlineBounds(values['argon2-max-memory']);
   if (values['master-key'] !== undefined) return openMasterKeyFile(values['master-key']);
   const [password] = await readPasswords([{ label: `password of ${identity}` }], io);
-  return new IdentityUnlocker(identity, password!);
+  return new IdentityUnlocker(identity, password!, bounds);
 }
 
 /** --backend-user / --backend-password-env as credentials (the variable was checked when the source opened). */
@@ -123,6 +144,7 @@ export async function runRecover(args: string[], io: ToolIO): Promise<number> {
   if (positionals.length > 0) throw davError('DC_ERR_USAGE', `unexpected argument ${positionals[0]}\n${RECOVER_USAGE}`);
   if (!values.from || !values.out) throw davError('DC_ERR_USAGE', `recover needs --from and --out\n${RECOVER_USAGE}`);
   identityFromFlags(values.user, values.recovery, values['master-key']);
+  offlineBounds(values['argon2-max-memory']);
   if (!isUrlSource(values.from) && isSameOrInside(resolve(values.from), resolve(values.out))) {
     throw davError('DC_ERR_USAGE', '--out must not be the --from folder or inside it');
   }
@@ -141,6 +163,7 @@ export async function runRecover(args: string[], io: ToolIO): Promise<number> {
         outDir: values.out,
         unlocker,
         skipBadSegments: values['skip-bad-segments'] ?? false,
+        trustUnauthenticated: values['trust-unauthenticated'] ?? false,
         progress: bar,
       })
         .catch(async (err: unknown) => {

@@ -8,18 +8,21 @@ import { loadCommandConfig } from './config-notice.js';
 import type { Config } from '../config/types.js';
 import { davError } from '../errors.js';
 import { createLogger } from '../logging.js';
-import { assertValidUserName, openCustody, recoveryCover, recoveryInit, resetPassword, type CustodyContext, type Opener } from '../users/index.js';
+import { assertValidUserName, openCustody, recoveryCover, recoveryInit, recoveryRestore, recoveryTag, resetPassword, type CustodyContext, type Opener } from '../users/index.js';
 import type { MasterKey } from '../keys/index.js';
 import { assertNewPassword, readPasswords, type PasswordIO } from './password.js';
 import { createProgressBar, type ProgressStream } from './progress.js';
 import { dropStaleInitialPassword } from './user.js';
 
-export const RECOVERY_USAGE = `usage: davcrypt recovery <init|cover|reset-password> [USER] [options]
+export const RECOVERY_USAGE = `usage: davcrypt recovery <init|cover|tag|restore|reset-password> [USER] [options]
 
   recovery init [--user NAME]... [--config FILE]
       Creates the admin recovery identity (an X25519 key sealed under the recovery
       password) and puts it into every keyring the gateway store knows (store and
-      backend copy). From then on every new mount key is also wrapped to it.
+      backend copy). From then on every new mount key is also wrapped to it, and
+      the wrap tagged with the recovery tag key left in the store (so that
+      recover --recovery finds the key authenticated; see SECURITY.md for what a
+      stolen store then allows). Prints the identity's fingerprint: note it.
       Existing keys are wrapped to it when the CLI can open them: give --user NAME
       (repeatable) with that user's password to cover her mounts now; every other
       keyring is covered by the running gateway the next time one of its members
@@ -32,6 +35,19 @@ export const RECOVERY_USAGE = `usage: davcrypt recovery <init|cover|reset-passwo
       passwords on stdin, one line each, in order; the recovery password is not
       needed). Same effect as each of them logging in to the gateway.
 
+  recovery tag [--config FILE]
+      For a recovery identity created before keyring format 2: opens it with the
+      recovery password (stdin), leaves its tag key in the store, and tags every
+      recovery wrap of every keyring the store holds. Until then, files under keys
+      made before the upgrade are skipped by recover --recovery.
+
+  recovery restore [--user NAME]... [--config FILE]
+      After a lost store: puts back the recovery identity that the recovery password
+      (stdin) opens, from a backend keyring of a configured mount: the shared mounts,
+      the homes of the users in the store, and the homes of each --user NAME. Prints
+      its fingerprint (compare it with the one recovery init printed). Nothing else
+      ever takes a recovery identity from the backend.
+
   recovery reset-password USER [--force] [--config FILE]
       For a user who forgot her password: opens the recovery identity, unwraps her
       mount keys (home and shared) through their recovery wraps, gives her a NEW
@@ -39,9 +55,9 @@ export const RECOVERY_USAGE = `usage: davcrypt recovery <init|cover|reset-passwo
       backend keyrings). No file is touched. Refuses, changing nothing, when a key of
       her home has no recovery wrap (she never logged in since recovery init); --force
       accepts losing those files (a home whose current key is lost gets a new one).
-      Works after a lost store too (keyrings and recovery identity are then taken
-      from the backend copies, trust on first use). stdin: the recovery password,
-      then her new password.
+      After a lost store, run recovery restore first: her keys are then taken from
+      the backend keyrings, each only when its recovery tag verifies. stdin: the
+      recovery password, then her new password.
 
 options:
   --config FILE      configuration file (default config/default.yaml)
@@ -142,6 +158,7 @@ export async function runRecovery(args: string[], io: KeyCliIO, defaultConfig: s
       const pending = report.keyrings.filter((k) => k.covered < k.keys);
       const n = report.keyrings.length;
       io.stdout.write(`${action === 'init' ? 'recovery identity created; ' : ''}${n} keyring${n === 1 ? '' : 's'} checked\n`);
+      if (action === 'init') io.stdout.write(`recovery identity fingerprint: ${report.fingerprint} (note it: recovery restore prints it too)\n`);
       for (const k of report.keyrings) io.stdout.write(`${k.covered === k.keys ? 'COVERED' : 'PENDING'}\t${k.mountId}\t${k.covered}/${k.keys} keys wrapped to recovery\n`);
       if (pending.length > 0) {
         io.stdout.write(
@@ -151,6 +168,24 @@ export async function runRecovery(args: string[], io: KeyCliIO, defaultConfig: s
       }
       return 0;
     }, false, io.output);
+  }
+  if (action === 'tag' || action === 'restore') {
+    if (name !== undefined || values.force) throw davError('DC_ERR_USAGE', `recovery ${action} takes no USER and no --force\n${RECOVERY_USAGE}`);
+    if (action === 'tag' && values.user) throw davError('DC_ERR_USAGE', `recovery tag takes no --user\n${RECOVERY_USAGE}`);
+    const users = (values.user ?? []).map((u) => assertValidUserName(u));
+    const [password] = await readPasswords([{ label: 'recovery password' }], io);
+    return withCustody(values.config ?? defaultConfig, async (ctx) => {
+      if (action === 'restore') {
+        const report = await recoveryRestore(ctx, password!, users);
+        io.stdout.write(`recovery identity restored from ${report.foundIn}; fingerprint: ${report.fingerprint}\n`);
+        return 0;
+      }
+      const report = await recoveryTag(ctx, password!);
+      const tagged = report.keyrings.reduce((n, k) => n + k.tagged, 0);
+      io.stdout.write(`recovery tag key stored (fingerprint ${report.fingerprint}); ${tagged} recovery wrap${tagged === 1 ? '' : 's'} tagged in ${report.keyrings.length} keyring${report.keyrings.length === 1 ? '' : 's'}\n`);
+      for (const k of report.keyrings) io.stdout.write(`TAGGED\t${k.mountId}\t${k.tagged}\n`);
+      return 0;
+    });
   }
   if (action === 'reset-password') {
     if (!name) throw davError('DC_ERR_USAGE', `recovery reset-password needs a USER\n${RECOVERY_USAGE}`);

@@ -4,16 +4,17 @@
 // Read-only: never writes to the storage or the store.
 import { parseArgs } from 'node:util';
 import { loadCommandConfig } from './config-notice.js';
+import { foreignEnvelopeBounds } from '../crypto/index.js';
 import { davError } from '../errors.js';
 import { openConfiguredMount } from '../tools/config-mount.js';
 import { IdentityUnlocker, identityFromFlags } from '../tools/identity-keys.js';
 import { KeyScopes } from '../tools/key-scopes.js';
 import { EXIT_INCOMPLETE, EXIT_OK, verifyLines } from '../tools/report-text.js';
-import { verifyTree, type VerifyReport } from '../tools/verify.js';
+import { verifySucceeded, verifyTree, type VerifyReport } from '../tools/verify.js';
 import { countTree } from '../tools/walk.js';
 import { readPasswords } from './password.js';
 import { createProgressBar } from './progress.js';
-import { SOURCE_OPTIONS, openSourceFromFlags, sourceCredentials, unlockerFromFlags, withMountRootHint, type ToolIO } from './recover.js';
+import { SOURCE_OPTIONS, offlineBounds, openSourceFromFlags, sourceCredentials, unlockerFromFlags, withMountRootHint, type ToolIO } from './recover.js';
 
 export const VERIFY_USAGE = `usage: davcrypt verify --from DIR|URL (--user NAME | --recovery | --master-key FILE) [--backend-user U --backend-password-env VAR]
        davcrypt verify [MOUNT] [--config FILE] (--user NAME | --recovery [--user NAME])
@@ -37,10 +38,18 @@ DC_ERR_NOT_ENCRYPTED, unless the mount has plaintext: read (config form) or
   --backend-user U, --backend-password-env VAR   WebDAV credentials for a --from URL
   --plaintext refuse|read     files without the magic: FAILED (refuse; default: the
                               mount's setting, refuse offline) or counted (read)
+  --trust-unauthenticated     also check files whose key opens but carries no valid
+                              keyring tag of this identity (still listed)
+  --argon2-max-memory KIB     offline form: refuse envelopes needing more argon2 memory
+                              (default 262144 KiB)
   -h, --help                  show this help
 
+Only keys the identity's own keyring tag vouches for count (docs/FORMAT.md §3.6): with
+the config form, the keys of the gateway's store. A file under any other key is not
+verified and is listed as UNAUTHENTICATED <path> <key id>.
 The password (none with --master-key) is read from stdin (one line), or prompted on a terminal.
-exit codes: 0 all files verified; 1 could not start; 2 usage; 3 some files failed`;
+exit codes: 0 all files verified; 1 could not start; 2 usage; 3 some files failed or
+were skipped for an unauthenticated key`;
 
 /** Runs `davcrypt verify`; returns the exit code. Throws DavcryptErrors when it cannot start. */
 export async function runVerify(args: string[], io: ToolIO, defaultConfig: string): Promise<number> {
@@ -65,10 +74,11 @@ export async function runVerify(args: string[], io: ToolIO, defaultConfig: strin
       throw davError('DC_ERR_USAGE', `--from cannot be combined with MOUNT or --config\n${VERIFY_USAGE}`);
     }
     identityFromFlags(values.user, values.recovery, values['master-key']);
+    offlineBounds(values['argon2-max-memory']);
     io.output.write(`davcrypt: reading storage ${values.from} (no config or store needed)\n`);
     const source = await openSourceFromFlags(values.from, values['backend-user'], values['backend-password-env'], io.env ?? process.env);
     try {
-      const scopes = new KeyScopes(source, await unlockerFromFlags(values, io));
+      const scopes = new KeyScopes(source, await unlockerFromFlags(values, io), { trustUnauthenticated: values['trust-unauthenticated'] ?? false });
       if (bar) {
         const totals = await countTree(source, '/');
         bar.setTotals(totals.files, totals.bytes);
@@ -90,6 +100,7 @@ export async function runVerify(args: string[], io: ToolIO, defaultConfig: strin
       throw davError('DC_ERR_USAGE', '--backend-user and --backend-password-env apply only with --from URL');
     }
     if (values['master-key'] !== undefined) throw davError('DC_ERR_USAGE', `--master-key applies only with --from\n${VERIFY_USAGE}`);
+    if (values['argon2-max-memory'] !== undefined) throw davError('DC_ERR_USAGE', `--argon2-max-memory applies only with --from\n${VERIFY_USAGE}`);
     if (!values.user && !values.recovery) throw davError('DC_ERR_USAGE', `give --user NAME or --recovery\n${VERIFY_USAGE}`);
     const config = await loadCommandConfig(values.config ?? defaultConfig, io.output);
     const identity = values.recovery ? 'recovery' : `user:${values.user}`;
@@ -100,7 +111,9 @@ export async function runVerify(args: string[], io: ToolIO, defaultConfig: strin
       recovery: values.recovery,
       password: password!,
     });
-    const scopes = new KeyScopes(opened.backend, new IdentityUnlocker(identity, password!));
+    const scopes = new KeyScopes(opened.backend, new IdentityUnlocker(identity, password!, foreignEnvelopeBounds(config.keys.argon2)), {
+      trustUnauthenticated: values['trust-unauthenticated'] ?? false,
+    });
     scopes.addOpened('/', opened.unlocked);
     try {
       if (bar) {
@@ -115,5 +128,5 @@ export async function runVerify(args: string[], io: ToolIO, defaultConfig: strin
     }
   }
   for (const line of verifyLines(report)) io.stdout.write(line + '\n');
-  return report.failed.length === 0 ? EXIT_OK : EXIT_INCOMPLETE;
+  return verifySucceeded(report) ? EXIT_OK : EXIT_INCOMPLETE;
 }

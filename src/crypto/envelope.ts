@@ -26,6 +26,30 @@ export const DEFAULT_ARGON2_PARAMS: Argon2Params = Object.freeze({ m: 65536, t: 
  */
 export const ARGON2_LIMITS = Object.freeze({ maxM: 1_048_576, maxT: 64, maxP: 64 });
 
+/** Upper bounds for argon2 parameters (m in KiB). */
+export interface Argon2Bounds {
+  maxM: number;
+  maxT: number;
+  maxP: number;
+}
+
+/** t and p bounds for an envelope the reader did not write (FORMAT.md §3.5). */
+export const FOREIGN_ARGON2_MAX_T = 16;
+export const FOREIGN_ARGON2_MAX_P = 16;
+
+/**
+ * Bounds for envelopes the reader did not write itself (read from a backend keyring): m at most
+ * 4x the configured m, t and p at most 16 (or the configured value when that is higher), never
+ * beyond ARGON2_LIMITS. Checked before any argon2 work, so a planted keyring costs nothing.
+ */
+export function foreignEnvelopeBounds(configured: Argon2Params = DEFAULT_ARGON2_PARAMS): Argon2Bounds {
+  return {
+    maxM: Math.min(ARGON2_LIMITS.maxM, 4 * configured.m),
+    maxT: Math.min(ARGON2_LIMITS.maxT, Math.max(FOREIGN_ARGON2_MAX_T, configured.t)),
+    maxP: Math.min(ARGON2_LIMITS.maxP, Math.max(FOREIGN_ARGON2_MAX_P, configured.p)),
+  };
+}
+
 /** A sealed identity private key, as stored in the keyring (binary fields standard base64). */
 export interface Envelope {
   kdf: 'argon2id';
@@ -40,13 +64,13 @@ export interface Envelope {
   ct: string;
 }
 
-/** Returns a reason string when params are out of bounds, else undefined. */
-export function argon2ParamsProblem(params: Argon2Params): string | undefined {
+/** Returns a reason string when params are out of `bounds` (default ARGON2_LIMITS), else undefined. */
+export function argon2ParamsProblem(params: Argon2Params, bounds: Argon2Bounds = ARGON2_LIMITS): string | undefined {
   const { m, t, p } = params;
-  if (!Number.isInteger(p) || p < 1 || p > ARGON2_LIMITS.maxP) return `p must be an integer in 1..${ARGON2_LIMITS.maxP}`;
-  if (!Number.isInteger(t) || t < 1 || t > ARGON2_LIMITS.maxT) return `t must be an integer in 1..${ARGON2_LIMITS.maxT}`;
-  if (!Number.isInteger(m) || m < 8 * p || m > ARGON2_LIMITS.maxM) {
-    return `m must be an integer in ${8 * p}..${ARGON2_LIMITS.maxM} (KiB)`;
+  if (!Number.isInteger(p) || p < 1 || p > bounds.maxP) return `p must be an integer in 1..${bounds.maxP}`;
+  if (!Number.isInteger(t) || t < 1 || t > bounds.maxT) return `t must be an integer in 1..${bounds.maxT}`;
+  if (!Number.isInteger(m) || m < 8 * p || m > bounds.maxM) {
+    return `m must be an integer in ${8 * p}..${bounds.maxM} (KiB)`;
   }
   return undefined;
 }
@@ -102,11 +126,12 @@ export async function sealIdentity(
 /**
  * Opens an envelope; returns the 32-byte private key. Throws DC_ERR_WRONG_PASSWORD when the tag
  * fails (wrong password, wrong identity name, or an altered envelope: they cannot be told apart),
- * DC_ERR_KEYRING_INVALID for malformed fields or out-of-bounds params.
+ * DC_ERR_KEYRING_INVALID for malformed fields or params out of `bounds` (default ARGON2_LIMITS;
+ * give foreignEnvelopeBounds() for an envelope read from a backend), before any argon2 work.
  */
-export async function openIdentity(envelope: Envelope, identityName: string, password: string): Promise<Buffer> {
+export async function openIdentity(envelope: Envelope, identityName: string, password: string, bounds?: Argon2Bounds): Promise<Buffer> {
   if (envelope?.kdf !== 'argon2id') throw davError('DC_ERR_KEYRING_INVALID', 'envelope.kdf must be "argon2id"');
-  const problem = argon2ParamsProblem(envelope);
+  const problem = argon2ParamsProblem(envelope, bounds);
   if (problem) throw davError('DC_ERR_KEYRING_INVALID', `envelope: ${problem}`);
   const salt = Buffer.from(envelope.salt ?? '', 'base64');
   const nonce = Buffer.from(envelope.nonce ?? '', 'base64');

@@ -12,4 +12,5 @@ export * from './x25519.js';
 export * from './wrap.js';
 export * from './envelope.js';
 export * from './keyring.js';
+export * from './keyring-tag.js';
 export type * from './mount-key.js';

@@ -22,6 +22,11 @@ export interface KeyWrap {
   nonce: string;
   /** AES-GCM ciphertext of the mount key followed by the 16-byte tag (48 bytes). */
   ct: string;
+  /**
+   * Keyring format 2 only: the keyring tag of this wrap (HMAC-SHA-256, 32 bytes; keyring-tag.ts,
+   * FORMAT.md §3.4). Absent while nobody holding the recipient's private key has tagged it.
+   */
+  tag?: string;
 }
 
 function wrapKey(shared: Buffer, ephemeralPublic: Buffer, recipientPublic: Buffer): Buffer {

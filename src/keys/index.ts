@@ -1,11 +1,26 @@
 // Keys: keyrings per mount (store copy + backend escrow), unlocked key sets,
 // custody (recovery identity, revocations, master key file). Re-encryption is an
 // offline job: tools/reencrypt.ts.
-export { KEYRING_DIR, KEYRING_PATH, KeyringService, unlockKeys } from './keyring-service.js';
-export type { IdentityInfo, KeyringServiceOptions, OpenIdentity } from './keyring-service.js';
+export { KEYRING_DIR, KEYRING_PATH, REJECTED_KEYRING_PATH, KeyringService, unlockHeld, unlockKeys } from './keyring-service.js';
+export type { EditContext, IdentityInfo, KeyringServiceOptions, OpenIdentity, TrustedKeyring } from './keyring-service.js';
 export { createMountKeySet, wipeMountKeys } from './keyset.js';
 export type { MountKey, MountKeySet } from './types.js';
-export { addCurrentKey, currentOf, dropKeysExcept, recipientsOf, removeIdentity, removeWrapsOf, unwrapEvery, wrapKeysTo } from './keyring-edit.js';
+export {
+  addCurrentKey,
+  currentEntry,
+  currentId,
+  currentOf,
+  dropKeysExcept,
+  emptyKeyring,
+  importAuthenticated,
+  mergeEscrow,
+  recipientsOf,
+  removeIdentity,
+  removeWrapsOf,
+  tagHeld,
+  unwrapEvery,
+  wrapKeysTo,
+} from './keyring-edit.js';
 export {
   addToKeyringIndex,
   bumpKeysEpoch,

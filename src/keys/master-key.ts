@@ -7,7 +7,7 @@ import { chmod, mkdir, open, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { generateIdentityKeyPair, publicKeyFromPrivate, X25519_KEY_BYTES } from '../crypto/index.js';
 import { davError } from '../errors.js';
-import type { IdentityInfo } from './keyring-service.js';
+import type { IdentityInfo } from './types.js';
 
 export const MASTER_IDENTITY = 'master';
 const MASTER_FILE_FORMAT = 'davcrypt-master-key/1';

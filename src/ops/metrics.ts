@@ -74,7 +74,7 @@ export class GatewayMetrics {
     const integrity = new Counter({ name: 'davcrypt_integrity_failures_total', help: 'Requests that failed because stored ciphertext did not verify, by code.', labelNames: ['code'], registers });
     const logins = new Counter({ name: 'davcrypt_logins_total', help: 'Password checks and throttled attempts: outcome success, failure or throttled.', labelNames: ['outcome'], registers });
     for (const outcome of ['success', 'failure', 'throttled']) logins.inc({ outcome }, 0);
-    const keyOps = new Counter({ name: 'davcrypt_key_operations_total', help: 'Key operations of the gateway: unlock (mount keys opened at a login), create (first key), wrap (keys wrapped to new members), adopt (keyring taken from the backend: the store had none).', labelNames: ['operation'], registers });
+    const keyOps = new Counter({ name: 'davcrypt_key_operations_total', help: 'Key operations of the gateway: unlock (mount keys opened at a login), create (first key), wrap (keys wrapped to new members), adopt (keys taken over from the backend copy, each vouched for by a keyring tag of the identity opening it).', labelNames: ['operation'], registers });
     for (const operation of ['unlock', 'create', 'wrap', 'adopt']) keyOps.inc({ operation }, 0);
 
     this.unsubscribe.push(

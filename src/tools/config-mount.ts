@@ -1,17 +1,18 @@
 // Config form of the tools: finds a configured mount, opens its raw backend and the
 // gateway's store, and unlocks the mount's keys with a user's password (her user
-// record) or the recovery identity, from the keyring the gateway trusts (store copy;
-// the backend copy only when the store has none). Uses the users/keys services.
+// record), the recovery identity (the store's) or the master key file, from the keyring the gateway trusts
+// (store copy, plus backend keys the identity's own keyring tag vouches for; never
+// trust on first use). Uses the users/keys services.
 import { timingSafeEqual } from 'node:crypto';
 import type { Backend } from '../backends/index.js';
 import type { Config, MountConfig } from '../config/index.js';
-import { openIdentity, publicKeyFromPrivate, type Envelope, type Keyring } from '../crypto/index.js';
+import { openIdentity, publicKeyFromPrivate, type Envelope } from '../crypto/index.js';
 import { davError } from '../errors.js';
-import { MASTER_IDENTITY, createMountKeySet, type IdentityInfo, type MasterKey, type MountKey, type MountKeySet } from '../keys/index.js';
+import { MASTER_IDENTITY, createMountKeySet, currentId, type IdentityInfo, type MasterKey, type MountKeySet } from '../keys/index.js';
 import { createLogger } from '../logging.js';
 import { closeStore, createStore } from '../store.js';
 import { createUserServices, userIdentity, type UserRecord, type UserServices } from '../users/index.js';
-import { unwrapAllFor, type UnlockedKeyring } from './identity-keys.js';
+import type { UnlockedKeyring } from './identity-keys.js';
 
 export interface ConfiguredMountOptions {
   /** Mount path as in the config ('/' or '/team'; default '/'). */
@@ -88,17 +89,16 @@ async function unlockMount(
   opts: ConfiguredMountOptions,
 ): Promise<{ unlocked: UnlockedKeyring; keys: MountKeySet }> {
   const identity = opts.master ? MASTER_IDENTITY : opts.recovery ? 'recovery' : userIdentity(opts.user!);
-  let keyring: Keyring | undefined = (await services.keyrings.getStored(mountId)) ?? (await services.keyrings.readBackendCopy(backend));
   let record: UserRecord | undefined;
   let envelope: Envelope | undefined;
-  let publicKey: string | undefined;
+  let publicKey: string;
   if (opts.master) {
     publicKey = opts.master.publicKey.toString('base64');
   } else if (opts.recovery) {
     const rec = await services.keyrings.recoveryIdentity();
-    envelope = rec?.envelope ?? keyring?.identities.recovery?.envelope;
-    publicKey = rec ? rec.publicKey.toString('base64') : keyring?.identities.recovery?.publicKey;
-    if (!envelope || !publicKey) throw davError('DC_ERR_NO_ACCESS', 'no recovery identity is set up for this gateway or mount');
+    if (!rec) throw davError('DC_ERR_NO_ACCESS', 'the gateway store holds no recovery identity (after a lost store: davcrypt recovery restore)');
+    envelope = rec.envelope;
+    publicKey = rec.publicKey.toString('base64');
   } else {
     record = await services.records.get(opts.user!);
     if (!record) throw davError('DC_ERR_NOT_FOUND', `no user ${opts.user}; see davcrypt user list`);
@@ -112,23 +112,31 @@ async function unlockMount(
     if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) {
       throw davError('DC_ERR_KEYRING_INVALID', `identity ${identity}: envelope does not match its public key`);
     }
-    if (!keyring && opts.createKeys) {
-      // Same path as a first login: creates the mount key, wrapped to the members, recovery and master.
+    const opener = { name: identity, privateKey, envelope };
+    if (opts.createKeys) {
+      // Same path as a login: creates the mount key (wrapped to the members, recovery and master)
+      // when the gateway trusts none, takes over the keys the opener's tags vouch for, writes its tags.
       const members = await membersOf(services, mount, record ?? (mount.perUser ? await ownerRecord(services, opts.user!) : undefined));
-      await services.keyrings.unlockOrCreate(mountId, backend, { name: identity, privateKey }, members);
-      keyring = await services.keyrings.getStored(mountId);
+      await services.keyrings.unlockOrCreate(mountId, backend, opener, members);
     }
+    const { keyring, held } = await services.keyrings.trusted(mountId, backend, [opener]);
     if (!keyring) {
-      throw davError('DC_ERR_NO_ACCESS', `mount ${mount.path} has no keyring yet (no encrypted file was ever written to it)`);
+      throw davError('DC_ERR_NO_ACCESS', `mount ${mount.path} has no keyring the gateway trusts yet (no encrypted file was ever written to it through the gateway)`);
     }
-    const currentId = keyring.current;
-    const unlocked = unwrapAllFor(keyring, identity, privateKey);
-    const all: MountKey[] = [...unlocked.keys].map(([hex, key]) => ({ id: Buffer.from(hex, 'hex'), key }));
-    const current = all.find((k) => k.id.toString('hex') === currentId);
+    if (held.length === 0) throw davError('DC_ERR_NO_ACCESS', `no key of mount ${mount.path} is wrapped to ${identity}`);
+    const currentHex = currentId(keyring);
+    const current = held.find((k) => k.id.toString('hex') === currentHex);
     if (opts.createKeys && !current) {
       throw davError('DC_ERR_NO_ACCESS', `the current key of mount ${mount.path} is not wrapped to ${identity}`);
     }
-    return { unlocked, keys: createMountKeySet(all, current ?? all[0]!) };
+    const unlocked: UnlockedKeyring = {
+      keys: new Map(held.map((k) => [k.id.toString('hex'), k.key])),
+      unauthenticated: new Map(),
+      current: currentHex,
+      holdsCurrent: current !== undefined,
+      unwrapFailures: [],
+    };
+    return { unlocked, keys: createMountKeySet(held, current ?? held[0]!) };
   } finally {
     privateKey.fill(0);
   }

@@ -1,38 +1,53 @@
-// Offline key access for the tools: reads a keyring copy from storage, opens an
-// identity envelope with a password (argon2id, once per distinct envelope), or takes
-// the `master` identity's private key from the master key file, and unwraps every
-// mount key wrapped to that identity, whatever the current key is.
-// Holds private keys in memory only; wipe() drops them. Never writes a keyring.
+// Offline key access for the tools: reads a keyring copy from storage (bounded: size,
+// counts, argon2 parameters checked before any argon2 work), opens an identity envelope
+// with a password (argon2id, once per distinct envelope), or takes the `master`
+// identity's private key from the master key file, and unwraps every mount key wrapped
+// to that identity, split by whether the identity's own keyring tag vouches for it
+// (FORMAT.md §3.6): only those are authenticated. Holds private keys in memory only;
+// wipe() drops them. Never writes a keyring.
 import { timingSafeEqual } from 'node:crypto';
 import { joinPath, type Backend } from '../backends/index.js';
-import { openIdentity, parseKeyring, publicKeyFromPrivate, unwrapMountKey, type Keyring } from '../crypto/index.js';
+import {
+  KEYRING_LIMITS,
+  foreignEnvelopeBounds,
+  highestKey,
+  openIdentity,
+  openKeyringFor,
+  parseKeyring,
+  publicKeyFromPrivate,
+  type Argon2Bounds,
+  type Keyring,
+} from '../crypto/index.js';
 import { davError, isDavcryptError } from '../errors.js';
 import { MASTER_IDENTITY, readMasterKeyFile } from '../keys/index.js';
 
 /** Name of the per-mount folder holding the keyring. */
 export const KEYRING_FOLDER = '.davcrypt';
 export const KEYRING_FILE = 'keyring.json';
-const MAX_KEYRING_BYTES = 16 * 1024 * 1024;
 
 /** Path of the keyring of a mount rooted at `dir` (a normalized backend path). */
 export function keyringPathOf(dir: string): string {
   return joinPath(joinPath(dir, KEYRING_FOLDER), KEYRING_FILE);
 }
 
+/** Bounds for envelopes in keyrings read offline (no config: 4x the default argon2 m). */
+export const OFFLINE_ENVELOPE_BOUNDS: Argon2Bounds = foreignEnvelopeBounds();
+
 /**
- * Reads `<dir>/.davcrypt/keyring.json`; undefined when there is none.
- * Throws DC_ERR_KEYRING_INVALID (malformed or larger than 16 MiB), backend errors.
+ * Reads `<dir>/.davcrypt/keyring.json`; undefined when there is none. Bounded (FORMAT.md §3.5):
+ * larger than KEYRING_LIMITS.maxBytes, too many keys, or an envelope beyond `bounds` (default
+ * OFFLINE_ENVELOPE_BOUNDS) is DC_ERR_KEYRING_INVALID at once. Throws that and backend errors.
  */
-export async function readKeyringAt(backend: Backend, dir: string, signal?: AbortSignal): Promise<Keyring | undefined> {
+export async function readKeyringAt(backend: Backend, dir: string, signal?: AbortSignal, bounds: Argon2Bounds = OFFLINE_ENVELOPE_BOUNDS): Promise<Keyring | undefined> {
   const chunks: Buffer[] = [];
   try {
     const { body } = await backend.read(keyringPathOf(dir), { signal });
     let total = 0;
     for await (const chunk of body) {
       total += (chunk as Buffer).length;
-      if (total > MAX_KEYRING_BYTES) {
+      if (total > KEYRING_LIMITS.maxBytes) {
         body.destroy();
-        throw davError('DC_ERR_KEYRING_INVALID', `keyring ${keyringPathOf(dir)} is larger than 16 MiB`);
+        throw davError('DC_ERR_KEYRING_INVALID', `keyring ${keyringPathOf(dir)} is larger than ${KEYRING_LIMITS.maxBytes} bytes`);
       }
       chunks.push(chunk as Buffer);
     }
@@ -40,13 +55,16 @@ export async function readKeyringAt(backend: Backend, dir: string, signal?: Abor
     if (isDavcryptError(err, 'DC_ERR_NOT_FOUND') || isDavcryptError(err, 'DC_ERR_CONFLICT')) return undefined;
     throw err;
   }
-  return parseKeyring(Buffer.concat(chunks).toString('utf8'));
+  return parseKeyring(Buffer.concat(chunks).toString('utf8'), { argon2: bounds });
 }
 
 /** The unwrapped mount keys of one keyring for one identity, by key id (32 lowercase hex). */
 export interface UnlockedKeyring {
+  /** Keys the identity's own keyring tag vouches for (or, config form, that the gateway store holds). */
   keys: Map<string, Buffer>;
-  /** Id of the keyring's current key, and whether this identity holds it. */
+  /** Keys that opened but carry no valid tag of this identity: used only with --trust-unauthenticated. */
+  unauthenticated: Map<string, Buffer>;
+  /** Id of the keyring's newest key (highest sequence number), and whether it is authenticated for this identity. */
   current: string;
   holdsCurrent: boolean;
   /** Wraps to this identity that did not open (altered keyring): key id and error code. */
@@ -78,7 +96,7 @@ function noIdentity(keyring: Keyring, identity: string): Error {
 export class IdentityUnlocker implements KeyUnlocker {
   private readonly opened = new Map<string, Buffer>();
 
-  constructor(readonly identity: string, private readonly password: string) {}
+  constructor(readonly identity: string, private readonly password: string, private readonly bounds: Argon2Bounds = OFFLINE_ENVELOPE_BOUNDS) {}
 
   /**
    * Unwraps every key of `keyring` wrapped to this identity. Throws DC_ERR_NO_ACCESS (identity
@@ -91,7 +109,7 @@ export class IdentityUnlocker implements KeyUnlocker {
     const cacheKey = `${entry.publicKey}|${entry.envelope.salt}|${entry.envelope.ct}`;
     let privateKey = this.opened.get(cacheKey);
     if (!privateKey) {
-      privateKey = await openIdentity(entry.envelope, this.identity, this.password);
+      privateKey = await openIdentity(entry.envelope, this.identity, this.password, this.bounds);
       const expected = Buffer.from(entry.publicKey, 'base64');
       const actual = publicKeyFromPrivate(privateKey);
       if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) {
@@ -152,28 +170,25 @@ export async function openMasterKeyFile(path: string): Promise<MasterKeyUnlocker
 }
 
 /**
- * Unwraps every key of `keyring` wrapped to `identity` with its open private key. Wraps that do not
- * open are listed, not thrown. Throws DC_ERR_NO_ACCESS when no key at all opens.
+ * Unwraps every key of `keyring` wrapped to `identity` with its open private key and checks each
+ * one's keyring tag against the key's own mount id (offline: the gateway's mount id is not known).
+ * Wraps that do not open are listed, not thrown. Throws DC_ERR_NO_ACCESS when no key at all opens.
  */
 export function unwrapAllFor(keyring: Keyring, identity: string, privateKey: Buffer): UnlockedKeyring {
-  const keys = new Map<string, Buffer>();
-  const unwrapFailures: UnlockedKeyring['unwrapFailures'] = [];
-  for (const k of keyring.keys) {
-    for (const wrap of k.wraps.filter((w) => w.to === identity)) {
-      try {
-        keys.set(k.id, unwrapMountKey(wrap, Buffer.from(k.id, 'hex'), privateKey));
-        break;
-      } catch (err) {
-        unwrapFailures.push({ keyId: k.id, code: isDavcryptError(err) ? err.code : 'DC_ERR_INTERNAL' });
-      }
-    }
-  }
-  if (keys.size === 0) {
+  const opened = openKeyringFor(keyring, identity, privateKey);
+  if (opened.authenticated.size + opened.unauthenticated.size === 0) {
     throw davError('DC_ERR_NO_ACCESS', `no key of this keyring opens with identity ${identity}`, {
-      details: { identity, unwrapFailures: unwrapFailures.length },
+      details: { identity, unwrapFailures: opened.failures.length },
     });
   }
-  return { keys, current: keyring.current, holdsCurrent: keys.has(keyring.current), unwrapFailures };
+  const current = highestKey(keyring.keys)!.id;
+  return {
+    keys: opened.authenticated,
+    unauthenticated: opened.unauthenticated,
+    current,
+    holdsCurrent: opened.authenticated.has(current),
+    unwrapFailures: opened.failures,
+  };
 }
 
 /**

@@ -11,7 +11,7 @@ import type { Backend } from '../backends/index.js';
 import { createDecryptStream, hasMagic } from '../crypto/index.js';
 import { isDavcryptError, toDavcryptError } from '../errors.js';
 import { IdentityUnlocker, type KeyUnlocker } from './identity-keys.js';
-import { KeyScopes, type ScopeOutcome } from './key-scopes.js';
+import { KeyScopes, type ScopeOutcome, type UnauthenticatedUse } from './key-scopes.js';
 import { formatDamage, salvageEncrypted, type DamageRange } from './salvage.js';
 import { countingStream, peekHead } from './streams.js';
 import { fileFailure, rethrowAbort, scanTree, type FileFailure, type ToolProgress } from './tree-scan.js';
@@ -37,6 +37,8 @@ export type RecoverOptions = RecoverKeys & {
   skipBadSegments?: boolean;
   /** Folder of the source to start at (default '/': the mount root holding .davcrypt/keyring.json). */
   start?: string;
+  /** Also decrypt files whose key opened without a valid keyring tag of the identity (listed either way). */
+  trustUnauthenticated?: boolean;
   signal?: AbortSignal;
   progress?: ToolProgress;
 };
@@ -57,15 +59,17 @@ export interface RecoverReport {
   copied: number;
   salvaged: SalvagedFile[];
   failed: FileFailure[];
+  /** Files under a key the identity's keyring tag does not vouch for: skipped, or decrypted with trustUnauthenticated. */
+  unauthenticated: UnauthenticatedUse[];
   /** Keyrings found (start folder and nested mounts) and whether they opened. */
   keyrings: ScopeOutcome[];
   /** Bytes read from the source. */
   sourceBytes: number;
 }
 
-/** True when the report has nothing failed or damaged. */
+/** True when the report has nothing failed, damaged or skipped for an unauthenticated key. */
 export function recoverSucceeded(r: RecoverReport): boolean {
-  return r.failed.length === 0 && r.salvaged.length === 0;
+  return r.failed.length === 0 && r.salvaged.length === 0 && r.unauthenticated.every((u) => u.used);
 }
 
 /** Local path for a normalized backend path below `outDir`. */
@@ -83,8 +87,8 @@ export async function recoverTree(opts: RecoverOptions): Promise<RecoverReport> 
   const start = opts.start ?? '/';
   const { source, signal } = opts;
   const unlocker = opts.unlocker !== undefined ? opts.unlocker : new IdentityUnlocker(opts.identity, opts.password);
-  const scopes = new KeyScopes(source, unlocker);
-  const report: RecoverReport = { files: 0, decrypted: 0, copied: 0, salvaged: [], failed: [], keyrings: [], sourceBytes: 0 };
+  const scopes = new KeyScopes(source, unlocker, { trustUnauthenticated: opts.trustUnauthenticated });
+  const report: RecoverReport = { files: 0, decrypted: 0, copied: 0, salvaged: [], failed: [], unauthenticated: [], keyrings: [], sourceBytes: 0 };
   const folderTimes: { path: string; mtime: Date }[] = [];
   const onBytes = (n: number) => {
     report.sourceBytes += n;
@@ -110,7 +114,7 @@ export async function recoverTree(opts: RecoverOptions): Promise<RecoverReport> 
         if (item.entry.lastModified) await utimes(target, item.entry.lastModified, item.entry.lastModified).catch(() => undefined);
       } catch (err) {
         if (isDavcryptError(err, 'DC_ERR_ABORTED') || signal?.aborted) throw toDavcryptError(signal?.reason ?? err);
-        report.failed.push(fileFailure(item.entry.path, err, scopes));
+        if (!isDavcryptError(err, 'DC_ERR_KEY_UNAUTHENTICATED')) report.failed.push(fileFailure(item.entry.path, err, scopes));
       }
       opts.progress?.fileDone?.(item.entry.path);
     }
@@ -119,6 +123,7 @@ export async function recoverTree(opts: RecoverOptions): Promise<RecoverReport> 
   } catch (err) {
     rethrowAbort(err, signal, 'recover');
   } finally {
+    report.unauthenticated = scopes.unauthenticatedFiles();
     scopes.wipe();
   }
   return report;

@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Backend } from '../backends/index.js';
 import { createDecryptStream, hasMagic, parseHeader } from '../crypto/index.js';
 import { isDavcryptError, toDavcryptError } from '../errors.js';
-import type { KeyScopes, ScopeOutcome } from './key-scopes.js';
+import type { KeyScopes, ScopeOutcome, UnauthenticatedUse } from './key-scopes.js';
 import type { WalkItem } from './walk.js';
 import { countingStream, nullSink, peekHead } from './streams.js';
 import { fileFailure, rethrowAbort, scanTree, type FileFailure, type ToolProgress } from './tree-scan.js';
@@ -33,8 +33,15 @@ export interface VerifyReport {
   /** Files without the magic (not encrypted), counted under plaintext: read only. */
   plaintext: number;
   failed: FileFailure[];
+  /** Files under a key the identity's keyring tag does not vouch for: skipped (not verified), or checked with trustUnauthenticated. */
+  unauthenticated: UnauthenticatedUse[];
   keyrings: ScopeOutcome[];
   sourceBytes: number;
+}
+
+/** True when every file verified (nothing failed, nothing skipped for an unauthenticated key). */
+export function verifySucceeded(r: VerifyReport): boolean {
+  return r.failed.length === 0 && r.unauthenticated.every((u) => u.used);
 }
 
 /**
@@ -43,7 +50,7 @@ export interface VerifyReport {
  */
 export async function verifyTree(opts: VerifyOptions): Promise<VerifyReport> {
   const { source, scopes, signal } = opts;
-  const report: VerifyReport = { files: 0, verified: 0, plaintext: 0, failed: [], keyrings: [], sourceBytes: 0 };
+  const report: VerifyReport = { files: 0, verified: 0, plaintext: 0, failed: [], unauthenticated: [], keyrings: [], sourceBytes: 0 };
   const onBytes = (n: number) => {
     report.sourceBytes += n;
     opts.progress?.bytes?.(n);
@@ -58,6 +65,8 @@ export async function verifyTree(opts: VerifyOptions): Promise<VerifyReport> {
     for await (const item of scan) await verifyOne(opts, item, report, onBytes);
   } catch (err) {
     rethrowAbort(err, signal, 'verify');
+  } finally {
+    report.unauthenticated = scopes.unauthenticatedFiles();
   }
   return report;
 }
@@ -89,7 +98,7 @@ async function verifyOne(opts: VerifyOptions, item: WalkItem, report: VerifyRepo
     }
   } catch (err) {
     if (isDavcryptError(err, 'DC_ERR_ABORTED') || signal?.aborted) throw toDavcryptError(signal?.reason ?? err);
-    report.failed.push(fileFailure(path, err, scopes));
+    if (!isDavcryptError(err, 'DC_ERR_KEY_UNAUTHENTICATED')) report.failed.push(fileFailure(path, err, scopes));
   }
   opts.progress?.fileDone?.(path);
 }

@@ -153,11 +153,9 @@ export class AccountService {
     for (const mount of candidates) {
       const mountId = this.backends.mountId(mount, name);
       const stored = await this.keyrings.getStored(mountId);
-      if (stored) {
-        const found = stored.identities[identity];
-        if (found?.envelope) return { identity: found, source: 'store', mountId };
-        continue;
-      }
+      const inStore = stored?.identities[identity];
+      if (inStore?.envelope) return { identity: inStore, source: 'store', mountId };
+      // The trusted store copy holds only identities the gateway vouched for; her entry may be on the backend only.
       // A look-up for a name nobody has authenticated as yet: open nothing that stays open or creates folders.
       const backend = await this.backends.probe(mount, name);
       if (!backend) continue;

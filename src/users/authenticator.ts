@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { openIdentity, sealIdentity, type Argon2Params, type Envelope } from '../crypto/index.js';
 import { davError, isDavcryptError } from '../errors.js';
 import type Keyv from 'keyv';
-import { keysEpoch, revokedUsers, type IdentityInfo, type KeyringService, type MasterKey, type MountKeySet } from '../keys/index.js';
+import { keysEpoch, revokedUsers, type IdentityInfo, type KeyringService, type MasterKey, type MountKeySet, type OpenIdentity } from '../keys/index.js';
 import { EncryptingBackend, LimitedBackend, LruEncryptionMetaCache, RequestSlots, type Backend, type EncryptionMetaCache } from '../backends/index.js';
 import type { Logger } from '../logging.js';
 import { publishLogin } from '../events.js';
@@ -250,7 +250,7 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
           continue;
         }
         const members = mount.perUser ? [identityOf(session.record)] : await this.membersOf(mount.users ?? ['*'], session.record, revoked);
-        const self = { name: userIdentity(name), privateKey: session.privateKey };
+        const self = { name: userIdentity(name), privateKey: session.privateKey, envelope: session.record.envelope };
         let keys: MountKeySet;
         try {
           keys = await this.unlock(id, raw, self, members);
@@ -280,17 +280,14 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
     return new LimitedBackend(backend, slots);
   }
 
-  /** Master mode opens with the master key first; the user's own wrap is the fallback (and adds the master wraps). */
-  private async unlock(id: string, raw: Backend, self: { name: string; privateKey: Buffer }, members: IdentityInfo[]): Promise<MountKeySet> {
+  /**
+   * Opens a mount's keys with the user's identity, and in master mode with the master key first:
+   * both are openers, so both write their keyring tags and either one's tag vouches for a key.
+   */
+  private unlock(id: string, raw: Backend, self: OpenIdentity, members: IdentityInfo[]): Promise<MountKeySet> {
     const { keyrings, master } = this.options;
-    if (master) {
-      try {
-        return await keyrings.unlockOrCreate(id, raw, { name: master.identity.name, privateKey: master.privateKey }, members);
-      } catch (err) {
-        if (!isDavcryptError(err, 'DC_ERR_NO_ACCESS')) throw err;
-      }
-    }
-    return keyrings.unlockOrCreate(id, raw, self, members);
+    const openers: OpenIdentity[] = master ? [{ name: master.identity.name, privateKey: master.privateKey }, self] : [self];
+    return keyrings.unlockOrCreate(id, raw, openers, members);
   }
 
   /** Wraps a mount's raw backend; header metadata (not secret) is cached per mount across sessions. */

@@ -6,8 +6,8 @@ import { timingSafeEqual } from 'node:crypto';
 import type Keyv from 'keyv';
 import type { Backend } from '../backends/types.js';
 import type { Config, MountConfig } from '../config/types.js';
-import { openIdentity, type Keyring } from '../crypto/index.js';
-import { davError, isDavcryptError } from '../errors.js';
+import { deriveTagKey, openIdentity, type Envelope, type Keyring } from '../crypto/index.js';
+import { davError } from '../errors.js';
 import { getStoredRecovery, keyringIndex, setStoredRecovery, type IdentityInfo, type MasterKey } from '../keys/index.js';
 import type { Logger } from '../logging.js';
 import { assertKeyPair } from './accounts.js';
@@ -39,6 +39,8 @@ export interface OpenedIdentity {
   name: string;
   privateKey: Buffer;
   publicKey: Buffer;
+  /** Its envelope (trusted record), for keyring identity entries; none for master. */
+  envelope?: Envelope;
 }
 
 /** Any valid user name resolves a shared mount's location (it has no {user}). */
@@ -82,40 +84,32 @@ export function identityOfRecord(record: UserRecord): IdentityInfo {
 }
 
 /**
- * Opens the recovery identity with its password: the store's, or when the store has none (lost
- * store) the first `candidates` keyring's `identities.recovery` that the password opens (trust on
- * first use; it is then saved to the store). Throws DC_ERR_NO_ACCESS (none set up),
- * DC_ERR_WRONG_PASSWORD, DC_ERR_KEYRING_INVALID.
+ * Opens the recovery identity with its password, from the store only: a recovery identity found in
+ * a backend keyring is never adopted here (after a lost store, `davcrypt recovery restore` puts it
+ * back, proven by the recovery password). Leaves the recovery tag key in the store when it is not
+ * there yet, so the gateway tags wraps to recovery from then on. Throws DC_ERR_NO_ACCESS (none
+ * set up), DC_ERR_WRONG_PASSWORD, DC_ERR_KEYRING_INVALID.
  */
-export async function openRecovery(ctx: CustodyContext, password: string, candidates: Keyring[] = []): Promise<OpenedIdentity> {
+export async function openRecovery(ctx: CustodyContext, password: string): Promise<OpenedIdentity> {
   const stored = await getStoredRecovery(ctx.store);
-  if (stored) {
-    const privateKey = await openIdentity(stored.envelope, 'recovery', password);
-    assertKeyPair(privateKey, stored.publicKey, 'recovery');
-    return { name: 'recovery', privateKey, publicKey: Buffer.from(stored.publicKey, 'base64') };
+  if (!stored) {
+    throw davError(
+      'DC_ERR_NO_ACCESS',
+      'the store holds no recovery identity (run: davcrypt recovery init --config FILE; after a lost store: davcrypt recovery restore --config FILE)',
+    );
   }
-  let lastError: unknown;
-  for (const keyring of candidates) {
-    const entry = keyring.identities.recovery;
-    if (!entry?.envelope) continue;
-    try {
-      const privateKey = await openIdentity(entry.envelope, 'recovery', password);
-      assertKeyPair(privateKey, entry.publicKey, 'recovery');
-      await setStoredRecovery(ctx.store, { publicKey: entry.publicKey, envelope: entry.envelope, created: new Date().toISOString() });
-      ctx.logger.warn('recovery identity adopted from a backend keyring (the store had none: lost store?)');
-      return { name: 'recovery', privateKey, publicKey: Buffer.from(entry.publicKey, 'base64') };
-    } catch (err) {
-      if (!isDavcryptError(err, 'DC_ERR_WRONG_PASSWORD') && !isDavcryptError(err, 'DC_ERR_KEYRING_INVALID')) throw err;
-      lastError = err;
-    }
+  const privateKey = await openIdentity(stored.envelope, 'recovery', password);
+  assertKeyPair(privateKey, stored.publicKey, 'recovery');
+  if (!stored.tagKey) {
+    await setStoredRecovery(ctx.store, { ...stored, tagKey: deriveTagKey(privateKey).toString('base64') });
+    ctx.logger.info('recovery tag key stored: the gateway now tags wraps to the recovery identity');
   }
-  if (lastError) throw lastError;
-  throw davError('DC_ERR_NO_ACCESS', 'no recovery identity is set up (run: davcrypt recovery init --config FILE)');
+  return { name: 'recovery', privateKey, publicKey: Buffer.from(stored.publicKey, 'base64'), envelope: stored.envelope };
 }
 
 /** Opens the identity an Opener names. Throws DC_ERR_NOT_FOUND (no such user), DC_ERR_WRONG_PASSWORD, DC_ERR_NO_ACCESS. */
-export async function openOpener(ctx: CustodyContext, opener: Opener, candidates: Keyring[] = []): Promise<OpenedIdentity> {
-  if (opener.kind === 'recovery') return openRecovery(ctx, opener.password, candidates);
+export async function openOpener(ctx: CustodyContext, opener: Opener): Promise<OpenedIdentity> {
+  if (opener.kind === 'recovery') return openRecovery(ctx, opener.password);
   if (opener.kind === 'master') {
     return { name: opener.key.identity.name, privateKey: Buffer.from(opener.key.privateKey), publicKey: opener.key.publicKey };
   }
@@ -124,7 +118,7 @@ export async function openOpener(ctx: CustodyContext, opener: Opener, candidates
   const name = userIdentity(opener.name);
   const privateKey = await openIdentity(record.envelope, name, opener.password);
   assertKeyPair(privateKey, record.publicKey, name);
-  return { name, privateKey, publicKey: Buffer.from(record.publicKey, 'base64') };
+  return { name, privateKey, publicKey: Buffer.from(record.publicKey, 'base64'), envelope: record.envelope };
 }
 
 /** True when the keyring's entry for `name` holds exactly this public key (wraps to it are trustworthy). */
@@ -133,6 +127,26 @@ export function holdsPublicKey(keyring: Keyring, name: string, publicKey: Buffer
   if (!entry) return false;
   const have = Buffer.from(entry.publicKey, 'base64');
   return have.length === publicKey.length && timingSafeEqual(have, publicKey);
+}
+
+/**
+ * The identities of a trusted keyring that trusted records confirm (same public key): users with
+ * a user record, the store's recovery identity, the configured master identity. The recipients of
+ * a new key (rotate, revoke): an identity that only the keyring names gets no wrap.
+ */
+export async function trustedRecipients(ctx: CustodyContext, keyring: Keyring): Promise<IdentityInfo[]> {
+  const out: IdentityInfo[] = [];
+  const recovery = await getStoredRecovery(ctx.store);
+  for (const [name, entry] of Object.entries(keyring.identities)) {
+    let confirmed: string | undefined;
+    if (name === 'recovery') confirmed = recovery?.publicKey;
+    else if (name === 'master') confirmed = ctx.services.keyrings.masterIdentity?.publicKey.toString('base64');
+    else if (name.startsWith('user:')) confirmed = (await ctx.services.records.get(name.slice(5)))?.publicKey;
+    if (confirmed !== undefined && confirmed === entry.publicKey) {
+      out.push({ name, publicKey: Buffer.from(entry.publicKey, 'base64'), envelope: entry.envelope });
+    }
+  }
+  return out;
 }
 
 /**

@@ -18,8 +18,8 @@ export type { InitialAdminOptions, InitialAdminOutcome } from './initial-admin.j
 export { createWebdavHome } from './mount-backends.js';
 export { knownKeyrings, mountAt, openCustody, openOpener, openRecovery } from './custody-context.js';
 export type { CustodyContext, KnownKeyring, OpenedIdentity, Opener } from './custody-context.js';
-export { recoveryCover, recoveryInit, resetPassword } from './recovery.js';
-export type { KeyringCoverage, RecoveryInitReport, ResetKeyring, ResetReport } from './recovery.js';
+export { recoveryCover, recoveryInit, recoveryRestore, recoveryTag, resetPassword } from './recovery.js';
+export type { KeyringCoverage, RecoveryInitReport, RecoveryRestoreReport, RecoveryTagReport, ResetKeyring, ResetReport } from './recovery.js';
 export { dropOldKeys, grantMount, keyedMount, openMountKeys, revokeMount, rotateMount } from './mount-access.js';
 export type { GrantReport, RevokeReport, RotateReport } from './mount-access.js';
 export { applyRestore, envelopeCostProblem, planRestore, publicKeyFingerprint } from './restore.js';

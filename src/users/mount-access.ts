@@ -8,9 +8,11 @@ import {
   addCurrentKey,
   bumpKeysEpoch,
   createMountKeySet,
+  currentId,
   dropKeysExcept,
   markRevoked,
   removeIdentity,
+  tagHeld,
   unwrapEvery,
   wipeMountKeys,
   wrapKeysTo,
@@ -18,7 +20,7 @@ import {
   type MountKeySet,
 } from '../keys/index.js';
 import type { MountConfig } from '../config/types.js';
-import { backendOf, holdsPublicKey, identityOfRecord, mountAt, openOpener, type CustodyContext, type Opener } from './custody-context.js';
+import { backendOf, holdsPublicKey, identityOfRecord, mountAt, openOpener, trustedRecipients, type CustodyContext, type Opener } from './custody-context.js';
 import { mountAllows } from './mount-backends.js';
 import { assertValidUserName, userIdentity } from './names.js';
 
@@ -81,20 +83,21 @@ export async function grantMount(ctx: CustodyContext, path: string, user: string
   const backend = await backendOf(ctx, { mount });
   const opened = await openOpener(ctx, opener);
   try {
-    const report = await ctx.services.keyrings.update(mountId, backend, async (keyring) => {
+    const report = await ctx.services.keyrings.update(mountId, backend, async (keyring, edit) => {
       if (!holdsPublicKey(keyring, opened.name, opened.publicKey)) {
         throw davError('DC_ERR_NO_ACCESS', `the keyring of ${mount.path} holds no identity ${opened.name} with this key`);
       }
       const { keys, missing } = unwrapEvery(keyring, opened.name, opened.privateKey);
       try {
         if (keys.length === 0) throw davError('DC_ERR_NO_ACCESS', `no key of ${mount.path} is wrapped to ${opened.name}`);
-        const added = wrapKeysTo(keyring, keys, identityOfRecord(record));
+        const added = wrapKeysTo(keyring, keys, identityOfRecord(record), edit.tagKeys);
+        tagHeld(keyring, keys, edit.tagKeys);
         await markRevoked(ctx.store, mountId, user, false);
         return { save: true, result: { mountId, added, notHeld: missing } };
       } finally {
         wipeMountKeys(keys);
       }
-    });
+    }, { openers: [opened] });
     await bumpKeysEpoch(ctx.store);
     return report;
   } finally {
@@ -112,7 +115,7 @@ export async function revokeMount(ctx: CustodyContext, path: string, user: strin
   const { mount, mountId } = sharedMount(ctx, path, user, 'revoked');
   const backend = await backendOf(ctx, { mount });
   // The marker is set under the keyring mutex, where gateway logins re-read it before wrapping keys.
-  const report = await ctx.services.keyrings.update(mountId, backend, async (keyring) => {
+  const report = await ctx.services.keyrings.update(mountId, backend, async (keyring, edit) => {
     const identity = userIdentity(user);
     if (keyring.identities[identity] && Object.keys(keyring.identities).length === 1) {
       throw davError('DC_ERR_USAGE', `${user} is the only identity of ${mount.path}: revoking her would leave nobody able to open it`);
@@ -121,7 +124,7 @@ export async function revokeMount(ctx: CustodyContext, path: string, user: strin
     const had = keyring.identities[identity] !== undefined;
     const removedWraps = removeIdentity(keyring, identity);
     if (!had && removedWraps === 0) return { save: false, result: { mountId, removedWraps, stillInConfig: false } as RevokeReport };
-    const key = addCurrentKey(keyring);
+    const key = addCurrentKey(keyring, mountId, { tagKeys: edit.tagKeys, recipients: await trustedRecipients(ctx, keyring) });
     wipeMountKeys([key]);
     return { save: true, result: { mountId, removedWraps, newCurrent: key.id.toString('hex'), stillInConfig: false } as RevokeReport };
   }).catch(async (err: unknown) => {
@@ -138,11 +141,13 @@ export async function revokeMount(ctx: CustodyContext, path: string, user: strin
 export async function rotateMount(ctx: CustodyContext, path: string, owner?: string): Promise<RotateReport> {
   const target = keyedMount(ctx, path, owner);
   const backend = await backendOf(ctx, target);
-  const report = await ctx.services.keyrings.update(target.mountId, backend, (keyring) => {
-    const previous = keyring.current;
-    const key = addCurrentKey(keyring);
+  const report = await ctx.services.keyrings.update(target.mountId, backend, async (keyring, edit) => {
+    const previous = currentId(keyring);
+    const recipients = await trustedRecipients(ctx, keyring);
+    const key = addCurrentKey(keyring, target.mountId, { tagKeys: edit.tagKeys, recipients });
     wipeMountKeys([key]);
-    return { save: true, result: { mountId: target.mountId, previous, current: keyring.current, wrappedTo: Object.keys(keyring.identities) } };
+    const wrappedTo = keyring.keys.find((k) => k.id === key.id.toString('hex'))!.wraps.map((w) => w.to).sort();
+    return { save: true, result: { mountId: target.mountId, previous, current: currentId(keyring), wrappedTo } };
   });
   await bumpKeysEpoch(ctx.store);
   return report;
@@ -155,15 +160,17 @@ export async function rotateMount(ctx: CustodyContext, path: string, owner?: str
 export async function openMountKeys(ctx: CustodyContext, path: string, owner: string | undefined, opener: Opener): Promise<{ keys: MountKeySet; all: MountKey[]; missing: string[] }> {
   const target = keyedMount(ctx, path, owner);
   const backend = await backendOf(ctx, target);
-  const keyring = await ctx.services.keyrings.load(target.mountId, backend);
-  if (!keyring) throw davError('DC_ERR_NO_ACCESS', `mount ${target.mountId} has no keyring yet`);
-  const opened = await openOpener(ctx, opener, [keyring]);
+  const opened = await openOpener(ctx, opener);
   try {
+    const { keyring, held } = await ctx.services.keyrings.trusted(target.mountId, backend, [opened]);
+    wipeMountKeys(held);
+    if (!keyring) throw davError('DC_ERR_NO_ACCESS', `mount ${target.mountId} has no keyring the gateway trusts yet`);
     if (!holdsPublicKey(keyring, opened.name, opened.publicKey)) {
       throw davError('DC_ERR_NO_ACCESS', `the keyring of ${target.mountId} holds no identity ${opened.name} with this key`);
     }
     const { keys, missing } = unwrapEvery(keyring, opened.name, opened.privateKey);
-    const current = keys.find((k) => k.id.toString('hex') === keyring.current);
+    const currentHex = currentId(keyring);
+    const current = keys.find((k) => k.id.toString('hex') === currentHex);
     if (!current) {
       wipeMountKeys(keys);
       throw davError('DC_ERR_NO_ACCESS', `the current key of ${target.mountId} is not wrapped to ${opened.name}`);

@@ -6,7 +6,7 @@
 // keyring service to judge, and each user still needs her own password to log in.
 import { createHash } from 'node:crypto';
 import type { Config, MountConfig } from '../config/types.js';
-import type { Envelope, Keyring } from '../crypto/index.js';
+import { ARGON2_LIMITS, type Envelope, type Keyring } from '../crypto/index.js';
 import { publishAccount } from '../events.js';
 import { SHARED_LOCATION_USER } from './custody-context.js';
 import type { UserRecord } from './records.js';
@@ -68,8 +68,8 @@ export function envelopeCostProblem(envelope: Envelope, configured: Config['keys
 
 /**
  * Scans the backends of every encrypted mount and plans the restore. `only`: restrict to these
- * names (their homes are then looked up directly, not listed). Reads keyrings only (store copy
- * first, else the backend copy); writes nothing. Home folders that cannot be listed and keyrings
+ * names (their homes are then looked up directly, not listed). Reads keyrings only (the store
+ * copy and the backend copy; the store copy's entry wins for a name both hold); writes nothing. Home folders that cannot be listed and keyrings
  * that cannot be read land in `unreadable`; throws store errors only.
  */
 export async function planRestore(config: Config, services: UserServices, only: string[] = []): Promise<RestorePlan> {
@@ -78,15 +78,22 @@ export async function planRestore(config: Config, services: UserServices, only: 
   const wanted = (name: string) => isValidUserName(name) && (only.length === 0 || only.includes(name));
   const collect = async (mount: MountConfig, locationUser: string, accept: (name: string) => boolean) => {
     const mountId = services.backends.mountId(mount, locationUser);
-    let keyring: Keyring | undefined;
+    // The store copy names only identities the gateway vouched for (keyring format 2 takes none from
+    // the backend); the backend copy may name others: both are read, the store copy's entries win.
+    let stored: Keyring | undefined;
+    let remote: Keyring | undefined;
     try {
-      keyring = (await services.keyrings.getStored(mountId)) ?? (await readBackendKeyring(services, mount, locationUser));
+      stored = await services.keyrings.getStored(mountId);
+      remote = await readBackendKeyring(services, mount, locationUser);
     } catch (err) {
-      unreadable.push({ mountId, error: `${(err as { code?: string }).code ?? 'error'}: ${(err as Error).message}` });
-      return;
+      if (!stored) {
+        unreadable.push({ mountId, error: `${(err as { code?: string }).code ?? 'error'}: ${(err as Error).message}` });
+        return;
+      }
     }
-    if (!keyring) return;
-    for (const [identity, entry] of Object.entries(keyring.identities)) {
+    if (!stored && !remote) return;
+    const identities = { ...(remote?.identities ?? {}), ...(stored?.identities ?? {}) };
+    for (const [identity, entry] of Object.entries(identities)) {
       if (!identity.startsWith('user:') || !entry.envelope) continue;
       const name = identity.slice('user:'.length);
       if (!wanted(name) || !accept(name)) continue;
@@ -168,7 +175,8 @@ async function readBackendKeyring(services: UserServices, mount: MountConfig, us
   const backend = await services.backends.probe(mount, user);
   if (!backend) return undefined;
   try {
-    return await services.keyrings.readBackendCopy(backend);
+    // restore never opens an envelope; it lists each one's argon2 cost as out-of-bounds itself (decide()).
+    return await services.keyrings.readBackendCopy(backend, { argon2: ARGON2_LIMITS });
   } finally {
     await backend.close();
   }

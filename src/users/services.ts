@@ -3,6 +3,7 @@
 // Shared by the server (app.ts) and the `user` commands so both behave alike.
 import type Keyv from 'keyv';
 import { timeoutsOf, type Config } from '../config/types.js';
+import { deriveTagKey } from '../crypto/index.js';
 import { KeyringService, type MasterKey } from '../keys/index.js';
 import type { Logger } from '../logging.js';
 import { AccountService } from './accounts.js';
@@ -29,7 +30,14 @@ export interface UserServicesOptions {
 export function createUserServices(config: Config, store: Keyv, logger: Logger, options: UserServicesOptions = {}): UserServices {
   const records = new UserRecords(store);
   const master = options.master;
-  const keyrings = new KeyringService({ store, logger, backendCopy: config.keys.backendKeyring, master: master?.identity });
+  const keyrings = new KeyringService({
+    store,
+    logger,
+    backendCopy: config.keys.backendKeyring,
+    master: master?.identity,
+    masterTagKey: master ? deriveTagKey(master.privateKey) : undefined,
+    argon2: config.keys.argon2,
+  });
   const timeouts = timeoutsOf(config);
   const backends = new MountBackends(config.mounts, logger, {
     connectMs: timeouts.backendConnectSeconds * 1000, headersMs: timeouts.backendHeadersSeconds * 1000, bodyMs: timeouts.backendBodySeconds * 1000,

@@ -13,11 +13,14 @@ import { runMount } from '../../src/cli/mount.js';
 import { runRecover } from '../../src/cli/recover.js';
 import { runRecovery } from '../../src/cli/recovery.js';
 import { runUser } from '../../src/cli/user.js';
-import { openIdentity, parseKeyring, type Keyring } from '../../src/crypto/index.js';
+import { openIdentity, highestKey, parseKeyring, type Keyring } from '../../src/crypto/index.js';
 import { gatewayRequest, patternBytes, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { inProcessCliIO } from '../helpers/cli.js';
 import { basicAuthorization } from '../../src/backends/webdav-http.js';
 import { makeTempDir } from '../helpers/tmp.js';
+
+/** The current key of a keyring the gateway wrote (format 2: highest sequence number). */
+const currentOfRing = (k: { keys: { id: string; seq: number }[] }): string => highestKey(k.keys)!.id;
 
 const cliIO = inProcessCliIO;
 
@@ -145,20 +148,20 @@ describe('key custody against a running gateway', () => {
     expect(grant.stdout()).toMatch(/granted carol on shared:\/team: 1 key wrapped/);
     expect((await get(gw, '/team/plan.txt', gw.authHeader('carol'))).body.toString()).toBe('plan v1');
 
-    const oldKey = (await keyringAt(join(gw.root, 'team'))).current;
+    const oldKey = currentOfRing(await keyringAt(join(gw.root, 'team')));
     const revoke = cliIO('');
     expect(await runMount(['revoke', '/team', 'carol', '--config', config], revoke.io, config)).toBe(0);
     expect(revoke.stdout()).toMatch(/note: carol is still listed/);
     const ring = await keyringAt(join(gw.root, 'team'));
-    expect(ring.current).not.toBe(oldKey);
+    expect(currentOfRing(ring)).not.toBe(oldKey);
     expect(ring.identities['user:carol']).toBeUndefined();
     expect(ring.keys.flatMap((k) => k.wraps.map((w) => w.to))).not.toContain('user:carol');
-    expect(ring.keys.find((k) => k.id === ring.current)!.wraps.map((w) => w.to).sort()).toEqual(['user:alice', 'user:bob']);
+    expect(ring.keys.find((k) => k.id === currentOfRing(ring))!.wraps.map((w) => w.to).sort()).toEqual(['user:alice', 'user:bob']);
     // carol no longer sees the mount (her cached login was dropped with the keys epoch).
     expect((await get(gw, '/team/plan.txt', gw.authHeader('carol'))).status).toBe(404);
     // New files use the new key; everyone else reads old and new; alice's login did not re-grant carol.
     expect(await put(gw, '/team/after.txt', 'after revoke', gw.authHeader('alice'))).toBeLessThan(300);
-    expect((await readFile(join(gw.root, 'team', 'after.txt'))).subarray(10, 26).toString('hex')).toBe(ring.current);
+    expect((await readFile(join(gw.root, 'team', 'after.txt'))).subarray(10, 26).toString('hex')).toBe(currentOfRing(ring));
     expect((await get(gw, '/team/plan.txt', gw.authHeader('bob'))).body.toString()).toBe('plan v1');
     expect((await get(gw, '/team/after.txt', gw.authHeader('bob'))).body.toString()).toBe('after revoke');
     expect((await keyringAt(join(gw.root, 'team'))).identities['user:carol']).toBeUndefined();
@@ -168,18 +171,28 @@ describe('key custody against a running gateway', () => {
     expect((await get(gw, '/team/after.txt', gw.authHeader('carol'))).body.toString()).toBe('after revoke');
   });
 
-  it('lost store after recovery init: reset-password works from the backend keyrings alone', async () => {
+  it('lost store after recovery init: recovery restore (the password proves the identity), then reset-password from the backend keyrings alone', async () => {
     gw = await startTestGateway({ users: { alice: 'alice-pw' } });
     const data = pattern(100_000, 7);
     expect(await put(gw, '/keep.bin', data, gw.authHeader('alice'))).toBeLessThan(300);
     const config = await gw.configFile();
-    expect(await runRecovery(['init', '--user', 'alice', '--config', config], cliIO('rec-pw\nalice-pw\n').io, config)).toBe(0);
+    const init = cliIO('rec-pw\nalice-pw\n');
+    expect(await runRecovery(['init', '--user', 'alice', '--config', config], init.io, config)).toBe(0);
+    const fingerprint = /recovery identity fingerprint: ([0-9a-f]{4}(?: [0-9a-f]{4}){15})/.exec(init.stdout())![1]!;
     await gw.restart({ wipeStore: true });
     expect(await gw.gateway.users.records.get('alice')).toBeUndefined();
+    // No recovery identity is ever taken from the backend by itself.
+    await expect(runRecovery(['reset-password', 'alice', '--config', config], cliIO('rec-pw\nalice-new\n').io, config)).rejects.toMatchObject({ code: 'DC_ERR_NO_ACCESS' });
+    // restore needs the user records to find the homes (the accounts come back first); here: the shared index is empty, so add her record back.
+    await gw.gateway.users.accounts.add('alice', 'alice-pw');
+    await expect(runRecovery(['restore', '--config', config], cliIO('bad-rec\n').io, config)).rejects.toMatchObject({ code: 'DC_ERR_WRONG_PASSWORD' });
+    const restore = cliIO('rec-pw\n');
+    expect(await runRecovery(['restore', '--config', config], restore.io, config)).toBe(0);
+    expect(restore.stdout()).toContain(`fingerprint: ${fingerprint}`);
     const reset = cliIO('rec-pw\nalice-new\n');
     await expect(runRecovery(['reset-password', 'alice', '--config', config], cliIO('bad-rec\nalice-new\n').io, config)).rejects.toMatchObject({ code: 'DC_ERR_WRONG_PASSWORD' });
     expect(await runRecovery(['reset-password', 'alice', '--config', config], reset.io, config)).toBe(0);
-    expect(reset.stdout()).toMatch(/account re-created/);
+    expect(reset.stdout()).toMatch(/^home:alice\t1 key re-wrapped/m);
     expect((await get(gw, '/keep.bin', basic('alice', 'alice-pw'))).status).toBe(401);
     expect(sha((await get(gw, '/keep.bin', basic('alice', 'alice-new'))).body)).toBe(sha(data));
   });
@@ -193,9 +206,9 @@ describe('key custody against a running gateway', () => {
     expect(await runKey(['rotate', '/', '--user', 'alice', '--config', config], out.io, config)).toBe(0);
     const ring = await keyringAt(join(gw.storageRoot, 'alice'));
     expect(ring.keys).toHaveLength(2);
-    expect(out.stdout()).toContain(`new current key ${ring.current}`);
+    expect(out.stdout()).toContain(`new current key ${currentOfRing(ring)}`);
     expect(await put(gw, '/new.txt', 'new', gw.authHeader())).toBeLessThan(300);
-    expect((await readFile(join(gw.storageRoot, 'alice', 'new.txt'))).subarray(10, 26).toString('hex')).toBe(ring.current);
+    expect((await readFile(join(gw.storageRoot, 'alice', 'new.txt'))).subarray(10, 26).toString('hex')).toBe(currentOfRing(ring));
     expect((await readFile(join(gw.storageRoot, 'alice', 'old.txt'))).subarray(10, 26).toString('hex')).toBe(ring.keys[0]!.id);
     expect((await get(gw, '/old.txt', gw.authHeader())).body.toString()).toBe('old');
     expect((await get(gw, '/new.txt', gw.authHeader())).body.toString()).toBe('new');

@@ -13,12 +13,15 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createLocalBackend } from '../../src/backends/index.js';
 import { runKey, runMaster } from '../../src/cli/key.js';
 import { runMount } from '../../src/cli/mount.js';
-import { createDecryptStream, parseKeyring, unwrapMountKey, type Keyring } from '../../src/crypto/index.js';
+import { createDecryptStream, highestKey, parseKeyring, unwrapMountKey, type Keyring } from '../../src/crypto/index.js';
 import { createMountKeySet, readMasterKeyFile, unwrapEvery } from '../../src/keys/index.js';
 import { reencryptTree } from '../../src/tools/reencrypt.js';
 import { gatewayRequest, patternBytes, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { inProcessCliIO } from '../helpers/cli.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
+
+/** The current key of a keyring the gateway wrote (format 2: highest sequence number). */
+const currentOfRing = (k: { keys: { id: string; seq: number }[] }): string => highestKey(k.keys)!.id;
 
 const cliIO = inProcessCliIO;
 
@@ -62,15 +65,15 @@ describe('re-encryption and master-key mode', () => {
     await fill(gw, gw.authHeader());
     const home = join(gw.storageRoot, 'alice');
     const config = await gw.configFile();
-    const oldKey = (await keyringAt(home)).current;
+    const oldKey = currentOfRing(await keyringAt(home));
 
     // Rotate, then re-encrypt in-process with a hook that aborts after the second replacement.
     expect(await runKey(['rotate', '/', '--user', 'alice', '--config', config], cliIO('').io, config)).toBe(0);
     const ring = await keyringAt(home);
-    expect(ring.current).not.toBe(oldKey);
+    expect(currentOfRing(ring)).not.toBe(oldKey);
     const backend = await createLocalBackend(home);
     const { keys: opened } = unwrapEvery(ring, 'user:alice', await alicePrivate(gw));
-    const keys = createMountKeySet(opened, opened.find((k) => k.id.toString('hex') === ring.current)!);
+    const keys = createMountKeySet(opened, opened.find((k) => k.id.toString('hex') === currentOfRing(ring))!);
     const controller = new AbortController();
     let replaced = 0;
     await expect(
@@ -85,7 +88,7 @@ describe('re-encryption and master-key mode', () => {
     ).rejects.toMatchObject({ code: 'DC_ERR_ABORTED' });
     // Mid-way: a mix of old and new key ids, every file still reads.
     const ids = await Promise.all(Object.keys(FILES).map((p) => keyIdOf(join(home, ...p.split('/')))));
-    expect(ids.filter((id) => id === ring.current)).toHaveLength(2);
+    expect(ids.filter((id) => id === currentOfRing(ring))).toHaveLength(2);
     expect(ids.filter((id) => id === oldKey)).toHaveLength(4);
     for (const [p, b] of Object.entries(FILES)) expect(sha((await get(gw, p, gw.authHeader())).body), p).toBe(sha(b));
     await backend.close();
@@ -96,19 +99,19 @@ describe('re-encryption and master-key mode', () => {
     expect(await runKey(['reencrypt', '/', '--user', 'alice', '--drop-old', '--config', config], run.io, config)).toBe(0);
     expect(run.stdout()).toMatch(/re-encrypted 4 of 6 files to key [0-9a-f]{32} \(2 already current, 0 plaintext/);
     expect(run.stdout()).toMatch(/dropped 1 old key: /);
-    for (const p of Object.keys(FILES)) expect(await keyIdOf(join(home, ...p.split('/'))), p).toBe(ring.current);
+    for (const p of Object.keys(FILES)) expect(await keyIdOf(join(home, ...p.split('/'))), p).toBe(currentOfRing(ring));
     expect((await stat(join(home, 'b.bin'))).mtimeMs).toBe(mtimeBefore); // modification time kept
     for (const [p, b] of Object.entries(FILES)) expect(sha((await get(gw, p, gw.authHeader())).body), p).toBe(sha(b));
     const after = await keyringAt(home);
-    expect(after.keys.map((k) => k.id)).toEqual([ring.current]);
+    expect(after.keys.map((k) => k.id)).toEqual([currentOfRing(ring)]);
     expect(await readdir(join(home, '.davcrypt', 'reencrypt'))).toEqual([]);
 
     // A second rotate --reencrypt in one go.
     const again = cliIO('alice-pw\n');
     expect(await runKey(['rotate', '/', '--user', 'alice', '--reencrypt', '--drop-old', '--config', config], again.io, config)).toBe(0);
     const third = await keyringAt(home);
-    expect(third.keys.map((k) => k.id)).toEqual([third.current]);
-    for (const p of Object.keys(FILES)) expect(await keyIdOf(join(home, ...p.split('/'))), p).toBe(third.current);
+    expect(third.keys.map((k) => k.id)).toEqual([currentOfRing(third)]);
+    for (const p of Object.keys(FILES)) expect(await keyIdOf(join(home, ...p.split('/'))), p).toBe(currentOfRing(third));
     for (const [p, b] of Object.entries(FILES)) expect(sha((await get(gw, p, gw.authHeader())).body), p).toBe(sha(b));
   });
 

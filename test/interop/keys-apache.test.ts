@@ -1,9 +1,9 @@
 // Key custody with Apache mod_dav as the gateway's backend (127.0.0.1): per-user
 // home folders are created on first use (MKCOL), the key store survives the loss
 // of the gateway's whole data folder (davcrypt restore finds her home on the share; same
-// password, every file reads), and after
-// recovery init a lost store still allows reset-password and offline recover
-// --recovery straight from the WebDAV share. Skips when apache2 is missing.
+// password, every file reads), and after recovery init a lost store still allows recovery
+// restore + reset-password and offline recover --recovery straight from the WebDAV share.
+// Skips when apache2 is missing.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -74,7 +74,7 @@ describe.skipIf(missing !== undefined)('key custody over Apache mod_dav', () => 
     for (const [p, b] of Object.entries(FILES)) expect(await put(p, b, gw.authHeader('alice'))).toBeLessThan(300);
     const raw = await readFile(join(shareRoot, 'homes', 'alice', 'note.txt'));
     expect(raw.subarray(0, 8).toString('latin1')).toBe('DAVCRYPT');
-    expect(JSON.parse(await readFile(join(shareRoot, 'homes', 'alice', '.davcrypt', 'keyring.json'), 'utf8')).format).toBe('davcrypt-keyring/1');
+    expect(JSON.parse(await readFile(join(shareRoot, 'homes', 'alice', '.davcrypt', 'keyring.json'), 'utf8')).format).toBe('davcrypt-keyring/2');
   });
 
   it('survives losing the whole data folder: restore, then same password, every file reads', async () => {
@@ -95,6 +95,10 @@ describe.skipIf(missing !== undefined)('key custody over Apache mod_dav', () => 
     expect(await runRecovery(['init', '--user', 'alice', '--config', config], init.io, config)).toBe(0);
     expect(init.stdout()).toMatch(/^COVERED\thome:alice\t1\/1/m);
     await gw.restart({ wipeStore: true });
+    // The recovery identity comes back only through recovery restore (the recovery password proves it).
+    const restore = cliIO('rec-pw\n');
+    expect(await runRecovery(['restore', '--user', 'alice', '--config', config], restore.io, config)).toBe(0);
+    expect(restore.stdout()).toContain(/recovery identity fingerprint: ([0-9a-f]{4}(?: [0-9a-f]{4}){15})/.exec(init.stdout())![1]!);
     const reset = cliIO('rec-pw\nalice-new\n');
     expect(await runRecovery(['reset-password', 'alice', '--config', config], reset.io, config)).toBe(0);
     expect((await get('/note.txt', basic('alice', 'alice-pw'))).status).toBe(401);

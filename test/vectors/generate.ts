@@ -15,8 +15,8 @@ import {
   wrapMountKey,
   sealIdentity,
   publicKeyFromPrivate,
-  serializeKeyring,
-  type Keyring,
+  type KeyringIdentity,
+  type KeyWrap,
 } from '../../src/crypto/index.js';
 import { pattern, queuedRandom, sha256 } from '../unit/crypto/helpers.js';
 
@@ -152,7 +152,18 @@ const envSalt = derive('envelope salt alice', 16);
 const envNonce = derive('envelope nonce alice', 12);
 const envelope = await sealIdentity(alicePriv, 'user:alice', 'correct horse', params, queuedRandom(envSalt, envNonce));
 const recEnvelope = await sealIdentity(recoveryPriv, 'recovery', 'recovery pass', params, queuedRandom(derive('env salt rec', 16), derive('env nonce rec', 12)));
-const keyring: Keyring = {
+// Keyring format 1 (FORMAT.md §3.3.1), written as davcrypt wrote it before format 2.
+interface KeyringV1 {
+  format: 'davcrypt-keyring/1';
+  current: string;
+  keys: { id: string; created: string; wraps: KeyWrap[] }[];
+  identities: Record<string, KeyringIdentity>;
+}
+const serializeKeyringV1 = (k: KeyringV1) => {
+  const identities = Object.fromEntries(Object.keys(k.identities).sort().map((n) => [n, k.identities[n]]));
+  return `${JSON.stringify({ format: k.format, current: k.current, keys: k.keys, identities }, null, 2)}\n`;
+};
+const keyring: KeyringV1 = {
   format: 'davcrypt-keyring/1',
   current: keyId.toString('hex'),
   keys: [
@@ -199,5 +210,5 @@ const keysDoc = {
   masterPrivateKey: masterPriv.toString('hex'),
 };
 writeFileSync(new URL('keys-v1.json', dir), `${JSON.stringify(keysDoc, null, 2)}\n`);
-writeFileSync(new URL('keyring-v1.json', dir), serializeKeyring(keyring));
+writeFileSync(new URL('keyring-v1.json', dir), serializeKeyringV1(keyring));
 console.log('wrote', cases.length, 'format cases,', Object.keys(golden).length, 'golden files');

@@ -1,12 +1,14 @@
-// Key wraps, password envelopes and keyrings: known answers from test/vectors/keys-v1.json and
-// keyring-v1.json, round trips, and the failure codes.
+// Key wraps, password envelopes and keyrings: known answers from test/vectors/keys-v1.json,
+// keyring-v1.json (format 1, still read) and keyring-v2.json, round trips, and the failure codes.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_ARGON2_PARAMS,
   generateIdentityKeyPair,
+  highestKey,
   newMountKey,
   openIdentity,
+  openKeyringFor,
   parseKeyring,
   publicKeyFromPrivate,
   sealIdentity,
@@ -20,6 +22,7 @@ import { queuedRandom } from './helpers.js';
 const vectorsDir = new URL('../../vectors/', import.meta.url);
 const keysV1 = JSON.parse(readFileSync(new URL('keys-v1.json', vectorsDir), 'utf8'));
 const keyringText = readFileSync(new URL('keyring-v1.json', vectorsDir), 'utf8');
+const keyringV2Text = readFileSync(new URL('keyring-v2.json', vectorsDir), 'utf8');
 const hex = (s: string) => Buffer.from(s, 'hex');
 const mountKey = { id: hex(keysV1.keyId), key: hex(keysV1.mountKey) };
 const small = { m: 256, t: 1, p: 1 };
@@ -96,54 +99,83 @@ describe('password envelopes', () => {
 });
 
 describe('keyring', () => {
-  it('parses the example keyring and opens every identity to the mount key', async () => {
+  it('reads the format 1 example keyring: format 2 shape, seq by order (current last), no tags; every identity opens the mount key', async () => {
     const kr = parseKeyring(keyringText);
-    expect(kr.current).toBe(keysV1.keyId);
-    expect(serializeKeyring(kr)).toBe(keyringText);
+    expect(kr.readFrom).toBe('davcrypt-keyring/1');
+    expect(kr.format).toBe('davcrypt-keyring/2');
+    expect(highestKey(kr.keys)!.id).toBe(keysV1.keyId);
+    expect(kr.keys[0]!.seq).toBe(1);
+    expect(kr.keys[0]!.mount).toBe('');
+    expect(kr.keys[0]!.wraps.every((w) => w.tag === undefined)).toBe(true);
+    // A format 1 keyring cannot be written back until a mount id is given (then it is format 2).
+    expect(() => serializeKeyring(kr)).toThrow(expect.objectContaining({ code: 'DC_ERR_KEYRING_INVALID' }));
     const key = kr.keys[0]!;
     for (const [name, password] of Object.entries(keysV1.keyringPasswords as Record<string, string>)) {
       const priv = await openIdentity(kr.identities[name]!.envelope!, name, password);
       const wrap = key.wraps.find((w) => w.to === name)!;
       expect(unwrapMountKey(wrap, hex(key.id), priv).equals(mountKey.key)).toBe(true);
+      // ...but nothing in a format 1 keyring is authenticated.
+      const opened = openKeyringFor(kr, name, priv);
+      expect([...opened.unauthenticated.keys()]).toEqual([key.id]);
+      expect(opened.authenticated.size).toBe(0);
     }
     const masterWrap = key.wraps.find((w) => w.to === 'master')!;
     expect(unwrapMountKey(masterWrap, hex(key.id), hex(keysV1.masterPrivateKey)).equals(mountKey.key)).toBe(true);
     expect(kr.identities.master!.envelope).toBeUndefined();
   });
 
-  it('serializes stably (field order, sorted identities, trailing newline) and round-trips', () => {
-    const kr = parseKeyring(keyringText);
-    const shuffled = { identities: Object.fromEntries(Object.entries(kr.identities).reverse()), keys: kr.keys, current: kr.current, format: kr.format } as Keyring;
-    expect(serializeKeyring(shuffled)).toBe(keyringText);
-    expect(keyringText.endsWith('}\n')).toBe(true);
-    expect(parseKeyring(JSON.parse(keyringText))).toEqual(kr);
+  it('format 1: the current key gets the highest seq wherever it is in the array', () => {
+    const k = JSON.parse(keyringText);
+    const first = k.keys[0];
+    k.keys.push({ ...structuredClone(first), id: 'a'.repeat(32) });
+    k.keys.unshift({ ...structuredClone(first), id: 'b'.repeat(32) });
+    const kr = parseKeyring(k);
+    expect(kr.keys.map((e) => [e.id.slice(0, 2), e.seq])).toEqual([['bb', 1], [keysV1.keyId.slice(0, 2), 3], ['aa', 2]]);
+    expect(highestKey(kr.keys)!.id).toBe(keysV1.keyId);
   });
 
-  const mutations: [string, (k: any) => void, string][] = [
-    ['format', (k) => (k.format = 'davcrypt-keyring/2'), 'format'],
-    ['current not hex', (k) => (k.current = 'ABC'), 'current'],
-    ['current not a key', (k) => (k.current = '0'.repeat(32)), 'current'],
-    ['keys empty', (k) => (k.keys = []), 'keys'],
-    ['key id uppercase', (k) => (k.keys[0].id = k.keys[0].id.toUpperCase()), 'keys[0].id'],
-    ['duplicate key', (k) => k.keys.push(structuredClone(k.keys[0])), 'keys[1].id'],
-    ['created', (k) => (k.keys[0].created = 'yesterday'), 'keys[0].created'],
-    ['wraps missing', (k) => delete k.keys[0].wraps, 'keys[0].wraps'],
-    ['wrap epk length', (k) => (k.keys[0].wraps[1].epk = 'AAAA'), 'keys[0].wraps[1].epk'],
-    ['wrap ct not base64', (k) => (k.keys[0].wraps[0].ct = 'not base64!'), 'keys[0].wraps[0].ct'],
-    ['wrap nonce unpadded', (k) => (k.keys[0].wraps[0].nonce = k.keys[0].wraps[0].nonce + 'AA'), 'keys[0].wraps[0].nonce'],
-    ['wrap to unknown identity', (k) => (k.keys[0].wraps[0].to = 'user:mallory'), 'keys[0].wraps[0].to'],
-    ['identity name', (k) => (k.identities['admin'] = k.identities['recovery']), 'identities["admin"]'],
-    ['master with envelope', (k) => (k.identities.master.envelope = k.identities.recovery.envelope), 'identities["master"].envelope'],
-    ['user without envelope', (k) => delete k.identities['user:alice'].envelope, 'identities["user:alice"].envelope'],
-    ['envelope kdf', (k) => (k.identities.recovery.envelope.kdf = 'scrypt'), 'identities["recovery"].envelope.kdf'],
-    ['envelope m', (k) => (k.identities.recovery.envelope.m = 1e12), 'identities["recovery"].envelope.m'],
-    ['envelope t', (k) => (k.identities.recovery.envelope.t = 1.5), 'identities["recovery"].envelope.t'],
-    ['public key', (k) => (k.identities.recovery.publicKey = ''), 'identities["recovery"].publicKey'],
-    ['unknown field', (k) => (k.extra = 1), '(root).extra'],
+  it('serializes format 2 stably (field order, keys by seq, sorted identities and wraps, trailing newline) and round-trips', () => {
+    const kr = parseKeyring(keyringV2Text);
+    const shuffled = { identities: Object.fromEntries(Object.entries(kr.identities).reverse()), keys: [...kr.keys].reverse(), format: kr.format } as Keyring;
+    expect(serializeKeyring(shuffled)).toBe(keyringV2Text);
+    expect(keyringV2Text.endsWith('}\n')).toBe(true);
+    expect(parseKeyring(JSON.parse(keyringV2Text))).toEqual(kr);
+  });
+
+  const mutations: [string, 'v1' | 'v2', (k: any) => void, string][] = [
+    ['format', 'v1', (k) => (k.format = 'davcrypt-keyring/3'), 'format'],
+    ['current in format 2', 'v2', (k) => (k.current = k.keys[0].id), '(root).current'],
+    ['current not hex', 'v1', (k) => (k.current = 'ABC'), 'current'],
+    ['current not a key', 'v1', (k) => (k.current = '0'.repeat(32)), 'current'],
+    ['tag in format 1', 'v1', (k) => (k.keys[0].wraps[0].tag = Buffer.alloc(32).toString('base64')), 'keys[0].wraps[0].tag'],
+    ['keys empty', 'v2', (k) => (k.keys = []), 'keys'],
+    ['key id uppercase', 'v2', (k) => (k.keys[0].id = k.keys[0].id.toUpperCase()), 'keys[0].id'],
+    ['duplicate key', 'v2', (k) => k.keys.push(structuredClone(k.keys[0])), 'keys[2].id'],
+    ['mount missing', 'v2', (k) => delete k.keys[0].mount, 'keys[0].mount'],
+    ['mount empty', 'v2', (k) => (k.keys[0].mount = ''), 'keys[0].mount'],
+    ['seq not an integer', 'v2', (k) => (k.keys[0].seq = 1.5), 'keys[0].seq'],
+    ['seq too large', 'v2', (k) => (k.keys[0].seq = 2 ** 53), 'keys[0].seq'],
+    ['created', 'v2', (k) => (k.keys[0].created = 'yesterday'), 'keys[0].created'],
+    ['wraps missing', 'v2', (k) => delete k.keys[0].wraps, 'keys[0].wraps'],
+    ['wrap epk length', 'v2', (k) => (k.keys[0].wraps[1].epk = 'AAAA'), 'keys[0].wraps[1].epk'],
+    ['wrap ct not base64', 'v2', (k) => (k.keys[0].wraps[0].ct = 'not base64!'), 'keys[0].wraps[0].ct'],
+    ['wrap nonce unpadded', 'v2', (k) => (k.keys[0].wraps[0].nonce = k.keys[0].wraps[0].nonce + 'AA'), 'keys[0].wraps[0].nonce'],
+    ['wrap tag length', 'v2', (k) => (k.keys[0].wraps[0].tag = 'AAAA'), 'keys[0].wraps[0].tag'],
+    ['wrap to unknown identity', 'v2', (k) => (k.keys[0].wraps[0].to = 'user:mallory'), 'keys[0].wraps[0].to'],
+    ['wrap to a prototype name', 'v2', (k) => (k.keys[0].wraps[0].to = 'constructor'), 'keys[0].wraps[0].to'],
+    ['identity name', 'v2', (k) => (k.identities['admin'] = k.identities['recovery']), 'identities["admin"]'],
+    ['master with envelope', 'v2', (k) => (k.identities.master.envelope = k.identities.recovery.envelope), 'identities["master"].envelope'],
+    ['user without envelope', 'v2', (k) => delete k.identities['user:alice'].envelope, 'identities["user:alice"].envelope'],
+    ['envelope kdf', 'v2', (k) => (k.identities.recovery.envelope.kdf = 'scrypt'), 'identities["recovery"].envelope.kdf'],
+    ['envelope m', 'v2', (k) => (k.identities.recovery.envelope.m = 1e12), 'identities["recovery"].envelope.m'],
+    ['envelope t', 'v2', (k) => (k.identities.recovery.envelope.t = 1.5), 'identities["recovery"].envelope.t'],
+    ['public key', 'v2', (k) => (k.identities.recovery.publicKey = ''), 'identities["recovery"].publicKey'],
+    ['unknown field', 'v2', (k) => (k.extra = 1), '(root).extra'],
+    ['unknown key field', 'v2', (k) => (k.keys[0].current = true), 'keys[0].current'],
   ];
-  for (const [name, mutate, field] of mutations) {
+  for (const [name, base, mutate, field] of mutations) {
     it(`rejects ${name} naming ${field}`, () => {
-      const k = JSON.parse(keyringText);
+      const k = JSON.parse(base === 'v1' ? keyringText : keyringV2Text);
       mutate(k);
       let err: { code?: string; details?: { field?: string }; message?: string } | undefined;
       try {

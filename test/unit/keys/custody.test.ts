@@ -5,18 +5,22 @@ import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Keyv from 'keyv';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { generateIdentityKeyPair, newMountKey, parseKeyring, serializeKeyring, type Keyring } from '../../../src/crypto/index.js';
+import { deriveTagKey, generateIdentityKeyPair, newMountKey, openKeyringFor, parseKeyring, serializeKeyring, type Keyring } from '../../../src/crypto/index.js';
 import {
   addCurrentKey,
   bumpKeysEpoch,
   createMasterKeyFile,
+  currentId,
   dropKeysExcept,
+  importAuthenticated,
   keysEpoch,
   markRevoked,
+  mergeEscrow,
   readMasterKeyFile,
   recipientsOf,
   removeIdentity,
   revokedUsers,
+  tagHeld,
   unwrapEvery,
   wrapKeysTo,
 } from '../../../src/keys/index.js';
@@ -26,9 +30,13 @@ const alice = generateIdentityKeyPair();
 const bob = generateIdentityKeyPair();
 const id = (name: string, pair: { publicKey: Buffer }) => ({ name, publicKey: pair.publicKey });
 
+const MOUNT = 'shared:/t';
+/** Envelope-shaped filler for identities other than master (the format requires one; never opened here). */
+const filler = { kdf: 'argon2id' as const, m: 64, t: 1, p: 1, salt: Buffer.alloc(16).toString('base64'), nonce: Buffer.alloc(12).toString('base64'), ct: Buffer.alloc(48).toString('base64') };
+
 function ringWith(keys = [newMountKey()]): Keyring {
-  const ring: Keyring = { format: 'davcrypt-keyring/1', current: keys[0]!.id.toString('hex'), keys: [], identities: {} };
-  for (const k of keys) ring.keys.push({ id: k.id.toString('hex'), created: new Date().toISOString(), wraps: [] });
+  const ring: Keyring = { format: 'davcrypt-keyring/2', keys: [], identities: {} };
+  keys.forEach((k, i) => ring.keys.push({ id: k.id.toString('hex'), mount: MOUNT, seq: i + 1, created: new Date().toISOString(), wraps: [] }));
   return ring;
 }
 
@@ -55,12 +63,83 @@ describe('keyring edits', () => {
     wrapKeysTo(ring, [first], id('recovery', bob));
     expect(removeIdentity(ring, 'master')).toBe(1);
     expect(recipientsOf(ring).map((r) => r.name)).toEqual(['recovery']);
-    const next = addCurrentKey(ring);
-    expect(ring.current).toBe(next.id.toString('hex'));
+    const next = addCurrentKey(ring, MOUNT);
+    expect(currentId(ring)).toBe(next.id.toString('hex'));
+    expect(ring.keys.at(-1)!.seq).toBe(2);
     expect(ring.keys.at(-1)!.wraps.map((w) => w.to)).toEqual(['recovery']);
     expect(unwrapEvery(ring, 'recovery', bob.privateKey).keys.map((k) => k.key.toString('hex'))).toEqual([first.key, next.key].map((k) => k.toString('hex')));
     expect(dropKeysExcept(ring, new Set())).toEqual([first.id.toString('hex')]);
-    expect(ring.keys.map((k) => k.id)).toEqual([ring.current]);
+    expect(ring.keys.map((k) => k.id)).toEqual([currentId(ring)]);
+  });
+
+  it('new wraps carry the keyring tag of each identity whose tag key is given; tagHeld fixes missing or wrong ones', () => {
+    const k = newMountKey();
+    const ring = ringWith([k]);
+    const tagKeys = new Map([['master', deriveTagKey(alice.privateKey)]]);
+    wrapKeysTo(ring, [k], id('master', alice), tagKeys);
+    wrapKeysTo(ring, [k], id('recovery', bob));
+    const byTo = (to: string) => ring.keys[0]!.wraps.find((w) => w.to === to)!;
+    expect(openKeyringFor(ring, 'master', alice.privateKey, { mount: MOUNT }).authenticated.size).toBe(1);
+    expect(byTo('recovery').tag).toBeUndefined();
+    expect(openKeyringFor(ring, 'master', alice.privateKey, { mount: 'shared:/other' }).authenticated.size).toBe(0);
+    // The recovery tag key is known to the gateway (store): tagging a held key's wrap makes it authenticated.
+    expect(tagHeld(ring, [k], new Map([['recovery', deriveTagKey(bob.privateKey)]]))).toBe(1);
+    expect(openKeyringFor(ring, 'recovery', bob.privateKey).authenticated.size).toBe(1);
+    byTo('master').tag = byTo('recovery').tag;
+    expect(tagHeld(ring, [k], tagKeys)).toBe(1);
+    expect(tagHeld(ring, [k], tagKeys)).toBe(0);
+    expect(openKeyringFor(ring, 'master', alice.privateKey).authenticated.size).toBe(1);
+    // addCurrentKey: the next seq, wraps only to given recipients the keyring holds with that key, tagged.
+    const next = addCurrentKey(ring, MOUNT, { tagKeys, recipients: [id('master', alice), id('user:mallory', bob), id('recovery', alice)] });
+    expect(ring.keys.at(-1)!.wraps.map((w) => w.to)).toEqual(['master']);
+    expect(openKeyringFor(ring, 'master', alice.privateKey, { mount: MOUNT }).authenticated.get(next.id.toString('hex'))?.equals(next.key)).toBe(true);
+  });
+
+  it('addCurrentKey refuses to go past the largest sequence number (a key planted with seq 2^53 - 1 cannot win by overflow)', () => {
+    const k = newMountKey();
+    const ring = ringWith([k]);
+    ring.keys[0]!.seq = Number.MAX_SAFE_INTEGER;
+    expect(() => addCurrentKey(ring, MOUNT)).toThrow(expect.objectContaining({ code: 'DC_ERR_KEYRING_INVALID' }));
+    expect(ring.keys).toHaveLength(1);
+  });
+
+  it('importAuthenticated takes over only keys an opener\'s own tag vouches for, and no identity from the backend', () => {
+    const [k1, k2] = [newMountKey(), newMountKey()];
+    const remote = ringWith([k1, k2]);
+    const aliceTags = new Map([['user:alice', deriveTagKey(alice.privateKey)]]);
+    wrapKeysTo(remote, [k1], id('user:alice', alice), aliceTags);
+    // k2: wrapped to alice's public key (the storage can do that), tag made up.
+    wrapKeysTo(remote, [k2], id('user:alice', alice));
+    remote.keys[1]!.wraps[0]!.tag = Buffer.alloc(32, 7).toString('base64');
+    remote.identities['user:alice']!.publicKey = bob.publicKey.toString('base64'); // planted identity entry
+    const trusted = ringWith([]);
+    const opener = { name: 'user:alice', privateKey: alice.privateKey };
+    const info = (name: string) => (name === 'user:alice' ? { name, publicKey: alice.publicKey } : undefined);
+    const result = importAuthenticated(trusted, remote, MOUNT, [opener], aliceTags, info);
+    expect(result.keys).toEqual([k1.id.toString('hex')]);
+    expect(trusted.keys.map((k) => k.id)).toEqual([k1.id.toString('hex')]);
+    expect(trusted.identities['user:alice']).toBeUndefined(); // no envelope at hand: the wrap needs one (not master)
+    // For another mount id nothing is taken over.
+    expect(importAuthenticated(ringWith([]), remote, 'shared:/other', [opener], aliceTags, info).keys).toEqual([]);
+  });
+
+  it('mergeEscrow keeps backend-only entries, lets the trusted ones win, and drops what the edit removed', () => {
+    const [k1, k2, k3] = [newMountKey(), newMountKey(), newMountKey()];
+    const trusted = ringWith([k1, k2]);
+    wrapKeysTo(trusted, [k1, k2], id('master', alice));
+    const remote = ringWith([k1, k3]);
+    wrapKeysTo(remote, [k1, k3], { ...id('recovery', bob), envelope: filler });
+    wrapKeysTo(remote, [k1], id('master', bob)); // conflicting master identity and wrap
+    const merged = mergeEscrow(remote, trusted, MOUNT).keyring;
+    expect(merged.keys.map((k) => k.id).sort()).toEqual([k1, k2, k3].map((k) => k.id.toString('hex')).sort());
+    expect(merged.identities.master!.publicKey).toBe(alice.publicKey.toString('base64'));
+    expect(merged.keys.find((k) => k.id === k1.id.toString('hex'))!.wraps.map((w) => w.to).sort()).toEqual(['master', 'recovery']);
+    expect(unwrapEvery({ ...merged, keys: merged.keys.filter((k) => k.id === k1.id.toString('hex')) }, 'master', alice.privateKey).keys).toHaveLength(1);
+    const removed = { keys: new Set([k3.id.toString('hex')]), wraps: new Set<string>(), identities: new Set(['recovery']) };
+    const pruned = mergeEscrow(remote, trusted, MOUNT, removed).keyring;
+    expect(pruned.keys.map((k) => k.id).sort()).toEqual([k1, k2].map((k) => k.id.toString('hex')).sort());
+    expect(pruned.identities.recovery).toBeUndefined();
+    expect(() => serializeKeyring(pruned)).not.toThrow();
   });
 
   it('unwrapEvery throws DC_ERR_UNWRAP_FAILED for a wrap the key does not open', () => {
@@ -124,7 +203,7 @@ it('a keyring edited by these functions still parses (format rules hold)', () =>
   const k = newMountKey();
   const ring = ringWith([k]);
   wrapKeysTo(ring, [k], id('master', alice));
-  addCurrentKey(ring);
+  addCurrentKey(ring, MOUNT);
   expect(parseKeyring(serializeKeyring(ring)).keys).toHaveLength(2);
 });
 

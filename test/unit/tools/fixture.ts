@@ -7,7 +7,9 @@ import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import {
+  computeWrapTag,
   createEncryptStream,
+  deriveTagKey,
   generateIdentityKeyPair,
   newMountKey,
   sealIdentity,
@@ -44,6 +46,10 @@ export interface StorageSpec {
   segmentExponent?: number;
   /** Extra older key (rotation): files listed here are encrypted with it. */
   oldKeyFiles?: Record<string, Buffer | string>;
+  /** Mount id bound into the keyring tags (default "fixture"). */
+  mount?: string;
+  /** Leave every wrap without a tag (keys open but are not authenticated). */
+  untagged?: boolean;
 }
 
 export interface BuiltStorage {
@@ -52,27 +58,33 @@ export interface BuiltStorage {
   keyring: Keyring;
 }
 
-/** Writes a mount rooted at `root` (a local folder). */
+/**
+ * Writes a mount rooted at `root` (a local folder): a keyring in format 2 whose wraps carry each
+ * identity's keyring tag for mount `spec.mount` (default "fixture"), unless `spec.untagged`.
+ */
 export async function buildMount(root: string, spec: StorageSpec): Promise<BuiltStorage> {
   const key = newMountKey();
   const oldKey = spec.oldKeyFiles ? newMountKey() : undefined;
-  const keyring: Keyring = { format: 'davcrypt-keyring/1', current: key.id.toString('hex'), keys: [], identities: {} };
-  const pairs: { name: string; publicKey: Buffer }[] = [];
+  const mount = spec.mount ?? 'fixture';
+  const keyring: Keyring = { format: 'davcrypt-keyring/2', keys: [], identities: {} };
+  const pairs: { name: string; publicKey: Buffer; privateKey: Buffer }[] = [];
   for (const [name, password] of Object.entries(spec.identities)) {
     const pair = generateIdentityKeyPair();
     keyring.identities[name] = {
       publicKey: pair.publicKey.toString('base64'),
       envelope: await sealIdentity(pair.privateKey, name, password, TINY_ARGON2),
     };
-    pairs.push({ name, publicKey: pair.publicKey });
+    pairs.push({ name, publicKey: pair.publicKey, privateKey: pair.privateKey });
   }
-  for (const k of oldKey ? [oldKey, key] : [key]) {
-    keyring.keys.push({
-      id: k.id.toString('hex'),
-      created: new Date().toISOString(),
-      wraps: pairs.map((p) => wrapMountKey(k, p.publicKey, p.name)),
-    });
-  }
+  (oldKey ? [oldKey, key] : [key]).forEach((k, i) => {
+    const entry = { id: k.id.toString('hex'), mount, seq: i + 1, created: new Date().toISOString(), wraps: [] as ReturnType<typeof wrapMountKey>[] };
+    for (const p of pairs) {
+      const wrap = wrapMountKey(k, p.publicKey, p.name);
+      if (!spec.untagged) wrap.tag = computeWrapTag(deriveTagKey(p.privateKey), mount, entry, wrap, k.key);
+      entry.wraps.push(wrap);
+    }
+    keyring.keys.push(entry);
+  });
   await mkdir(join(root, '.davcrypt'), { recursive: true });
   await writeFile(join(root, '.davcrypt', 'keyring.json'), serializeKeyring(keyring));
   const put = async (path: string, data: Buffer) => {

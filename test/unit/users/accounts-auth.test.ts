@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import Keyv from 'keyv';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { resolveConfig, type Config } from '../../../src/config/index.js';
-import { parseKeyring } from '../../../src/crypto/index.js';
+import { highestKey, parseKeyring } from '../../../src/crypto/index.js';
 import { isDavcryptError } from '../../../src/errors.js';
 import { createLogger } from '../../../src/logging.js';
 import { createUserServices, ensureInitialAdmin, type UserServices } from '../../../src/users/index.js';
@@ -126,7 +126,7 @@ describe('accounts and authenticator', () => {
     const onDisk = parseKeyring(await readFile(join(tmp.path, 'storage', 'alice', '.davcrypt', 'keyring.json'), 'utf8'));
     const privNew = await openIdentity(onDisk.identities['user:alice']!.envelope!, 'user:alice', 'new-pw');
     expect(privNew.equals(priv)).toBe(true);
-    expect(onDisk.current).toBe(keys.current.id.toString('hex')); // same key, only the envelope changed
+    expect(highestKey(onDisk.keys)!.id).toBe(keys.current.id.toString('hex')); // same key, only the envelope changed
   });
 
   it('lost store: a user in the backend home keyring is NOT adopted at login; user add with her password and restore bring her back', async () => {
