@@ -219,7 +219,7 @@ export class KeyringService {
     }
     // The recovery identity vouches for backend keys only when the store has no copy (a lost store):
     // its tag key also sits in the store, so with a store copy at hand a stolen store's tag key must
-    // not be able to add keys (docs/SECURITY-keyring.md).
+    // not be able to add keys (docs/SECURITY.md §3).
     const importers = stored ? openers.filter((o) => o.name !== 'recovery') : openers;
     if (out.remote && importers.length > 0) {
       const keyring = stored ?? emptyKeyring();
