@@ -8,7 +8,7 @@ import { davError, isDavcryptError } from '../../errors.js';
 import type { ResolvedMount } from '../../users/types.js';
 import { locksOf, mountChildNames, statCached, urlPathOf, type DavContext } from '../context.js';
 import { lockCovers, type LockRecord } from '../lock-store.js';
-import { isLiveName, isQuotaName, liveNames, liveValue, type Resource } from '../live-props.js';
+import { isLiveName, isQuotaName, liveNames, liveValue, OC_NS, ocValue, type Resource } from '../live-props.js';
 import type { DeadProp } from '../prop-store.js';
 import { encodeHref, RESERVED_SEGMENT } from '../request-paths.js';
 import { childElements, DAV_NS, escapeXml, isElement, propElement, propKey, type PropName } from '../xml.js';
@@ -107,7 +107,7 @@ function describe(r: Resource, plan: AskPlan, dead: Record<string, DeadProp> | u
     const list = plan.props ?? (r.collection ? plan.live!.collection : plan.live!.file);
     for (const w of list) {
       if (w.live) {
-        const v = liveValue(r, w.p.name, lockUrl);
+        const v = w.p.ns === OC_NS ? ocValue(r, w.p.name) : liveValue(r, w.p.name, lockUrl);
         // allprop: a live prop this resource lacks (no ETag, no dates) is left out, as liveNames says.
         if (v !== undefined) ok += propElement(w.p, v);
         else if (plan.props || (ask.kind === 'allprop' && ask.include.some((p) => propKey(p) === w.key))) missing += propElement(w.p, undefined);
@@ -174,7 +174,7 @@ export async function handlePropfind(ctx: DavContext): Promise<void> {
     const resource = (e: EntryInfo, urlPath: string): Resource => ({
       urlPath, collection: e.type === 'directory', info: e,
       locks: locks.length === 0 ? locks : locks.filter((l) => lockCovers(l, e.path)),
-      quota: e.type === 'directory' ? quota : undefined,
+      quota: e.type === 'directory' ? quota : undefined, mountId: mount.id,
     });
     out.add(describe(resource(info, ctx.url.path), plan, deadAll[t.path], lockUrl));
     if (depth === '1' && info.type === 'directory') {
@@ -210,7 +210,7 @@ async function describeListing(
   const resource = (e: EntryInfo, urlPath: string): Resource => ({
     urlPath, collection: e.type === 'directory', info: e,
     locks: locks.length === 0 ? locks : locks.filter((l) => lockCovers(l, e.path)),
-    quota: e.type === 'directory' ? quota : undefined,
+    quota: e.type === 'directory' ? quota : undefined, mountId: mount.id,
   });
   const mountNames = new Set(mountChildNames(ctx.mounts, ctx.url.path, mount));
   const base = path === '/' ? '/' : path + '/';
