@@ -1,0 +1,119 @@
+// The ownCloud/Nextcloud desktop sync clients (Debian nextcloudcmd and owncloudcmd) against the
+// ENCRYPTED gateway: a tree of ~300 files (unicode names, nesting, empty folders, a 50 MiB file
+// that goes up in chunks) synced up by one client and down by the other, then changed and deleted
+// on both sides and synced again; all trees equal byte for byte, the backend holds ciphertext only.
+// Skips with a printed reason when a client is missing.
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bytesOf } from '../helpers/clients.js';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { readTree, runSync, syncClientMissing, treeDiff } from '../helpers/sync-clients.js';
+
+const missing = syncClientMissing('nextcloudcmd') ?? syncClientMissing('owncloudcmd');
+if (missing) console.warn(`skipping Nextcloud/ownCloud client interop: ${missing}`);
+
+const MARK = 'PLAINTEXT-MARK-';
+const BIG_BYTES = 50 * 1024 * 1024;
+
+/** ~300 files, each starting with a marker the backend must never see, plus empty folders and one 50 MiB file. */
+async function makeTree(root: string): Promise<void> {
+  const dirs = ['', 'Dokumente', 'Dokumente/Übersicht 2024', 'photos/raw/été', 'deep/a/b/c/d', 'spaces in name', '日本語'];
+  for (const d of dirs) await mkdir(join(root, d), { recursive: true });
+  await mkdir(join(root, 'empty folder'), { recursive: true });
+  await mkdir(join(root, 'deep/also empty'), { recursive: true });
+  for (let i = 0; i < 300; i++) {
+    const d = dirs[i % dirs.length]!;
+    const name = [`file ${i}.txt`, `naïve-${i}.md`, `テスト${i}.dat`, `Ärger & Co ${i}.bin`][i % 4]!;
+    const body = Buffer.concat([Buffer.from(`${MARK}${i}\n`), bytesOf((i * 7919) % 70_000, i + 1)]);
+    await writeFile(join(root, d, name), body);
+  }
+  await writeFile(join(root, 'deep/big.bin'), Buffer.concat([Buffer.from(`${MARK}big\n`), bytesOf(BIG_BYTES, 7)]));
+}
+
+async function storedFiles(root: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(root, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) out.push(join(e.parentPath, e.name));
+  }
+  return out;
+}
+
+describe.skipIf(!!missing)('nextcloudcmd and owncloudcmd against the encrypted gateway', () => {
+  let gw: TestGateway;
+  let work: string;
+  const user = 'alice';
+  const password = 'nc pw/+:ü';
+
+  beforeAll(async () => {
+    gw = await startTestGateway({ users: { [user]: password }, store: 'memory' });
+    work = await mkdtemp(join(tmpdir(), 'davcrypt-nc-'));
+    for (const d of ['nc', 'oc', 'fresh']) await mkdir(join(work, d));
+    await makeTree(join(work, 'nc'));
+  });
+  afterAll(async () => {
+    await gw?.close();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  const sync = async (bin: 'nextcloudcmd' | 'owncloudcmd', dir: string) => {
+    const r = await runSync(bin, join(work, dir), gw.url, user, password);
+    expect(r.code, `${bin} ${dir} failed:\n${r.out}`).toBe(0);
+  };
+
+  it('nextcloudcmd uploads the tree and owncloudcmd downloads the same bytes', async () => {
+    await sync('nextcloudcmd', 'nc');
+    await sync('owncloudcmd', 'oc');
+    const [nc, oc] = await Promise.all([readTree(join(work, 'nc')), readTree(join(work, 'oc'))]);
+    expect(nc.size).toBeGreaterThan(300);
+    expect(treeDiff(nc, oc)).toEqual([]);
+    expect(oc.get('empty folder')).toBe('dir');
+    expect((oc.get('deep/big.bin') as Buffer).length).toBe(BIG_BYTES + `${MARK}big\n`.length);
+  });
+
+  it('changes and deletions on both sides meet after syncing again', async () => {
+    const oc = join(work, 'oc');
+    const nc = join(work, 'nc');
+    // ownCloud side: change two files (one grows), delete a file and a folder, add a nested file.
+    await writeFile(join(oc, 'file 0.txt'), 'changed by owncloud\n');
+    await writeFile(join(oc, 'Dokumente/naïve-1.md'), bytesOf(200_000, 99));
+    await rm(join(oc, '日本語/Ärger & Co 27.bin'));
+    await rm(join(oc, 'spaces in name'), { recursive: true });
+    await mkdir(join(oc, 'new/from oc'), { recursive: true });
+    await writeFile(join(oc, 'new/from oc/hello ü.txt'), 'hello from owncloud\n');
+    await sync('owncloudcmd', 'oc');
+    // Nextcloud side: other changes, then one sync fetches the ownCloud side's and sends its own.
+    await writeFile(join(nc, 'photos/raw/été/テスト2.dat'), 'changed by nextcloud\n');
+    await rm(join(nc, 'deep/a/b/c/d'), { recursive: true });
+    await rm(join(nc, 'empty folder'), { recursive: true });
+    await writeFile(join(nc, 'Dokumente/Übersicht 2024/neu.txt'), 'new from nextcloud\n');
+    await sync('nextcloudcmd', 'nc');
+    await sync('owncloudcmd', 'oc');
+    await sync('nextcloudcmd', 'fresh');
+    const [a, b, c] = await Promise.all([readTree(nc), readTree(oc), readTree(join(work, 'fresh'))]);
+    expect(treeDiff(a, b)).toEqual([]);
+    expect(treeDiff(a, c)).toEqual([]);
+    expect(String(a.get('file 0.txt'))).toBe('changed by owncloud\n');
+    expect(String(b.get('photos/raw/été/テスト2.dat'))).toBe('changed by nextcloud\n');
+    expect(String(b.get('Dokumente/Übersicht 2024/neu.txt'))).toBe('new from nextcloud\n');
+    expect(String(a.get('new/from oc/hello ü.txt'))).toBe('hello from owncloud\n');
+    for (const gone of ['spaces in name', '日本語/Ärger & Co 27.bin', 'deep/a/b/c/d', 'empty folder']) {
+      expect(a.has(gone), gone).toBe(false);
+      expect(b.has(gone), gone).toBe(false);
+    }
+  });
+
+  it('the backend holds ciphertext only, and no upload chunks are left behind', async () => {
+    const home = join(gw.storageRoot, user);
+    const files = await storedFiles(home);
+    expect(files.length).toBeGreaterThan(290);
+    for (const f of files) {
+      const body = await readFile(f);
+      expect(body.includes(MARK), f).toBe(false);
+      expect(body.includes('changed by'), f).toBe(false);
+    }
+    const uploads = files.filter((f) => f.includes('/.davcrypt/uploads/'));
+    expect(uploads).toEqual([]);
+  });
+});
