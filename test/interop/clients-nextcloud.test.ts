@@ -107,7 +107,7 @@ describe.skipIf(!!missing)('nextcloudcmd and owncloudcmd against the encrypted g
   it('the backend holds ciphertext only, and no upload chunks are left behind', async () => {
     const home = join(gw.storageRoot, user);
     const files = await storedFiles(home);
-    expect(files.length).toBeGreaterThan(290);
+    expect(files.length).toBeGreaterThan(200);
     for (const f of files) {
       const body = await readFile(f);
       expect(body.includes(MARK), f).toBe(false);
