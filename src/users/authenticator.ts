@@ -12,6 +12,7 @@ import type { Logger } from '../logging.js';
 import type { ThrottleConfig } from '../config/types.js';
 import { assertKeyPair, type AccountService } from './accounts.js';
 import { LoginCache } from './login-cache.js';
+import type { BackendLogin } from './backend-login.js';
 import type { MountBackends } from './mount-backends.js';
 import { isValidUserName, userIdentity } from './names.js';
 import type { UserRecord } from './records.js';
@@ -34,6 +35,8 @@ export interface GatewayAuthenticatorOptions {
   store?: Keyv;
   /** Master-key mode: mount keys are opened with this key (the user's own wrap is the fallback). */
   master?: MasterKey;
+  /** auth.provider: backend: passwords are checked by the backend; a user record is created at the first accepted login. */
+  backendLogin?: BackendLogin;
 }
 
 /** Counters for tests and metrics. */
@@ -57,6 +60,8 @@ interface Session {
   dropped: boolean;
   resolving: boolean;
   mounts?: Promise<ResolvedMount[]>;
+  /** auth.provider: backend only: the password, re-checked with the backend every recheckSeconds. */
+  backendPassword?: string;
 }
 
 export class GatewayAuthenticator implements Authenticator, MountResolver {
@@ -150,7 +155,9 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
     if (this.now() - session.checkedAt < this.recheckMs) return true;
     const record = await this.options.accounts.records.get(session.user.name);
     const epoch = await this.currentEpoch();
-    if (record && record.updated === session.record.updated && record.publicKey === session.record.publicKey && epoch === session.epoch) {
+    // A password changed or revoked on the backend ends cached logins within recheckSeconds.
+    const backendOk = session.backendPassword === undefined || await this.options.backendLogin!.verify(session.user.name, session.backendPassword);
+    if (backendOk && record && record.updated === session.record.updated && record.publicKey === session.record.publicKey && epoch === session.epoch) {
       session.checkedAt = this.now();
       return true;
     }
@@ -158,7 +165,47 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
     return false;
   }
 
+  /**
+   * auth.provider: backend: the backend decides whether the password is right; the record is created
+   * at the first accepted login (the operator declared the backend the identity provider). The
+   * identity envelope is sealed under that first password; once the password changes on the
+   * backend it no longer opens, and the master key (required by config) opens the mount keys.
+   */
+  private async backendFreshLogin(username: string, password: string, digest: Buffer): Promise<Session> {
+    const { accounts, backends, backendLogin, logger } = this.options;
+    const epoch = await this.currentEpoch();
+    if (!isValidUserName(username) || !(await backendLogin!.verify(username, password))) {
+      throw davError('DC_ERR_UNAUTHORIZED', 'unknown user or wrong password');
+    }
+    backends.setPassthroughPassword(username, password);
+    let record = await accounts.records.get(username);
+    if (!record) {
+      // A user removed with `davcrypt user remove` stays out, whatever the backend says.
+      if (await accounts.records.wasRemoved(username)) throw davError('DC_ERR_UNAUTHORIZED', 'unknown user or wrong password');
+      await accounts.add(username, password);
+      record = await accounts.records.get(username);
+      if (!record) throw davError('DC_ERR_INTERNAL', 'user record missing after creation');
+      logger.info('user created at her first backend login (auth.provider: backend)', { user: username });
+    }
+    this.counters.argon2++;
+    let privateKey: Buffer | undefined;
+    try {
+      privateKey = await openIdentity(record.envelope, userIdentity(username), password);
+      assertKeyPair(privateKey, record.publicKey, userIdentity(username));
+    } catch (err) {
+      if (!isDavcryptError(err, 'DC_ERR_WRONG_PASSWORD')) throw err;
+      privateKey = undefined;
+    }
+    const user: AuthenticatedUser = { name: username };
+    const session: Session = { user, record, privateKey, checkedAt: this.now(), epoch, dropped: false, resolving: false, backendPassword: password };
+    this.sessions.set(user, session);
+    this.cache.set(digest, session);
+    logger.info('login', { user: username, provider: 'backend' });
+    return session;
+  }
+
   private async freshLogin(username: string, password: string, digest: Buffer): Promise<Session> {
+    if (this.options.backendLogin) return this.backendFreshLogin(username, password, digest);
     const identity = userIdentity(username);
     const epoch = await this.currentEpoch();
     let record = isValidUserName(username) ? await this.options.accounts.records.get(username) : undefined;
@@ -206,14 +253,16 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
       const raw = await backends.rawBackend(mount, name);
       let backend: Backend = raw;
       if (mount.encrypt) {
-        if (!session.privateKey) throw davError('DC_ERR_UNAUTHORIZED', 'login expired; authenticate again');
+        const opener = session.privateKey ?? (session.backendPassword !== undefined ? this.options.master?.privateKey : undefined);
+        if (!opener) throw davError('DC_ERR_UNAUTHORIZED', 'login expired; authenticate again');
         const revoked = mount.perUser || !this.options.store ? [] : await revokedUsers(this.options.store, id);
         if (revoked.includes(name)) {
           logger.info('mount revoked for this user (davcrypt mount revoke); not shown', { user: name, mount: id });
           continue;
         }
         const members = mount.perUser ? [identityOf(session.record)] : await this.membersOf(mount.users ?? ['*'], session.record, revoked);
-        const self = { name: userIdentity(name), privateKey: session.privateKey };
+        // Backend logins whose password changed since the record was made open with the master key alone.
+        const self = session.privateKey ? { name: userIdentity(name), privateKey: session.privateKey } : { name: this.options.master!.identity.name, privateKey: opener };
         let keys: MountKeySet;
         try {
           keys = await this.unlock(id, raw, self, members);

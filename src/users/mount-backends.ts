@@ -19,9 +19,32 @@ export class MountBackends {
   private readonly raw = new Map<string, Promise<Backend>>();
   /** One Dropbox API client (token, pacer, connections) per Dropbox mount, shared by its users. */
   private readonly dropboxClients = new Map<MountConfig, Promise<DropboxApi>>();
+  /** `auth: passthrough` mounts: each user's password from her last verified login (memory only) and a version
+   *  that changes with it, so a changed password opens a new backend instead of reusing the old credentials. */
+  private readonly passthrough = new Map<string, { password: string; version: number }>();
 
   /** `logger` receives each WebDAV backend's uploadViaTemp 'auto' decision (info) and probe failures (warn). */
   constructor(readonly mounts: MountConfig[], private readonly logger?: UploadProbeLogger) {}
+
+  /** Records the password a verified login used, for mounts with `auth: passthrough`. Never logged. */
+  setPassthroughPassword(user: string, password: string): void {
+    const had = this.passthrough.get(user);
+    if (had?.password === password) return;
+    this.passthrough.set(user, { password, version: (had?.version ?? 0) + 1 });
+  }
+
+  /** WebDAV options of a mount for a user: the service account, or her own credentials with passthrough. */
+  private webdavFor(b: WebdavBackendConfig, user: string): WebdavBackendOptions {
+    const out = webdavOptions(b);
+    if (b.passthrough) {
+      const known = this.passthrough.get(user);
+      if (known) {
+        out.username = user;
+        out.password = known.password;
+      }
+    }
+    return out;
+  }
 
   /** The mounts `user` may use, in config order. */
   mountsFor(user: string): MountConfig[] {
@@ -60,7 +83,9 @@ export class MountBackends {
   rawBackend(mount: MountConfig, user: string): Promise<Backend> {
     const where = this.location(mount, user);
     // Two Dropbox mounts may name the same folder in different accounts.
-    const cacheKey = mount.backend.type === 'dropbox' ? `dropbox#${this.mounts.indexOf(mount)}:${where}` : `${mount.backend.type}:${where}`;
+    const cacheKey = mount.backend.type === 'dropbox' ? `dropbox#${this.mounts.indexOf(mount)}:${where}`
+      : mount.backend.type === 'webdav' && mount.backend.passthrough ? `webdav:${where}#${this.passthrough.get(user)?.version ?? 0}`
+        : `${mount.backend.type}:${where}`;
     let backend = this.raw.get(cacheKey);
     if (!backend) {
       const b = mount.backend;
@@ -68,10 +93,11 @@ export class MountBackends {
         ? this.dropboxClient(mount, b).then((client) => createDropboxBackend({ root: where, client, createRoot: mount.perUser }))
         : b.type === 'local'
           ? createLocalBackend(where)
-          : createWebdavBackend({ ...webdavOptions(b), url: where, logger: this.logger }).catch(async (err: unknown) => {
+          : createWebdavBackend({ ...this.webdavFor(b, user), url: where, logger: this.logger }).catch(async (err: unknown) => {
               if (!mount.perUser || !isDavcryptError(err, 'DC_ERR_NOT_FOUND')) throw err;
-              await createWebdavHome(b, user);
-              return createWebdavBackend({ ...webdavOptions(b), url: where, logger: this.logger });
+              const own = this.webdavFor(b, user);
+              await createWebdavHome({ ...b, username: own.username, password: own.password }, user);
+              return createWebdavBackend({ ...this.webdavFor(b, user), url: where, logger: this.logger });
             });
       this.raw.set(cacheKey, backend);
       backend.catch(() => this.raw.delete(cacheKey));
@@ -96,7 +122,7 @@ export class MountBackends {
         throw err;
       });
     }
-    return createWebdavBackend({ ...webdavOptions(mount.backend), url: where }).catch((err: unknown) => {
+    return createWebdavBackend({ ...this.webdavFor(mount.backend, user), url: where }).catch((err: unknown) => {
       if (isDavcryptError(err, 'DC_ERR_NOT_FOUND')) return undefined;
       throw err;
     });

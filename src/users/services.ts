@@ -7,6 +7,7 @@ import { KeyringService, type MasterKey } from '../keys/index.js';
 import type { Logger } from '../logging.js';
 import { AccountService } from './accounts.js';
 import { GatewayAuthenticator } from './authenticator.js';
+import { createBackendLogin } from './backend-login.js';
 import { MountBackends } from './mount-backends.js';
 import { UserRecords } from './records.js';
 
@@ -32,6 +33,7 @@ export function createUserServices(config: Config, store: Keyv, logger: Logger, 
   const keyrings = new KeyringService({ store, logger, backendCopy: config.keys.backendKeyring, master: master?.identity });
   const backends = new MountBackends(config.mounts, logger);
   const accounts = new AccountService({ records, keyrings, backends, argon2: config.keys.argon2, logger });
+  const backendLogin = createBackendLogin(config, logger);
   const authenticator = new GatewayAuthenticator({
     accounts,
     keyrings,
@@ -44,6 +46,7 @@ export function createUserServices(config: Config, store: Keyv, logger: Logger, 
     throttle: config.auth.throttle,
     store,
     master,
+    backendLogin,
   });
   return {
     records,
@@ -55,6 +58,7 @@ export function createUserServices(config: Config, store: Keyv, logger: Logger, 
       authenticator.close();
       master?.privateKey.fill(0);
       await backends.close();
+      await backendLogin?.close();
     },
   };
 }
