@@ -16,12 +16,22 @@ export interface BackendLogin {
 
 const PROPFIND_BODY = '<?xml version="1.0"?><d:propfind xmlns:d="DAV:"><d:prop><d:resourcetype/></d:prop></d:propfind>';
 
+/**
+ * The user's home on the backend: the passthrough URL cut after its first segment holding {user}
+ * ('…/files/{user}/davcrypt/' → '…/files/{user}/'), which exists before davcrypt made anything there.
+ */
+export function homeOf(urlTemplate: string): string {
+  const at = urlTemplate.indexOf('{user}');
+  const end = urlTemplate.indexOf('/', at);
+  return end < 0 ? urlTemplate + '/' : urlTemplate.slice(0, end + 1);
+}
+
 /** The verifier for a config with auth.provider: backend; undefined otherwise. */
 export function createBackendLogin(config: Config, logger: Logger): BackendLogin | undefined {
   if (config.auth.provider !== 'backend') return undefined;
   const mount = config.mounts.find((m) => m.backend.type === 'webdav' && m.backend.passthrough);
   const backend = mount?.backend as WebdavBackendConfig | undefined;
-  const template = config.auth.verifyUrl ?? backend!.url;
+  const template = config.auth.verifyUrl ?? homeOf(backend!.url);
   const ocs = /\/ocs\/v[12]\.php\//.test(template);
   const dispatcher = new Agent({ connect: backend?.ca ? { ca: backend.ca } : {}, headersTimeout: 15_000, bodyTimeout: 15_000 });
   return {

@@ -32,7 +32,8 @@ for (const check of ['propfind', 'ocs'] as const) {
       await createMasterKeyFile(keyFile);
       gw = await startTestGateway({
         users: {}, store: 'memory',
-        mounts: [{ path: '/', backend: { type: 'webdav', url: standIn.davTemplate, auth: 'passthrough' } }],
+        // The PROPFIND variant keeps davcrypt's files in a subfolder (made at the first login); logins are checked on the home.
+        mounts: [{ path: '/', backend: { type: 'webdav', url: standIn.davTemplate + (check === 'propfind' ? 'davcrypt/' : ''), auth: 'passthrough' } }],
         config: {
           keys: { mode: 'master', masterKeyFile: keyFile },
           auth: {
@@ -62,10 +63,11 @@ for (const check of ['propfind', 'ocs'] as const) {
       expect(await gw.gateway.users.records.get('alice')).toBeDefined();
       expect((await call('PUT', '/remote.php/dav/files/bob/b.txt', basic('bob', pw.bob), 'bob secret')).status).toBe(201);
       // Ciphertext only, in each user's own backend folder.
-      const raw = await readFile(join(standIn.filesRoot, 'alice', 'note.txt'));
+      const home = (u: string) => join(standIn.filesRoot, u, check === 'propfind' ? 'davcrypt' : '');
+      const raw = await readFile(join(home('alice'), 'note.txt'));
       expect(raw.includes('alice secret')).toBe(false);
-      expect(await readdir(join(standIn.filesRoot, 'bob'))).toContain('b.txt');
-      expect(await readdir(join(standIn.filesRoot, 'alice'))).not.toContain('b.txt');
+      expect(await readdir(home('bob'))).toContain('b.txt');
+      expect(await readdir(home('alice'))).not.toContain('b.txt');
     });
 
     it('keeps the two users apart', async () => {
