@@ -43,7 +43,7 @@ export function aliasOf(path: string): Alias | undefined {
  */
 export function aliasMounts(alias: Alias, userName: string, mounts: ResolvedMount[]): ResolvedMount[] {
   if (alias.user !== undefined && alias.user !== userName) throw davError('DC_ERR_FORBIDDEN', 'another user\'s files');
-  return mounts.map((m) => ({ ...m, urlPrefix: alias.prefix + m.urlPrefix, backend: withTreeEtags(m.backend) }));
+  return mounts.map((m) => ({ ...m, urlPrefix: alias.prefix + m.urlPrefix, backend: withTreeEtags(m.backend), etagAfterWrite: true }));
 }
 
 // Changes seen by this process: bumped after every request that may change a mount. Starts random,
