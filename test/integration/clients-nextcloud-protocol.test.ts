@@ -125,6 +125,9 @@ describe('Nextcloud/ownCloud client protocol', () => {
     expect(Buffer.from(await got.body.arrayBuffer()).equals(Buffer.concat(parts))).toBe(true);
     const byIndex = await upload('1002', ['0000000000000000', '0000000000000001', '0000000000000002'], parts, '/remote.php/webdav/chunked.bin');
     expect(byIndex.status).toBe(204);
+    const ranges = await upload('rclone-chunked-upload-0a1b', ['000000000000000-000000000069999', '000000000070000-000000000139999', '000000000140000-000000000140003'], parts, '/remote.php/dav/files/alice/ranged.bin');
+    expect(ranges.status).toBe(201);
+    expect((await call('GET', '/ranged.bin')).text.length).toBe(140_004);
     const gap = await upload('1003', ['0000000000000000', '0000000000000002'], [parts[0]!, parts[2]!], '/remote.php/dav/files/alice/gap.bin');
     expect(gap.status).toBe(409);
     const wrongTotal = await upload('1004', ['1'], [parts[2]!], '/remote.php/dav/files/alice/short.bin', 99);

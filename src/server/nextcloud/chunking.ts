@@ -15,6 +15,12 @@ import { escapeXml } from '../xml.js';
 import { aliasMounts, aliasOf, fileIdOf, UPLOADS_PREFIX } from './view.js';
 
 const UPLOADS_ROOT = '/.davcrypt/uploads';
+/** A number (offset or index), or rclone's '<start>-<end>' byte range. */
+const CHUNK_NAME = /^\d{1,16}(-\d{1,16})?$/;
+
+function chunkStart(name: string): number {
+  return Number(name.split('-')[0]);
+}
 /** Uploads untouched this long are removed when another upload starts. */
 const STALE_MS = 24 * 3600_000;
 
@@ -52,8 +58,8 @@ async function ensureFolder(backend: Backend, path: string, signal: AbortSignal)
 
 async function chunksOf(backend: Backend, folder: string, signal: AbortSignal): Promise<EntryInfo[]> {
   try {
-    return (await backend.list(folder, { signal })).filter((e) => e.type === 'file' && /^\d+$/.test(e.name))
-      .sort((a, b) => (BigInt(a.name) < BigInt(b.name) ? -1 : BigInt(a.name) > BigInt(b.name) ? 1 : 0));
+    return (await backend.list(folder, { signal })).filter((e) => e.type === 'file' && CHUNK_NAME.test(e.name))
+      .sort((a, b) => chunkStart(a.name) - chunkStart(b.name));
   } catch (err) {
     if (isDavcryptError(err, 'DC_ERR_NOT_FOUND')) throw davError('DC_ERR_NOT_FOUND', 'no such upload');
     throw err;
@@ -99,7 +105,7 @@ export async function handleUpload(u: UploadRequest): Promise<void> {
   }
   const chunk = checkName(rawChunk, 'chunk name');
   if (u.method === 'PUT' && chunk !== '.file') {
-    if (!/^\d{1,20}$/.test(chunk)) throw davError('DC_ERR_BAD_REQUEST', 'chunk names are byte offsets');
+    if (!CHUNK_NAME.test(chunk)) throw davError('DC_ERR_BAD_REQUEST', 'chunk names are numbers (offset or index) or byte ranges');
     const length = Number(u.req.headers['content-length']);
     const info = await backend.write(`${folder}/${chunk}`, u.req, { signal, ...(Number.isFinite(length) ? { size: length } : {}) });
     return sendEmpty(u.res, 201, info.etag ? { ETag: info.etag } : {});
@@ -150,15 +156,15 @@ async function assemble(u: UploadRequest, chunkBackend: Backend, folder: string)
   let total = 0;
   for (const c of chunks) total += c.size;
   // Chunk names are numbers: byte offsets (ownCloud), indices from 0 (Nextcloud desktop) or from 1
-  // (Nextcloud web and mobile). Either way a gap means a lost chunk, which must never silently
+  // (Nextcloud web and mobile), or byte ranges 'start-end' (rclone). Either way a gap means a lost chunk, which must never silently
   // shorten the file.
-  const first = chunks[0] ? Number(chunks[0].name) : 0;
+  const first = chunks[0] ? chunkStart(chunks[0].name) : 0;
   let position = 0;
   let tiles = true;
   let counts = first <= 1;
   chunks.forEach((c, i) => {
-    tiles &&= Number(c.name) === position;
-    counts &&= Number(c.name) === first + i;
+    tiles &&= chunkStart(c.name) === position;
+    counts &&= !c.name.includes('-') && chunkStart(c.name) === first + i;
     position += c.size;
   });
   if (!tiles && !counts) throw davError('DC_ERR_CONFLICT', 'a chunk of the upload is missing');
