@@ -54,6 +54,37 @@ describe('Nextcloud/ownCloud client protocol', () => {
     expect((await call('GET', '/ocs/v2.php/apps/notifications/api/v2/notifications')).status).toBe(404);
   });
 
+  it('login flow v2: browser form grants the app its credentials once; wrong passwords get the form again', async () => {
+    const start = await call('POST', '/index.php/login/v2', { user: '' });
+    expect(start.status).toBe(200);
+    const flow = JSON.parse(start.text) as { poll: { token: string; endpoint: string }; login: string };
+    expect(flow.login).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/index\.php\/login\/v2\/flow\/[0-9a-f]{64}$/);
+    const poll = () => call('POST', new URL(flow.poll.endpoint).pathname, { user: '', body: `token=${flow.poll.token}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expect((await poll()).status).toBe(404);
+    const loginPath = new URL(flow.login).pathname;
+    const formPage = await call('GET', loginPath, { user: '' });
+    expect(formPage.status).toBe(200);
+    expect(formPage.text).toContain('<form method="post">');
+    const submit = (user: string, password: string) => call('POST', loginPath, {
+      user: '', body: new URLSearchParams({ user, password }).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    expect((await submit('alice', 'wrong')).status).toBe(401);
+    expect((await poll()).status).toBe(404);
+    expect((await submit('alice', 'alice-pw')).status).toBe(200);
+    const granted = await poll();
+    expect(granted.status).toBe(200);
+    const creds = JSON.parse(granted.text) as { server: string; loginName: string; appPassword: string };
+    expect(creds.loginName).toBe('alice');
+    expect(creds.server).toBe(new URL(gw.url).origin);
+    expect((await poll()).status).toBe(404); // handed out once
+    expect((await submit('alice', 'alice-pw')).status).toBe(404); // the flow is spent
+    const dav = await request(new URL('/remote.php/dav/files/alice/', gw.url), {
+      method: 'PROPFIND', headers: { depth: '0', authorization: 'Basic ' + Buffer.from(`${creds.loginName}:${creds.appPassword}`).toString('base64') },
+    });
+    await dav.body.dump();
+    expect(dav.statusCode).toBe(207);
+  });
+
   it('both aliases show the user\'s own files with prefixed hrefs; another user\'s URL is refused', async () => {
     const put = await call('PUT', '/remote.php/dav/files/alice/Report ü.txt', { body: 'hello alice', headers: { 'x-oc-mtime': '1600000000' } });
     expect(put.status).toBe(201);

@@ -1,6 +1,6 @@
 // The ownCloud/Nextcloud client protocol in front of the normal WebDAV view: status.php,
-// OCS capabilities/user, the /remote.php aliases (view.ts), chunked uploads (chunking.ts),
-// and the OC-* response headers. request-layer.ts calls two hooks: serveNextcloudEndpoint()
+// OCS capabilities/user, login flow v2 (login-flow.ts), the /remote.php aliases (view.ts),
+// chunked uploads (chunking.ts), and the OC-* response headers. request-layer.ts calls two hooks: serveNextcloudEndpoint()
 // before dispatch and nextcloudMounts() once the user's mounts are known.
 // Never logs credentials; reaches backends only through the user's resolved mounts.
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -10,6 +10,7 @@ import { parseBasicAuth } from '../basic-auth.js';
 import { resolveTarget, type ServerDeps } from '../context.js';
 import { parseDestination, type RequestPath } from '../request-paths.js';
 import { handleUpload } from './chunking.js';
+import { serveLoginFlow } from './login-flow.js';
 import { capabilitiesData, ocsReply, statusBody, userData } from './ocs.js';
 import { aliasMounts, aliasOf, CHANGING_METHODS, fileIdOf, noteChange, UPLOADS_PREFIX } from './view.js';
 
@@ -57,6 +58,7 @@ export async function serveNextcloudEndpoint(
     send(res, 200, 'application/json; charset=utf-8', JSON.stringify(statusBody(req.headers['user-agent'])), head);
     return true;
   }
+  if (await serveLoginFlow(req, res, deps, method, path)) return true;
   const ocs = OCS.exec(path);
   if (ocs || path.startsWith('/ocs/')) {
     req.resume();
