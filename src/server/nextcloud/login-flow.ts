@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { davError, isDavcryptError } from '../../errors.js';
 import type { ServerDeps } from '../context.js';
-import { readBody } from '../xml.js';
+import { escapeXml, readBody } from '../xml.js';
 
 const FLOW_MS = 20 * 60_000;
 const MAX_FLOWS = 1000;
@@ -15,6 +15,8 @@ const MAX_FORM_BYTES = 8192;
 
 interface Flow {
   pollToken: string;
+  /** User-Agent of the app that started the flow, shown on the page (phishing: only grant your own app). */
+  app: string;
   expires: number;
   granted?: { loginName: string; appPassword: string };
 }
@@ -64,7 +66,7 @@ export async function serveLoginFlow(req: IncomingMessage, res: ServerResponse, 
     if (flows.size >= MAX_FLOWS) throw davError('DC_ERR_TOO_MANY_REQUESTS', 'too many login flows in progress');
     const loginToken = randomBytes(32).toString('hex');
     const pollToken = randomBytes(32).toString('hex');
-    flows.set(loginToken, { pollToken, expires: now + FLOW_MS });
+    flows.set(loginToken, { pollToken, app: String(req.headers['user-agent'] ?? 'unknown app').slice(0, 200), expires: now + FLOW_MS });
     const origin = originOf(req);
     send(res, 200, 'application/json; charset=utf-8', JSON.stringify({
       poll: { token: pollToken, endpoint: `${origin}/index.php/login/v2/poll` },
@@ -91,7 +93,8 @@ export async function serveLoginFlow(req: IncomingMessage, res: ServerResponse, 
   }
   if (method === 'GET' || method === 'HEAD') {
     req.resume();
-    send(res, 200, 'text/html; charset=utf-8', form('An app asks for access to your files. Sign in to grant it.'));
+    send(res, 200, 'text/html; charset=utf-8', form(`An app (${escapeXml(flow.app)}) asks for access to your files. ` +
+      'Sign in only if you started this login from your own app just now: the app receives your password.'));
     return true;
   }
   if (method !== 'POST') throw davError('DC_ERR_METHOD_NOT_ALLOWED', 'GET or POST');
