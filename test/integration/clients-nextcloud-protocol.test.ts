@@ -164,6 +164,13 @@ describe('Nextcloud/ownCloud client protocol', () => {
     const wrongTotal = await upload('1004', ['1'], [parts[2]!], '/remote.php/dav/files/alice/short.bin', 99);
     expect(wrongTotal.status).toBe(400);
     expect((await call('GET', '/gap.bin')).status).toBe(404);
+    const lockBody = '<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>';
+    const lock = await call('LOCK', '/chunked.bin', { body: lockBody, headers: { depth: '0', timeout: 'Second-60' } });
+    expect(lock.status).toBe(200);
+    const locked = await upload('1005', ['0'], [parts[2]!], '/remote.php/dav/files/alice/chunked.bin');
+    expect(locked.status).toBe(423);
+    await call('UNLOCK', '/chunked.bin', { headers: { 'lock-token': String(lock.headers['lock-token']) } });
+    expect((await call('DELETE', '/remote.php/dav/uploads/alice/1005')).status).toBe(204);
     expect((await call('DELETE', '/remote.php/dav/uploads/alice/1003')).status).toBe(204);
     expect((await call('DELETE', '/remote.php/dav/uploads/alice/1004')).status).toBe(204);
     // Chunks and the result are ciphertext on the backend; finished uploads leave nothing behind.

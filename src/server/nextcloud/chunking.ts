@@ -9,6 +9,7 @@ import type { Backend, EntryInfo } from '../../backends/types.js';
 import { davError, isDavcryptError } from '../../errors.js';
 import type { ResolvedMount } from '../../users/types.js';
 import { resolveTarget } from '../context.js';
+import { lockCovers, type LockStore } from '../lock-store.js';
 import { sendEmpty, sendXml } from '../methods/common.js';
 import { parseDestination, encodeHref } from '../request-paths.js';
 import { escapeXml } from '../xml.js';
@@ -35,6 +36,8 @@ export interface UploadRequest {
   user: string;
   mounts: ResolvedMount[];
   signal: AbortSignal;
+  /** The WebDAV locks (a locked target is never overwritten by an upload). */
+  locks: LockStore;
 }
 
 function homeOf(mounts: ResolvedMount[]): ResolvedMount {
@@ -179,6 +182,10 @@ async function assemble(u: UploadRequest, chunkBackend: Backend, folder: string)
     if (!isDavcryptError(err, 'DC_ERR_NOT_FOUND')) throw err;
   }
   if (existing?.type === 'directory') throw davError('DC_ERR_METHOD_NOT_ALLOWED', 'target is a folder');
+  // The sync clients never lock; a lock here is another client's (Office, Finder) edit in progress.
+  if ((await u.locks.list(mount.id)).some((l) => lockCovers(l, path) || lockCovers(l, parentOf(path)))) {
+    throw davError('DC_ERR_LOCKED', 'the target is locked');
+  }
   const wanted = requiredEtag(u.req);
   if (wanted !== undefined && existing?.etag !== wanted) throw davError('DC_ERR_PRECONDITION_FAILED', 'target changed meanwhile');
   const body = Readable.from((async function* () {
@@ -201,6 +208,10 @@ async function assemble(u: UploadRequest, chunkBackend: Backend, folder: string)
   if (info.etag) Object.assign(headers, { ETag: info.etag, 'OC-ETag': info.etag });
   headers['OC-FileId'] = fileIdOf(mount.id, path).id;
   sendEmpty(u.res, existing ? 204 : 201, headers);
+}
+
+function parentOf(path: string): string {
+  return path.slice(0, path.lastIndexOf('/')) || '/';
 }
 
 async function removeStale(backend: Backend): Promise<void> {

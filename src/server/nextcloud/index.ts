@@ -85,7 +85,7 @@ export async function serveNextcloudEndpoint(
     }
     await handleUpload({
       req, res, method, rest: path.slice(alias.prefix.length), urlPath: path, user: user.name,
-      mounts: await deps.mountResolver.mountsFor(user), signal,
+      mounts: await deps.mountResolver.mountsFor(user), signal, locks: deps.locks,
     });
     return true;
   }
