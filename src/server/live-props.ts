@@ -3,7 +3,7 @@
 // lock XML shared by LOCK responses. Pure: callers hand in entries and locks.
 import type { EntryInfo, QuotaInfo } from '../backends/types.js';
 import type { LockRecord } from './lock-store.js';
-import { fileIdOf, permissionsOf } from './nextcloud/view.js';
+import { fileIdOf, permissionsOf } from './nextcloud/index.js';
 import { encodeHref } from './request-paths.js';
 import { DAV_NS, escapeXml, type PropName } from './xml.js';
 
