@@ -1,6 +1,7 @@
 // The ownCloud/Nextcloud desktop sync clients (Debian nextcloudcmd and owncloudcmd) against the
 // ENCRYPTED gateway: a tree of ~300 files (unicode names, nesting, empty folders, a 50 MiB file
-// that goes up in chunks) synced up by one client and down by the other, then changed and deleted
+// that goes up in chunks; a 24 MiB one goes up chunked from the other client) synced up by one
+// client and down by the other, then changed and deleted
 // on both sides and synced again; all trees equal byte for byte, the backend holds ciphertext only.
 // Skips with a printed reason when a client is missing.
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -97,6 +98,8 @@ for (const storage of ['local', 'apache'] as const) describe.skipIf(!!missing ||
     await rm(join(oc, 'spaces in name'), { recursive: true });
     await mkdir(join(oc, 'new/from oc'), { recursive: true });
     await writeFile(join(oc, 'new/from oc/hello ü.txt'), 'hello from owncloud\n');
+    // Big enough for owncloudcmd's chunked upload (it names chunks by byte offset, nextcloudcmd by index).
+    await writeFile(join(oc, 'new/from oc/big from oc.bin'), Buffer.concat([Buffer.from(`${MARK}oc-big\n`), bytesOf(24 * 1024 * 1024, 11)]));
     await sync('owncloudcmd', 'oc');
     // Nextcloud side: other changes, then one sync fetches the ownCloud side's and sends its own.
     await writeFile(join(nc, 'photos/raw/été/テスト2.dat'), 'changed by nextcloud\n');
@@ -113,6 +116,7 @@ for (const storage of ['local', 'apache'] as const) describe.skipIf(!!missing ||
     expect(String(b.get('photos/raw/été/テスト2.dat'))).toBe('changed by nextcloud\n');
     expect(String(b.get('Dokumente/Übersicht 2024/neu.txt'))).toBe('new from nextcloud\n');
     expect(String(a.get('new/from oc/hello ü.txt'))).toBe('hello from owncloud\n');
+    expect((a.get('new/from oc/big from oc.bin') as Buffer).length).toBe(24 * 1024 * 1024 + `${MARK}oc-big\n`.length);
     for (const gone of ['spaces in name', '日本語/Ärger & Co 27.bin', 'deep/a/b/c/d', 'empty folder']) {
       expect(a.has(gone), gone).toBe(false);
       expect(b.has(gone), gone).toBe(false);
