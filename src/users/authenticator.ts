@@ -3,7 +3,7 @@
 // logins throttled; per-session resolved mounts (encrypted mounts wrapped in
 // EncryptingBackend with the unlocked keys). Never logs or stores passwords.
 import { randomBytes } from 'node:crypto';
-import { openIdentity, sealIdentity, type Argon2Params, type Envelope } from '../crypto/index.js';
+import { generateIdentityKeyPair, openIdentity, sealIdentity, type Argon2Params, type Envelope } from '../crypto/index.js';
 import { davError, isDavcryptError } from '../errors.js';
 import type Keyv from 'keyv';
 import { keysEpoch, revokedUsers, type IdentityInfo, type KeyringService, type MasterKey, type MountKeySet } from '../keys/index.js';
@@ -168,8 +168,9 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
   /**
    * auth.provider: backend: the backend decides whether the password is right; the record is created
    * at the first accepted login (the operator declared the backend the identity provider). The
-   * identity envelope is sealed under that first password; once the password changes on the
-   * backend it no longer opens, and the master key (required by config) opens the mount keys.
+   * backend knows that password, so nothing is sealed under it: the user's identity is sealed under a
+   * random secret nobody keeps, and the master key (required by config) opens her mount keys. A
+   * password changed on the backend therefore needs nothing here.
    */
   private async backendFreshLogin(username: string, password: string, digest: Buffer): Promise<Session> {
     const { accounts, backends, backendLogin, logger } = this.options;
@@ -182,26 +183,29 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
     if (!record) {
       // A user removed with `davcrypt user remove` stays out, whatever the backend says.
       if (await accounts.records.wasRemoved(username)) throw davError('DC_ERR_UNAUTHORIZED', 'unknown user or wrong password');
-      await accounts.add(username, password);
-      record = await accounts.records.get(username);
-      if (!record) throw davError('DC_ERR_INTERNAL', 'user record missing after creation');
+      record = await this.createSealedAway(username);
       logger.info('user created at her first backend login (auth.provider: backend)', { user: username });
     }
-    this.counters.argon2++;
-    let privateKey: Buffer | undefined;
-    try {
-      privateKey = await openIdentity(record.envelope, userIdentity(username), password);
-      assertKeyPair(privateKey, record.publicKey, userIdentity(username));
-    } catch (err) {
-      if (!isDavcryptError(err, 'DC_ERR_WRONG_PASSWORD')) throw err;
-      privateKey = undefined;
-    }
     const user: AuthenticatedUser = { name: username };
-    const session: Session = { user, record, privateKey, checkedAt: this.now(), epoch, dropped: false, resolving: false, backendPassword: password };
+    const session: Session = { user, record, checkedAt: this.now(), epoch, dropped: false, resolving: false, backendPassword: password };
     this.sessions.set(user, session);
     this.cache.set(digest, session);
     logger.info('login', { user: username, provider: 'backend' });
     return session;
+  }
+
+  /** A new user record whose identity is sealed under a random secret that is dropped at once. */
+  private async createSealedAway(username: string): Promise<UserRecord> {
+    const pair = generateIdentityKeyPair();
+    try {
+      const envelope = await sealIdentity(pair.privateKey, userIdentity(username), randomBytes(32).toString('base64'), this.options.argon2);
+      const now = new Date().toISOString();
+      const record: UserRecord = { name: username, publicKey: pair.publicKey.toString('base64'), envelope, created: now, updated: now };
+      await this.options.accounts.records.put(record);
+      return record;
+    } finally {
+      pair.privateKey.fill(0);
+    }
   }
 
   private async freshLogin(username: string, password: string, digest: Buffer): Promise<Session> {
@@ -253,6 +257,7 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
       const raw = await backends.rawBackend(mount, name);
       let backend: Backend = raw;
       if (mount.encrypt) {
+        // Backend logins hold no private key of their own: the master key opens their mount keys.
         const opener = session.privateKey ?? (session.backendPassword !== undefined ? this.options.master?.privateKey : undefined);
         if (!opener) throw davError('DC_ERR_UNAUTHORIZED', 'login expired; authenticate again');
         const revoked = mount.perUser || !this.options.store ? [] : await revokedUsers(this.options.store, id);
@@ -261,7 +266,6 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
           continue;
         }
         const members = mount.perUser ? [identityOf(session.record)] : await this.membersOf(mount.users ?? ['*'], session.record, revoked);
-        // Backend logins whose password changed since the record was made open with the master key alone.
         const self = session.privateKey ? { name: userIdentity(name), privateKey: session.privateKey } : { name: this.options.master!.identity.name, privateKey: opener };
         let keys: MountKeySet;
         try {

@@ -2,11 +2,13 @@
 // mod_dav, per-user htpasswd, `Require user X` per home, an OCS cloud/user CGI): users log in with
 // their backend passwords, their records are created at the first login, two users stay apart,
 // wrong passwords are refused and throttled, a password changed in htpasswd takes effect, files
-// stay readable (master key) and the backend holds ciphertext only. Skips without Apache.
+// stay readable (master key), nothing is sealed under a password the backend knows, and the
+// backend holds ciphertext only. Skips without Apache.
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openIdentity } from '../../src/crypto/index.js';
 import { createMasterKeyFile } from '../../src/keys/index.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { standInMissing, startNextcloudStandIn, type NextcloudStandIn } from '../helpers/nextcloud-standin.js';
@@ -68,6 +70,14 @@ for (const check of ['propfind', 'ocs'] as const) {
       expect(raw.includes('alice secret')).toBe(false);
       expect(await readdir(home('bob'))).toContain('b.txt');
       expect(await readdir(home('alice'))).not.toContain('b.txt');
+    });
+
+    it('seals nothing under a password the backend knows: the keyring on the backend does not open with it', async () => {
+      const keyring = JSON.parse(await readFile(join(standIn.filesRoot, 'alice', check === 'propfind' ? 'davcrypt' : '', '.davcrypt', 'keyring.json'), 'utf8'));
+      const entry = keyring.identities['user:alice'];
+      expect(entry?.envelope).toBeDefined();
+      await expect(openIdentity(entry.envelope, 'user:alice', pw.alice)).rejects.toMatchObject({ code: 'DC_ERR_WRONG_PASSWORD' });
+      expect(keyring.identities.master).toBeDefined();
     });
 
     it('keeps the two users apart', async () => {
