@@ -332,7 +332,15 @@ class Validator {
       if (provider !== 'backend') this.bad('auth.verifyUrl', 'applies only to auth.provider: backend');
       auth.verifyUrl = url;
     }
-    if (provider !== 'backend') return;
+    if (provider !== 'backend') {
+      // Her forwarded password would be the one her keys are sealed under: the backend could open them.
+      const i = mounts.findIndex((m) => m.backend.type === 'webdav' && m.backend.passthrough);
+      if (i >= 0) {
+        this.bad(`mounts[${i}].backend.auth`, 'passthrough sends each user\'s password to the backend, so davcrypt must not seal her keys ' +
+          'under it: also set auth.provider: backend and keys.mode: master');
+      }
+      return;
+    }
     auth.provider = 'backend';
     if (keyMode !== 'master') {
       this.bad('auth.provider', 'backend needs keys.mode: master: the backend then sees every user\'s password, so keys sealed ' +

@@ -9,6 +9,7 @@ const cwd = '/srv/davcrypt';
 const URL_T = 'https://cloud.example.com/remote.php/dav/files/{user}/';
 const mountWith = (backend: Record<string, unknown>) => ({ mounts: [{ path: '/', backend: { type: 'webdav', url: URL_T, ...backend } }] });
 const resolve = (raw: unknown) => resolveConfig(raw, { cwd, env: {} });
+const BACKEND_LOGIN = { auth: { provider: 'backend' }, keys: { mode: 'master', masterKeyFile: 'm.key' } };
 
 function problem(raw: unknown): { message: string; keys: string[] } {
   try {
@@ -22,7 +23,7 @@ function problem(raw: unknown): { message: string; keys: string[] } {
 
 describe('config backend.auth and auth.provider', () => {
   it('passthrough sets no service account; { username, password } is the service-account form', () => {
-    const pass = resolve(mountWith({ auth: 'passthrough' })).mounts[0]!.backend as WebdavBackendConfig;
+    const pass = resolve({ ...mountWith({ auth: 'passthrough' }), ...BACKEND_LOGIN }).mounts[0]!.backend as WebdavBackendConfig;
     expect(pass.passthrough).toBe(true);
     expect(pass.username).toBeUndefined();
     const svc = resolve(mountWith({ auth: { username: 'svc', password: 'pw' } })).mounts[0]!.backend as WebdavBackendConfig;
@@ -31,11 +32,17 @@ describe('config backend.auth and auth.provider', () => {
   });
 
   it('passthrough needs {user} in the URL and no username/password; other auth values are refused', () => {
-    expect(problem({ mounts: [{ path: '/', users: ['*'], backend: { type: 'webdav', url: 'https://h/dav/team/', auth: 'passthrough' } }] }).keys)
+    expect(problem({ mounts: [{ path: '/', users: ['*'], backend: { type: 'webdav', url: 'https://h/dav/team/', auth: 'passthrough' } }], ...BACKEND_LOGIN }).keys)
       .toEqual(['mounts[0].backend.url']);
-    expect(problem(mountWith({ auth: 'passthrough', username: 'svc' })).keys).toEqual(['mounts[0].backend.auth']);
+    expect(problem({ ...mountWith({ auth: 'passthrough', username: 'svc' }), ...BACKEND_LOGIN }).keys).toEqual(['mounts[0].backend.auth']);
     expect(problem(mountWith({ auth: 'yes' })).keys).toEqual(['mounts[0].backend.auth']);
     expect(problem({ mounts: [{ path: '/', backend: { type: 'local', root: '/s/{user}', auth: 'passthrough' } }] }).keys).toEqual(['mounts[0].backend.auth']);
+  });
+
+  it('passthrough requires auth.provider: backend (keys must never be sealed under a password the backend sees)', () => {
+    const p = problem(mountWith({ auth: 'passthrough' }));
+    expect(p.keys).toEqual(['mounts[0].backend.auth']);
+    expect(p.message).toContain('auth.provider: backend and keys.mode: master');
   });
 
   it('auth.provider: backend requires keys.mode: master and says why', () => {
@@ -57,6 +64,6 @@ describe('config backend.auth and auth.provider', () => {
     expect(viaOcs.auth.verifyUrl).toBe('https://cloud.example.com/ocs/v1.php/cloud/user');
     expect(problem({ ...mountWith({ auth: 'passthrough' }), auth: { provider: 'backend', verifyUrl: 'ftp://x/' }, keys: master }).keys).toEqual(['auth.verifyUrl']);
     expect(problem({ ...mountWith({ auth: 'passthrough' }), auth: { provider: 'ldap' } }).keys).toEqual(['auth.provider']);
-    expect(problem({ ...mountWith({ auth: 'passthrough' }), auth: { verifyUrl: 'https://x/' } }).keys).toEqual(['auth.verifyUrl']);
+    expect(problem({ ...mountWith({ auth: { username: 'svc', password: 'pw' } }), auth: { verifyUrl: 'https://x/' } }).keys).toEqual(['auth.verifyUrl']);
   });
 });
