@@ -185,6 +185,16 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
       if (await accounts.records.wasRemoved(username)) throw davError('DC_ERR_UNAUTHORIZED', 'unknown user or wrong password');
       record = await this.createSealedAway(username);
       logger.info('user created at her first backend login (auth.provider: backend)', { user: username });
+    } else {
+      // A record made before the switch to auth.provider: backend may be sealed under this very
+      // password, which the backend knows: re-seal it (record and keyrings) under a random secret.
+      try {
+        await accounts.passwd(username, password, randomBytes(32).toString('base64'));
+        record = (await accounts.records.get(username)) ?? record;
+        logger.info('identity re-sealed away from the password the backend knows', { user: username });
+      } catch (err) {
+        if (!isDavcryptError(err, 'DC_ERR_WRONG_PASSWORD')) throw err;
+      }
     }
     const user: AuthenticatedUser = { name: username };
     const session: Session = { user, record, checkedAt: this.now(), epoch, dropped: false, resolving: false, backendPassword: password };

@@ -8,7 +8,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openIdentity } from '../../src/crypto/index.js';
+import { generateIdentityKeyPair, openIdentity, sealIdentity } from '../../src/crypto/index.js';
 import { createMasterKeyFile } from '../../src/keys/index.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { standInMissing, startNextcloudStandIn, type NextcloudStandIn } from '../helpers/nextcloud-standin.js';
@@ -25,7 +25,7 @@ for (const check of ['propfind', 'ocs'] as const) {
     let standIn: NextcloudStandIn;
     let gw: TestGateway;
     let tmp: TempDir;
-    const pw = { alice: 'alice old pw', bob: 'bob pw:+/ü' };
+    const pw = { alice: 'alice old pw', bob: 'bob pw:+/ü', carol: 'carol pw' };
 
     beforeAll(async () => {
       standIn = await startNextcloudStandIn(pw);
@@ -70,6 +70,23 @@ for (const check of ['propfind', 'ocs'] as const) {
       expect(raw.includes('alice secret')).toBe(false);
       expect(await readdir(home('bob'))).toContain('b.txt');
       expect(await readdir(home('alice'))).not.toContain('b.txt');
+    });
+
+    it('re-seals a record made before the switch (sealed under the same password) at the first backend login', async () => {
+      // carol was a local account (made before the config switched) whose password is also her backend password.
+      const pair = generateIdentityKeyPair();
+      const now = new Date().toISOString();
+      await gw.gateway.users.records.put({
+        name: 'carol', publicKey: pair.publicKey.toString('base64'),
+        envelope: await sealIdentity(pair.privateKey, 'user:carol', pw.carol, { m: 1024, t: 1, p: 1 }), created: now, updated: now,
+      });
+      const before = (await gw.gateway.users.records.get('carol'))!;
+      await expect(openIdentity(before.envelope, 'user:carol', pw.carol)).resolves.toBeInstanceOf(Buffer);
+      expect((await call('PUT', '/c.txt', basic('carol', pw.carol), 'carol file')).status).toBe(201);
+      const after = (await gw.gateway.users.records.get('carol'))!;
+      expect(after.publicKey).toBe(before.publicKey);
+      await expect(openIdentity(after.envelope, 'user:carol', pw.carol)).rejects.toMatchObject({ code: 'DC_ERR_WRONG_PASSWORD' });
+      expect((await call('GET', '/c.txt', basic('carol', pw.carol))).text).toBe('carol file');
     });
 
     it('seals nothing under a password the backend knows: the keyring on the backend does not open with it', async () => {
