@@ -134,6 +134,22 @@ describe('Nextcloud/ownCloud client protocol', () => {
     expect((await call('GET', '/remote.php/dav/files/bob/stolen.txt', { user: 'bob' })).status).toBe(404);
   });
 
+  it('the uploads area refuses odd names, methods and destinations', async () => {
+    expect((await call('MKCOL', '/remote.php/dav/uploads/alice/bad%20id')).status).toBe(400);
+    expect((await call('MKCOL', '/remote.php/dav/uploads/alice/.hidden')).status).toBe(400);
+    expect((await call('MKCOL', '/remote.php/dav/uploads/alice/2001')).status).toBe(201);
+    expect((await call('PUT', '/remote.php/dav/uploads/alice/2001/keyring.json', { body: 'x' })).status).toBe(400);
+    expect((await call('GET', '/remote.php/dav/uploads/alice/2001')).status).toBe(405);
+    expect((await call('PUT', '/remote.php/dav/uploads/alice/2001/0', { body: 'x' })).status).toBe(201);
+    const intoUploads = await call('MOVE', '/remote.php/dav/uploads/alice/2001/.file', {
+      headers: { destination: new URL('/remote.php/dav/uploads/alice/2002/x', gw.url).href },
+    });
+    expect(intoUploads.status).toBe(403);
+    const plainPath = await call('MOVE', '/remote.php/dav/uploads/alice/2001/.file', { headers: { destination: new URL('/x.bin', gw.url).href } });
+    expect(plainPath.status).toBe(403);
+    expect((await call('DELETE', '/remote.php/dav/uploads/alice/2001')).status).toBe(204);
+  });
+
   it('chunked upload: offsets or indices, assembled encrypted; a gap or a wrong total is refused', async () => {
     const upload = async (id: string, names: string[], parts: Buffer[], dest: string, total?: number) => {
       expect((await call('MKCOL', `/remote.php/dav/uploads/alice/${id}`)).status).toBe(201);
