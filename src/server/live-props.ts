@@ -48,7 +48,12 @@ export function isLiveName(p: PropName): boolean {
 
 /** Value of an oc: live prop, or undefined (→ 404). oc:size only for files: a folder's total is not at hand. */
 export function ocValue(r: Resource, name: string): string | undefined {
-  if (!r.info || r.mountId === undefined) return undefined;
+  if (!r.info) return undefined;
+  if (r.mountId === undefined) {
+    // A folder above mount points: an id from its URL, and nothing may be done there.
+    if (name === 'permissions') return '';
+    return name === 'id' || name === 'fileid' ? fileIdOf('virtual', r.urlPath)[name] : undefined;
+  }
   switch (name) {
     case 'id': return fileIdOf(r.mountId, r.info.path).id;
     case 'fileid': return fileIdOf(r.mountId, r.info.path).fileid;

@@ -111,6 +111,28 @@ describe('Nextcloud/ownCloud client protocol', () => {
     expect((await call('PROPFIND', '/remote.php/elsewhere/', { headers: { depth: '1' } })).status).toBe(404);
   });
 
+  it('a mount point in the alias view has an ETag, id, permissions and a date (sync clients refuse it otherwise)', async () => {
+    const g = await startTestGateway({
+      users: { carol: 'carol-pw' }, store: 'memory',
+      mounts: [{ path: '/', backend: { type: 'local', root: 'storage/{user}' } }, { path: '/team', users: ['*'], backend: { type: 'local', root: 'team' } }],
+    });
+    try {
+      const body = '<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns"><d:prop>' +
+        '<d:getetag/><d:getlastmodified/><oc:id/><oc:permissions/></d:prop></d:propfind>';
+      const r = await request(new URL('/remote.php/dav/files/carol/', g.url), { method: 'PROPFIND', headers: { depth: '1', authorization: g.authHeader('carol') }, body });
+      const text = await r.body.text();
+      const team = text.slice(text.indexOf('<D:href>/remote.php/dav/files/carol/team/</D:href>'));
+      expect(team.length).toBeGreaterThan(0);
+      const entry = team.slice(0, team.indexOf('</D:response>'));
+      expect(entry).toMatch(/<D:getetag>[^<]+<\/D:getetag>/);
+      expect(entry).toMatch(/<D:getlastmodified>[^<]+GMT<\/D:getlastmodified>/);
+      expect(entry).toMatch(/<X:permissions [^>]*>CK<\/X:permissions>/);
+      expect(entry).not.toContain('404 Not Found');
+    } finally {
+      await g.close();
+    }
+  });
+
   it('MOVE with an alias Destination renames; folder ETags change after a change deep below', async () => {
     await call('MKCOL', '/remote.php/dav/files/alice/top');
     await call('MKCOL', '/remote.php/dav/files/alice/top/mid');

@@ -135,3 +135,48 @@ for (const storage of ['local', 'apache'] as const) describe.skipIf(!!missing ||
     expect(uploads).toEqual([]);
   });
 });
+
+// A shared mount below the home (/team): it appears as a mount point in the home's listing, which
+// needs an ETag, id, permissions and a modification time of its own or nextcloudcmd refuses it.
+describe.skipIf(!!missing)('nextcloudcmd with a shared mount inside the home', () => {
+  let gw: TestGateway;
+  let work: string;
+  beforeAll(async () => {
+    gw = await startTestGateway({
+      users: { alice: 'alice-pw', bob: 'bob-pw' }, store: 'memory',
+      mounts: [
+        { path: '/', backend: { type: 'local', root: 'storage/{user}' } },
+        { path: '/team', users: ['alice', 'bob'], backend: { type: 'local', root: 'storage-team' } },
+      ],
+    });
+    work = await mkdtemp(join(tmpdir(), 'davcrypt-nc-team-'));
+    for (const d of ['alice', 'bob']) await mkdir(join(work, d));
+  });
+  afterAll(async () => {
+    await gw?.close();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  const sync = async (who: 'alice' | 'bob') => {
+    const r = await runSync('nextcloudcmd', join(work, who), gw.url, who, `${who}-pw`);
+    expect(r.code, `nextcloudcmd ${who} failed:\n${r.out}`).toBe(0);
+  };
+
+  it('two users exchange files through the shared mount; homes stay apart', async () => {
+    await mkdir(join(work, 'alice', 'team', 'sub'), { recursive: true });
+    await writeFile(join(work, 'alice', 'team', 'sub', 'shared.txt'), 'from alice');
+    await writeFile(join(work, 'alice', 'mine.txt'), 'only alice');
+    await sync('alice');
+    await sync('bob');
+    expect(await readFile(join(work, 'bob', 'team', 'sub', 'shared.txt'), 'utf8')).toBe('from alice');
+    await expect(readFile(join(work, 'bob', 'mine.txt'))).rejects.toThrow();
+    await writeFile(join(work, 'bob', 'team', 'bob.txt'), 'from bob');
+    await rm(join(work, 'bob', 'team', 'sub', 'shared.txt'));
+    await sync('bob');
+    await sync('alice');
+    expect(await readFile(join(work, 'alice', 'team', 'bob.txt'), 'utf8')).toBe('from bob');
+    await expect(readFile(join(work, 'alice', 'team', 'sub', 'shared.txt'))).rejects.toThrow();
+    const stored = await storedFiles(join(gw.root, 'storage-team'));
+    for (const f of stored) expect((await readFile(f)).includes('from bob'), f).toBe(false);
+  });
+});

@@ -10,6 +10,7 @@ import { locksOf, mountChildNames, statCached, urlPathOf, type DavContext } from
 import { lockCovers, type LockRecord } from '../lock-store.js';
 import { isLiveName, isQuotaName, liveNames, liveValue, OC_NS, ocValue, type Resource } from '../live-props.js';
 import type { DeadProp } from '../prop-store.js';
+import { virtualFolder } from '../nextcloud/index.js';
 import { encodeHref, RESERVED_SEGMENT } from '../request-paths.js';
 import { childElements, DAV_NS, escapeXml, isElement, propElement, propKey, type PropName } from '../xml.js';
 import { depthOf, sendXml, sendXmlChunks, XmlChunks, xmlBodyOf } from './common.js';
@@ -128,8 +129,9 @@ function describe(r: Resource, plan: AskPlan, dead: Record<string, DeadProp> | u
   return xml + '</D:response>';
 }
 
-function virtualResource(urlPath: string): Resource {
-  return { urlPath, collection: true, locks: [] };
+/** A mount point or a folder above mount points (ETag, id and permissions from virtualFolder). */
+function virtualResource(urlPath: string, mounts: ResolvedMount[]): Resource {
+  return { urlPath, collection: true, locks: [], ...virtualFolder(mounts, urlPath) };
 }
 
 export async function handlePropfind(ctx: DavContext): Promise<void> {
@@ -147,8 +149,8 @@ export async function handlePropfind(ctx: DavContext): Promise<void> {
   if (t.kind === 'none') throw davError('DC_ERR_NOT_FOUND', 'not found');
   if (t.kind === 'virtual') {
     const none = (_l: LockRecord) => '/';
-    out.add(describe(virtualResource(ctx.url.path), plan, undefined, none));
-    if (depth === '1') for (const c of t.children) out.add(describe(virtualResource(childUrl(c)), plan, undefined, none));
+    out.add(describe(virtualResource(ctx.url.path, ctx.mounts), plan, undefined, none));
+    if (depth === '1') for (const c of t.children) out.add(describe(virtualResource(childUrl(c), ctx.mounts), plan, undefined, none));
   } else if (depth === '1' && t.mount.backend.listEach && ctx.stats.size === 0) {
     await describeListing(ctx, t.mount, t.path, plan, quotaOn, out, childUrl);
   } else {
@@ -186,7 +188,7 @@ export async function handlePropfind(ctx: DavContext): Promise<void> {
         const path = base + child.name;
         out.add(describe(resource(child.path === path ? child : { ...child, path }, childUrl(child.name)), plan, deadAll[path], lockUrl));
       }
-      for (const name of mountNames) out.add(describe(virtualResource(childUrl(name)), plan, undefined, lockUrl));
+      for (const name of mountNames) out.add(describe(virtualResource(childUrl(name), ctx.mounts), plan, undefined, lockUrl));
     }
   }
   out.add('</D:multistatus>');
@@ -237,7 +239,7 @@ async function describeListing(
   out.add(describe(resource(self, ctx.url.path), plan, deadAll[path], lockUrl));
   if (self.type !== 'directory') return;
   out.append(children);
-  for (const name of mountNames) out.add(describe(virtualResource(childUrl(name)), plan, undefined, lockUrl));
+  for (const name of mountNames) out.add(describe(virtualResource(childUrl(name), ctx.mounts), plan, undefined, lockUrl));
 }
 
 function canQuota(mount: ResolvedMount, enabled: boolean): boolean {

@@ -14,7 +14,7 @@ import { serveLoginFlow } from './login-flow.js';
 import { capabilitiesData, ocsReply, statusBody, userData } from './ocs.js';
 import { aliasMounts, aliasOf, CHANGING_METHODS, fileIdOf, noteChange, UPLOADS_PREFIX } from './view.js';
 
-export { aliasOf, fileIdOf, noteChange, permissionsOf } from './view.js';
+export { aliasOf, fileIdOf, noteChange, permissionsOf, virtualFolder } from './view.js';
 
 function send(res: ServerResponse, status: number, type: string, body: string, head: boolean): void {
   const buf = Buffer.from(body, 'utf8');

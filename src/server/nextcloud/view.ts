@@ -43,7 +43,7 @@ export function aliasOf(path: string): Alias | undefined {
  */
 export function aliasMounts(alias: Alias, userName: string, mounts: ResolvedMount[]): ResolvedMount[] {
   if (alias.user !== undefined && alias.user !== userName) throw davError('DC_ERR_FORBIDDEN', 'another user\'s files');
-  return mounts.map((m) => ({ ...m, urlPrefix: alias.prefix + m.urlPrefix, backend: withTreeEtags(m.backend), etagAfterWrite: true }));
+  return mounts.map((m) => ({ ...m, urlPrefix: alias.prefix + m.urlPrefix, backend: withTreeEtags(m.backend, m.id), etagAfterWrite: true }));
 }
 
 // Changes seen by this process: bumped after every request that may change a mount. Starts random,
@@ -60,17 +60,19 @@ export function noteChange(): void {
 /** Methods after which noteChange() is due. */
 export const CHANGING_METHODS = new Set(['PUT', 'DELETE', 'MKCOL', 'MOVE', 'COPY', 'PROPPATCH', 'LOCK', 'POST', 'PATCH']);
 
-function treeEtag(e: EntryInfo): string {
-  const h = createHash('sha256').update(generation).update('\0').update(e.path).update('\0').update(e.etag ?? String(e.lastModified?.getTime() ?? ''));
+/**
+ * A folder's ETag: moves with every noteChange(). It deliberately ignores the backend's own folder
+ * ETag (most backends change it only for direct children), so a mount root reads the same whether
+ * it is listed as itself or as a mount point in its parent folder.
+ */
+export function folderEtag(mountId: string, path: string): string {
+  const h = createHash('sha256').update(generation).update('\0').update(mountId).update('\0').update(path);
   return `"${h.digest('hex').slice(0, 32)}"`;
 }
 
-function fix(e: EntryInfo): EntryInfo {
-  return e.type === 'directory' ? { ...e, etag: treeEtag(e) } : e;
-}
-
-/** `backend` with folder ETags replaced by ones that change with noteChange(); files untouched. */
-export function withTreeEtags(backend: Backend): Backend {
+/** `backend` with folder ETags replaced by folderEtag(); files untouched. */
+export function withTreeEtags(backend: Backend, mountId: string): Backend {
+  const fix = (e: EntryInfo): EntryInfo => (e.type === 'directory' ? { ...e, etag: folderEtag(mountId, e.path) } : e);
   return new Proxy(backend, {
     get(target, prop) {
       switch (prop) {
@@ -93,6 +95,23 @@ export function withTreeEtags(backend: Backend): Backend {
     },
   });
 }
+
+/**
+ * What a folder without a backend entry of its own is: a mount point (the root of the mount at
+ * that URL: its id and 'CK' permissions) or a folder above mount points (read-only). Sync clients
+ * refuse entries without ETag, id and permissions ("Server reported no permission, ETag, file id").
+ */
+export function virtualFolder(mounts: ResolvedMount[], urlPath: string): { info: EntryInfo; mountId?: string } {
+  const name = urlPath.slice(urlPath.lastIndexOf('/') + 1);
+  const root = mounts.find((m) => m.urlPrefix === urlPath);
+  // Clients also refuse a folder without a modification time ("Cannot sync due to invalid modification time").
+  const lastModified = STARTED;
+  if (root) return { info: { name, path: '/', type: 'directory', size: 0, etag: folderEtag(root.id, '/'), lastModified }, mountId: root.id };
+  return { info: { name, path: urlPath, type: 'directory', size: 0, etag: folderEtag('virtual', urlPath), lastModified } };
+}
+
+/** When this process started: the modification time reported for folders that exist only in the config. */
+const STARTED = new Date(Math.floor(Date.now() / 1000) * 1000);
 
 /**
  * A stable file id for (mount, backend path): ownCloud's `oc:fileid` (a positive integer below 2^53)
