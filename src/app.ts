@@ -45,7 +45,8 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     const master = config.keys.mode === 'master' ? await readMasterKeyFile(masterKeyFileOf(config)) : undefined;
     users = createUserServices(config, store, logger, { master });
     if (master) logger.info('master-key mode: mount keys open with the master key file', { file: masterKeyFileOf(config) });
-    if (!options.skipInitialAdmin) {
+    // With auth.provider: backend, users come from the backend (and a passthrough backend would refuse the probe).
+    if (!options.skipInitialAdmin && config.auth.provider !== 'backend') {
       await ensureInitialAdmin({ accounts: users.accounts, store, dataDir: config.dataDir, logger, env: options.env, print: options.print });
     }
     const tls = config.server.tls

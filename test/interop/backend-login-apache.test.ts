@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateIdentityKeyPair, openIdentity, sealIdentity } from '../../src/crypto/index.js';
+import { startGateway } from '../../src/app.js';
 import { createMasterKeyFile } from '../../src/keys/index.js';
+import { createLogger } from '../../src/logging.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { standInMissing, startNextcloudStandIn, type NextcloudStandIn } from '../helpers/nextcloud-standin.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
@@ -95,6 +97,17 @@ for (const check of ['propfind', 'ocs'] as const) {
       expect(entry?.envelope).toBeDefined();
       await expect(openIdentity(entry.envelope, 'user:alice', pw.alice)).rejects.toMatchObject({ code: 'DC_ERR_WRONG_PASSWORD' });
       expect(keyring.identities.master).toBeDefined();
+    });
+
+    it('a gateway started as `davcrypt serve` does (initial admin step included) starts and makes no admin', async () => {
+      const second = await startGateway({ ...gw.config, server: { ...gw.config.server, port: 0 }, store: 'memory://' }, {
+        logger: createLogger({ silent: true }), env: {}, print: () => undefined,
+      });
+      try {
+        expect(await second.users.records.get('admin')).toBeUndefined();
+      } finally {
+        await second.close();
+      }
     });
 
     it('keeps the two users apart', async () => {
