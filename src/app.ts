@@ -77,7 +77,8 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
       }
     }
     await checkMounts(config, users, logger, options.strict === true, timeouts.backendConnectSeconds * 1000 + 5_000);
-    if (!options.skipInitialAdmin) {
+    // With auth.provider: backend, users come from the backend (and a passthrough backend would refuse the probe).
+    if (!options.skipInitialAdmin && config.auth.provider !== 'backend') {
       await ensureInitialAdmin({
         accounts: users.accounts, store, dataDir: config.dataDir, logger, env: options.env, print: options.print,
         minPasswordLength: config.auth.minPasswordLength,

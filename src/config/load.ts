@@ -237,7 +237,7 @@ class Validator {
       keys.masterKeyFile = this.path(this.string(keysRaw.masterKeyFile, 'keys.masterKeyFile', '', './data/master.key'));
     }
 
-    const authRaw = this.object(raw.auth, 'auth', ['cacheIdleSeconds', 'cacheMaxEntries', 'recheckSeconds', 'throttle', 'argon2Concurrency', 'argon2Queue', 'minPasswordLength']);
+    const authRaw = this.object(raw.auth, 'auth', ['cacheIdleSeconds', 'cacheMaxEntries', 'recheckSeconds', 'throttle', 'argon2Concurrency', 'argon2Queue', 'minPasswordLength', 'provider', 'verifyUrl']);
     const th = this.object(authRaw.throttle, 'auth.throttle', ['maxFailures', 'windowSeconds', 'baseDelaySeconds', 'maxDelaySeconds', 'maxFailuresPerAddress']);
     const auth: Config['auth'] = {
       cacheIdleSeconds: this.int(authRaw.cacheIdleSeconds, 'auth.cacheIdleSeconds', 900, 1, 86400, '900'),
@@ -254,6 +254,8 @@ class Validator {
     };
     if (authRaw.argon2Concurrency !== undefined) auth.argon2Concurrency = this.int(authRaw.argon2Concurrency, 'auth.argon2Concurrency', 2, 1, 256, '2');
     if (authRaw.argon2Queue !== undefined) auth.argon2Queue = this.int(authRaw.argon2Queue, 'auth.argon2Queue', 32, 0, 100_000, '32');
+
+    this.authProvider(authRaw, auth, mounts, keyMode);
 
     const logRaw = this.object(raw.log, 'log', ['level', 'json']);
     const level = this.string(logRaw.level, 'log.level', 'info', 'info');
@@ -386,15 +388,55 @@ class Validator {
     return out;
   }
 
+  /** auth.provider / auth.verifyUrl: who checks passwords (davcrypt itself, or the passthrough backend). */
+  private authProvider(authRaw: Raw, auth: Config['auth'], mounts: MountConfig[], keyMode: unknown): void {
+    const provider = authRaw.provider ?? 'local';
+    if (provider !== 'local' && provider !== 'backend') {
+      this.bad('auth.provider', 'must be local (davcrypt\'s own accounts) or backend (logins checked against the WebDAV backend)');
+      return;
+    }
+    if (authRaw.verifyUrl !== undefined && authRaw.verifyUrl !== null) {
+      const example = 'https://cloud.example.com/ocs/v1.php/cloud/user';
+      const url = this.string(authRaw.verifyUrl, 'auth.verifyUrl', '', example);
+      let ok: boolean;
+      try {
+        const u = new URL(url.replaceAll('{user}', 'user'));
+        ok = (u.protocol === 'http:' || u.protocol === 'https:') && !u.username && !u.password;
+      } catch {
+        ok = false;
+      }
+      if (!ok) this.bad('auth.verifyUrl', `must be an http(s) URL without credentials, e.g. ${example}`);
+      if (provider !== 'backend') this.bad('auth.verifyUrl', 'applies only to auth.provider: backend');
+      auth.verifyUrl = url;
+    }
+    if (provider !== 'backend') {
+      // Her forwarded password would be the one her keys are sealed under: the backend could open them.
+      const i = mounts.findIndex((m) => m.backend.type === 'webdav' && m.backend.passthrough);
+      if (i >= 0) {
+        this.bad(`mounts[${i}].backend.auth`, 'passthrough sends each user\'s password to the backend, so davcrypt must not seal her keys ' +
+          'under it: also set auth.provider: backend and keys.mode: master');
+      }
+      return;
+    }
+    auth.provider = 'backend';
+    if (keyMode !== 'master') {
+      this.bad('auth.provider', 'backend needs keys.mode: master: the backend then sees every user\'s password, so keys sealed ' +
+        'under those passwords would protect nothing against it (create the key file with davcrypt master init)');
+    }
+    if (auth.verifyUrl === undefined && !mounts.some((m) => m.backend.type === 'webdav' && m.backend.passthrough)) {
+      this.bad('auth.provider', 'backend needs auth.verifyUrl or a WebDAV mount with backend.auth: passthrough (whose {user} URL then checks logins)');
+    }
+  }
+
   private backend(value: unknown, key: string): BackendConfig | undefined {
     if (value === undefined || value === null) {
       this.bad(key, 'is required, e.g. { type: local, root: ./storage/{user} }');
       return undefined;
     }
     if (value && typeof value === 'object' && (value as Raw).type === 'dropbox') return this.dropbox(value as Raw, key);
-    const b = this.object(value, key, ['type', 'root', 'url', 'username', 'password', 'ca', 'uploadViaTemp']);
+    const b = this.object(value, key, ['type', 'root', 'url', 'username', 'password', 'auth', 'ca', 'uploadViaTemp']);
     if (b.type === 'local') {
-      for (const k of ['url', 'username', 'password', 'ca', 'uploadViaTemp']) {
+      for (const k of ['url', 'username', 'password', 'auth', 'ca', 'uploadViaTemp']) {
         if (b[k] !== undefined) this.bad(`${key}.${k}`, 'applies only to type: webdav');
       }
       const root = this.string(b.root, `${key}.root`, '', './storage/{user}');
@@ -424,8 +466,22 @@ class Validator {
       }
       if (!url.endsWith('/')) url += '/';
       const out: BackendConfig = { type: 'webdav', url };
-      if (b.username !== undefined) out.username = this.string(b.username, `${key}.username`, '', 'davcrypt');
-      const password = this.secret(b.password, `${key}.password`);
+      let account: Raw = b;
+      let accountKey = key;
+      if (b.auth === 'passthrough') {
+        if (b.username !== undefined || b.password !== undefined) this.bad(`${key}.auth`, 'passthrough sends each user\'s own credentials; remove username and password');
+        if (!url.includes('{user}')) this.bad(`${key}.url`, 'with auth: passthrough must contain {user}: each user reaches her own folder with her own credentials');
+        out.passthrough = true;
+      } else if (b.auth !== undefined && b.auth !== null) {
+        if (typeof b.auth !== 'object' || b.username !== undefined || b.password !== undefined) {
+          this.bad(`${key}.auth`, 'must be passthrough or { username, password } (the service account), not both auth and username/password');
+        } else {
+          accountKey = `${key}.auth`;
+          account = this.object(b.auth, accountKey, ['username', 'password']);
+        }
+      }
+      if (account.username !== undefined) out.username = this.string(account.username, `${accountKey}.username`, '', 'davcrypt');
+      const password = this.secret(account.password, `${accountKey}.password`);
       if (password !== undefined) out.password = password;
       if (b.ca !== undefined) {
         const ca = this.path(this.string(b.ca, `${key}.ca`, '', '/etc/ssl/my-ca.pem'));

@@ -19,6 +19,8 @@ export interface WebdavBackendConfig {
   username?: string;
   /** Already resolved (env: references read at load time). Never log it. */
   password?: string;
+  /** `auth: passthrough`: each user's own login credentials are sent to her `{user}` URL (no username/password). */
+  passthrough?: boolean;
   /** PEM of extra CA certificates to trust (read from the `ca` file at load time). */
   ca?: string;
   /**
@@ -129,6 +131,11 @@ export interface Config {
     argon2Queue?: number;
     /** Shortest password accepted when one is set (user add, passwd, recovery, DAVCRYPT_ADMIN_PASSWORD); default 8. */
     minPasswordLength: number;
+    /** 'backend': logins are checked against the WebDAV backend (needs keys.mode master); undefined: davcrypt's own accounts. */
+    provider?: 'backend';
+    /** Where a backend login is checked ({user} substituted): an OCS cloud/user URL (GET) or a WebDAV URL (PROPFIND Depth 0).
+     *  Undefined: the first passthrough mount's URL. */
+    verifyUrl?: string;
   };
   log: { level: string; json?: boolean };
   /** ops: where the audit log goes (JSON lines); off when undefined. */

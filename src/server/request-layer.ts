@@ -21,6 +21,7 @@ import { handlePropfind } from './methods/propfind.js';
 import { handleProppatch } from './methods/proppatch.js';
 import { handlePut } from './methods/put.js';
 import { handleCopyMove, handleDelete, handleMkcol } from './methods/tree.js';
+import { nextcloudMounts, serveNextcloudEndpoint } from './nextcloud/index.js';
 import { parseRequestPath } from './request-paths.js';
 
 export const HEALTH_PATH = '/.well-known/davcrypt/health';
@@ -63,6 +64,7 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
       req.resume();
       return;
     }
+    if (await serveNextcloudEndpoint(req, res, deps, method, rawUrl, url, signal, state)) return;
     const credentials = parseBasicAuth(req.headers.authorization);
     if (!credentials) challenge(res, 'authentication required');
     let user: AuthenticatedUser;
@@ -73,7 +75,7 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
       throw err;
     }
     state.user = user.name;
-    const mounts = await deps.mountResolver.mountsFor(user);
+    const mounts = nextcloudMounts(req, res, method, url.path, user, await deps.mountResolver.mountsFor(user));
     const ctx: DavContext = {
       req, res, deps, method, url, user, mounts, target: resolveTarget(mounts, url.path),
       ifLists: [], submittedTokens: new Set(), signal, stats: new Map(), lockLists: new Map(),

@@ -5,7 +5,7 @@
 // mounts (encrypted mounts wrapped in EncryptingBackend with the unlocked keys).
 // Never logs or stores passwords.
 import { randomBytes } from 'node:crypto';
-import { openIdentity, sealIdentity, type Argon2Params, type Envelope } from '../crypto/index.js';
+import { generateIdentityKeyPair, openIdentity, sealIdentity, type Argon2Params, type Envelope } from '../crypto/index.js';
 import { davError, isDavcryptError } from '../errors.js';
 import type Keyv from 'keyv';
 import { keysEpoch, revokedUsers, type IdentityInfo, type KeyringService, type MasterKey, type MountKeySet, type OpenIdentity } from '../keys/index.js';
@@ -15,6 +15,7 @@ import { publishLogin } from '../events.js';
 import type { ThrottleConfig } from '../config/types.js';
 import { assertKeyPair, type AccountService } from './accounts.js';
 import { LoginCache } from './login-cache.js';
+import type { BackendLogin } from './backend-login.js';
 import type { MountBackends } from './mount-backends.js';
 import { isValidUserName, userIdentity } from './names.js';
 import type { UserRecord } from './records.js';
@@ -43,6 +44,8 @@ export interface GatewayAuthenticatorOptions {
   master?: MasterKey;
   /** Backend operations one user may have in flight (timeouts.backendRequestsPerUser); unbounded when absent. */
   backendSlots?: { perUser: number; maxWaitMs: number };
+  /** auth.provider: backend: passwords are checked by the backend; a user record is created at the first accepted login. */
+  backendLogin?: BackendLogin;
 }
 
 /** Counters for tests and metrics. */
@@ -66,6 +69,8 @@ interface Session {
   dropped: boolean;
   resolving: boolean;
   mounts?: Promise<ResolvedMount[]>;
+  /** auth.provider: backend only: the password, re-checked with the backend every recheckSeconds. */
+  backendPassword?: string;
 }
 
 export class GatewayAuthenticator implements Authenticator, MountResolver {
@@ -190,7 +195,9 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
     if (this.now() - session.checkedAt < this.recheckMs) return true;
     const record = await this.options.accounts.records.get(session.user.name);
     const epoch = await this.currentEpoch();
-    if (record && record.updated === session.record.updated && record.publicKey === session.record.publicKey && epoch === session.epoch) {
+    // A password changed or revoked on the backend ends cached logins within recheckSeconds.
+    const backendOk = session.backendPassword === undefined || await this.options.backendLogin!.verify(session.user.name, session.backendPassword);
+    if (backendOk && record && record.updated === session.record.updated && record.publicKey === session.record.publicKey && epoch === session.epoch) {
       session.checkedAt = this.now();
       return true;
     }
@@ -198,7 +205,61 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
     return false;
   }
 
+  /**
+   * auth.provider: backend: the backend decides whether the password is right; the record is created
+   * at the first accepted login (the operator declared the backend the identity provider). The
+   * backend knows that password, so nothing is sealed under it: the user's identity is sealed under a
+   * random secret nobody keeps, and the master key (required by config) opens her mount keys. A
+   * password changed on the backend therefore needs nothing here.
+   */
+  private async backendFreshLogin(username: string, password: string, digest: Buffer): Promise<Session> {
+    const { accounts, backends, backendLogin, logger } = this.options;
+    const epoch = await this.currentEpoch();
+    if (!isValidUserName(username) || !(await backendLogin!.verify(username, password))) {
+      throw davError('DC_ERR_UNAUTHORIZED', 'unknown user or wrong password');
+    }
+    backends.setPassthroughPassword(username, password);
+    let record = await accounts.records.get(username);
+    if (!record) {
+      // A user removed with `davcrypt user remove` stays out, whatever the backend says.
+      if (await accounts.records.wasRemoved(username)) throw davError('DC_ERR_UNAUTHORIZED', 'unknown user or wrong password');
+      record = await this.createSealedAway(username);
+      logger.info('user created at her first backend login (auth.provider: backend)', { user: username });
+    } else {
+      // A record made before the switch to auth.provider: backend may be sealed under this very
+      // password, which the backend knows: re-seal it (record and keyrings) under a random secret.
+      try {
+        await accounts.passwd(username, password, randomBytes(32).toString('base64'));
+        record = (await accounts.records.get(username)) ?? record;
+        logger.info('identity re-sealed away from the password the backend knows', { user: username });
+      } catch (err) {
+        if (!isDavcryptError(err, 'DC_ERR_WRONG_PASSWORD')) throw err;
+      }
+    }
+    const user: AuthenticatedUser = { name: username };
+    const session: Session = { user, record, checkedAt: this.now(), epoch, dropped: false, resolving: false, backendPassword: password };
+    this.sessions.set(user, session);
+    this.cache.set(digest, session);
+    logger.info('login', { user: username, provider: 'backend' });
+    return session;
+  }
+
+  /** A new user record whose identity is sealed under a random secret that is dropped at once. */
+  private async createSealedAway(username: string): Promise<UserRecord> {
+    const pair = generateIdentityKeyPair();
+    try {
+      const envelope = await sealIdentity(pair.privateKey, userIdentity(username), randomBytes(32).toString('base64'), this.options.argon2);
+      const now = new Date().toISOString();
+      const record: UserRecord = { name: username, publicKey: pair.publicKey.toString('base64'), envelope, created: now, updated: now };
+      await this.options.accounts.records.put(record);
+      return record;
+    } finally {
+      pair.privateKey.fill(0);
+    }
+  }
+
   private async freshLogin(username: string, password: string, digest: Buffer): Promise<Session> {
+    if (this.options.backendLogin) return this.backendFreshLogin(username, password, digest);
     const identity = userIdentity(username);
     const epoch = await this.currentEpoch();
     // Accounts come only from the store: an identity found on the backend never logs in by itself
@@ -243,14 +304,18 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
       const raw = await backends.rawBackend(mount, name);
       let backend: Backend = raw;
       if (mount.encrypt) {
-        if (!session.privateKey) throw davError('DC_ERR_UNAUTHORIZED', 'login expired; authenticate again');
+        // Backend logins hold no private key of their own: the master key opens their mount keys.
+        const opener = session.privateKey ?? (session.backendPassword !== undefined ? this.options.master?.privateKey : undefined);
+        if (!opener) throw davError('DC_ERR_UNAUTHORIZED', 'login expired; authenticate again');
         const revoked = mount.perUser || !this.options.store ? [] : await revokedUsers(this.options.store, id);
         if (revoked.includes(name)) {
           logger.info('mount revoked for this user (davcrypt mount revoke); not shown', { user: name, mount: id });
           continue;
         }
         const members = mount.perUser ? [identityOf(session.record)] : await this.membersOf(mount.users ?? ['*'], session.record, revoked);
-        const self = { name: userIdentity(name), privateKey: session.privateKey, envelope: session.record.envelope };
+        const self = session.privateKey
+          ? { name: userIdentity(name), privateKey: session.privateKey, envelope: session.record.envelope }
+          : { name: this.options.master!.identity.name, privateKey: opener };
         let keys: MountKeySet;
         try {
           keys = await this.unlock(id, raw, self, members);

@@ -20,9 +20,32 @@ export class MountBackends {
   private readonly raw = new Map<string, Promise<Backend>>();
   /** One Dropbox API client (token, pacer, connections) per Dropbox mount, shared by its users. */
   private readonly dropboxClients = new Map<MountConfig, Promise<DropboxApi>>();
+  /** `auth: passthrough` mounts: each user's password from her last verified login (memory only) and a version
+   *  that changes with it, so a changed password opens a new backend instead of reusing the old credentials. */
+  private readonly passthrough = new Map<string, { password: string; version: number }>();
 
   /** `logger` receives each WebDAV backend's uploadViaTemp 'auto' decision (info) and probe failures (warn). */
   constructor(readonly mounts: MountConfig[], private readonly logger?: UploadProbeLogger, private readonly timeouts?: WebdavTimeouts) {}
+
+  /** Records the password a verified login used, for mounts with `auth: passthrough`. Never logged. */
+  setPassthroughPassword(user: string, password: string): void {
+    const had = this.passthrough.get(user);
+    if (had?.password === password) return;
+    this.passthrough.set(user, { password, version: (had?.version ?? 0) + 1 });
+  }
+
+  /** WebDAV options of a mount for a user: the service account, or her own credentials with passthrough. */
+  private webdavFor(b: WebdavBackendConfig, user: string): WebdavBackendOptions {
+    const out = webdavOptions(b, this.timeouts);
+    if (b.passthrough) {
+      const known = this.passthrough.get(user);
+      if (known) {
+        out.username = user;
+        out.password = known.password;
+      }
+    }
+    return out;
+  }
 
   /** The mounts `user` may use, in config order. */
   mountsFor(user: string): MountConfig[] {
@@ -61,7 +84,9 @@ export class MountBackends {
   rawBackend(mount: MountConfig, user: string): Promise<Backend> {
     const where = this.location(mount, user);
     // Two Dropbox mounts may name the same folder in different accounts.
-    const cacheKey = mount.backend.type === 'dropbox' ? `dropbox#${this.mounts.indexOf(mount)}:${where}` : `${mount.backend.type}:${where}`;
+    const cacheKey = mount.backend.type === 'dropbox' ? `dropbox#${this.mounts.indexOf(mount)}:${where}`
+      : mount.backend.type === 'webdav' && mount.backend.passthrough ? `webdav:${where}#${this.passthrough.get(user)?.version ?? 0}`
+        : `${mount.backend.type}:${where}`;
     let backend = this.raw.get(cacheKey);
     if (!backend) {
       const b = mount.backend;
@@ -69,15 +94,16 @@ export class MountBackends {
         ? this.dropboxClient(mount, b).then((client) => createDropboxBackend({ root: where, client, createRoot: mount.perUser }))
         : b.type === 'local'
           ? createLocalBackend(where)
-          : createWebdavBackend({ ...webdavOptions(b, this.timeouts), url: where, logger: this.logger }).catch(async (err: unknown) => {
+          : createWebdavBackend({ ...this.webdavFor(b, user), url: where, logger: this.logger }).catch(async (err: unknown) => {
               if (!mount.perUser || !isDavcryptError(err, 'DC_ERR_NOT_FOUND')) throw err;
-              await createWebdavHome(b, user).catch((mkErr: unknown) => {
+              const own = this.webdavFor(b, user);
+              await createWebdavHome({ ...b, username: own.username, password: own.password }, user).catch((mkErr: unknown) => {
                 // Not the client's conflict (409, unlogged): the operator's storage lacks the folder above {user}.
                 if (!isDavcryptError(mkErr, 'DC_ERR_CONFLICT') && !isDavcryptError(mkErr, 'DC_ERR_NOT_FOUND')) throw mkErr;
                 throw davError('DC_ERR_BACKEND', `webdav:${baseUrlAbove(b.url)}: the folder above {user} is missing on the storage; ` +
                   'create it, or fix the mount URL', { cause: mkErr });
               });
-              return createWebdavBackend({ ...webdavOptions(b, this.timeouts), url: where, logger: this.logger });
+              return createWebdavBackend({ ...this.webdavFor(b, user), url: where, logger: this.logger });
             });
       backend = backend.then((opened) => observeBackend(opened, { mount: mount.path, backend: b.type })); // ops: backend metrics
       this.raw.set(cacheKey, backend);
@@ -103,7 +129,7 @@ export class MountBackends {
         throw err;
       });
     }
-    return createWebdavBackend({ ...webdavOptions(mount.backend, this.timeouts), url: where }).catch((err: unknown) => {
+    return createWebdavBackend({ ...this.webdavFor(mount.backend, user), url: where }).catch((err: unknown) => {
       if (isDavcryptError(err, 'DC_ERR_NOT_FOUND')) return undefined;
       throw err;
     });

@@ -8,6 +8,7 @@ import { KeyringService, type MasterKey } from '../keys/index.js';
 import type { Logger } from '../logging.js';
 import { AccountService } from './accounts.js';
 import { GatewayAuthenticator } from './authenticator.js';
+import { createBackendLogin } from './backend-login.js';
 import { MountBackends } from './mount-backends.js';
 import { UserRecords } from './records.js';
 
@@ -43,6 +44,7 @@ export function createUserServices(config: Config, store: Keyv, logger: Logger, 
     connectMs: timeouts.backendConnectSeconds * 1000, headersMs: timeouts.backendHeadersSeconds * 1000, bodyMs: timeouts.backendBodySeconds * 1000,
   });
   const accounts = new AccountService({ records, keyrings, backends, argon2: config.keys.argon2, logger });
+  const backendLogin = createBackendLogin(config, logger);
   const authenticator = new GatewayAuthenticator({
     accounts,
     keyrings,
@@ -58,6 +60,7 @@ export function createUserServices(config: Config, store: Keyv, logger: Logger, 
     store,
     master,
     backendSlots: { perUser: timeouts.backendRequestsPerUser, maxWaitMs: timeouts.backendHeadersSeconds * 1000 },
+    backendLogin,
   });
   return {
     records,
@@ -69,6 +72,7 @@ export function createUserServices(config: Config, store: Keyv, logger: Logger, 
       authenticator.close();
       master?.privateKey.fill(0);
       await backends.close();
+      await backendLogin?.close();
     },
   };
 }

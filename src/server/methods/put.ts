@@ -92,8 +92,8 @@ export async function handlePut(ctx: DavContext): Promise<void> {
     try {
       info = await mount.backend.write(path, counter, {
         size, signal: controller.signal, ...(contentType ? { contentType } : {}),
-        // RFC 4918 lets a PUT answer without an ETag: no extra backend request just to learn it.
-        etagOptional: true, outcome,
+        // RFC 4918 lets a PUT answer without an ETag: no extra backend request just to learn it (unless a sync client needs it).
+        etagOptional: mount.etagAfterWrite !== true, outcome,
       });
     } catch (err) {
       if (quick && isDavcryptError(err, 'DC_ERR_IS_A_COLLECTION')) throw davError('DC_ERR_METHOD_NOT_ALLOWED', 'cannot PUT to a collection');
