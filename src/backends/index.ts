@@ -14,5 +14,6 @@ export {
 } from './dropbox-auth.js';
 export { normalizePath, parentPath, baseName, joinPath, isSameOrInside, foldName } from './paths.js';
 export * from './encrypting.js';
+export { LruEncryptionMetaCache, type EncryptionMeta, type EncryptionMetaCache } from './encryption-meta.js';
 export { ObservedBackend, observeBackend, type ObservedLabels } from './observed.js';
 export { LimitedBackend, RequestSlots } from './limited.js';
