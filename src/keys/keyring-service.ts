@@ -5,6 +5,7 @@
 // hand it already-opened identity private keys.
 import { Readable } from 'node:stream';
 import type Keyv from 'keyv';
+import { KEYRING_DIR, KEYRING_PATH } from '../backends/layout.js';
 import type { Backend } from '../backends/types.js';
 import { publishKey } from '../events.js';
 import {
@@ -23,8 +24,7 @@ import { addToKeyringIndex, getStoredRecovery, keyringIndex, revokedUsers } from
 import { createMountKeySet } from './keyset.js';
 import type { MountKey, MountKeySet } from './types.js';
 
-export const KEYRING_DIR = '/.davcrypt';
-export const KEYRING_PATH = '/.davcrypt/keyring.json';
+export { KEYRING_DIR, KEYRING_PATH };
 const STORE_PREFIX = 'keyring:';
 
 /** An identity a key may be wrapped to, from a trusted source (the store). */

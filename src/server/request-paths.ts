@@ -1,10 +1,11 @@
 // URL path handling for the WebDAV front: decode and validate a request path,
 // reject traversal and the reserved `.davcrypt` folder, encode hrefs, and parse
 // the Destination header. Pure functions: no I/O, no knowledge of mounts.
+import { METADATA_FOLDER } from '../backends/layout.js';
 import { davError } from '../errors.js';
 
 /** Name of the reserved per-mount folder that no client may ever see or touch. */
-export const RESERVED_SEGMENT = '.davcrypt';
+export const RESERVED_SEGMENT = METADATA_FOLDER;
 
 export interface RequestPath {
   /** Decoded, normalized path: '/' or '/a/b' (no trailing slash). */

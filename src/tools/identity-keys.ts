@@ -4,14 +4,11 @@
 // mount key wrapped to that identity, whatever the current key is.
 // Holds private keys in memory only; wipe() drops them. Never writes a keyring.
 import { timingSafeEqual } from 'node:crypto';
-import { joinPath, type Backend } from '../backends/index.js';
+import { KEYRING_FILE, METADATA_FOLDER as KEYRING_FOLDER, joinPath, type Backend } from '../backends/index.js';
 import { openIdentity, parseKeyring, publicKeyFromPrivate, unwrapMountKey, type Keyring } from '../crypto/index.js';
 import { davError, isDavcryptError } from '../errors.js';
 import { MASTER_IDENTITY, readMasterKeyFile } from '../keys/index.js';
 
-/** Name of the per-mount folder holding the keyring. */
-export const KEYRING_FOLDER = '.davcrypt';
-export const KEYRING_FILE = 'keyring.json';
 const MAX_KEYRING_BYTES = 16 * 1024 * 1024;
 
 /** Path of the keyring of a mount rooted at `dir` (a normalized backend path). */
