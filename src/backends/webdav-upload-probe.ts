@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isDavcryptError } from '../errors.js';
+import { davError, isDavcryptError } from '../errors.js';
 import { TEMP_PREFIX } from './layout.js';
 import { joinPath } from './paths.js';
 import { discard, statusError, type WebdavHttp } from './webdav-http.js';
@@ -114,7 +114,7 @@ export async function probeUploadMode(target: UploadProbeTarget, folder: string,
     const partial = Readable.from((async function* () {
       for (let sent = 0; sent < partialBytes; sent += CHUNK_BYTES) yield fill.subarray(0, Math.min(CHUNK_BYTES, partialBytes - sent));
       await sleep(abortDelayMs, undefined, { signal });
-      throw new Error('upload probe: cut off on purpose');
+      throw davError('DC_ERR_ABORTED', 'upload probe: cut off on purpose');
     })());
     try {
       const cut = await target.http.send(where('aborted PUT'), 'PUT', url, {

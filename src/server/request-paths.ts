@@ -3,6 +3,7 @@
 // the Destination header. Pure functions: no I/O, no knowledge of mounts.
 import { METADATA_FOLDER } from '../backends/layout.js';
 import { davError } from '../errors.js';
+import { withHttpStatus } from './error-status.js';
 
 /** Name of the reserved per-mount folder that no client may ever see or touch. */
 export const RESERVED_SEGMENT = METADATA_FOLDER;
@@ -53,7 +54,7 @@ export function parseRequestPath(rawTarget: string): RequestPath {
     segments.push(segment);
   }
   const path = '/' + segments.join('/');
-  if (Buffer.byteLength(path) > MAX_PATH_BYTES) throw davError('DC_ERR_BAD_REQUEST', `path longer than ${MAX_PATH_BYTES} bytes`, { httpStatus: 414 });
+  if (Buffer.byteLength(path) > MAX_PATH_BYTES) throw withHttpStatus(davError('DC_ERR_BAD_REQUEST', `path longer than ${MAX_PATH_BYTES} bytes`), 414);
   if (touchesReserved(path)) throw davError('DC_ERR_NOT_FOUND', 'not found');
   return { path, trailingSlash: raw.length > 1 && raw.endsWith('/') };
 }
@@ -79,7 +80,7 @@ export function parseDestination(value: string, requestHost: string | undefined)
       throw davError('DC_ERR_BAD_REQUEST', 'malformed Destination');
     }
     if (requestHost && url.host.toLowerCase() !== requestHost.toLowerCase()) {
-      throw davError('DC_ERR_BACKEND', 'Destination is on another server', { httpStatus: 502 });
+      throw davError('DC_ERR_BACKEND', 'Destination is on another server');
     }
     // The raw path, not url.pathname: WHATWG URL resolves '%2e%2e' segments, which must be refused instead.
     target = rawPathOf(target);
