@@ -114,7 +114,7 @@ function boundOperations(keyv: Keyv, scheme: string, ms: number): void {
 export async function storeHealth(store: Keyv, timeoutMs = 2_000): Promise<{ ok: boolean; ms: number; error?: string }> {
   const started = Date.now();
   try {
-    if (closed.has(store)) throw new Error('the store is closed');
+    if (closed.has(store)) throw davError('DC_ERR_STORE_UNAVAILABLE', 'the store is closed');
     const scheme = bounded.get(store)?.scheme ?? 'store';
     await withStoreDeadline(scheme, 'health', timeoutMs, () => store.get('__davcrypt_probe__'));
     return { ok: true, ms: Date.now() - started };
@@ -174,7 +174,7 @@ export function redisStoreOf(store: Keyv): RedisStoreHandle | undefined {
   return {
     keyPrefix,
     async evalScript(script, keys, args) {
-      if (closed.has(store)) throw new Error('the store is closed'); // getClient() would reconnect
+      if (closed.has(store)) throw davError('DC_ERR_STORE_UNAVAILABLE', 'the store is closed'); // getClient() would reconnect
       return withStoreDeadline('redis', 'script', bounded.get(store)?.opMs ?? DEFAULT_STORE_OP_MS, async () => {
         const client = (await adapter.getClient()) as ScriptCapableClient;
         try {
@@ -206,7 +206,7 @@ export function sqliteStoreOf(store: Keyv): SqliteStoreHandle | undefined {
     table: found.adapter.opts.table,
     keyPrefix: `${found.namespace}:`,
     async query(sql, ...params) {
-      if (closed.has(store)) throw new Error('the store is closed');
+      if (closed.has(store)) throw davError('DC_ERR_STORE_UNAVAILABLE', 'the store is closed');
       return withStoreDeadline('sqlite', 'query', bounded.get(store)?.opMs ?? 11_000,
         async () => (await found.adapter.query(sql, ...params)) as Record<string, unknown>[]);
     },

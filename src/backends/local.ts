@@ -14,14 +14,13 @@ import { baseName, isSameOrInside, joinPath, normalizePath, parentPath } from '.
 import type {
   Backend, BackendCapabilities, EntryInfo, OpOptions, QuotaInfo, ReadOptions, ReadResult, TransferOptions, WriteOptions,
 } from './types.js';
+import { TEMP_NAME, TEMP_PREFIX } from './layout.js';
 
 // Stored files may be password envelopes (keyring.json) or ciphertext: no other local user reads them.
 // umask can only remove bits, so these modes hold whatever the umask.
 const FILE_MODE = 0o600;
 const FOLDER_MODE = 0o700;
 
-/** Prefix of in-progress write files; list() hides them and stat() reports them as missing. */
-export const LOCAL_TEMP_PREFIX = '.davcrypt-tmp-';
 
 export interface LocalBackendOptions {
   /** Create the root folder (recursively) on first use when missing. Default true. */
@@ -101,7 +100,7 @@ export class LocalBackend implements Backend {
   /** Absolute path of an existing entry whose real location is inside the root; DC_ERR_NOT_FOUND / DC_ERR_FORBIDDEN. */
   private async existing(path: string, op: string): Promise<{ abs: string; norm: string }> {
     const norm = normalizePath(path);
-    if (baseName(norm).startsWith(LOCAL_TEMP_PREFIX)) throw this.notFound(op, norm);
+    if (baseName(norm).startsWith(TEMP_PREFIX)) throw this.notFound(op, norm);
     const rootReal = await this.realRoot();
     const abs = join(this.root, norm);
     let real: string;
@@ -120,7 +119,7 @@ export class LocalBackend implements Backend {
   private async creatable(path: string, op: string): Promise<{ abs: string; norm: string; parentAbs: string }> {
     const norm = normalizePath(path);
     if (norm === '/') throw davError('DC_ERR_FORBIDDEN', `${this.name} ${op}: not allowed on the root`);
-    if (baseName(norm).startsWith(LOCAL_TEMP_PREFIX)) {
+    if (baseName(norm).startsWith(TEMP_PREFIX)) {
       throw davError('DC_ERR_FORBIDDEN', `${this.name} ${op} ${norm}: reserved name`, { details: { path: norm } });
     }
     let parent: { abs: string };
@@ -181,7 +180,7 @@ export class LocalBackend implements Backend {
     }
     const entries: EntryInfo[] = [];
     for (const name of names) {
-      if (name.startsWith(LOCAL_TEMP_PREFIX)) continue;
+      if (name.startsWith(TEMP_PREFIX)) continue;
       opts.signal?.throwIfAborted();
       const childPath = joinPath(norm, name);
       try {
@@ -248,7 +247,7 @@ export class LocalBackend implements Backend {
       const current = await this.lstatOrUndefined(target.abs);
       if (current?.isDirectory()) throw davError('DC_ERR_IS_A_COLLECTION', `${this.name} write ${norm}: is a folder`, { details: { path: norm } });
       this.checkPreconditions(norm, current, opts);
-      tmp = join(target.parentAbs, LOCAL_TEMP_PREFIX + randomBytes(8).toString('hex'));
+      tmp = join(target.parentAbs, TEMP_PREFIX + randomBytes(8).toString('hex'));
       let plainBytes = 0;
       const counter = new Transform({
         transform(chunk: Buffer, _enc, cb) { plainBytes += chunk.length; cb(null, chunk); },
@@ -334,11 +333,11 @@ export class LocalBackend implements Backend {
       if (st.isDirectory()) {
         await fsp.cp(src.abs, dst.abs, {
           recursive: true, errorOnExist: true, force: false, dereference: false, verbatimSymlinks: true,
-          filter: (source) => !source.slice(source.lastIndexOf(sep) + 1).startsWith(LOCAL_TEMP_PREFIX),
+          filter: (source) => !source.slice(source.lastIndexOf(sep) + 1).startsWith(TEMP_PREFIX),
         });
       } else {
         // Copy to a temp name then rename, so a reader never sees a half-copied file.
-        const tmp = join(dst.parentAbs, LOCAL_TEMP_PREFIX + randomBytes(8).toString('hex'));
+        const tmp = join(dst.parentAbs, TEMP_PREFIX + randomBytes(8).toString('hex'));
         try {
           await fsp.copyFile(src.abs, tmp, 0);
           await fsp.rename(tmp, dst.abs);
@@ -402,9 +401,6 @@ export class LocalBackend implements Backend {
     // Nothing pooled: every read closes its own descriptor.
   }
 }
-
-/** Names davcrypt gives its own in-progress files (temp uploads and copies, upload probes): nothing else matches. */
-export const TEMP_NAME = /^\.davcrypt-tmp-(?:probe-)?[0-9a-f]{16}$/;
 
 /**
  * Removes davcrypt temp files (TEMP_NAME) left below `folder` by a gateway that was killed

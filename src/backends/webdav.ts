@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { davError, isDavcryptError, type DavcryptError } from '../errors.js';
-import { LOCAL_TEMP_PREFIX, TEMP_NAME } from './local.js';
+import { TEMP_NAME, TEMP_PREFIX } from './layout.js';
 import { baseName, isSameOrInside, joinPath, normalizePath, parentPath } from './paths.js';
 import type {
   Backend, BackendCapabilities, EntryInfo, OpOptions, QuotaInfo, ReadOptions, ReadResult, TransferOptions, WriteOptions,
@@ -234,7 +234,7 @@ export class WebdavBackend implements Backend {
         }
         return;
       }
-      if (parentPath(p) !== norm || baseName(p).startsWith(LOCAL_TEMP_PREFIX) || seen.has(p)) return;
+      if (parentPath(p) !== norm || baseName(p).startsWith(TEMP_PREFIX) || seen.has(p)) return;
       if (r.status !== undefined && r.status !== 200) return;
       seen.add(p);
       onEntry(this.toEntry(p, r), false);
@@ -325,7 +325,7 @@ export class WebdavBackend implements Backend {
     let current: EntryInfo | undefined;
     try {
       if (norm === '/') throw davError('DC_ERR_IS_A_COLLECTION', `${where}: is the root folder`);
-      if (baseName(norm).startsWith(LOCAL_TEMP_PREFIX)) throw davError('DC_ERR_FORBIDDEN', `${where}: reserved name`);
+      if (baseName(norm).startsWith(TEMP_PREFIX)) throw davError('DC_ERR_FORBIDDEN', `${where}: reserved name`);
       // The probe's own requests and failures never touch this body or fail this write.
       const viaTemp = this.uploadMeasurement ? await this.uploadMeasurement.viaTemp(parentPath(norm), opts.signal) : this.uploadViaTemp;
       if (opts.ifMatch !== undefined || opts.ifNoneMatch !== undefined || viaTemp) {
@@ -339,7 +339,7 @@ export class WebdavBackend implements Backend {
       // Servers that honour these close the race left by checkPreconditions; weak ETags would never match If-Match.
       if (opts.ifMatch !== undefined && !opts.ifMatch.startsWith('W/') && !viaTemp) headers['if-match'] = opts.ifMatch;
       if (opts.ifNoneMatch === '*' && !viaTemp) headers['if-none-match'] = '*';
-      if (viaTemp) tempPath = joinPath(parentPath(norm), LOCAL_TEMP_PREFIX + randomBytes(8).toString('hex'));
+      if (viaTemp) tempPath = joinPath(parentPath(norm), TEMP_PREFIX + randomBytes(8).toString('hex'));
       const putPath = tempPath ?? norm;
       const res = await this.http.send(where, 'PUT', this.paths.urlFor(putPath), { headers, body, signal: opts.signal });
       await discard(res.body);

@@ -8,6 +8,7 @@
 // already-opened identity private keys.
 import { Readable } from 'node:stream';
 import type Keyv from 'keyv';
+import { KEYRING_DIR, KEYRING_PATH } from '../backends/layout.js';
 import type { Backend } from '../backends/types.js';
 import { publishKey } from '../events.js';
 import {
@@ -47,10 +48,9 @@ import type { IdentityInfo, MountKey, MountKeySet, OpenIdentity } from './types.
 
 export type { IdentityInfo, OpenIdentity } from './types.js';
 
-export const KEYRING_DIR = '/.davcrypt';
-export const KEYRING_PATH = '/.davcrypt/keyring.json';
+export { KEYRING_DIR, KEYRING_PATH };
 /** Where an unreadable backend copy is moved before the gateway writes a new one. */
-export const REJECTED_KEYRING_PATH = '/.davcrypt/keyring.rejected.json';
+export const REJECTED_KEYRING_PATH = `${KEYRING_DIR}/keyring.rejected.json`;
 const STORE_PREFIX = 'keyring:';
 
 export interface KeyringServiceOptions {

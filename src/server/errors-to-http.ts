@@ -1,9 +1,10 @@
-// The ONE place that turns errors into HTTP responses: status from the
-// DavcryptError's httpStatus, body `<code>: <message>` as short text. Never
+// The ONE place that turns errors into HTTP responses: status from the code's
+// entry in error-status.ts (or the error's override there), body `<code>: <message>` as short text. Never
 // writes stacks, secrets, storage locations (backend names) or headers other than the few it owns.
 import type { ServerResponse } from 'node:http';
 import { toDavcryptError, type DavcryptError } from '../errors.js';
 import type { Logger } from '../logging.js';
+import { httpStatusOf } from './error-status.js';
 
 /** What a failed request answers: HTTP status, stable code and a one-line body. */
 export interface HttpError {
@@ -18,7 +19,7 @@ export interface HttpError {
 /** Maps anything thrown to its HTTP answer. Internal errors hide their message. */
 export function httpErrorOf(err: unknown): HttpError {
   const error = toDavcryptError(err);
-  let status = error.httpStatus;
+  let status = httpStatusOf(error);
   if (!Number.isInteger(status) || status < 400 || status > 599) status = 500;
   const message = error.code === 'DC_ERR_INTERNAL' ? 'internal error' : scrubBackendNames(oneLine(error.message));
   const headers: Record<string, string> = {};

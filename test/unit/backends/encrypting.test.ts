@@ -6,9 +6,10 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EncryptingBackend, LruEncryptionMetaCache, couldBeCipherSize } from '../../../src/backends/encrypting.js';
+import { EncryptingBackend, couldBeCipherSize, maskCapabilities } from '../../../src/backends/encrypting.js';
+import { LruEncryptionMetaCache } from '../../../src/backends/encryption-meta.js';
 import { createLocalBackend } from '../../../src/backends/local.js';
-import type { Backend, ReadOptions, ReadResult } from '../../../src/backends/types.js';
+import type { Backend, BackendCapabilities, ReadOptions, ReadResult } from '../../../src/backends/types.js';
 import { cipherSizeForPlain, hasMagic, newMountKey, parseHeader } from '../../../src/crypto/index.js';
 import { createMountKeySet } from '../../../src/keys/keyset.js';
 import { backendConformance } from '../../conformance/backend.js';
@@ -342,6 +343,20 @@ describe('EncryptingBackend specifics', () => {
     await enc.copy('/m2.txt', '/m3.txt');
     expect((await readAll((await enc.read('/m2.txt')).body)).toString()).toBe('movable');
     expect((await readAll((await enc.read('/m3.txt', { range: { start: 1, end: 3 } })).body)).toString()).toBe('ova');
+  });
+
+  it('ANDs its own capabilities with the wrapped backend\'s (types.ts), and offers an optional method only with it', async () => {
+    const none: BackendCapabilities = { rangeRead: false, serverSideMove: false, serverSideCopy: false, setModified: false, quota: false };
+    const all: Required<BackendCapabilities> = { ...none, rangeRead: true, serverSideMove: true, serverSideCopy: true, setModified: true, quota: true, writeReportsCreated: true, caseInsensitive: true };
+    const over = (capabilities: BackendCapabilities) => new EncryptingBackend(Object.assign(Object.create(counter.inner) as Backend, { capabilities }), createMountKeySet([key], key));
+    expect(over(none).capabilities).toEqual(none);
+    expect(over(all).capabilities).toEqual(all);
+    expect(Object.isFrozen(over(all).capabilities)).toBe(true);
+    // A decorator that cannot do something masks it, whatever the wrapped backend can.
+    expect(maskCapabilities(all, { ...all, quota: false, serverSideCopy: false })).toEqual({ ...all, quota: false, serverSideCopy: false });
+    expect(maskCapabilities(none, all)).toEqual(none);
+    expect(typeof enc.setModified).toBe(typeof counter.inner.setModified);
+    expect(typeof enc.quota).toBe(typeof counter.inner.quota);
   });
 });
 
