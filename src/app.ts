@@ -2,15 +2,17 @@
 // Owns the lifecycle (close everything it opened, in reverse order). Contains
 // no protocol or crypto logic of its own.
 import { mkdir } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
 import type Keyv from 'keyv';
 import { assertNoLegacyStorage, masterKeyFileOf } from './config/index.js';
 import type { Config } from './config/types.js';
 import { readMasterKeyFile } from './keys/index.js';
 import { createLogger, type Logger } from './logging.js';
 import { startOps } from './ops/index.js';
-import { createGatewayServer, createLockStore, readTlsMaterial, warnIfPlainHttp } from './server/index.js';
+import { clientAddressOf, createGatewayServer, createLockStore, readTlsMaterial, trustedProxyList, warnIfPlainHttp } from './server/index.js';
 import { closeStore, createStore } from './store.js';
 import { createUserServices, ensureInitialAdmin, type UserServices } from './users/index.js';
+import { createWebFront } from './web/index.js';
 
 
 export interface StartOptions {
@@ -65,7 +67,12 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     const tls = config.server.tls ? await readTlsMaterial(config.server.tls) : undefined;
     const services = users;
     const ops = await startOps(config, { store, logger, loginCacheSize: () => services.authenticator.stats().cacheSize });
+    const web = createWebFront({
+      store, authenticator: users.authenticator, logger, secure: !!tls,
+      clientAddress: clientAddressFor(config.server.trustedProxies ?? []),
+    });
     const gateway = createGatewayServer({
+      web, // web: the browser page, session cookies (src/web)
       front: ops.front, // ops: /livez, /readyz (and the old health path) before WebDAV
       authenticator: users.authenticator,
       mountResolver: users.authenticator,
@@ -119,4 +126,10 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     await closeStore(store).catch(() => undefined);
     throw err;
   }
+}
+
+/** The client address as the WebDAV front computes it (X-Forwarded-For only from trusted proxies). */
+function clientAddressFor(proxies: string[]): (req: IncomingMessage) => string {
+  const list = proxies.length ? trustedProxyList(proxies) : undefined;
+  return (req) => clientAddressOf(req, list);
 }

@@ -16,6 +16,7 @@ import { DEFAULT_LIMITS, type ServerLimits } from './limits.js';
 import { createLockStore } from './lock-store-redis.js';
 import { PropStore } from './prop-store.js';
 import { createRequestListener } from './request-layer.js';
+import type { WebFront } from './web-front.js';
 
 export interface GatewayServerOptions {
   authenticator: Authenticator;
@@ -37,6 +38,8 @@ export interface GatewayServerOptions {
   lockStore?: LockStore;
   /** Answers a request before the WebDAV layer when it returns true (ops: /livez, /readyz). */
   front?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
+  /** The browser front (src/web): asked first for browser requests and for session cookies. */
+  web?: WebFront;
 }
 
 export interface GatewayServer {
@@ -52,7 +55,11 @@ export { DEFAULT_LIMITS, type ServerLimits } from './limits.js';
 export { readTlsMaterial, warnIfPlainHttp, type TlsFiles } from './transport-security.js';
 export { KeyvLockStore, type LockStore, type LockRecord } from './lock-store.js';
 export { RedisLockStore, createLockStore } from './lock-store-redis.js';
-export { httpErrorOf } from './errors-to-http.js';
+export { httpErrorOf, sendError } from './errors-to-http.js';
+export { clientAddressOf, trustedProxyList } from './client-address.js';
+export type { WebFront } from './web-front.js';
+export { fileSafetyHeaders, attachmentDisposition } from './safe-content.js';
+export { encodeHref, parseRequestPath } from './request-paths.js';
 
 /** Strict-Transport-Security on every TLS answer: one year (no includeSubDomains: other hosts are not ours to bind). */
 export const HSTS = 'max-age=31536000';
@@ -72,6 +79,7 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
     limits: { ...DEFAULT_LIMITS, ...definedOnly(opts.limits ?? {}) },
     ...(opts.trustedProxies?.length ? { trustedProxies: trustedProxyList(opts.trustedProxies) } : {}),
     quota: opts.quota ?? 'auto',
+    ...(opts.web ? { web: opts.web } : {}),
   });
   const front = opts.front;
   const listener: http.RequestListener = front ? (req, res) => { if (!front(req, res)) dav(req, res); } : dav;

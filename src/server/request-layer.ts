@@ -53,6 +53,8 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
       res.end(method === 'HEAD' ? undefined : body);
       return;
     }
+    // web: the browser page, its assets, sign-in and share links (src/web), before WebDAV auth.
+    if (deps.web && (await deps.web.handle(req, res, signal))) return;
     const url = parseRequestPath(rawUrl);
     state.path = url.path;
     if (method === 'OPTIONS') {
@@ -61,13 +63,16 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
       return;
     }
     const credentials = parseBasicAuth(req.headers.authorization);
-    if (!credentials) challenge(res, 'authentication required');
-    let user: AuthenticatedUser;
-    try {
-      user = await deps.authenticator.authenticate(credentials!.username, credentials!.password, clientAddressOf(req, deps.trustedProxies));
-    } catch (err) {
-      if (isDavcryptError(err, 'DC_ERR_UNAUTHORIZED') || isDavcryptError(err, 'DC_ERR_WRONG_PASSWORD')) challenge(res, 'wrong user name or password');
-      throw err;
+    // web: without Basic credentials, a browser session cookie (CSRF-checked) may name the user.
+    let user: AuthenticatedUser | undefined = !credentials && deps.web ? await deps.web.sessionUser(req, method) : undefined;
+    if (!user) {
+      if (!credentials) challenge(res, 'authentication required');
+      try {
+        user = await deps.authenticator.authenticate(credentials!.username, credentials!.password, clientAddressOf(req, deps.trustedProxies));
+      } catch (err) {
+        if (isDavcryptError(err, 'DC_ERR_UNAUTHORIZED') || isDavcryptError(err, 'DC_ERR_WRONG_PASSWORD')) challenge(res, 'wrong user name or password');
+        throw err;
+      }
     }
     state.user = user.name;
     const mounts = await deps.mountResolver.mountsFor(user);

@@ -145,6 +145,40 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
     });
   }
 
+  /**
+   * A browser sign-in (src/web): always checks the password with argon2id (never the login cache),
+   * through the same throttle and argon2 gate as Basic. Returns the user and a copy of the unlocked
+   * identity key, which the caller seals under its session id and must zero. Throws like authenticate().
+   */
+  async signIn(username: string, password: string, clientAddress: string): Promise<{ user: AuthenticatedUser; privateKey: Buffer }> {
+    const attempt = this.reserveSlot(username, clientAddress);
+    const login = this.gate.run(username, () => this.freshLogin(username, password, this.cache.digest(username, password)));
+    this.settle(login, attempt, username, clientAddress);
+    const session = await login;
+    if (!session.privateKey) throw davError('DC_ERR_UNAUTHORIZED', 'login expired; sign in again');
+    return { user: session.user, privateKey: Buffer.from(session.privateKey) };
+  }
+
+  /**
+   * Resumes a browser session (possibly signed in at another gateway process) from the identity key
+   * its cookie unsealed: checks the account still exists with that key pair. The key is copied.
+   * Throws DC_ERR_UNAUTHORIZED when the account is gone or its key changed (password reset).
+   */
+  async resumeSession(username: string, privateKey: Buffer): Promise<AuthenticatedUser> {
+    const record = isValidUserName(username) ? await this.options.accounts.records.get(username) : undefined;
+    if (!record) throw davError('DC_ERR_UNAUTHORIZED', 'account no longer exists');
+    const key = Buffer.from(privateKey);
+    try {
+      assertKeyPair(key, record.publicKey, userIdentity(username));
+    } catch {
+      key.fill(0);
+      throw davError('DC_ERR_UNAUTHORIZED', 'account key changed; sign in again');
+    }
+    const user: AuthenticatedUser = { name: username };
+    this.sessions.set(user, { user, record, privateKey: key, checkedAt: this.now(), epoch: await this.currentEpoch(), dropped: false, resolving: false });
+    return user;
+  }
+
   /** See MountResolver. Throws DC_ERR_UNAUTHORIZED (session expired), key/backend errors. */
   mountsFor(user: AuthenticatedUser): Promise<ResolvedMount[]> {
     const session = this.sessions.get(user);
