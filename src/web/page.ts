@@ -70,6 +70,7 @@ export function shellHtml(mode: 'files' | 'share'): string {
 }
 
 export const PAGE_CSS = `
+[hidden] { display: none !important; }
 :root { font-family: system-ui, sans-serif; color: #1d2330; background: #f6f7f9; }
 body { margin: 0; }
 header { display: flex; gap: 1rem; align-items: center; padding: .6rem 1rem; background: #1d2330; color: #fff; }
@@ -97,7 +98,8 @@ td.name { white-space: normal; word-break: break-all; }
 th[data-sort] { cursor: pointer; user-select: none; }
 th.sorted-asc::after { content: " \\25B2"; } th.sorted-desc::after { content: " \\25BC"; }
 .num { text-align: right; }
-a.folder::before { content: "\\1F4C1 "; } a.file::before { content: "\\1F4C4 "; }
+a.folder { font-weight: 600; } a.folder::after { content: "/"; }
+a.button.link { background: none; border: none; color: #2f5fd0; padding: 0 .3rem; }
 #signin-error, .error { color: #b00020; }
 #share-panel, #recipient { background: #fff; padding: 1rem; border-radius: 8px; box-shadow: 0 1px 4px #0002; margin-top: 1rem; }
 #share-panel label, #recipient label { margin-right: 1rem; }
