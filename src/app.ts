@@ -70,6 +70,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     const web = createWebFront({
       store, authenticator: users.authenticator, logger, secure: !!tls,
       clientAddress: clientAddressFor(config.server.trustedProxies ?? []),
+      shares: { argon2: config.keys.argon2, authenticator: users.authenticator, mountResolver: users.authenticator },
     });
     const gateway = createGatewayServer({
       web, // web: the browser page, session cookies (src/web)

@@ -60,6 +60,8 @@ export { clientAddressOf, trustedProxyList } from './client-address.js';
 export type { WebFront } from './web-front.js';
 export { fileSafetyHeaders, attachmentDisposition } from './safe-content.js';
 export { encodeHref, parseRequestPath } from './request-paths.js';
+export { resolveTarget } from './context.js';
+export { parseBasicAuth } from './basic-auth.js';
 
 /** Strict-Transport-Security on every TLS answer: one year (no includeSubDomains: other hosts are not ours to bind). */
 export const HSTS = 'max-age=31536000';

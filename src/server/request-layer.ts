@@ -43,6 +43,8 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
   };
 
   async function handle(req: IncomingMessage, res: ServerResponse, signal: AbortSignal, state: { user?: string; path?: string }): Promise<void> {
+    // web: the browser page, its assets, sign-in and share link pages (src/web), before WebDAV auth.
+    if (deps.web && (await deps.web.handle(req, res, signal))) return;
     const method = (req.method ?? 'GET').toUpperCase();
     const rawUrl = req.url ?? '/';
     if ((method === 'GET' || method === 'HEAD') && rawUrl.split('?')[0] === HEALTH_PATH) {
@@ -53,18 +55,23 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
       res.end(method === 'HEAD' ? undefined : body);
       return;
     }
-    // web: the browser page, its assets, sign-in and share links (src/web), before WebDAV auth.
-    if (deps.web && (await deps.web.handle(req, res, signal))) return;
     const url = parseRequestPath(rawUrl);
-    state.path = url.path;
+    state.path = deps.web ? deps.web.logPath(url.path) : url.path;
     if (method === 'OPTIONS') {
       sendEmpty(res, 200, { DAV: DAV_COMPLIANCE, 'MS-Author-Via': 'DAV', Allow: ALLOWED_METHODS, 'Accept-Ranges': 'bytes' });
       req.resume();
       return;
     }
     const credentials = parseBasicAuth(req.headers.authorization);
-    // web: without Basic credentials, a browser session cookie (CSRF-checked) may name the user.
-    let user: AuthenticatedUser | undefined = !credentials && deps.web ? await deps.web.sessionUser(req, method) : undefined;
+    // web: a share link, or without Basic credentials a session cookie (CSRF-checked), may name the user.
+    let viaWeb;
+    try {
+      viaWeb = deps.web ? await deps.web.authenticate(req, method, url.path) : undefined;
+    } catch (err) {
+      if (isDavcryptError(err, 'DC_ERR_UNAUTHORIZED') && (err.details as { challenge?: string }).challenge) challenge(res, 'link password required');
+      throw err;
+    }
+    let user: AuthenticatedUser | undefined = viaWeb?.user;
     if (!user) {
       if (!credentials) challenge(res, 'authentication required');
       try {
@@ -75,7 +82,7 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
       }
     }
     state.user = user.name;
-    const mounts = await deps.mountResolver.mountsFor(user);
+    const mounts = viaWeb?.mounts ?? await deps.mountResolver.mountsFor(user);
     const ctx: DavContext = {
       req, res, deps, method, url, user, mounts, target: resolveTarget(mounts, url.path),
       ifLists: [], submittedTokens: new Set(), signal, stats: new Map(), lockLists: new Map(),

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { openIdentity, sealIdentity, type Argon2Params, type Envelope } from '../crypto/index.js';
 import { davError, isDavcryptError } from '../errors.js';
 import type Keyv from 'keyv';
-import { keysEpoch, revokedUsers, type IdentityInfo, type KeyringService, type MasterKey, type MountKeySet } from '../keys/index.js';
+import { createMountKeySet, keysEpoch, revokedUsers, type IdentityInfo, type KeyringService, type MasterKey, type MountKey, type MountKeySet } from '../keys/index.js';
 import { EncryptingBackend, LruEncryptionMetaCache, type Backend, type EncryptionMetaCache } from '../backends/index.js';
 import type { Logger } from '../logging.js';
 import { publishLogin } from '../events.js';
@@ -77,6 +77,8 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
   private readonly recheckMs: number;
   private dummy?: Promise<Envelope>;
   private readonly metaCaches = new Map<string, EncryptionMetaCache>();
+  /** Unlocked keys behind each resolved encrypted mount (share links wrap a copy of the current key). */
+  private readonly mountKeys = new WeakMap<ResolvedMount, MountKeySet>();
   private counters = { argon2: 0, cached: 0 };
 
   constructor(options: GatewayAuthenticatorOptions) {
@@ -202,6 +204,34 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
     return session.mounts;
   }
 
+  /**
+   * For a share link (src/web): a copy of the current key of a mount this user resolved, which the
+   * link wraps; undefined for a plain mount. Files written under an older key stay unreadable through
+   * the link (see docs/SECURITY.md, Share links). Throws DC_ERR_NO_ACCESS for a mount not resolved here.
+   */
+  shareKey(mount: ResolvedMount): MountKey | undefined {
+    if (!mount.encrypted) return undefined;
+    const keys = this.mountKeys.get(mount);
+    if (!keys) throw davError('DC_ERR_NO_ACCESS', 'mount keys are not unlocked in this session');
+    return { id: Buffer.from(keys.current.id), key: Buffer.from(keys.current.key) };
+  }
+
+  /**
+   * The backend of an owner's mount opened with a key a share link unwrapped (no login of the owner).
+   * Throws DC_ERR_NOT_FOUND when the mount is no longer configured or the owner's account is gone.
+   */
+  async openSharedMount(owner: string, mountId: string, key: MountKey | undefined): Promise<Backend> {
+    const { backends, accounts } = this.options;
+    const found = backends.resolveMountId(mountId);
+    if (!found || !(await accounts.records.get(owner))) throw davError('DC_ERR_NOT_FOUND', 'the shared mount is gone');
+    const mount = found.mount;
+    if (backends.mountId(mount, owner) !== mountId || !backends.mountsFor(owner).includes(mount)) throw davError('DC_ERR_NOT_FOUND', 'the shared mount is gone');
+    const raw = await backends.rawBackend(mount, owner);
+    if (!mount.encrypt) return raw;
+    if (!key) throw davError('DC_ERR_NOT_FOUND', 'the shared mount is now encrypted');
+    return this.wrapEncrypting(mountId, raw, createMountKeySet([key], key), mount.plaintext ?? 'refuse');
+  }
+
   /** Drops every cached login of a user (after passwd/remove in this process). */
   logout(username: string): number {
     return this.cache.deleteWhere((s) => s.user.name === username);
@@ -272,6 +302,7 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
       const id = backends.mountId(mount, name);
       const raw = await backends.rawBackend(mount, name);
       let backend: Backend = raw;
+      let mountKeys: MountKeySet | undefined;
       if (mount.encrypt) {
         if (!session.privateKey) throw davError('DC_ERR_UNAUTHORIZED', 'login expired; authenticate again');
         const revoked = mount.perUser || !this.options.store ? [] : await revokedUsers(this.options.store, id);
@@ -292,8 +323,11 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
           throw err;
         }
         backend = this.wrapEncrypting(id, raw, keys, mount.plaintext ?? 'refuse');
+        mountKeys = keys;
       }
-      out.push({ urlPrefix: mount.path === '/' ? '' : mount.path, id, backend, encrypted: mount.encrypt });
+      const resolved: ResolvedMount = { urlPrefix: mount.path === '/' ? '' : mount.path, id, backend, encrypted: mount.encrypt };
+      if (mountKeys) this.mountKeys.set(resolved, mountKeys);
+      out.push(resolved);
     }
     return out.sort((a, b) => b.urlPrefix.length - a.urlPrefix.length);
   }

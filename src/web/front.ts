@@ -12,9 +12,10 @@ import { LRUCache } from 'lru-cache';
 import { davError, isDavcryptError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import { sendError, type WebFront } from '../server/index.js';
-import type { AuthenticatedUser } from '../users/index.js';
+import type { AuthenticatedUser, ResolvedMount } from '../users/index.js';
 import { loadBrowserScript } from './assets.js';
 import { PAGE_CSS, PAGE_HEADERS, shellHtml, WEB_BASE } from './page.js';
+import { createShareLinks, type ShareLinkOptions } from './shares.js';
 import { csrfMatches, csrfTokenOf, sessionIdFrom, SessionStore } from './sessions.js';
 
 /** What the front needs from users/ (GatewayAuthenticator implements it). */
@@ -25,6 +26,9 @@ export interface SessionAuthenticator {
 
 /** Extra routes under WEB_BASE or elsewhere (share links): answered when they return true. */
 export type WebRoute = (req: IncomingMessage, res: ServerResponse, path: string, signal: AbortSignal) => Promise<boolean>;
+
+/** A way besides the session cookie to name who a WebDAV request is (share links). */
+export type WebPrincipal = (req: IncomingMessage, method: string, path: string) => Promise<{ user: AuthenticatedUser; mounts?: ResolvedMount[] } | undefined>;
 
 export interface WebFrontOptions {
   store: Keyv;
@@ -39,6 +43,10 @@ export interface WebFrontOptions {
   /** How often a process re-reads a cached session from the store (sign-out elsewhere), default 10 s. */
   recheckMs?: number;
   routes?: WebRoute[];
+  /** Who a request is besides a session; first that answers wins. */
+  principals?: WebPrincipal[];
+  /** Share links (off when undefined). */
+  shares?: Omit<ShareLinkOptions, 'store' | 'clientAddress' | 'sessionUser' | 'now'>;
   now?: () => number;
 }
 
@@ -139,7 +147,7 @@ export function createWebFront(options: WebFrontOptions): WebFront {
   async function route(req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<boolean> {
     const method = (req.method ?? 'GET').toUpperCase();
     const rawPath = (req.url ?? '/').split('?')[0]!;
-    for (const extra of options.routes ?? []) {
+    for (const extra of routes) {
       if (await extra(req, res, rawPath, signal)) return true;
     }
     if (rawPath.startsWith(WEB_BASE)) {
@@ -162,8 +170,23 @@ export function createWebFront(options: WebFrontOptions): WebFront {
     return false;
   }
 
+  const links = options.shares
+    ? createShareLinks({ ...options.shares, store: options.store, clientAddress: options.clientAddress, sessionUser, now })
+    : undefined;
+  const routes: WebRoute[] = [...(links ? [(req: IncomingMessage, res: ServerResponse, path: string) => links.route(req, res, path)] : []), ...(options.routes ?? [])];
+  const principals: WebPrincipal[] = [...(links ? [links.principal] : []), ...(options.principals ?? [])];
+
   return {
-    sessionUser,
+    async authenticate(req, method, path) {
+      for (const principal of principals) {
+        const found = await principal(req, method, path);
+        if (found) return found;
+      }
+      if (req.headers.authorization) return undefined;
+      const user = await sessionUser(req, method);
+      return user ? { user } : undefined;
+    },
+    logPath: (path) => links?.logPath(path) ?? path,
     async handle(req, res, signal) {
       try {
         return await route(req, res, signal);
