@@ -13,7 +13,7 @@ import { davError, isDavcryptError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import { sendError, type WebFront } from '../server/index.js';
 import type { AuthenticatedUser, ResolvedMount } from '../users/index.js';
-import { loadBrowserScript } from './assets.js';
+import { BROWSER_MODULES, loadBrowserScript } from './assets.js';
 import { PAGE_CSS, PAGE_HEADERS, shellHtml, WEB_BASE } from './page.js';
 import { createShareLinks, type ShareLinkOptions } from './shares.js';
 import { csrfMatches, csrfTokenOf, sessionIdFrom, SessionStore } from './sessions.js';
@@ -152,8 +152,8 @@ export function createWebFront(options: WebFrontOptions): WebFront {
     }
     if (rawPath.startsWith(WEB_BASE)) {
       const name = rawPath.slice(WEB_BASE.length);
-      if ((method === 'GET' || method === 'HEAD') && name === 'app.js') {
-        const script = await loadBrowserScript();
+      if ((method === 'GET' || method === 'HEAD') && BROWSER_MODULES.has(name)) {
+        const script = await loadBrowserScript(name);
         if (!script) throw davError('DC_ERR_NOT_FOUND', 'the browser script is not built; run npm run build');
         return sendAsset(res, method, 'text/javascript; charset=utf-8', script), true;
       }

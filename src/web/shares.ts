@@ -22,6 +22,8 @@ import { isTokenShaped, SHARE_SCOPES, ShareStore, type ShareRecord, type ShareSc
 /** Where links live: under .well-known, so no user path can shadow them. */
 export const SHARE_BASE = '/.well-known/davcrypt/s/';
 const MAX_DAYS = 365;
+/** Sent by the recipient page's script on its WebDAV requests. */
+const PAGE_HEADER = 'x-davcrypt-page';
 const OPEN_CACHE_MS = 60_000;
 
 /** What share links need from users/ (GatewayAuthenticator implements it). */
@@ -97,7 +99,14 @@ export function createShareLinks(options: ShareLinkOptions): ShareLinks {
     const record = await shares.find(link.token);
     if (!record) throw davError('DC_ERR_NOT_FOUND', 'this link does not exist, has expired or was revoked');
     const address = options.clientAddress(req);
-    const { key } = await openLink(link.token, parseBasicAuth(req.headers.authorization)?.password, record, address);
+    let key: MountKey | undefined;
+    try {
+      ({ key } = await openLink(link.token, parseBasicAuth(req.headers.authorization)?.password, record, address));
+    } catch (err) {
+      // Our page asks for the password itself: no Basic challenge, or the browser would show its own dialog.
+      if (isDavcryptError(err, 'DC_ERR_UNAUTHORIZED') && req.headers[PAGE_HEADER]) throw davError('DC_ERR_UNAUTHORIZED', err.message);
+      throw err;
+    }
     const inner = await options.authenticator.openSharedMount(record.owner, record.mountId, key);
     const backend = new ShareBackend(inner, {
       scope: record.scope,

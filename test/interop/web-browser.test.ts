@@ -62,6 +62,7 @@ describe.skipIf(!!missing)('web page in chromium', () => {
     await page.screenshot({ path: join(SCREENSHOTS, 'sign-in.png') });
     await signIn(page);
     expect(await page.textContent('#who')).toBe('alice');
+    expect(await page.isVisible('#signin')).toBe(false);
     const cookies = await page.context().cookies();
     expect(cookies.find((c) => c.name === 'davcrypt_session')).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
   });
@@ -85,6 +86,42 @@ describe.skipIf(!!missing)('web page in chromium', () => {
     const [download] = await Promise.all([page.waitForEvent('download'), row('hello.bin').locator('a', { hasText: 'Download' }).click()]);
     expect(download.suggestedFilename()).toBe('hello.bin');
     expect((await readFile((await download.path())!)).equals(body)).toBe(true);
+  });
+
+  it('shares a file with a password and expiry; a fresh context downloads it; revoked, it is refused', async () => {
+    await row('hello.bin').locator('button[data-action=share]').click();
+    await page.fill('#share-days', '2');
+    await page.fill('#share-password', 'link-password');
+    await page.click('#share-form button[type=submit]');
+    const link = (await page.locator('#share-url').textContent())!;
+    expect(link).toMatch(/\/\.well-known\/davcrypt\/s\/[A-Za-z0-9_-]{43}$/);
+    await page.screenshot({ path: join(SCREENSHOTS, 'share-created.png') });
+
+    const recipient = await browser.context();
+    const their = await recipient.newPage();
+    await their.goto(link);
+    await their.fill('#link-password', 'wrong');
+    await their.click('#link-password-form button[type=submit]');
+    await their.locator('#link-password-form .error', { hasText: 'Wrong password.' }).waitFor();
+    await their.fill('#link-password', 'link-password');
+    await their.click('#link-password-form button[type=submit]');
+    await their.locator('#link-files tr[data-name="hello.bin"]').waitFor();
+    expect(await their.locator('#link-files td.size').textContent()).toBe('100 KiB');
+    await their.screenshot({ path: join(SCREENSHOTS, 'share-recipient.png') });
+    const [download] = await Promise.all([their.waitForEvent('download'), their.click('#link-files button')]);
+    expect((await readFile((await download.path())!)).equals(body)).toBe(true);
+    expect(await recipient.cookies()).toEqual([]); // the recipient never gets a session
+
+    await page.click('#shares');
+    await page.locator('#my-shares tr').first().waitFor();
+    expect(await page.locator('#my-shares tr').first().textContent()).toContain('1 downloads');
+    await page.locator('#my-shares button[data-action=revoke]').first().click();
+    await page.locator('#my-shares tr').first().waitFor({ state: 'detached' });
+    await their.goto(link);
+    await their.locator('h1', { hasText: 'Link not available' }).waitFor();
+    const direct = await their.request.post(link, { form: { password: 'link-password' } });
+    expect(direct.status()).toBe(404);
+    await recipient.close();
   });
 
   it('never runs an uploaded .html in the page origin', async () => {

@@ -3,40 +3,12 @@
 // the gateway with the session cookie and sends the CSRF token on every request
 // that is not GET/HEAD. Names only ever reach the page as text (textContent, never
 // innerHTML), so a file name cannot become markup. No framework, no imports.
-export {};
+import { $, CSRF_HEADER, el, encodePath, humanSize, parseListing, PROPFIND_BODY, uploadFile, WEB_BASE, type Entry } from './dom.js';
+import { openSharePanel, showMyShares, startRecipient } from './share.js';
 
-const WEB_BASE = '/.well-known/davcrypt/web/';
-const CSRF_HEADER = 'X-Davcrypt-Csrf';
-
-interface Entry { name: string; folder: boolean; size: number; modified: number }
 type SortKey = 'name' | 'size' | 'modified';
 
 const state = { csrf: '', user: '', path: '/', entries: [] as Entry[], sort: 'name' as SortKey, descending: false };
-
-function $(id: string): HTMLElement {
-  return document.getElementById(id)!;
-}
-
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, text?: string, cls?: string): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (text !== undefined) node.textContent = text;
-  if (cls) node.className = cls;
-  return node;
-}
-
-/** Percent-encodes each segment of a path (a name may hold '#', '?', '%' or spaces). */
-export function encodePath(path: string): string {
-  return path.split('/').map((s) => encodeURIComponent(s)).join('/');
-}
-
-export function humanSize(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = bytes / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
-  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
-}
 
 function status(text: string, error = false): void {
   const s = $('status');
@@ -119,8 +91,6 @@ function renderCrumbs(): void {
   }
 }
 
-const PROPFIND_BODY = '<?xml version="1.0" encoding="utf-8"?><propfind xmlns="DAV:"><prop><resourcetype/><getcontentlength/><getlastmodified/></prop></propfind>';
-
 async function refresh(): Promise<void> {
   const res = await dav('PROPFIND', state.path, { headers: { Depth: '1', 'Content-Type': 'application/xml; charset=utf-8' }, body: PROPFIND_BODY });
   await check(res, 'listing');
@@ -128,25 +98,6 @@ async function refresh(): Promise<void> {
   state.entries = parseListing(await res.text(), state.path);
   renderListing();
   document.body.dataset.renderMs = (performance.now() - started).toFixed(1);
-}
-
-/** The entries of a Depth: 1 PROPFIND answer, without the folder itself. */
-function parseListing(xml: string, folder: string): Entry[] {
-  const doc = new DOMParser().parseFromString(xml, 'application/xml');
-  const out: Entry[] = [];
-  const self = folder.endsWith('/') ? folder : folder + '/';
-  for (const response of Array.from(doc.getElementsByTagNameNS('DAV:', 'response'))) {
-    const href = response.getElementsByTagNameNS('DAV:', 'href')[0]?.textContent ?? '';
-    const path = decodeURIComponent(new URL(href, location.origin).pathname);
-    const trimmed = path.endsWith('/') ? path.slice(0, -1) : path;
-    if (trimmed + '/' === self || trimmed === '' ) continue;
-    const name = trimmed.slice(trimmed.lastIndexOf('/') + 1);
-    const folderType = response.getElementsByTagNameNS('DAV:', 'collection').length > 0;
-    const size = Number(response.getElementsByTagNameNS('DAV:', 'getcontentlength')[0]?.textContent ?? '0');
-    const modified = Date.parse(response.getElementsByTagNameNS('DAV:', 'getlastmodified')[0]?.textContent ?? '');
-    out.push({ name, folder: folderType, size: Number.isFinite(size) ? size : 0, modified: Number.isFinite(modified) ? modified : 0 });
-  }
-  return out;
 }
 
 function compare(a: Entry, b: Entry): number {
@@ -237,24 +188,8 @@ async function makeFolder(): Promise<void> {
   await refresh();
 }
 
-/** Uploads one file as a streamed PUT (the browser sends the File from disk), with progress. */
 function uploadOne(file: File, folder: string): Promise<void> {
-  const item = el('li', file.name);
-  const bar = el('progress');
-  bar.max = file.size || 1;
-  item.append(bar);
-  $('progress').append(item);
-  return new Promise((resolve, reject) => {
-    const xhr = new XMLHttpRequest();
-    xhr.open('PUT', encodePath(folder + file.name));
-    xhr.setRequestHeader(CSRF_HEADER, state.csrf);
-    xhr.upload.addEventListener('progress', (e) => { bar.value = e.loaded; });
-    xhr.addEventListener('load', () => {
-      if (xhr.status >= 200 && xhr.status < 300) { item.remove(); resolve(); } else reject(new Error(`upload ${file.name}: ${xhr.status}`));
-    });
-    xhr.addEventListener('error', () => reject(new Error(`upload ${file.name}: network error`)));
-    xhr.send(file);
-  });
+  return uploadFile(file, encodePath(folder + file.name), { [CSRF_HEADER]: state.csrf }, $('progress'));
 }
 
 async function uploadAll(files: FileList | File[]): Promise<void> {
@@ -267,12 +202,10 @@ async function uploadAll(files: FileList | File[]): Promise<void> {
   await refresh();
 }
 
-// --- share links (share.ts-like panel; filled in by the share step) ---
+// --- share links (share.ts) ---
 
 async function openShare(entry: Entry): Promise<void> {
-  const hook = (window as unknown as { davcryptShare?: (path: string, folder: boolean) => Promise<void> }).davcryptShare;
-  if (!hook) throw new Error('share links are not available');
-  await hook(state.path + entry.name, entry.folder);
+  await openSharePanel(state.path + entry.name, entry.folder, state.csrf);
 }
 
 // --- wiring ---
@@ -280,6 +213,7 @@ async function openShare(entry: Entry): Promise<void> {
 function wire(): void {
   $('signin').addEventListener('submit', (e) => { signIn(e).catch((err: Error) => { $('signin-error').textContent = err.message; }); });
   $('signout').addEventListener('click', () => { signOut().catch((err: Error) => status(err.message, true)); });
+  $('shares').addEventListener('click', () => { showMyShares(state.csrf).catch((err: Error) => status(err.message, true)); });
   $('mkdir').addEventListener('click', () => { makeFolder().catch((err: Error) => status(err.message, true)); });
   const input = $('upload') as HTMLInputElement;
   input.addEventListener('change', () => { uploadAll(input.files ?? []).catch((err: Error) => status(err.message, true)).finally(() => { input.value = ''; }); });
@@ -302,6 +236,7 @@ function wire(): void {
 }
 
 async function start(): Promise<void> {
+  if (document.documentElement.dataset.mode === 'share') return startRecipient();
   wire();
   const res = await fetch(WEB_BASE + 'session', { credentials: 'same-origin' });
   if (!res.ok) return showSignIn();
