@@ -89,6 +89,16 @@ describe('share links', () => {
     expect(JSON.stringify(events)).not.toContain(token);
   });
 
+  it('link passwords are throttled per link and address', async () => {
+    const link = await (await createLink({ path: '/report.bin', expiresInDays: 1, password: 'right' })).json() as { path: string };
+    const statuses: number[] = [];
+    for (let i = 0; i < 15 && !statuses.includes(429); i++) {
+      statuses.push((await fetch(url(link.path), { headers: { authorization: 'Basic ' + Buffer.from(':guess' + i).toString('base64') } })).status);
+    }
+    expect(statuses[0]).toBe(401);
+    expect(statuses).toContain(429);
+  });
+
   it('a read link to a folder mounts read-only over WebDAV', async () => {
     const link = await (await createLink({ path: '/team', scope: 'read', expiresInDays: 1 })).json() as { path: string };
     const propfind = await fetch(url(link.path + '/'), { method: 'PROPFIND', headers: { depth: '1' } });
