@@ -5,7 +5,9 @@
 // audit events (create, use, failed password, revoke) without tokens.
 import diagnostics from 'node:diagnostics_channel';
 import { createHash, randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import winston from 'winston';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { webSignIn, type WebSession } from '../helpers/web.js';
 
@@ -14,10 +16,14 @@ let s: WebSession;
 const events: Record<string, unknown>[] = [];
 const onShare = (m: unknown) => events.push(m as Record<string, unknown>);
 const body = randomBytes(70_000);
+const logLines: string[] = [];
+const tokens: string[] = [];
 
 beforeAll(async () => {
   diagnostics.subscribe('davcrypt:share', onShare);
-  gw = await startTestGateway({ users: { alice: 'alice-pw-shares' } });
+  const sink = new Writable({ write(chunk, _enc, cb) { logLines.push(String(chunk)); cb(); } });
+  const logger = winston.createLogger({ level: 'debug', format: winston.format.json(), transports: [new winston.transports.Stream({ stream: sink })] });
+  gw = await startTestGateway({ users: { alice: 'alice-pw-shares' }, logger });
   s = await webSignIn(gw.url, 'alice', 'alice-pw-shares');
   const auth = { authorization: gw.authHeader('alice') };
   await fetch(new URL('/report.bin', gw.url), { method: 'PUT', headers: auth, body });
@@ -35,9 +41,12 @@ const url = (p: string) => new URL(p, gw.url);
 const basic = (password: string) => 'Basic ' + Buffer.from(`x:${password}`).toString('base64');
 
 async function createLink(spec: Record<string, unknown>): Promise<Response> {
-  return fetch(url('/.well-known/davcrypt/web/shares'), {
+  const res = await fetch(url('/.well-known/davcrypt/web/shares'), {
     method: 'POST', headers: { cookie: s.cookie, 'x-davcrypt-csrf': s.csrf, 'content-type': 'application/json' }, body: JSON.stringify(spec),
   });
+  const copy = res.clone();
+  if (res.status === 201) tokens.push(((await copy.json()) as { path: string }).path.split('/').pop()!);
+  return res;
 }
 
 describe('share links', () => {
@@ -135,5 +144,12 @@ describe('share links', () => {
     expect((await fetch(url(link.path + '/new.txt'), { method: 'PUT', body: 'rw' })).status).toBe(201);
     expect((await fetch(url(link.path + '/new.txt'), { method: 'DELETE' })).status).toBe(204);
     expect((await fetch(url(link.path + '/'), { method: 'DELETE' })).status).toBe(403);
+  });
+
+  it('logs share requests by link id, never a token, password or session id', () => {
+    const all = logLines.join('\n');
+    expect(all).toContain('/.well-known/davcrypt/s/(link ');
+    expect(tokens.length).toBeGreaterThan(3);
+    for (const secret of [...tokens, 'link-pw', 'alice-pw-shares', s.cookie.split('=')[1]!, s.csrf]) expect(all).not.toContain(secret);
   });
 });
