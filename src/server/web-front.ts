@@ -17,7 +17,7 @@ export interface WebFront {
    * Basic challenge, so a browser shows no password dialog), DC_ERR_FORBIDDEN (a state-changing
    * method without the session's CSRF token), DC_ERR_NOT_FOUND (unknown, expired or revoked link).
    */
-  authenticate(req: IncomingMessage, method: string, path: string): Promise<{ user: AuthenticatedUser; mounts?: ResolvedMount[]; challenge?: string } | undefined>;
+  authenticate(req: IncomingMessage, method: string, path: string): Promise<{ user: AuthenticatedUser; mounts?: ResolvedMount[] } | undefined>;
   /** The path as the access log may show it (share tokens replaced by the link id). */
   logPath(path: string): string;
 }

@@ -152,23 +152,25 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
    * through the same throttle and argon2 gate as Basic. Returns the user and a copy of the unlocked
    * identity key, which the caller seals under its session id and must zero. Throws like authenticate().
    */
-  async signIn(username: string, password: string, clientAddress: string): Promise<{ user: AuthenticatedUser; privateKey: Buffer }> {
+  async signIn(username: string, password: string, clientAddress: string): Promise<{ user: AuthenticatedUser; privateKey: Buffer; accountVersion: string }> {
     const attempt = this.reserveSlot(username, clientAddress);
     const login = this.gate.run(username, () => this.freshLogin(username, password, this.cache.digest(username, password)));
     this.settle(login, attempt, username, clientAddress);
     const session = await login;
     if (!session.privateKey) throw davError('DC_ERR_UNAUTHORIZED', 'login expired; sign in again');
-    return { user: session.user, privateKey: Buffer.from(session.privateKey) };
+    return { user: session.user, privateKey: Buffer.from(session.privateKey), accountVersion: session.record.updated };
   }
 
   /**
    * Resumes a browser session (possibly signed in at another gateway process) from the identity key
-   * its cookie unsealed: checks the account still exists with that key pair. The key is copied.
+   * its cookie unsealed: checks the account still exists, unchanged since sign-in (a password change
+   * ends browser sessions), with that key pair. The key is copied.
    * Throws DC_ERR_UNAUTHORIZED when the account is gone or its key changed (password reset).
    */
-  async resumeSession(username: string, privateKey: Buffer): Promise<AuthenticatedUser> {
+  async resumeSession(username: string, privateKey: Buffer, accountVersion: string): Promise<AuthenticatedUser> {
     const record = isValidUserName(username) ? await this.options.accounts.records.get(username) : undefined;
     if (!record) throw davError('DC_ERR_UNAUTHORIZED', 'account no longer exists');
+    if (record.updated !== accountVersion) throw davError('DC_ERR_UNAUTHORIZED', 'the account changed (password); sign in again');
     const key = Buffer.from(privateKey);
     try {
       assertKeyPair(key, record.publicKey, userIdentity(username));
@@ -230,6 +232,12 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
     if (!mount.encrypt) return raw;
     if (!key) throw davError('DC_ERR_NOT_FOUND', 'the shared mount is now encrypted');
     return this.wrapEncrypting(mountId, raw, createMountKeySet([key], key), mount.plaintext ?? 'refuse');
+  }
+
+  /** True while the account a browser session signed in to is unchanged (same record version: no passwd, reset or removal since). */
+  async accountUnchanged(username: string, accountVersion: string): Promise<boolean> {
+    const record = isValidUserName(username) ? await this.options.accounts.records.get(username) : undefined;
+    return record?.updated === accountVersion;
   }
 
   /** Drops every cached login of a user (after passwd/remove in this process). */

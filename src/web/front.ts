@@ -20,8 +20,9 @@ import { csrfMatches, csrfTokenOf, sessionIdFrom, SessionStore } from './session
 
 /** What the front needs from users/ (GatewayAuthenticator implements it). */
 export interface SessionAuthenticator {
-  signIn(username: string, password: string, clientAddress: string): Promise<{ user: AuthenticatedUser; privateKey: Buffer }>;
-  resumeSession(username: string, privateKey: Buffer): Promise<AuthenticatedUser>;
+  signIn(username: string, password: string, clientAddress: string): Promise<{ user: AuthenticatedUser; privateKey: Buffer; accountVersion: string }>;
+  resumeSession(username: string, privateKey: Buffer, accountVersion: string): Promise<AuthenticatedUser>;
+  accountUnchanged(username: string, accountVersion: string): Promise<boolean>;
 }
 
 /** Extra routes under WEB_BASE or elsewhere (share links): answered when they return true. */
@@ -80,7 +81,8 @@ export function createWebFront(options: WebFrontOptions): WebFront {
     const hit = cache.get(key);
     if (hit) {
       if (now() - hit.checkedAt < recheckMs) return hit.user;
-      if (await sessions.exists(id)) {
+      const record = await sessions.peek(id);
+      if (record && (await options.authenticator.accountUnchanged(record.user, record.accountVersion))) {
         hit.checkedAt = now();
         return hit.user;
       }
@@ -90,7 +92,7 @@ export function createWebFront(options: WebFrontOptions): WebFront {
     const opened = await sessions.open(id);
     if (!opened) throw davError('DC_ERR_UNAUTHORIZED', 'unknown or expired session; sign in again');
     try {
-      const user = await options.authenticator.resumeSession(opened.user, opened.privateKey);
+      const user = await options.authenticator.resumeSession(opened.user, opened.privateKey, opened.accountVersion);
       cache.set(key, { user, checkedAt: now() });
       return user;
     } finally {
@@ -117,7 +119,7 @@ export function createWebFront(options: WebFrontOptions): WebFront {
     const signedIn = await options.authenticator.signIn(user, password, options.clientAddress(req));
     let id: string;
     try {
-      id = await sessions.create(signedIn.user.name, signedIn.privateKey);
+      id = await sessions.create(signedIn.user.name, signedIn.accountVersion, signedIn.privateKey);
     } finally {
       signedIn.privateKey.fill(0);
     }

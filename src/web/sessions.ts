@@ -11,6 +11,8 @@ const ID_BYTES = 32;
 
 export interface SessionRecord {
   user: string;
+  /** The account record's version at sign-in: a password change ends the session. */
+  accountVersion: string;
   /** base64: 12-byte IV, 16-byte tag, sealed identity key. */
   sealedKey: string;
   created: number;
@@ -19,6 +21,7 @@ export interface SessionRecord {
 
 export interface OpenedSession {
   user: string;
+  accountVersion: string;
   privateKey: Buffer;
   expires: number;
 }
@@ -60,14 +63,14 @@ export class SessionStore {
   constructor(private readonly store: Keyv, private readonly ttlMs: number, private readonly now: () => number = Date.now) {}
 
   /** Creates a session for the user; returns its id (the cookie value). The key is not kept. */
-  async create(user: string, privateKey: Buffer): Promise<string> {
+  async create(user: string, accountVersion: string, privateKey: Buffer): Promise<string> {
     const id = randomBytes(ID_BYTES).toString('base64url');
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', sealingKey(id), iv);
     cipher.setAAD(Buffer.from(user));
     const sealed = Buffer.concat([cipher.update(privateKey), cipher.final()]);
     const record: SessionRecord = {
-      user, sealedKey: Buffer.concat([iv, cipher.getAuthTag(), sealed]).toString('base64'),
+      user, accountVersion, sealedKey: Buffer.concat([iv, cipher.getAuthTag(), sealed]).toString('base64'),
       created: this.now(), expires: this.now() + this.ttlMs,
     };
     await this.store.set(storeKey(id), record, this.ttlMs);
@@ -84,16 +87,16 @@ export class SessionStore {
       decipher.setAAD(Buffer.from(record.user));
       decipher.setAuthTag(raw.subarray(12, 28));
       const privateKey = Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]);
-      return { user: record.user, privateKey, expires: record.expires };
+      return { user: record.user, accountVersion: record.accountVersion, privateKey, expires: record.expires };
     } catch {
       return undefined;
     }
   }
 
-  /** True while the session exists in the store (another process may have ended it). */
-  async exists(id: string): Promise<boolean> {
+  /** The live record (another process may have ended the session), without opening its key. */
+  async peek(id: string): Promise<SessionRecord | undefined> {
     const record = (await this.store.get(storeKey(id))) as SessionRecord | undefined;
-    return !!record && record.expires > this.now();
+    return record && record.expires > this.now() ? record : undefined;
   }
 
   async delete(id: string): Promise<void> {

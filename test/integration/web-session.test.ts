@@ -34,7 +34,10 @@ describe('web page', () => {
     const js = await fetch(url('/.well-known/davcrypt/web/app.js'));
     expect(js.status).toBe(200);
     expect(js.headers.get('content-type')).toMatch(/^text\/javascript/);
-    expect(await js.text()).toContain('X-Davcrypt-Csrf');
+    expect(await js.text()).toContain("from './dom.js'");
+    const dom = await fetch(url('/.well-known/davcrypt/web/dom.js'));
+    expect(await dom.text()).toContain('X-Davcrypt-Csrf');
+    expect((await fetch(url('/.well-known/davcrypt/web/assets.js'))).status).toBe(404); // only the page's modules are served
   });
 
   it('leaves WebDAV and Basic clients unchanged', async () => {
@@ -120,5 +123,14 @@ describe('sign-in and session cookie', () => {
       if (res.status === 429) break;
     }
     expect(statuses).toContain(429);
+  });
+
+  it('a password change ends browser sessions (seen by a process that resumes the session)', async () => {
+    const s = await webSignIn(gw.url, 'alice', PASSWORD);
+    expect((await fetch(url('/web.txt'), { headers: { cookie: s.cookie } })).status).toBe(200);
+    await gw.gateway.users.accounts.passwd('alice', PASSWORD, PASSWORD + '-new');
+    await gw.restart();
+    const after = await fetch(url('/web.txt'), { headers: { cookie: s.cookie } });
+    expect(after.status).toBe(401);
   });
 });

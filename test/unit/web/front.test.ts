@@ -19,9 +19,10 @@ beforeAll(async () => {
     authenticator: {
       signIn: async (user, password) => {
         if (password !== 'pw') throw Object.assign(new Error('no'), { code: 'DC_ERR_UNAUTHORIZED', name: 'DavcryptError' });
-        return { user: { name: user }, privateKey: Buffer.alloc(32, 1) };
+        return { user: { name: user }, privateKey: Buffer.alloc(32, 1), accountVersion: 'v1' };
       },
       resumeSession: async (user) => ({ name: user }),
+      accountUnchanged: async () => true,
     },
   });
   server = http.createServer((req, res) => {
