@@ -163,6 +163,25 @@ describe.skipIf(!!missing)('web page in chromium', () => {
     expect(gone.status).toBe(404);
   });
 
+  it('a file drop link lets a stranger upload into a folder without seeing it', async () => {
+    await page.goto(gw.url);
+    await row('docs').locator('button[data-action=share]').click();
+    await page.selectOption('#share-scope', 'drop');
+    await page.click('#share-form button[type=submit]');
+    const link = (await page.locator('#share-url').textContent())!;
+    const stranger = await browser.context();
+    const their = await stranger.newPage();
+    await their.goto(link);
+    await their.locator('h1', { hasText: 'Upload files' }).waitFor();
+    await their.setInputFiles('#link-upload', [{ name: 'dropped.txt', mimeType: 'text/plain', buffer: Buffer.from('from a stranger') }]);
+    await their.locator('#link-upload-done', { hasText: 'Uploaded 1 file(s).' }).waitFor();
+    expect(await their.locator('#link-files').count()).toBe(0); // nothing listed
+    await their.screenshot({ path: join(SCREENSHOTS, 'file-drop.png') });
+    await stranger.close();
+    const res = await fetch(new URL('/docs/dropped.txt', gw.url), { headers: { authorization: gw.authHeader('alice') } });
+    expect(await res.text()).toBe('from a stranger');
+  });
+
   it('renders a folder of 1000 entries in well under a second', async () => {
     const auth = { authorization: gw.authHeader('alice') };
     await fetch(new URL('/big/', gw.url), { method: 'MKCOL', headers: auth });
