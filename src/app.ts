@@ -67,13 +67,15 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     const tls = config.server.tls ? await readTlsMaterial(config.server.tls) : undefined;
     const services = users;
     const ops = await startOps(config, { store, logger, loginCacheSize: () => services.authenticator.stats().cacheSize });
-    const web = createWebFront({
+    const webConfig = config.web ?? { enabled: true, shares: true, sessionHours: 12 };
+    const web = webConfig.enabled ? createWebFront({
       store, authenticator: users.authenticator, logger, secure: !!tls,
       clientAddress: clientAddressFor(config.server.trustedProxies ?? []),
-      shares: { argon2: config.keys.argon2, authenticator: users.authenticator, mountResolver: users.authenticator },
-    });
+      sessionTtlMs: webConfig.sessionHours * 3_600_000,
+      ...(webConfig.shares ? { shares: { argon2: config.keys.argon2, authenticator: users.authenticator, mountResolver: users.authenticator } } : {}),
+    }) : undefined;
     const gateway = createGatewayServer({
-      web, // web: the browser page, session cookies (src/web)
+      ...(web ? { web } : {}), // web: the browser page, session cookies, share links (src/web)
       front: ops.front, // ops: /livez, /readyz (and the old health path) before WebDAV
       authenticator: users.authenticator,
       mountResolver: users.authenticator,

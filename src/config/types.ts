@@ -133,6 +133,8 @@ export interface Config {
   log: { level: string; json?: boolean };
   /** ops: where the audit log goes (JSON lines); off when undefined. */
   audit?: AuditConfig;
+  /** web: the browser page (sessions) and share links; undefined = on, sessions of 12 hours. */
+  web?: { enabled: boolean; shares: boolean; sessionHours: number };
 }
 
 /** `server.metrics`: the Prometheus listener (no authentication: bind it to a private address). */
