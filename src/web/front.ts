@@ -14,6 +14,7 @@ import type { Logger } from '../logging.js';
 import { sendError, type WebFront } from '../server/index.js';
 import type { AuthenticatedUser, ResolvedMount } from '../users/index.js';
 import { BROWSER_MODULES, loadBrowserScript } from './assets.js';
+import { readSmallBody, sendJson } from './http.js';
 import { PAGE_CSS, PAGE_HEADERS, shellHtml, WEB_BASE } from './page.js';
 import { createShareLinks, type ShareLinkOptions } from './shares.js';
 import { csrfMatches, csrfTokenOf, sessionIdFrom, SessionStore } from './sessions.js';
@@ -157,9 +158,13 @@ export function createWebFront(options: WebFrontOptions): WebFront {
       if ((method === 'GET' || method === 'HEAD') && BROWSER_MODULES.has(name)) {
         const script = await loadBrowserScript(name);
         if (!script) throw davError('DC_ERR_NOT_FOUND', 'the browser script is not built; run npm run build');
-        return sendAsset(res, method, 'text/javascript; charset=utf-8', script), true;
+        sendAsset(res, method, 'text/javascript; charset=utf-8', script);
+        return true;
       }
-      if ((method === 'GET' || method === 'HEAD') && name === 'app.css') return sendAsset(res, method, 'text/css; charset=utf-8', Buffer.from(PAGE_CSS)), true;
+      if ((method === 'GET' || method === 'HEAD') && name === 'app.css') {
+        sendAsset(res, method, 'text/css; charset=utf-8', Buffer.from(PAGE_CSS));
+        return true;
+      }
       if (method === 'GET' && name === 'session') return whoAmI(req, res).then(() => true);
       if (method === 'POST' && name === 'login') return signIn(req, res).then(() => true);
       if (method === 'POST' && name === 'logout') return signOut(req, res).then(() => true);
@@ -230,25 +235,7 @@ function assertSameOrigin(req: IncomingMessage): void {
   }
 }
 
-export function sendJson(res: ServerResponse, status: number, value: unknown): void {
-  const body = Buffer.from(JSON.stringify(value));
-  res.writeHead(status, { ...PAGE_HEADERS, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': body.length });
-  res.end(body);
-}
-
 function sendAsset(res: ServerResponse, method: string, type: string, body: Buffer): void {
   res.writeHead(200, { ...PAGE_HEADERS, 'Content-Type': type, 'Content-Length': body.length });
   res.end(method === 'HEAD' ? undefined : body);
-}
-
-/** Reads a request body of at most `max` bytes as UTF-8; DC_ERR_PAYLOAD_TOO_LARGE beyond. */
-export async function readSmallBody(req: IncomingMessage, max: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > max) throw davError('DC_ERR_PAYLOAD_TOO_LARGE', 'request body too large');
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }

@@ -15,6 +15,7 @@ import type { MountKey } from '../keys/index.js';
 import { parseBasicAuth, resolveTarget } from '../server/index.js';
 import { Argon2Gate, LoginThrottle, type AuthenticatedUser, type MountResolver, type ResolvedMount } from '../users/index.js';
 import type Keyv from 'keyv';
+import { readSmallBody, sendJson } from './http.js';
 import { PAGE_HEADERS, shellHtml, WEB_BASE } from './page.js';
 import { ShareBackend } from './share-backend.js';
 import { isTokenShaped, SHARE_SCOPES, ShareStore, type ShareRecord, type ShareScope } from './share-store.js';
@@ -126,7 +127,7 @@ export function createShareLinks(options: ShareLinkOptions): ShareLinks {
   async function createLink(req: IncomingMessage, res: ServerResponse, user: AuthenticatedUser): Promise<void> {
     let body: { path?: unknown; scope?: unknown; expiresInDays?: unknown; password?: unknown; maxDownloads?: unknown };
     try {
-      body = JSON.parse(await readBody(req)) as typeof body;
+      body = JSON.parse(await readSmallBody(req, 16_384)) as typeof body;
     } catch {
       throw davError('DC_ERR_BAD_REQUEST', 'body is not JSON');
     }
@@ -199,7 +200,7 @@ export function createShareLinks(options: ShareLinkOptions): ShareLinks {
     if (method === 'POST') {
       // A password form (the recipient page, or curl -d password=...): the same request as GET with
       // the password in Basic auth, answered by the WebDAV handlers as a download.
-      const form = new URLSearchParams(await readBody(req));
+      const form = new URLSearchParams(await readSmallBody(req, 16_384));
       req.method = 'GET';
       req.headers.authorization = 'Basic ' + Buffer.from('link:' + (form.get('password') ?? '')).toString('base64');
       delete req.headers['content-type'];
@@ -222,21 +223,3 @@ export function createShareLinks(options: ShareLinkOptions): ShareLinks {
     },
   };
 }
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > 16_384) throw davError('DC_ERR_PAYLOAD_TOO_LARGE', 'request body too large');
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-function sendJson(res: ServerResponse, status: number, value: unknown): void {
-  const body = Buffer.from(JSON.stringify(value));
-  res.writeHead(status, { ...PAGE_HEADERS, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': body.length });
-  res.end(body);
-}
-
