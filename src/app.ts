@@ -2,6 +2,7 @@
 // Owns the lifecycle (close everything it opened, in reverse order). Contains
 // no protocol or crypto logic of its own.
 import { mkdir } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
 import type Keyv from 'keyv';
 import { assertNoLegacyStorage, masterKeyFileOf } from './config/index.js';
 import type { Config } from './config/types.js';
@@ -13,10 +14,12 @@ import { davError, toDavcryptError, type DavcryptError } from './errors.js';
 import { startOps } from './ops/index.js';
 import type { HealthProbe } from './ops/readiness.js';
 import {
-  createGatewayServer, createLockStore, readTlsMaterial, warnIfPlainHttp, type GatewayServer, type HealthReport,
+  clientAddressOf, createGatewayServer, createLockStore, readTlsMaterial, trustedProxyList, warnIfPlainHttp,
+  type GatewayServer, type HealthReport,
 } from './server/index.js';
 import { closeStore, createStore, storeHealth } from './store.js';
 import { createUserServices, ensureInitialAdmin, type UserServices } from './users/index.js';
+import { createWebFront } from './web/index.js';
 
 
 export interface StartOptions {
@@ -90,9 +93,17 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     const ops = await startOps(config, {
       store, logger, loginCacheSize: () => services.authenticator.stats().cacheSize, probes: readinessProbes(config, store, services),
     });
+    const webConfig = config.web ?? { enabled: true, shares: true, sessionHours: 12 };
+    const web = webConfig.enabled ? createWebFront({
+      store, authenticator: users.authenticator, logger, secure: !!tls,
+      clientAddress: clientAddressFor(config.server.trustedProxies ?? []),
+      sessionTtlMs: webConfig.sessionHours * 3_600_000,
+      ...(webConfig.shares ? { shares: { argon2: config.keys.argon2, authenticator: users.authenticator, mountResolver: users.authenticator } } : {}),
+    }) : undefined;
     let gateway: GatewayServer;
     try {
       gateway = createGatewayServer({
+        ...(web ? { web } : {}), // web: the browser page, session cookies, share links (src/web)
         front: ops.front, // ops: /livez, /readyz (and the old health path) before WebDAV
         authenticator: users.authenticator,
         mountResolver: users.authenticator,
@@ -280,4 +291,10 @@ function sweepLocalTemps(config: Config, logger: Logger, minAgeMs: number, signa
   const again = setTimeout(sweep, minAgeMs + 1_000);
   again.unref();
   signal.addEventListener('abort', () => clearTimeout(again), { once: true });
+}
+
+/** The client address as the WebDAV front computes it (X-Forwarded-For only from trusted proxies). */
+function clientAddressFor(proxies: string[]): (req: IncomingMessage) => string {
+  const list = proxies.length ? trustedProxyList(proxies) : undefined;
+  return (req) => clientAddressOf(req, list);
 }

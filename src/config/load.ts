@@ -174,7 +174,7 @@ class Validator {
   }
 
   config(rawInput: unknown): Config {
-    const raw = this.object(rawInput, '', ['server', 'dataDir', 'store', 'mounts', 'keys', 'auth', 'log', 'audit', 'timeouts']);
+    const raw = this.object(rawInput, '', ['server', 'dataDir', 'store', 'mounts', 'keys', 'auth', 'log', 'audit', 'timeouts', 'web']);
     const server = this.object(raw.server, 'server', ['host', 'port', 'tls', 'quota', 'realm', 'metrics', 'trustedProxies', 'limits']);
 
     const host = this.env.DAVCRYPT_HOST ?? this.string(server.host, 'server.host', '127.0.0.1', '127.0.0.1');
@@ -264,6 +264,15 @@ class Validator {
     if (logRaw.json !== undefined) log.json = this.bool(logRaw.json, 'log.json', false);
 
     const config: Config = { server: { host, port, tls, quota, realm, ...(trustedProxies ? { trustedProxies } : {}), limits }, dataDir, store, mounts, keys, auth, log, timeouts: this.timeouts(raw.timeouts) };
+    // web: the browser page and share links (src/web); absent = both on with the defaults.
+    if (raw.web !== undefined) {
+      const webRaw = this.object(raw.web, 'web', ['enabled', 'shares', 'sessionHours']);
+      config.web = {
+        enabled: this.bool(webRaw.enabled, 'web.enabled', true),
+        shares: this.bool(webRaw.shares, 'web.shares', true),
+        sessionHours: this.int(webRaw.sessionHours, 'web.sessionHours', 12, 1, 24 * 30, '12'),
+      };
+    }
     // ops: metrics listener and audit log (src/config/ops-keys.ts); absent = off.
     const metrics = resolveMetricsListener(server.metrics, (k, f) => this.bad(k, f));
     if (metrics) config.server.metrics = metrics;

@@ -140,6 +140,8 @@ export interface Config {
   log: { level: string; json?: boolean };
   /** ops: where the audit log goes (JSON lines); off when undefined. */
   audit?: AuditConfig;
+  /** web: the browser page (sessions) and share links; undefined = on, sessions of 12 hours. */
+  web?: { enabled: boolean; shares: boolean; sessionHours: number };
   /** Fault handling (loadConfig fills every field; absent in hand-made configs means the defaults). */
   timeouts?: TimeoutsConfig;
 }

@@ -14,6 +14,7 @@ import type { ServerLimits } from './limits.js';
 import type { LockRecord, LockStore } from './lock-store.js';
 import type { PropStore } from './prop-store.js';
 import type { RequestPath } from './request-paths.js';
+import type { WebFront } from './web-front.js';
 
 export interface ServerDeps {
   authenticator: Authenticator;
@@ -28,6 +29,8 @@ export interface ServerDeps {
   /** Reverse proxies whose X-Forwarded-For is believed (client-address.ts). */
   trustedProxies?: BlockList;
   quota: 'on' | 'off' | 'auto';
+  /** The browser front (src/web): page, sign-in, session cookies, share links. */
+  web?: WebFront;
   /** An upload whose body sends nothing for this long is dropped with 408 (0: never). */
   uploadIdleMs?: number;
   /** Answers the health endpoint (store, backends); without it the endpoint says ok. */

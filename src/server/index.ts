@@ -17,6 +17,7 @@ import { createLockStore } from './lock-store-redis.js';
 import { PropStore } from './prop-store.js';
 import { createRequestListener } from './request-layer.js';
 import type { HealthReport } from './context.js';
+import type { WebFront } from './web-front.js';
 
 export interface GatewayServerOptions {
   authenticator: Authenticator;
@@ -42,6 +43,8 @@ export interface GatewayServerOptions {
   uploadIdleMs?: number;
   /** Checks behind the health endpoint (store, backends); without it the endpoint answers ok. */
   health?: () => Promise<HealthReport>;
+  /** The browser front (src/web): asked first for browser requests and for session cookies. */
+  web?: WebFront;
 }
 
 export interface GatewayServer {
@@ -62,7 +65,13 @@ export { DEFAULT_LIMITS, type ServerLimits } from './limits.js';
 export { readTlsMaterial, warnIfPlainHttp, type TlsFiles } from './transport-security.js';
 export { KeyvLockStore, type LockStore, type LockRecord } from './lock-store.js';
 export { RedisLockStore, createLockStore } from './lock-store-redis.js';
-export { httpErrorOf } from './errors-to-http.js';
+export { httpErrorOf, sendError } from './errors-to-http.js';
+export { clientAddressOf, trustedProxyList } from './client-address.js';
+export type { WebFront } from './web-front.js';
+export { fileSafetyHeaders, attachmentDisposition } from './safe-content.js';
+export { encodeHref, parseRequestPath } from './request-paths.js';
+export { resolveTarget } from './context.js';
+export { parseBasicAuth } from './basic-auth.js';
 
 /** Strict-Transport-Security on every TLS answer: one year (no includeSubDomains: other hosts are not ours to bind). */
 export const HSTS = 'max-age=31536000';
@@ -84,6 +93,7 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
     quota: opts.quota ?? 'auto',
     uploadIdleMs: opts.uploadIdleMs ?? 60_000,
     ...(opts.health ? { health: opts.health } : {}),
+    ...(opts.web ? { web: opts.web } : {}),
   });
   const front = opts.front;
   const listener: http.RequestListener = front ? (req, res) => { if (!front(req, res)) dav(req, res); } : dav;

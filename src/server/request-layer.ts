@@ -44,6 +44,8 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
   };
 
   async function handle(req: IncomingMessage, res: ServerResponse, signal: AbortSignal, state: { user?: string; path?: string }): Promise<void> {
+    // web: the browser page, its assets, sign-in and share link pages (src/web), before WebDAV auth.
+    if (deps.web && (await deps.web.handle(req, res, signal))) return;
     const method = (req.method ?? 'GET').toUpperCase();
     const rawUrl = req.url ?? '/';
     if ((method === 'GET' || method === 'HEAD') && rawUrl.split('?')[0] === HEALTH_PATH) {
@@ -58,7 +60,7 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
       return;
     }
     const url = parseRequestPath(rawUrl);
-    state.path = url.path;
+    state.path = deps.web ? deps.web.logPath(url.path) : url.path;
     if (method === 'OPTIONS') {
       sendEmpty(res, 200, { DAV: DAV_COMPLIANCE, 'MS-Author-Via': 'DAV', Allow: ALLOWED_METHODS, 'Accept-Ranges': 'bytes' });
       req.resume();
@@ -66,16 +68,26 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
     }
     if (await serveNextcloudEndpoint(req, res, deps, method, rawUrl, url, signal, state)) return;
     const credentials = parseBasicAuth(req.headers.authorization);
-    if (!credentials) challenge(res, 'authentication required');
-    let user: AuthenticatedUser;
+    // web: a share link, or without Basic credentials a session cookie (CSRF-checked), may name the user.
+    let viaWeb;
     try {
-      user = await deps.authenticator.authenticate(credentials!.username, credentials!.password, clientAddressOf(req, deps.trustedProxies));
+      viaWeb = deps.web ? await deps.web.authenticate(req, method, url.path) : undefined;
     } catch (err) {
-      if (isDavcryptError(err, 'DC_ERR_UNAUTHORIZED') || isDavcryptError(err, 'DC_ERR_WRONG_PASSWORD')) challenge(res, 'wrong user name or password');
+      if (isDavcryptError(err, 'DC_ERR_UNAUTHORIZED') && (err.details as { challenge?: string }).challenge) challenge(res, 'link password required');
       throw err;
     }
+    let user: AuthenticatedUser | undefined = viaWeb?.user;
+    if (!user) {
+      if (!credentials) challenge(res, 'authentication required');
+      try {
+        user = await deps.authenticator.authenticate(credentials!.username, credentials!.password, clientAddressOf(req, deps.trustedProxies));
+      } catch (err) {
+        if (isDavcryptError(err, 'DC_ERR_UNAUTHORIZED') || isDavcryptError(err, 'DC_ERR_WRONG_PASSWORD')) challenge(res, 'wrong user name or password');
+        throw err;
+      }
+    }
     state.user = user.name;
-    const mounts = nextcloudMounts(req, res, method, url.path, user, await deps.mountResolver.mountsFor(user));
+    const mounts = nextcloudMounts(req, res, method, url.path, user, viaWeb?.mounts ?? await deps.mountResolver.mountsFor(user));
     const ctx: DavContext = {
       req, res, deps, method, url, user, mounts, target: resolveTarget(mounts, url.path),
       ifLists: [], submittedTokens: new Set(), signal, stats: new Map(), lockLists: new Map(),

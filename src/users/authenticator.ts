@@ -8,7 +8,10 @@ import { randomBytes } from 'node:crypto';
 import { generateIdentityKeyPair, openIdentity, sealIdentity, type Argon2Params, type Envelope } from '../crypto/index.js';
 import { davError, isDavcryptError } from '../errors.js';
 import type Keyv from 'keyv';
-import { keysEpoch, revokedUsers, type IdentityInfo, type KeyringService, type MasterKey, type MountKeySet, type OpenIdentity } from '../keys/index.js';
+import {
+  createMountKeySet, keysEpoch, revokedUsers, type IdentityInfo, type KeyringService, type MasterKey, type MountKey, type MountKeySet,
+  type OpenIdentity,
+} from '../keys/index.js';
 import { EncryptingBackend, LimitedBackend, LruEncryptionMetaCache, RequestSlots, type Backend, type EncryptionMetaCache } from '../backends/index.js';
 import type { Logger } from '../logging.js';
 import { publishLogin } from '../events.js';
@@ -86,6 +89,8 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
   private readonly metaCaches = new Map<string, EncryptionMetaCache>();
   /** One pool of backend slots per user name, shared by all her sessions and mounts. */
   private readonly userSlots = new Map<string, RequestSlots>();
+  /** Unlocked keys behind each resolved encrypted mount (share links wrap a copy of the current key). */
+  private readonly mountKeys = new WeakMap<ResolvedMount, MountKeySet>();
   private counters = { argon2: 0, cached: 0 };
 
   constructor(options: GatewayAuthenticatorOptions) {
@@ -154,6 +159,42 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
     });
   }
 
+  /**
+   * A browser sign-in (src/web): always checks the password with argon2id (never the login cache),
+   * through the same throttle and argon2 gate as Basic. Returns the user and a copy of the unlocked
+   * identity key, which the caller seals under its session id and must zero. Throws like authenticate().
+   */
+  async signIn(username: string, password: string, clientAddress: string): Promise<{ user: AuthenticatedUser; privateKey: Buffer; accountVersion: string }> {
+    const attempt = this.reserveSlot(username, clientAddress);
+    const login = this.gate.run(username, () => this.freshLogin(username, password, this.cache.digest(username, password)));
+    this.settle(login, attempt, username, clientAddress);
+    const session = await login;
+    if (!session.privateKey) throw davError('DC_ERR_UNAUTHORIZED', 'login expired; sign in again');
+    return { user: session.user, privateKey: Buffer.from(session.privateKey), accountVersion: session.record.updated };
+  }
+
+  /**
+   * Resumes a browser session (possibly signed in at another gateway process) from the identity key
+   * its cookie unsealed: checks the account still exists, unchanged since sign-in (a password change
+   * ends browser sessions), with that key pair. The key is copied.
+   * Throws DC_ERR_UNAUTHORIZED when the account is gone or its key changed (password reset).
+   */
+  async resumeSession(username: string, privateKey: Buffer, accountVersion: string): Promise<AuthenticatedUser> {
+    const record = isValidUserName(username) ? await this.options.accounts.records.get(username) : undefined;
+    if (!record) throw davError('DC_ERR_UNAUTHORIZED', 'account no longer exists');
+    if (record.updated !== accountVersion) throw davError('DC_ERR_UNAUTHORIZED', 'the account changed (password); sign in again');
+    const key = Buffer.from(privateKey);
+    try {
+      assertKeyPair(key, record.publicKey, userIdentity(username));
+    } catch {
+      key.fill(0);
+      throw davError('DC_ERR_UNAUTHORIZED', 'account key changed; sign in again');
+    }
+    const user: AuthenticatedUser = { name: username };
+    this.sessions.set(user, { user, record, privateKey: key, checkedAt: this.now(), epoch: await this.currentEpoch(), dropped: false, resolving: false });
+    return user;
+  }
+
   /** See MountResolver. Throws DC_ERR_UNAUTHORIZED (session expired), key/backend errors. */
   mountsFor(user: AuthenticatedUser): Promise<ResolvedMount[]> {
     const session = this.sessions.get(user);
@@ -175,6 +216,40 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
       );
     }
     return session.mounts;
+  }
+
+  /**
+   * For a share link (src/web): a copy of the current key of a mount this user resolved, which the
+   * link wraps; undefined for a plain mount. Files written under an older key stay unreadable through
+   * the link (see docs/SECURITY.md, Share links). Throws DC_ERR_NO_ACCESS for a mount not resolved here.
+   */
+  shareKey(mount: ResolvedMount): MountKey | undefined {
+    if (!mount.encrypted) return undefined;
+    const keys = this.mountKeys.get(mount);
+    if (!keys) throw davError('DC_ERR_NO_ACCESS', 'mount keys are not unlocked in this session');
+    return { id: Buffer.from(keys.current.id), key: Buffer.from(keys.current.key) };
+  }
+
+  /**
+   * The backend of an owner's mount opened with a key a share link unwrapped (no login of the owner).
+   * Throws DC_ERR_NOT_FOUND when the mount is no longer configured or the owner's account is gone.
+   */
+  async openSharedMount(owner: string, mountId: string, key: MountKey | undefined): Promise<Backend> {
+    const { backends, accounts } = this.options;
+    const found = backends.resolveMountId(mountId);
+    if (!found || !(await accounts.records.get(owner))) throw davError('DC_ERR_NOT_FOUND', 'the shared mount is gone');
+    const mount = found.mount;
+    if (backends.mountId(mount, owner) !== mountId || !backends.mountsFor(owner).includes(mount)) throw davError('DC_ERR_NOT_FOUND', 'the shared mount is gone');
+    const raw = await backends.rawBackend(mount, owner);
+    if (!mount.encrypt) return raw;
+    if (!key) throw davError('DC_ERR_NOT_FOUND', 'the shared mount is now encrypted');
+    return this.wrapEncrypting(mountId, raw, createMountKeySet([key], key), mount.plaintext ?? 'refuse');
+  }
+
+  /** True while the account a browser session signed in to is unchanged (same record version: no passwd, reset or removal since). */
+  async accountUnchanged(username: string, accountVersion: string): Promise<boolean> {
+    const record = isValidUserName(username) ? await this.options.accounts.records.get(username) : undefined;
+    return record?.updated === accountVersion;
   }
 
   /** Drops every cached login of a user (after passwd/remove in this process). */
@@ -303,6 +378,7 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
       const id = backends.mountId(mount, name);
       const raw = await backends.rawBackend(mount, name);
       let backend: Backend = raw;
+      let mountKeys: MountKeySet | undefined;
       if (mount.encrypt) {
         // Backend logins hold no private key of their own: the master key opens their mount keys.
         const opener = session.privateKey ?? (session.backendPassword !== undefined ? this.options.master?.privateKey : undefined);
@@ -327,8 +403,11 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
           throw err;
         }
         backend = this.wrapEncrypting(id, raw, keys, mount.plaintext ?? 'refuse');
+        mountKeys = keys;
       }
-      out.push({ urlPrefix: mount.path === '/' ? '' : mount.path, id, backend: this.limited(name, backend), encrypted: mount.encrypt });
+      const resolved: ResolvedMount = { urlPrefix: mount.path === '/' ? '' : mount.path, id, backend: this.limited(name, backend), encrypted: mount.encrypt };
+      if (mountKeys) this.mountKeys.set(resolved, mountKeys);
+      out.push(resolved);
     }
     return out.sort((a, b) => b.urlPrefix.length - a.urlPrefix.length);
   }

@@ -36,8 +36,9 @@ const ALLOWED: Record<string, string[]> = {
   server: ['errors', 'logging', 'events', 'backends', 'users', 'store', 'store-mutex', 'mutex'],
   tools: ['errors', 'logging', 'events', 'crypto', 'backends', 'keys', 'config', 'users', 'store'],
   ops: ['errors', 'logging', 'events', 'config', 'backends', 'store'],
-  app: ['errors', 'logging', 'events', 'config', 'keys', 'users', 'server', 'store', 'store-mutex', 'backends', 'crypto', 'ops'],
-  cli: ['errors', 'logging', 'events', 'config', 'keys', 'users', 'server', 'store', 'store-mutex', 'backends', 'crypto', 'tools', 'app', 'ops'],
+  web: ['errors', 'logging', 'events', 'crypto', 'backends', 'keys', 'users', 'server', 'store'],
+  app: ['errors', 'logging', 'events', 'config', 'keys', 'users', 'server', 'store', 'store-mutex', 'backends', 'crypto', 'ops', 'web'],
+  cli: ['errors', 'logging', 'events', 'config', 'keys', 'users', 'server', 'store', 'store-mutex', 'backends', 'crypto', 'tools', 'app', 'ops', 'web'],
 };
 
 /** Packages crypto/ may import: computation only, no file system, network or storage. */
