@@ -325,7 +325,8 @@ describe('npm start', () => {
       while (!out.text().includes('davcrypt listening on') && Date.now() < deadline && npm.exitCode === null) await sleep(200);
       expect(out.text()).toContain('davcrypt listening on');
       const stoppedAt = Date.now();
-      const exited = new Promise((r) => npm.once('exit', r));
+      // 'close', not 'exit': the gateway's last log lines must have come through the pipe too.
+      const exited = new Promise((r) => npm.once('close', r));
       npm.kill('SIGTERM');
       await exited;
       let refused = false;

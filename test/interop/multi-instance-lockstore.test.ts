@@ -75,10 +75,10 @@ describe.skipIf(redisSkipReason !== undefined)('RedisLockStore', () => {
     }
   });
 
-  it('a closed connection fails with DC_ERR_INTERNAL, not a crash', async () => {
+  it('a closed connection fails with DC_ERR_STORE_UNAVAILABLE (503), not a crash', async () => {
     const s = await createStore(redis.url);
     const locks = createLockStore(s);
     await closeStore(s);
-    await expect(locks.list(freshMount())).rejects.toMatchObject({ code: 'DC_ERR_INTERNAL' });
+    await expect(locks.list(freshMount())).rejects.toMatchObject({ code: 'DC_ERR_STORE_UNAVAILABLE' });
   });
 });
