@@ -8,7 +8,7 @@ import { loadCommandConfig } from './config-notice.js';
 import type { Config } from '../config/types.js';
 import { davError } from '../errors.js';
 import { createLogger } from '../logging.js';
-import { assertValidUserName, openCustody, recoveryCover, recoveryInit, recoveryRestore, recoveryTag, resetPassword, type CustodyContext, type Opener } from '../users/index.js';
+import { assertValidUserName, isSharedMountId, openCustody, recoveryCover, recoveryInit, recoveryRestore, recoveryTag, resetPassword, type CustodyContext, type Opener } from '../users/index.js';
 import type { MasterKey } from '../keys/index.js';
 import { assertNewPassword, readPasswords, type PasswordIO } from './password.js';
 import { createProgressBar, type ProgressStream } from './progress.js';
@@ -200,7 +200,7 @@ export async function runRecovery(args: string[], io: KeyCliIO, defaultConfig: s
       io.stdout.write(`password of ${name} reset${report.recordCreated ? ' (account re-created: the store had no record of her)' : ''}\n`);
       for (const k of report.keyrings) {
         const notes = [`${k.rewrapped} key${k.rewrapped === 1 ? '' : 's'} re-wrapped`];
-        if (k.lost.length > 0) notes.push(`LOST ${k.lost.join(',')} (no recovery wrap${k.mountId.startsWith('shared:') ? '; another member\'s next login re-wraps what she holds' : ''})`);
+        if (k.lost.length > 0) notes.push(`LOST ${k.lost.join(',')} (no recovery wrap${isSharedMountId(k.mountId) ? '; another member\'s next login re-wraps what she holds' : ''})`);
         if (k.newCurrent) notes.push(`new current key ${k.newCurrent}`);
         io.stdout.write(`${k.mountId}\t${notes.join('; ')}\n`);
       }

@@ -69,7 +69,7 @@ export async function knownKeyrings(ctx: CustodyContext): Promise<KnownKeyring[]
   for (const mount of ctx.config.mounts) {
     if (!mount.encrypt) continue;
     if (mount.perUser) for (const n of names) ids.add(backends.mountId(mount, n));
-    else ids.add(backends.mountId(mount, SHARED_LOCATION_USER));
+    else ids.add(backends.mountId(mount));
   }
   const out: KnownKeyring[] = [];
   for (const mountId of [...ids].sort()) {

@@ -5,6 +5,7 @@ export { GatewayAuthenticator } from './authenticator.js';
 export type { GatewayAuthenticatorOptions, LoginStats } from './authenticator.js';
 export { LoginCache } from './login-cache.js';
 export { MountBackends, mountAllows } from './mount-backends.js';
+export { formatMountId, isSharedMountId, parseMountId, type MountId } from './mount-id.js';
 export { assertValidUserName, isValidUserName, userIdentity } from './names.js';
 export { UserRecords } from './records.js';
 export type { UserRecord } from './records.js';

@@ -58,7 +58,7 @@ export function keyedMount(ctx: CustodyContext, path: string, owner?: string): {
     assertValidUserName(owner);
     return { mount, user: owner, mountId: ctx.services.backends.mountId(mount, owner) };
   }
-  return { mount, mountId: ctx.services.backends.mountId(mount, 'shared') };
+  return { mount, mountId: ctx.services.backends.mountId(mount) };
 }
 
 function sharedMount(ctx: CustodyContext, path: string, user: string, verb: string): { mount: MountConfig; mountId: string } {

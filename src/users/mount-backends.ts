@@ -14,6 +14,7 @@ import {
 import type { DropboxBackendConfig, MountConfig, WebdavBackendConfig } from '../config/types.js';
 import { davError, isDavcryptError } from '../errors.js';
 import { assertValidUserName, isValidUserName } from './names.js';
+import { formatMountId, parseMountId } from './mount-id.js';
 
 
 export class MountBackends {
@@ -64,10 +65,11 @@ export class MountBackends {
     return mount.users;
   }
 
-  /** Stable id for per-mount state: 'home:alice', 'home:alice:/photos', 'shared:/team'. */
-  mountId(mount: MountConfig, user: string): string {
-    if (!mount.perUser) return `shared:${mount.path}`;
-    return mount.path === '/' ? `home:${user}` : `home:${user}:${mount.path}`;
+  /** Stable id for per-mount state (src/users/mount-id.ts); `user` is ignored for a shared mount. */
+  mountId(mount: MountConfig, user?: string): string {
+    if (!mount.perUser) return formatMountId({ kind: 'shared', path: mount.path });
+    if (user === undefined) throw davError('DC_ERR_INTERNAL', `mount ${mount.path} is per user: its id needs the user`);
+    return formatMountId({ kind: 'home', user, path: mount.path });
   }
 
   /** Where the backend lives for this user ({user} substituted); for logs, never credentials. */
@@ -245,19 +247,14 @@ export class MountBackends {
    * undefined when no configured mount matches (e.g. the config changed since).
    */
   resolveMountId(mountId: string): { mount: MountConfig; user?: string } | undefined {
-    if (mountId.startsWith('shared:')) {
-      const path = mountId.slice('shared:'.length);
-      const mount = this.mounts.find((m) => !m.perUser && m.path === path);
+    const id = parseMountId(mountId);
+    if (!id) return undefined;
+    if (id.kind === 'shared') {
+      const mount = this.mounts.find((m) => !m.perUser && m.path === id.path);
       return mount ? { mount } : undefined;
     }
-    if (!mountId.startsWith('home:')) return undefined;
-    const rest = mountId.slice('home:'.length);
-    const colon = rest.indexOf(':');
-    const user = colon < 0 ? rest : rest.slice(0, colon);
-    const path = colon < 0 ? '/' : rest.slice(colon + 1);
-    if (!isValidUserName(user)) return undefined;
-    const mount = this.mounts.find((m) => m.perUser && m.path === path);
-    return mount ? { mount, user } : undefined;
+    const mount = this.mounts.find((m) => m.perUser && m.path === id.path);
+    return mount ? { mount, user: id.user } : undefined;
   }
 
   private dropboxClient(mount: MountConfig, b: DropboxBackendConfig): Promise<DropboxApi> {

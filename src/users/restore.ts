@@ -9,6 +9,7 @@ import type { Config, MountConfig } from '../config/types.js';
 import { ARGON2_LIMITS, type Envelope, type Keyring } from '../crypto/index.js';
 import { publishAccount } from '../events.js';
 import { SHARED_LOCATION_USER } from './custody-context.js';
+import { formatMountId } from './mount-id.js';
 import type { UserRecord } from './records.js';
 import { isValidUserName, userIdentity } from './names.js';
 import { mountAllows } from './mount-backends.js';
@@ -131,7 +132,7 @@ export async function planRestore(config: Config, services: UserServices, only: 
 async function decide(config: Config, services: UserServices, name: string, list: FoundIdentity[]): Promise<RestoreEntry> {
   // Her home's identity wins (the '/' home first); shared keyrings must agree with it or are ignored.
   const homes = list.filter((f) => f.home);
-  const rootHome = homes.find((f) => f.mountId === `home:${name}`);
+  const rootHome = homes.find((f) => f.mountId === formatMountId({ kind: 'home', user: name, path: '/' }));
   const chosen = rootHome ?? homes[0] ?? list[0]!;
   const same = list.filter((f) => f.publicKey === chosen.publicKey);
   const other = list.filter((f) => f.publicKey !== chosen.publicKey);
