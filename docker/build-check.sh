@@ -70,8 +70,9 @@ read -r -a flags <<<"$(sed -n 's/^ENTRYPOINT \["node", \(.*\), "bin\/davcrypt.js
   exec node "${flags[@]}" bin/davcrypt.js serve --config config/default.yaml >"$work/serve.log" 2>&1) &
 server_pid=$!
 for _ in $(seq 1 120); do
-  if body="$(node -e "fetch('http://127.0.0.1:$port/.well-known/davcrypt/health').then(async r=>{if(r.status!==200)process.exit(1);process.stdout.write(await r.text())}).catch(()=>process.exit(1))")"; then
-    [ "$body" = '{"status":"ok"}' ] || fail "health answered $body"
+  # /readyz, as the image's HEALTHCHECK asks it (store and every mount's storage answering).
+  if body="$(node -e "fetch('http://127.0.0.1:$port/readyz').then(async r=>{if(r.status!==200)process.exit(1);process.stdout.write(await r.text())}).catch(()=>process.exit(1))")"; then
+    [ "$(node -p "JSON.parse(process.argv[1]).status" "$body")" = ok ] || fail "readyz answered $body"
     step "OK: dist/ built, pruned and serving (health: $body)"
     exit 0
   fi

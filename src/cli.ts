@@ -3,7 +3,7 @@
 // Commands live in src/cli/; add new ones to COMMANDS below.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { isDavcryptError, toDavcryptError } from './errors.js';
+import { davError, isDavcryptError, toDavcryptError } from './errors.js';
 
 const USAGE = `usage: davcrypt <command> [options]
 
@@ -36,7 +36,7 @@ const keyIO = () => ({ stdout: process.stdout, stderr: process.stderr, input: pr
 function interruptSignal(): AbortSignal {
   const controller = new AbortController();
   process.once('SIGINT', () => {
-    controller.abort(new Error('interrupted'));
+    controller.abort(davError('DC_ERR_ABORTED', 'interrupted'));
     setTimeout(() => process.exit(130), 10_000).unref();
   });
   return controller.signal;

@@ -71,6 +71,21 @@ export interface ConfigReloadEvent {
   changed?: string[];
 }
 
+/** A share link event (src/web). Carries the link's public id, never its token or password. */
+export interface ShareEvent {
+  /** create / revoke by the owner; use: a download or upload through the link; password-failed: a wrong link password. */
+  operation: 'create' | 'use' | 'password-failed' | 'revoke';
+  /** Public link id (16 hex chars), not the token. */
+  id: string;
+  owner: string;
+  scope?: 'read' | 'drop' | 'readwrite';
+  /** WebDAV path of the shared file or folder (create, revoke) or of the file used (use). */
+  path?: string;
+  /** use: download or upload. */
+  action?: 'download' | 'upload';
+  address?: string;
+}
+
 export const channels = {
   login: diagnostics.channel('davcrypt:login'),
   integrity: diagnostics.channel('davcrypt:integrity'),
@@ -78,6 +93,7 @@ export const channels = {
   key: diagnostics.channel('davcrypt:key'),
   account: diagnostics.channel('davcrypt:account'),
   configReload: diagnostics.channel('davcrypt:config-reload'),
+  share: diagnostics.channel('davcrypt:share'),
 } as const;
 
 /** Codes that mean the stored ciphertext did not verify (docs/errors.md, "File format"). */
@@ -99,6 +115,10 @@ export function publishRequestFailure(err: unknown, where: { path?: string; user
 
 export function publishKey(event: KeyEvent): void {
   if (channels.key.hasSubscribers) channels.key.publish(event);
+}
+
+export function publishShare(event: ShareEvent): void {
+  if (channels.share.hasSubscribers) channels.share.publish(event);
 }
 
 export function publishAccount(event: AccountEvent): void {

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Keyv from 'keyv';
-import { davError } from './errors.js';
+import { davError, isDavcryptError } from './errors.js';
 
 export const DEFAULT_NAMESPACE = 'davcrypt';
 
@@ -16,7 +16,7 @@ export const DEFAULT_NAMESPACE = 'davcrypt';
  * Creates a Keyv for the URL. Throws DC_ERR_CONFIG for an unknown scheme or a sqlite
  * folder that cannot be created. Call `closeStore` on shutdown.
  */
-export async function createStore(url: string, namespace: string = DEFAULT_NAMESPACE): Promise<Keyv> {
+export async function createStore(url: string, namespace: string = DEFAULT_NAMESPACE, options: StoreOptions = {}): Promise<Keyv> {
   const scheme = /^([a-z]+):\/\//.exec(url)?.[1];
   let keyv: Keyv;
   if (scheme === 'memory') {
@@ -35,12 +35,22 @@ export async function createStore(url: string, namespace: string = DEFAULT_NAMES
     sqliteAdapters.set(keyv, { adapter: adapter as unknown as SqliteAdapter, namespace });
   } else if (scheme === 'redis' || scheme === 'rediss') {
     const { default: KeyvRedis } = await import('@keyv/redis');
-    const adapter = new KeyvRedis(url, { throwOnConnectError: true, connectionTimeout: 5_000 });
+    // No offline queue: while Redis is down a command fails at once (503) instead of waiting for a
+    // reconnect that may never come; the client keeps reconnecting in the background.
+    const adapter = new KeyvRedis(
+      { url, disableOfflineQueue: true, socket: { connectTimeout: 5_000, reconnectStrategy: (attempt: number) => Math.min(100 * 2 ** attempt, 2_000) } },
+      // throwOnErrors: without it a failed command reads as "no such key" (no user, no lock).
+      { throwOnConnectError: true, throwOnErrors: true, connectionTimeout: 5_000 },
+    );
     keyv = new Keyv({ store: adapter, namespace, throwOnErrors: true, useKeyPrefix: false });
     redisAdapters.set(keyv, adapter);
   } else {
     throw davError('DC_ERR_CONFIG', `store: unsupported URL ${JSON.stringify(url.replace(/\/\/[^@/]*@/, '//***@'))}; use sqlite://PATH, redis://HOST:PORT or memory://`);
   }
+  // sqlite waits out a busy file by itself (busyTimeout 10 s): never cut it shorter than that.
+  const opMs = Math.max(options.opTimeoutMs ?? DEFAULT_STORE_OP_MS, scheme === 'sqlite' ? 11_000 : 0);
+  bounded.set(keyv, { scheme: scheme!, opMs });
+  boundOperations(keyv, scheme!, opMs);
   // Fail at start rather than at the first login when the store is unreachable.
   try {
     await keyv.get('__davcrypt_probe__');
@@ -56,6 +66,61 @@ export async function createStore(url: string, namespace: string = DEFAULT_NAMES
     }
   }
   return keyv;
+}
+
+export interface StoreOptions {
+  /** Longest one store operation may take before it fails with DC_ERR_STORE_UNAVAILABLE (default 5 s). */
+  opTimeoutMs?: number;
+}
+
+export const DEFAULT_STORE_OP_MS = 5_000;
+
+/** Stores made by createStore → their scheme and operation bound (for storeHealth and the raw handles). */
+const bounded = new WeakMap<Keyv, { scheme: string; opMs: number }>();
+
+/** Rejects with DC_ERR_STORE_UNAVAILABLE when `op` fails or takes longer than `ms`; DavcryptErrors pass through. */
+export async function withStoreDeadline<T>(scheme: string, what: string, ms: number, op: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      op(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(davError('DC_ERR_STORE_UNAVAILABLE', `store (${scheme}) ${what}: no answer within ${ms} ms`)), ms);
+      }),
+    ]);
+  } catch (err) {
+    if (isDavcryptError(err)) throw err;
+    // Never the URL: it may carry a Redis password.
+    throw davError('DC_ERR_STORE_UNAVAILABLE', `store (${scheme}) ${what}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Every Keyv operation fails within `ms` instead of hanging while the store is away (a stopped
+ * Redis, a locked sqlite file): requests then answer 503 in seconds, and say why in the log.
+ */
+function boundOperations(keyv: Keyv, scheme: string, ms: number): void {
+  const target = keyv as unknown as Record<string, unknown>;
+  for (const name of ['get', 'getMany', 'getRaw', 'getManyRaw', 'set', 'setMany', 'setRaw', 'delete', 'deleteMany', 'has', 'hasMany', 'clear']) {
+    const original = target[name];
+    if (typeof original !== 'function') continue;
+    target[name] = (...args: unknown[]) => withStoreDeadline(scheme, name, ms, () => (original as (...a: unknown[]) => Promise<unknown>).apply(keyv, args));
+  }
+}
+
+/** Health of the store: one read with a short deadline. Never throws. */
+export async function storeHealth(store: Keyv, timeoutMs = 2_000): Promise<{ ok: boolean; ms: number; error?: string }> {
+  const started = Date.now();
+  try {
+    if (closed.has(store)) throw davError('DC_ERR_STORE_UNAVAILABLE', 'the store is closed');
+    const scheme = bounded.get(store)?.scheme ?? 'store';
+    await withStoreDeadline(scheme, 'health', timeoutMs, () => store.get('__davcrypt_probe__'));
+    return { ok: true, ms: Date.now() - started };
+  } catch (err) {
+    return { ok: false, ms: Date.now() - started, error: (err as Error).message };
+  }
 }
 
 /** Disconnects the store (sqlite handle, redis connection); safe to call twice. */
@@ -109,14 +174,16 @@ export function redisStoreOf(store: Keyv): RedisStoreHandle | undefined {
   return {
     keyPrefix,
     async evalScript(script, keys, args) {
-      if (closed.has(store)) throw new Error('the store is closed'); // getClient() would reconnect
-      const client = (await adapter.getClient()) as ScriptCapableClient;
-      try {
-        return await client.evalSha(script.sha1, { keys, arguments: args });
-      } catch (err) {
-        if (!/NOSCRIPT/.test(String((err as Error)?.message))) throw err;
-        return client.eval(script.source, { keys, arguments: args });
-      }
+      if (closed.has(store)) throw davError('DC_ERR_STORE_UNAVAILABLE', 'the store is closed'); // getClient() would reconnect
+      return withStoreDeadline('redis', 'script', bounded.get(store)?.opMs ?? DEFAULT_STORE_OP_MS, async () => {
+        const client = (await adapter.getClient()) as ScriptCapableClient;
+        try {
+          return await client.evalSha(script.sha1, { keys, arguments: args });
+        } catch (err) {
+          if (!/NOSCRIPT/.test(String((err as Error)?.message))) throw err;
+          return client.eval(script.source, { keys, arguments: args });
+        }
+      });
     },
   };
 }
@@ -139,8 +206,9 @@ export function sqliteStoreOf(store: Keyv): SqliteStoreHandle | undefined {
     table: found.adapter.opts.table,
     keyPrefix: `${found.namespace}:`,
     async query(sql, ...params) {
-      if (closed.has(store)) throw new Error('the store is closed');
-      return (await found.adapter.query(sql, ...params)) as Record<string, unknown>[];
+      if (closed.has(store)) throw davError('DC_ERR_STORE_UNAVAILABLE', 'the store is closed');
+      return withStoreDeadline('sqlite', 'query', bounded.get(store)?.opMs ?? 11_000,
+        async () => (await found.adapter.query(sql, ...params)) as Record<string, unknown>[]);
     },
   };
 }

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { davError } from '../errors.js';
 import { hasTags, type DropboxApi } from './dropbox-api.js';
 import type { DropboxMetadata, DropboxPaths } from './dropbox-types.js';
-import { LOCAL_TEMP_PREFIX } from './local.js';
+import { TEMP_PREFIX } from './layout.js';
 import { foldName, isSameOrInside, joinPath, parentPath } from './paths.js';
 import type { EntryInfo, TransferOptions } from './types.js';
 
@@ -30,7 +30,7 @@ export async function transferEntry(ctx: TransferContext, op: 'move' | 'copy', f
     kind === 'move' ? 'files/move_v2' : 'files/copy_v2',
     { from_path: ctx.paths.toDropbox(a), to_path: ctx.paths.toDropbox(b), autorename: false }, s,
   );
-  const aside = () => joinPath(parentPath(to), `${LOCAL_TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+  const aside = () => joinPath(parentPath(to), `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
   // Two spellings of one name (a.txt -> A.txt): a rename for move; for copy the target is the source.
   const respell = op === 'move' && from !== to && foldName(from) === foldName(to);
   if (from === '/' || to === '/' || (!respell && isSameOrInside(foldName(from), foldName(to)))) {

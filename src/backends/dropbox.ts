@@ -13,7 +13,8 @@ import { transferEntry, type TransferContext } from './dropbox-transfer.js';
 import { DropboxPaths, type DropboxFileMetadata, type DropboxListFolderResult, type DropboxMetadata } from './dropbox-types.js';
 import { DROPBOX_BLOCK_BYTES } from './dropbox-hash.js';
 import { DROPBOX_DEFAULT_CHUNK_BYTES, DROPBOX_MAX_CHUNK_BYTES, uploadBody, type DropboxCommit } from './dropbox-upload.js';
-import { LOCAL_TEMP_PREFIX, contentTypeFor } from './local.js';
+import { contentTypeFor } from './local.js';
+import { TEMP_PREFIX } from './layout.js';
 import { baseName, joinPath, normalizePath, parentPath } from './paths.js';
 import type {
   Backend, BackendCapabilities, EntryInfo, OpOptions, QuotaInfo, ReadOptions, ReadResult, TransferOptions, WriteOptions,
@@ -150,7 +151,7 @@ export class DropboxBackend implements Backend {
           { path: this.paths.toDropbox(norm), limit: this.listLimit, include_non_downloadable_files: false }, opts.signal);
         for (;;) {
           for (const m of page.entries) {
-            if (m['.tag'] === 'deleted' || m.name.startsWith(LOCAL_TEMP_PREFIX)) continue;
+            if (m['.tag'] === 'deleted' || m.name.startsWith(TEMP_PREFIX)) continue;
             entries.push(this.toEntry(joinPath(norm, m.name), m, m.name));
           }
           if (!page.has_more) return entries;
@@ -246,7 +247,7 @@ export class DropboxBackend implements Backend {
       throw davError('DC_ERR_ABORTED', `${where}: aborted`, { cause: err });
     }
     if (norm === '/') throw davError('DC_ERR_IS_A_COLLECTION', `${where}: is a folder`);
-    if (baseName(norm).startsWith(LOCAL_TEMP_PREFIX)) throw davError('DC_ERR_FORBIDDEN', `${where}: reserved name`, { details: { path: norm } });
+    if (baseName(norm).startsWith(TEMP_PREFIX)) throw davError('DC_ERR_FORBIDDEN', `${where}: reserved name`, { details: { path: norm } });
     let commit: DropboxCommit;
     try {
       const [parent, target] = await Promise.all([
@@ -292,7 +293,7 @@ export class DropboxBackend implements Backend {
     const norm = normalizePath(path);
     const where = this.where('mkdir', norm);
     if (norm === '/') throw davError('DC_ERR_EXISTS', `${where}: the root exists`);
-    if (baseName(norm).startsWith(LOCAL_TEMP_PREFIX)) throw davError('DC_ERR_FORBIDDEN', `${where}: reserved name`, { details: { path: norm } });
+    if (baseName(norm).startsWith(TEMP_PREFIX)) throw davError('DC_ERR_FORBIDDEN', `${where}: reserved name`, { details: { path: norm } });
     await this.requireParent('mkdir', norm, opts.signal);
     try {
       await this.api.rpc('files/create_folder_v2', { path: this.paths.toDropbox(norm), autorename: false }, opts.signal);

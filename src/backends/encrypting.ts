@@ -4,8 +4,11 @@
 // the DAVCRYPT magic is an error (plaintext: refuse, the default: the backend may have
 // put it there) or served as it is (plaintext: read, for data from before encryption);
 // a file with the magic is never served as plaintext. Holds no keys on disk and does
-// no I/O of its own beyond calls to the wrapped backend.
+// no I/O of its own beyond calls to the wrapped backend. Its helpers: encryption-meta.ts
+// (what is known per stored version), header-probes.ts (listing probes within a budget),
+// stream-heads.ts (first bytes of a body, and handing on the rest).
 import { PassThrough, Readable } from 'node:stream';
+import { LRUCache } from 'lru-cache';
 import {
   DEFAULT_SEGMENT_EXPONENT,
   FileKeyCache,
@@ -14,6 +17,7 @@ import {
   cipherSizeForPlain,
   createEncryptStream,
   createSegmentDecryptStream,
+  createSliceStream,
   decryptPlainRange,
   hasMagic,
   parseHeader,
@@ -23,6 +27,9 @@ import {
   type FileKeys,
   type RandomSource,
 } from '../crypto/index.js';
+import { BY_SIZE, LruEncryptionMetaCache, PLAINTEXT, headerOfMeta, sameEtag, type EncryptionMeta, type EncryptionMetaCache } from './encryption-meta.js';
+import { ProbeScheduler } from './header-probes.js';
+import { continueAfterHead, firstVerified, readHead, readUpTo } from './stream-heads.js';
 import { davError, isDavcryptError, type DavcryptError } from '../errors.js';
 import type { MountKeySet } from '../crypto/index.js';
 import type {
@@ -35,51 +42,8 @@ import type {
   ReadResult,
   TransferOptions,
   WriteOptions,
+  WriteOutcome,
 } from './types.js';
-
-/** What is known about one stored version of a file (keyed by path + ETag). */
-export interface EncryptionMeta {
-  encrypted: boolean;
-  /** The first 65 stored bytes (the header; fewer if the file is shorter), standard base64, when encrypted. */
-  header?: string;
-}
-
-/** Remembers whether (path, etag) is encrypted, so listings need not read bodies. Never throws. */
-export interface EncryptionMetaCache {
-  get(path: string, etag: string): EncryptionMeta | undefined | Promise<EncryptionMeta | undefined>;
-  set(path: string, etag: string, meta: EncryptionMeta): void | Promise<void>;
-}
-
-/** Bounded in-memory LRU (default 10,000 entries). ETags compare weakly (W/"x" equals "x"). */
-export class LruEncryptionMetaCache implements EncryptionMetaCache {
-  private readonly entries = new Map<string, EncryptionMeta>();
-  constructor(private readonly maxEntries = 10_000) {}
-
-  get(path: string, etag: string): EncryptionMeta | undefined {
-    const k = cacheKey(path, etag);
-    const meta = this.entries.get(k);
-    if (meta !== undefined) {
-      this.entries.delete(k);
-      this.entries.set(k, meta);
-    }
-    return meta;
-  }
-
-  set(path: string, etag: string, meta: EncryptionMeta): void {
-    const k = cacheKey(path, etag);
-    this.entries.delete(k);
-    this.entries.set(k, meta);
-    while (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
-  }
-
-  get size(): number {
-    return this.entries.size;
-  }
-}
-
-function cacheKey(path: string, etag: string): string {
-  return `${path}\u0000${etag.replace(/^W\//, '')}`;
-}
 
 export interface EncryptingBackendOptions {
   /** Alias of metaCache (the cache also holds headers for range reads). */
@@ -112,12 +76,33 @@ export function couldBeCipherSize(size: number): boolean {
   return plainSizeForCipher(size, DEFAULT_SEGMENT_EXPONENT) !== undefined;
 }
 
-const PLAINTEXT: EncryptionMeta = Object.freeze({ encrypted: false });
-/** Not probed (over the listing's budget): a size davcrypt files can have is taken as one (writers' exponent). */
-const BY_SIZE: EncryptionMeta = Object.freeze({ encrypted: true });
+/** Range reads of a file that keeps changing under them: tries before DC_ERR_PRECONDITION_FAILED. */
+const RANGE_READ_ATTEMPTS = 5;
 
-/** Parsed headers of cached meta objects (listings would otherwise decode base64 per entry and request). */
-const parsedHeaders = new WeakMap<EncryptionMeta, FileHeader>();
+/** Plaintext bodies handed through as the inner backend gave them (nothing to verify, nothing to wait for). */
+const passedThrough = new WeakSet<Readable>();
+
+/**
+ * What the decorator itself can do, ANDed with the wrapped backend's (types.ts; rclone's
+ * Features.Mask). It masks nothing today, and each pass-through is a decision: ranges map to
+ * segment ranges, moves and copies carry ciphertext as it is (files are not bound to their
+ * path), mtimes and write outcomes pass through, quota passes through counting stored
+ * (cipher-side) bytes, within about 0.05 % of plaintext, and names are the backend's own, so is
+ * case-insensitivity. A capability the decorator could not honour is set false here.
+ */
+const OWN_CAPABILITIES: Required<BackendCapabilities> = {
+  rangeRead: true, serverSideMove: true, serverSideCopy: true, setModified: true, quota: true,
+  writeReportsCreated: true, caseInsensitive: true,
+};
+
+/** `inner`'s capabilities ANDed with `own` (a capability `inner` leaves undefined stays undefined). */
+export function maskCapabilities(inner: BackendCapabilities, own: Required<BackendCapabilities>): BackendCapabilities {
+  const out: BackendCapabilities = { ...inner };
+  for (const k of Object.keys(own) as (keyof BackendCapabilities)[]) {
+    if (out[k] !== undefined) out[k] = out[k] && own[k];
+  }
+  return Object.freeze(out);
+}
 
 export class EncryptingBackend implements Backend {
   readonly name: string;
@@ -127,14 +112,11 @@ export class EncryptingBackend implements Backend {
   readonly listWithSelf?: (path: string, opts?: OpOptions) => Promise<{ self: EntryInfo; children: EntryInfo[] }>;
   readonly listEach?: (path: string, onEntry: (entry: EntryInfo, self: boolean) => void, opts?: OpOptions) => Promise<void>;
   private readonly meta: EncryptionMetaCache;
-  private readonly probeConcurrency: number;
-  private readonly probeBudgetMs: number;
+  private readonly probes: ProbeScheduler;
   private readonly refusePlaintext: boolean;
-  /** True while unprobed entries of an over-budget listing are probed in the background (one batch at a time). */
-  private warming = false;
   private readonly fileKeys = new FileKeyCache();
   /** Last inner (cipher-side) entry seen per path: a hint for one-request range reads, always re-validated by ETag. */
-  private readonly hints = new Map<string, EntryInfo>();
+  private readonly hints = new LRUCache<string, EntryInfo>({ max: 10_000 });
   private refreshesInFlight = 0;
 
   constructor(
@@ -143,10 +125,9 @@ export class EncryptingBackend implements Backend {
     private readonly options: EncryptingBackendOptions = {},
   ) {
     this.name = `encrypting:${inner.name}`;
-    this.capabilities = { ...inner.capabilities };
+    this.capabilities = maskCapabilities(inner.capabilities, OWN_CAPABILITIES);
     this.meta = options.metaCache ?? options.headerCache ?? new LruEncryptionMetaCache();
-    this.probeConcurrency = Math.max(1, options.probeConcurrency ?? 8);
-    this.probeBudgetMs = Math.max(0, options.probeBudgetMs ?? 3000);
+    this.probes = new ProbeScheduler(Math.max(1, options.probeConcurrency ?? 8), Math.max(0, options.probeBudgetMs ?? 3000));
     this.refusePlaintext = options.plaintext !== 'read';
     if (inner.setModified) this.setModified = (path, mtime, opts) => inner.setModified!(path, mtime, opts);
     if (inner.quota) this.quota = (path, opts) => inner.quota!(path, opts);
@@ -236,41 +217,23 @@ export class EncryptingBackend implements Backend {
       if (meta === undefined) unknown.push(i);
       else out[i] = this.toPlainEntry(entry, meta);
     }
-    let next = 0;
-    const deadline = Date.now() + this.probeBudgetMs;
-    const worker = async (): Promise<void> => {
-      while (next < unknown.length && Date.now() < deadline) {
-        const i = unknown[next++]!;
-        const entry = entries[i]!;
-        let meta: EncryptionMeta = PLAINTEXT;
-        try {
-          meta = await this.metaFor(entry, opts);
-        } catch (err) {
-          // A file that vanished or cannot be probed is listed as stored; reading it will say why.
-          if (isDavcryptError(err, 'DC_ERR_ABORTED') || opts.signal?.aborted) throw err;
-        }
-        out[i] = this.toPlainEntry(entry, meta);
+    const left = await this.probes.within(unknown, async (i) => {
+      const entry = entries[i]!;
+      let meta: EncryptionMeta = PLAINTEXT;
+      try {
+        meta = await this.metaFor(entry, opts);
+      } catch (err) {
+        // A file that vanished or cannot be probed is listed as stored; reading it will say why.
+        if (isDavcryptError(err, 'DC_ERR_ABORTED') || opts.signal?.aborted) throw err;
       }
-    };
-    if (unknown.length > 0) await Promise.all(Array.from({ length: Math.min(this.probeConcurrency, unknown.length) }, worker));
-    if (next < unknown.length) {
-      const rest = unknown.slice(next).map((i) => entries[i]!);
-      for (const i of unknown.slice(next)) out[i] = this.toPlainEntry(entries[i]!, BY_SIZE);
-      this.warmLater(rest);
+      out[i] = this.toPlainEntry(entry, meta);
+    });
+    if (left.length > 0) {
+      for (const i of left) out[i] = this.toPlainEntry(entries[i]!, BY_SIZE);
+      // Probed in the background, one batch at a time: the next listing finds them cached.
+      this.probes.later(left.map((i) => entries[i]!), (entry) => this.metaFor(entry, {}));
     }
     return out;
-  }
-
-  /** Probes what an over-budget listing left out, in the background (errors ignored), one batch at a time. */
-  private warmLater(entries: EntryInfo[]): void {
-    if (this.warming) return;
-    this.warming = true;
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < entries.length) await this.metaFor(entries[next++]!, {}).catch(() => undefined);
-    };
-    void Promise.all(Array.from({ length: Math.min(this.probeConcurrency, entries.length) }, worker))
-      .finally(() => { this.warming = false; });
   }
 
   /** What metaFor would say without any I/O or promise, or undefined when that takes a cache or probe call. */
@@ -307,17 +270,8 @@ export class EncryptingBackend implements Backend {
         body.destroy();
         throw refusal(path, head.subarray(0, MAGIC.length));
       }
-      // Piped at once: the inner stream must not start flowing before our caller reads.
       const out = new PassThrough();
-      if (ended) {
-        body.destroy();
-        out.end(head);
-      } else {
-        out.write(head);
-        body.on('error', (err) => out.destroy(err));
-        out.on('close', () => body.destroy());
-        body.pipe(out);
-      }
+      continueAfterHead(body, head, ended, out);
       return { body: out, info: r.info };
     }
     let header: FileHeader;
@@ -334,16 +288,7 @@ export class EncryptingBackend implements Backend {
       throw err;
     }
     this.remember(r.info, { encrypted: true, header: header.bytes.toString('base64') });
-    const rest = head.subarray(HEADER_BYTES);
-    if (ended) {
-      body.destroy();
-      decrypt.end(rest);
-    } else {
-      if (rest.length > 0) decrypt.write(rest);
-      body.on('error', (err) => decrypt.destroy(err));
-      decrypt.on('close', () => body.destroy());
-      body.pipe(decrypt);
-    }
+    continueAfterHead(body, head.subarray(HEADER_BYTES), ended, decrypt);
     return { body: decrypt, info: this.toPlainEntry(r.info, { encrypted: true, header: '' }, header) };
   }
 
@@ -354,9 +299,7 @@ export class EncryptingBackend implements Backend {
   /** Remembers the inner entry of a path (bounded); a hint only, see readRangeByHint. */
   private hint(info: EntryInfo): void {
     if (info.type !== 'file' || info.etag === undefined) return;
-    this.hints.delete(info.path);
     this.hints.set(info.path, info);
-    if (this.hints.size > 10_000) this.hints.delete(this.hints.keys().next().value!);
   }
 
   /**
@@ -405,8 +348,84 @@ export class EncryptingBackend implements Backend {
     return { body, info: this.toPlainEntry(r.info, meta, header), range: { start: range.start, end } };
   }
 
+  /**
+   * A range read trusts a header from the cache (bound to an ETag) over the bytes only until the
+   * first segment fails: then the header is read again from the backend (with the ETag of the
+   * bytes read) and the range once more. Only a failure with a freshly read header is reported
+   * (DC_ERR_TAMPERED), as is a file that changed twice during the read (DC_ERR_PRECONDITION_FAILED).
+   */
   private async readRange(path: string, opts: ReadOptions): Promise<ReadResult> {
-    const fast = await this.readRangeByHint(path, opts);
+    let tampered = 0;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        // Third try after two tag failures: header and segments in ONE read, so they are one version
+        // even where the store gives two versions one ETag (Apache: size + mtime, mtimes a clock tick apart).
+        const read = tampered >= 2 ? this.readRangeInOneRequest(path, opts) : this.readRangeOnce(path, opts, attempt > 0);
+        const result = await read;
+        return passedThrough.has(result.body) ? result : await firstVerified(result);
+      } catch (err) {
+        if (isDavcryptError(err, 'DC_ERR_TAMPERED')) tampered += 1;
+        const retry = !opts.signal?.aborted && attempt < RANGE_READ_ATTEMPTS - 1 && (
+          (isDavcryptError(err, 'DC_ERR_TAMPERED') && tampered <= 2) ||
+          // The file changed between two of our reads (writers racing): read it afresh, a few times.
+          (isDavcryptError(err, 'DC_ERR_PRECONDITION_FAILED') && opts.ifMatch === undefined));
+        if (!retry) throw err;
+        this.hints.delete(path);
+      }
+    }
+  }
+
+  /** A range read whose header comes from the same backend read as its segments (reads from byte 0). */
+  private async readRangeInOneRequest(path: string, opts: ReadOptions): Promise<ReadResult> {
+    const range = opts.range!;
+    const info = await this.inner.stat(path, opts);
+    if (info.type === 'directory') throw davError('DC_ERR_IS_A_COLLECTION', `${this.name} read ${path}: is a folder`, { details: { path } });
+    const meta = couldBeCipherSize(info.size) ? await this.probeMeta(info, opts) : PLAINTEXT;
+    if (!meta.encrypted) {
+      const plain = await this.inner.read(path, opts);
+      passedThrough.add(plain.body);
+      return plain;
+    }
+    const guess = this.headerOf(meta);
+    this.checkCipherSize(info, guess);
+    const plainSize = plainSizeForCipher(info.size, guess.segmentExponent)!;
+    if (plainSize === 0) return { body: Readable.from([]), info: this.toPlainEntry(info, meta, guess) };
+    if (range.start >= plainSize || (range.end !== undefined && range.end < range.start)) {
+      throw davError('DC_ERR_RANGE_NOT_SATISFIABLE', `${this.name} read ${path}: range starts at ${range.start}, size is ${plainSize}`, {
+        details: { path, size: plainSize },
+      });
+    }
+    const end = Math.min(range.end ?? plainSize - 1, plainSize - 1);
+    const span = planPlainRange(range.start, end, plainSize, guess.segmentExponent);
+    const changed = () => davError('DC_ERR_PRECONDITION_FAILED', `${this.name} read ${path}: the file changed during the read`, { details: { path } });
+    const r = await this.inner.read(path, { range: { start: 0, end: span.cipherEnd }, signal: opts.signal });
+    if (r.info.size !== info.size || (r.range !== undefined && (r.range.start !== 0 || r.range.end !== span.cipherEnd))) {
+      r.body.destroy();
+      throw changed();
+    }
+    let head: Buffer;
+    let ended: boolean;
+    let header: FileHeader;
+    try {
+      ({ head, ended } = await readHead(r.body, HEADER_BYTES));
+      header = parseHeader(head.subarray(0, HEADER_BYTES));
+      if (header.segmentExponent !== guess.segmentExponent) throw changed();
+    } catch (err) {
+      r.body.destroy();
+      throw err;
+    }
+    const mountKey = this.keyFor(header);
+    const segments = createSliceStream(span.cipherStart - HEADER_BYTES, span.cipherEnd - span.cipherStart + 1);
+    continueAfterHead(r.body, head.subarray(HEADER_BYTES), ended, segments);
+    const { body } = await decryptPlainRange({
+      header, mountKey, fileKeys: this.fileKeysFor(mountKey, header), cipherSize: info.size, plainStart: range.start, plainEnd: end,
+      fetchCipherRange: async () => segments,
+    });
+    return { body, info: this.toPlainEntry(info, meta, header), range: { start: range.start, end } };
+  }
+
+  private async readRangeOnce(path: string, opts: ReadOptions, fresh: boolean): Promise<ReadResult> {
+    const fast = fresh ? undefined : await this.readRangeByHint(path, opts);
     if (fast) return fast;
     const range = opts.range!;
     const info = await this.inner.stat(path, opts);
@@ -414,11 +433,23 @@ export class EncryptingBackend implements Backend {
     if (info.type === 'directory') {
       throw davError('DC_ERR_IS_A_COLLECTION', `${this.name} read ${path}: is a folder`, { details: { path } });
     }
-    // Probed whatever the size: a file with the magic but a size no davcrypt file has must fail, not pass as plaintext.
-    const meta = await this.metaFor(info, opts, true);
+    let meta: EncryptionMeta;
+    if (fresh && info.type === 'file' && couldBeCipherSize(info.size)) {
+      const probed = await this.probeMetaWithEtag(info, opts);
+      // Header and stat must describe one version, or the segments would be checked against another header.
+      if (info.etag !== undefined && probed.etag !== undefined && !sameEtag(info.etag, probed.etag)) {
+        throw davError('DC_ERR_PRECONDITION_FAILED', `${this.name} read ${path}: the file changed during the read`, { details: { path } });
+      }
+      meta = probed.meta;
+    } else {
+      // Probed whatever the size: a file with the magic but a size no davcrypt file has must fail, not pass as plaintext.
+      meta = await this.metaFor(info, opts, true);
+    }
     if (!meta.encrypted) {
       if (this.refusePlaintext) throw await this.notDavcrypt(info, opts);
-      return this.inner.read(path, opts);
+      const plain = await this.inner.read(path, opts);
+      passedThrough.add(plain.body);
+      return plain;
     }
     const header = this.headerOf(meta);
     const mountKey = this.keyFor(header);
@@ -458,22 +489,27 @@ export class EncryptingBackend implements Backend {
    * gets the ciphertext size). Throws as the inner backend's write.
    */
   async write(path: string, body: Readable, opts: WriteOptions = {}): Promise<EntryInfo> {
-    const encrypt = createEncryptStream({ key: this.keys.current, random: this.options.random });
+    // A known size streams ciphertext as the body arrives (no segment-sized wait per backend write).
+    const encrypt = createEncryptStream({ key: this.keys.current, random: this.options.random, plainSize: opts.size });
     // Not stream.pipeline: it would destroy the caller's body (an HTTP request) on an inner failure.
     const onBodyError = (err: Error) => encrypt.destroy(err);
     body.on('error', onBodyError);
     body.pipe(encrypt);
     try {
+      const outcome: WriteOutcome = opts.outcome ?? {};
       const info = await this.inner.write(path, encrypt, {
         ...opts,
         size: opts.size === undefined ? undefined : cipherSizeForPlain(opts.size),
+        outcome,
       });
       const meta = { encrypted: true, header: encrypt.header.toString('base64') };
-      if (info.etag !== undefined) {
+      // Bound to an ETag only when the store confirmed it names these bytes: a same-size overwrite
+      // racing this write would otherwise get our header, and every range read of it a false tamper alarm.
+      if (info.etag !== undefined && outcome.etagConfirmed) {
         this.remember(info, meta);
         this.hint(info);
       } else {
-        this.learnEtagLater(path, info.size, meta);
+        this.learnEtagLater(path, info.size);
       }
       return this.toPlainEntry(info, meta, parseHeader(encrypt.header));
     } finally {
@@ -484,22 +520,17 @@ export class EncryptingBackend implements Backend {
   }
 
   /**
-   * The write answer had no ETag (opts.etagOptional): learn it off the request's path, so listings
-   * and range reads find the header in the cache instead of probing. Bounded; best effort.
+   * The write answer had no confirmed ETag: learn one off the path, so listings and range reads
+   * find the header in the cache instead of probing. A header probe, not a stat: its ETag comes
+   * with the very bytes read, so whatever version it sees is cached with its own header. Bounded;
+   * best effort.
    */
-  private learnEtagLater(path: string, cipherSize: number, meta: EncryptionMeta): void {
+  private learnEtagLater(path: string, cipherSize: number): void {
     if (this.refreshesInFlight >= 8) return;
     this.refreshesInFlight += 1;
-    this.inner.stat(path).then(
-      (info) => {
-        // Another size means another writer got there first: its bytes are not the ones we know.
-        if (info.type === 'file' && info.size === cipherSize) {
-          this.remember(info, meta);
-          this.hint(info);
-        }
-      },
-      () => undefined,
-    ).finally(() => { this.refreshesInFlight -= 1; });
+    this.probeMeta({ name: '', path, type: 'file', size: cipherSize }, {})
+      .catch(() => undefined)
+      .finally(() => { this.refreshesInFlight -= 1; });
   }
 
   mkdir(path: string, opts?: OpOptions): Promise<void> {
@@ -536,14 +567,24 @@ export class EncryptingBackend implements Backend {
       const cached = await this.meta.get(info.path, info.etag);
       if (cached !== undefined) return cached;
     }
+    return this.probeMeta(info, opts);
+  }
+
+  /** The 65-byte ranged read behind metaFor, cache bypassed; caches what it read under the ETag read with it. */
+  private async probeMeta(info: EntryInfo, opts: OpOptions): Promise<EncryptionMeta> {
+    return (await this.probeMetaWithEtag(info, opts)).meta;
+  }
+
+  private async probeMetaWithEtag(info: EntryInfo, opts: OpOptions): Promise<{ meta: EncryptionMeta; etag?: string }> {
     const r = await this.inner.read(info.path, { range: { start: 0, end: HEADER_BYTES - 1 }, signal: opts.signal });
     const head = await readUpTo(r.body, HEADER_BYTES);
     let meta: EncryptionMeta = PLAINTEXT;
     // Magic but a bad header is still "encrypted": the raw bytes are kept so reads report the exact error.
     if (hasMagic(head)) meta = { encrypted: true, header: head.toString('base64') };
-    // Cache under the etag the probe saw, which is the version whose bytes were read.
-    this.remember(r.info.etag !== undefined ? r.info : info, meta);
-    return meta;
+    // Cache under the etag the probe saw, which is the version whose bytes were read (never the
+    // caller's: its stat may be older than these bytes).
+    this.remember(r.info, meta);
+    return { meta, etag: r.info.etag };
   }
 
   private remember(info: EntryInfo, meta: EncryptionMeta): void {
@@ -553,11 +594,7 @@ export class EncryptingBackend implements Backend {
 
   /** Throws the header's own error (DC_ERR_BAD_HEADER, DC_ERR_UNSUPPORTED_VERSION). Parsed once per meta object. */
   private headerOf(meta: EncryptionMeta): FileHeader {
-    const known = parsedHeaders.get(meta);
-    if (known) return known;
-    const header = parseHeader(Buffer.from(meta.header ?? '', 'base64'));
-    parsedHeaders.set(meta, header);
-    return header;
+    return headerOfMeta(meta);
   }
 
   private keyFor(header: FileHeader): Buffer {
@@ -616,74 +653,4 @@ function refusal(path: string, head: Buffer): DavcryptError {
     throw err;
   }
   return davError('DC_ERR_BAD_HEADER', `${path}: the file changed while it was read`, { details: { path } });
-}
-
-function sameEtag(a: string, b: string): boolean {
-  return a.replace(/^W\//, '') === b.replace(/^W\//, '');
-}
-
-/** Reads at most `limit` bytes, then releases the stream. */
-async function readUpTo(stream: Readable, limit: number): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let length = 0;
-  try {
-    for await (const chunk of stream) {
-      const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
-      parts.push(b);
-      length += b.length;
-      if (length >= limit) break;
-    }
-  } finally {
-    stream.destroy();
-  }
-  return Buffer.concat(parts).subarray(0, limit);
-}
-
-/**
- * Reads at least `n` bytes (fewer only at end of stream) without a flowing consumer, so the stream
- * can be piped or unshifted afterwards. `ended`: the stream has nothing more (head is all of it).
- */
-function readHead(stream: Readable, n: number): Promise<{ head: Buffer; ended: boolean }> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let length = 0;
-    const cleanup = () => {
-      stream.off('readable', onReadable);
-      stream.off('end', onEnd);
-      stream.off('error', onError);
-      stream.off('close', onClose);
-    };
-    const finish = (ended: boolean) => {
-      cleanup();
-      resolve({ head: parts.length === 1 ? parts[0]! : Buffer.concat(parts, length), ended });
-    };
-    function onReadable(): void {
-      let chunk: Buffer | null;
-      while (length < n && (chunk = stream.read() as Buffer | null) !== null) {
-        const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
-        parts.push(b);
-        length += b.length;
-      }
-      if (length >= n) finish(stream.readableEnded || (stream.readableLength === 0 && isEnded(stream)));
-    }
-    function onEnd(): void {
-      finish(true);
-    }
-    function onError(err: Error): void {
-      cleanup();
-      reject(err);
-    }
-    function onClose(): void {
-      cleanup();
-      reject(davError('DC_ERR_ABORTED', 'stream closed before its first bytes'));
-    }
-    stream.on('readable', onReadable);
-    stream.on('end', onEnd);
-    stream.on('error', onError);
-    stream.on('close', onClose);
-  });
-}
-
-function isEnded(stream: Readable): boolean {
-  return (stream as unknown as { _readableState?: { ended?: boolean } })._readableState?.ended === true;
 }

@@ -3,7 +3,7 @@
 // whole body arrived; no path (by '..' or by symlink) may reach outside the root.
 // Must not touch anything outside `root`, nor know about encryption.
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, type BigIntStats } from 'node:fs';
+import { createReadStream, createWriteStream, type BigIntStats, type Dirent } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { extname, join, sep } from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -14,14 +14,13 @@ import { baseName, isSameOrInside, joinPath, normalizePath, parentPath } from '.
 import type {
   Backend, BackendCapabilities, EntryInfo, OpOptions, QuotaInfo, ReadOptions, ReadResult, TransferOptions, WriteOptions,
 } from './types.js';
+import { TEMP_NAME, TEMP_PREFIX } from './layout.js';
 
 // Stored files may be password envelopes (keyring.json) or ciphertext: no other local user reads them.
 // umask can only remove bits, so these modes hold whatever the umask.
 const FILE_MODE = 0o600;
 const FOLDER_MODE = 0o700;
 
-/** Prefix of in-progress write files; list() hides them and stat() reports them as missing. */
-export const LOCAL_TEMP_PREFIX = '.davcrypt-tmp-';
 
 export interface LocalBackendOptions {
   /** Create the root folder (recursively) on first use when missing. Default true. */
@@ -101,7 +100,7 @@ export class LocalBackend implements Backend {
   /** Absolute path of an existing entry whose real location is inside the root; DC_ERR_NOT_FOUND / DC_ERR_FORBIDDEN. */
   private async existing(path: string, op: string): Promise<{ abs: string; norm: string }> {
     const norm = normalizePath(path);
-    if (baseName(norm).startsWith(LOCAL_TEMP_PREFIX)) throw this.notFound(op, norm);
+    if (baseName(norm).startsWith(TEMP_PREFIX)) throw this.notFound(op, norm);
     const rootReal = await this.realRoot();
     const abs = join(this.root, norm);
     let real: string;
@@ -120,7 +119,7 @@ export class LocalBackend implements Backend {
   private async creatable(path: string, op: string): Promise<{ abs: string; norm: string; parentAbs: string }> {
     const norm = normalizePath(path);
     if (norm === '/') throw davError('DC_ERR_FORBIDDEN', `${this.name} ${op}: not allowed on the root`);
-    if (baseName(norm).startsWith(LOCAL_TEMP_PREFIX)) {
+    if (baseName(norm).startsWith(TEMP_PREFIX)) {
       throw davError('DC_ERR_FORBIDDEN', `${this.name} ${op} ${norm}: reserved name`, { details: { path: norm } });
     }
     let parent: { abs: string };
@@ -181,7 +180,7 @@ export class LocalBackend implements Backend {
     }
     const entries: EntryInfo[] = [];
     for (const name of names) {
-      if (name.startsWith(LOCAL_TEMP_PREFIX)) continue;
+      if (name.startsWith(TEMP_PREFIX)) continue;
       opts.signal?.throwIfAborted();
       const childPath = joinPath(norm, name);
       try {
@@ -233,9 +232,11 @@ export class LocalBackend implements Backend {
    *  DC_ERR_ABORTED (signal or a failing body stream), DC_ERR_BAD_REQUEST (body length differs from opts.size). */
   async write(path: string, body: Readable, opts: WriteOptions = {}): Promise<EntryInfo> {
     const { signal } = opts;
-    // Record a body failure before anything else so it is never reported as an fs error.
+    // Whichever side fails first is the cause: pipeline then destroys the other side with the same
+    // error, so a full disk must not be read as a failing body (a client abort), nor the reverse.
     let bodyError: unknown;
-    const onBodyError = (err: unknown) => { bodyError ??= err; };
+    let sinkError: unknown;
+    const onBodyError = (err: unknown) => { if (sinkError === undefined || err !== sinkError) bodyError ??= err; };
     body.on('error', onBodyError);
     let tmp: string | undefined;
     let norm = path;
@@ -246,12 +247,14 @@ export class LocalBackend implements Backend {
       const current = await this.lstatOrUndefined(target.abs);
       if (current?.isDirectory()) throw davError('DC_ERR_IS_A_COLLECTION', `${this.name} write ${norm}: is a folder`, { details: { path: norm } });
       this.checkPreconditions(norm, current, opts);
-      tmp = join(target.parentAbs, LOCAL_TEMP_PREFIX + randomBytes(8).toString('hex'));
+      tmp = join(target.parentAbs, TEMP_PREFIX + randomBytes(8).toString('hex'));
       let plainBytes = 0;
       const counter = new Transform({
         transform(chunk: Buffer, _enc, cb) { plainBytes += chunk.length; cb(null, chunk); },
       });
-      await pipeline(body, counter, createWriteStream(tmp, { flags: 'wx', mode: FILE_MODE }), { signal });
+      const sink = createWriteStream(tmp, { flags: 'wx', mode: FILE_MODE });
+      sink.once('error', (err) => { if (err !== bodyError) sinkError ??= err; });
+      await pipeline(body, counter, sink, { signal });
       if (opts.size !== undefined && plainBytes !== opts.size) {
         throw davError('DC_ERR_BAD_REQUEST', `${this.name} write ${norm}: body had ${plainBytes} bytes, ${opts.size} declared`,
           { details: { path: norm } });
@@ -259,10 +262,15 @@ export class LocalBackend implements Backend {
       signal?.throwIfAborted();
       // Re-check just before the swap to narrow the window in which a concurrent writer could slip in.
       this.checkPreconditions(norm, await this.lstatOrUndefined(target.abs), opts);
+      // The ETag of our bytes, read from the temp file only we write: a stat after the rename could
+      // see a concurrent writer's version (same inode-size-mtime survive the rename).
+      const written = await fsp.stat(tmp, { bigint: true });
       await fsp.rename(tmp, target.abs);
       tmp = undefined;
-      return this.info(norm, await fsp.stat(target.abs, { bigint: true }));
+      if (opts.outcome) opts.outcome.etagConfirmed = true;
+      return this.info(norm, written);
     } catch (err) {
+      if (sinkError !== undefined && !signal?.aborted) throw this.fail(sinkError, 'write', norm);
       if (bodyError !== undefined && !isDavcryptError(bodyError)) {
         throw davError('DC_ERR_ABORTED', `${this.name} write ${norm}: body stream failed`, { cause: bodyError, details: { path: norm } });
       }
@@ -325,11 +333,11 @@ export class LocalBackend implements Backend {
       if (st.isDirectory()) {
         await fsp.cp(src.abs, dst.abs, {
           recursive: true, errorOnExist: true, force: false, dereference: false, verbatimSymlinks: true,
-          filter: (source) => !source.slice(source.lastIndexOf(sep) + 1).startsWith(LOCAL_TEMP_PREFIX),
+          filter: (source) => !source.slice(source.lastIndexOf(sep) + 1).startsWith(TEMP_PREFIX),
         });
       } else {
         // Copy to a temp name then rename, so a reader never sees a half-copied file.
-        const tmp = join(dst.parentAbs, LOCAL_TEMP_PREFIX + randomBytes(8).toString('hex'));
+        const tmp = join(dst.parentAbs, TEMP_PREFIX + randomBytes(8).toString('hex'));
         try {
           await fsp.copyFile(src.abs, tmp, 0);
           await fsp.rename(tmp, dst.abs);
@@ -392,6 +400,41 @@ export class LocalBackend implements Backend {
   async close(): Promise<void> {
     // Nothing pooled: every read closes its own descriptor.
   }
+}
+
+/**
+ * Removes davcrypt temp files (TEMP_NAME) left below `folder` by a gateway that was killed
+ * mid-write, those not modified for `minAgeMs` (0: all). Walks real folders only (never follows
+ * symlinks), never touches any other name. Returns how many were removed; never throws.
+ */
+export async function removeStaleTempFiles(folder: string, minAgeMs = 0, signal?: AbortSignal): Promise<number> {
+  let removed = 0;
+  const now = Date.now();
+  const walk = async (dir: string): Promise<void> => {
+    if (signal?.aborted) return;
+    let entries: Dirent[];
+    try {
+      entries = await fsp.readdir(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const abs = join(dir, entry.name);
+      if (entry.isDirectory()) await walk(abs);
+      else if (entry.isFile() && TEMP_NAME.test(entry.name)) {
+        try {
+          const st = await fsp.lstat(abs);
+          if (minAgeMs > 0 && now - st.mtimeMs < minAgeMs) continue;
+          await fsp.rm(abs, { force: true });
+          removed += 1;
+        } catch {
+          // vanished meanwhile (its upload finished): fine
+        }
+      }
+    }
+  };
+  await walk(folder);
+  return removed;
 }
 
 /** Creates a local backend and its root folder (recursively) when missing. Throws DC_ERR_FORBIDDEN / DC_ERR_BACKEND. */

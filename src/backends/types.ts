@@ -80,6 +80,12 @@ export interface WriteOptions extends OpOptions {
 export interface WriteOutcome {
   /** true: nothing existed at the path before; false: a file was replaced; undefined: not known. */
   created?: boolean;
+  /**
+   * true: the returned etag names exactly the bytes this write stored (it came with the store's own
+   * answer to the write, or was read together with those bytes). Otherwise it came from a later
+   * look-up that a concurrent writer may have overtaken, and caches must not bind to it.
+   */
+  etagConfirmed?: boolean;
 }
 
 export interface TransferOptions extends OpOptions {

@@ -9,13 +9,16 @@ import { davError, isDavcryptError, type DavcryptError, type ErrorCode } from '.
 export interface WebdavTimeouts {
   /** TCP + TLS connect (default 10 s). */
   connectMs?: number;
-  /** Until the response headers arrive, counted from the end of the request body (default 120 s). */
+  /** Until the response headers arrive, counted from the end of the request body (default 60 s). */
   headersMs?: number;
-  /** Longest silence between two body chunks (default 120 s). */
+  /** Longest silence between two body chunks (default 60 s). */
   bodyMs?: number;
   /** Idle keep-alive sockets are closed after this (default 30 s). */
   keepAliveMs?: number;
 }
+
+/** Defaults of WebdavTimeouts (config: timeouts.backend*Seconds). */
+export const DEFAULT_BACKEND_TIMEOUTS = { connectMs: 10_000, headersMs: 60_000, bodyMs: 60_000 } as const;
 
 export interface AgentOptions {
   timeouts?: WebdavTimeouts;
@@ -28,12 +31,12 @@ export interface AgentOptions {
 export function createWebdavAgent(opts: AgentOptions = {}): Agent {
   const t = opts.timeouts ?? {};
   return new Agent({
-    connections: opts.maxConnections ?? 16,
+    connections: opts.maxConnections ?? 64,
     keepAliveTimeout: t.keepAliveMs ?? 30_000,
     keepAliveMaxTimeout: Math.max(t.keepAliveMs ?? 30_000, 60_000),
-    headersTimeout: t.headersMs ?? 120_000,
-    bodyTimeout: t.bodyMs ?? 120_000,
-    connect: { timeout: t.connectMs ?? 10_000, ...(opts.ca !== undefined ? { ca: opts.ca } : {}) },
+    headersTimeout: t.headersMs ?? DEFAULT_BACKEND_TIMEOUTS.headersMs,
+    bodyTimeout: t.bodyMs ?? DEFAULT_BACKEND_TIMEOUTS.bodyMs,
+    connect: { timeout: t.connectMs ?? DEFAULT_BACKEND_TIMEOUTS.connectMs, ...(opts.ca !== undefined ? { ca: opts.ca } : {}) },
   });
 }
 
@@ -42,8 +45,11 @@ export function basicAuthorization(username: string, password: string): string {
   return 'Basic ' + Buffer.from(`${username}:${password}`, 'utf8').toString('base64');
 }
 
+/** The backend was reached but went silent: 504 (DC_ERR_BACKEND_TIMEOUT), not "unreachable". */
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
 const UNAVAILABLE_CODES = new Set([
-  'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED',
+  'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED',
   'UND_ERR_DESTROYED', 'ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EPIPE',
   'ETIMEDOUT', 'EAI_AGAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
   'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
@@ -83,6 +89,9 @@ export function transportError(where: string, err: unknown, signal?: AbortSignal
   if (code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') {
     return davError('DC_ERR_BAD_REQUEST', `${where}: body length differs from the declared size`, { cause: err });
   }
+  if (code !== undefined && TIMEOUT_CODES.has(code)) {
+    return davError('DC_ERR_BACKEND_TIMEOUT', `${where}: backend timed out (${code})`, { cause: err });
+  }
   const hint = transportHint(code, `${e?.message ?? ''} ${(e?.cause as Error | undefined)?.message ?? ''}`, url);
   if (code !== undefined && UNAVAILABLE_CODES.has(code)) {
     return davError('DC_ERR_BACKEND_UNAVAILABLE', `${where}: backend unreachable (${code})${hint}`, { cause: err });
@@ -94,7 +103,7 @@ const STATUS_CODES: Record<number, ErrorCode> = {
   400: 'DC_ERR_BACKEND', 401: 'DC_ERR_BACKEND_UNAUTHORIZED', 403: 'DC_ERR_FORBIDDEN', 404: 'DC_ERR_NOT_FOUND',
   405: 'DC_ERR_METHOD_NOT_ALLOWED', 409: 'DC_ERR_CONFLICT', 412: 'DC_ERR_PRECONDITION_FAILED',
   413: 'DC_ERR_PAYLOAD_TOO_LARGE', 416: 'DC_ERR_RANGE_NOT_SATISFIABLE', 423: 'DC_ERR_LOCKED',
-  502: 'DC_ERR_BACKEND_UNAVAILABLE', 503: 'DC_ERR_BACKEND_UNAVAILABLE', 504: 'DC_ERR_BACKEND_UNAVAILABLE',
+  502: 'DC_ERR_BACKEND_UNAVAILABLE', 503: 'DC_ERR_BACKEND_UNAVAILABLE', 504: 'DC_ERR_BACKEND_TIMEOUT',
   507: 'DC_ERR_INSUFFICIENT_STORAGE',
 };
 

@@ -1,13 +1,13 @@
 // Measures whether a WebDAV server keeps the previous version of a file when a PUT is
 // aborted (Apache mod_dav_fs, Nextcloud) or commits what arrived (rclone serve webdav):
 // one complete PUT, one aborted PUT of the same name, then a look at what is stored.
-// Touches only its own hidden probe file (LOCAL_TEMP_PREFIX + 'probe-' + hex) in the
+// Touches only its own hidden probe file (TEMP_PREFIX + 'probe-' + hex) in the
 // folder it is given; never throws, never logs, never sees the caller's request body.
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isDavcryptError } from '../errors.js';
-import { LOCAL_TEMP_PREFIX } from './local.js';
+import { davError, isDavcryptError } from '../errors.js';
+import { TEMP_PREFIX } from './layout.js';
 import { joinPath } from './paths.js';
 import { discard, statusError, type WebdavHttp } from './webdav-http.js';
 
@@ -82,7 +82,7 @@ export async function probeUploadMode(target: UploadProbeTarget, folder: string,
   const declaredBytes = opts.declaredBytes ?? 1024 * 1024;
   const partialBytes = Math.min(opts.partialBytes ?? 128 * 1024, declaredBytes - 1);
   const signal = AbortSignal.timeout(opts.timeoutMs ?? 15_000);
-  const probePath = joinPath(folder, LOCAL_TEMP_PREFIX + 'probe-' + randomBytes(8).toString('hex'));
+  const probePath = joinPath(folder, TEMP_PREFIX + 'probe-' + randomBytes(8).toString('hex'));
   const where = (op: string) => `${target.name} upload-probe ${op} ${probePath}`;
   const url = target.urlFor(probePath);
   const done = (mode: UploadMode, detail: string, extra: Partial<UploadProbeResult> = {}): UploadProbeResult =>
@@ -114,7 +114,7 @@ export async function probeUploadMode(target: UploadProbeTarget, folder: string,
     const partial = Readable.from((async function* () {
       for (let sent = 0; sent < partialBytes; sent += CHUNK_BYTES) yield fill.subarray(0, Math.min(CHUNK_BYTES, partialBytes - sent));
       await sleep(abortDelayMs, undefined, { signal });
-      throw new Error('upload probe: cut off on purpose');
+      throw davError('DC_ERR_ABORTED', 'upload probe: cut off on purpose');
     })());
     try {
       const cut = await target.http.send(where('aborted PUT'), 'PUT', url, {

@@ -3,6 +3,7 @@
 // regexes on markup): only href, status, propstat and the handful of DAV: props used are kept.
 // Pure: no I/O; hrefs are returned raw for webdav-paths.ts to map.
 import { SaxesParser, type SaxesTagNS } from 'saxes';
+import { davError } from '../errors.js';
 
 const DAV_NS = 'DAV:';
 
@@ -109,7 +110,7 @@ export function createMultistatusParser(onResponse?: (r: DavResponse) => void): 
     const parent = stack[stack.length - 1];
     let frame: Frame = 'other';
     if (parent === undefined) {
-      if (sawRoot || !dav || name !== 'multistatus') throw new Error(`expected DAV:multistatus, got {${t.uri}}${name}`);
+      if (sawRoot || !dav || name !== 'multistatus') throw davError('DC_ERR_BACKEND', `expected DAV:multistatus, got {${t.uri}}${name}`);
       sawRoot = true;
       frame = 'multistatus';
     } else if (parent === 'multistatus') {
@@ -186,15 +187,15 @@ export function createMultistatusParser(onResponse?: (r: DavResponse) => void): 
     },
     end(): DavResponse[] {
       parser.close();
-      if (!sawRoot) throw new Error('expected DAV:multistatus, got no element');
+      if (!sawRoot) throw davError('DC_ERR_BACKEND', 'expected DAV:multistatus, got no element');
       return out;
     },
   };
 }
 
 /**
- * Parses a whole 207 multistatus body. Throws an Error (the caller wraps it as DC_ERR_BACKEND)
- * when the XML is malformed or is not a DAV:multistatus.
+ * Parses a whole 207 multistatus body. Throws DC_ERR_BACKEND when it is not a DAV:multistatus, and
+ * saxes' own Error when the XML is malformed (the caller wraps both as DC_ERR_BACKEND with its context).
  */
 export function parseMultistatus(xml: string): DavResponse[] {
   const p = createMultistatusParser();

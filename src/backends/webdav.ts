@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { davError, isDavcryptError, type DavcryptError } from '../errors.js';
-import { LOCAL_TEMP_PREFIX } from './local.js';
+import { TEMP_NAME, TEMP_PREFIX } from './layout.js';
 import { baseName, isSameOrInside, joinPath, normalizePath, parentPath } from './paths.js';
 import type {
   Backend, BackendCapabilities, EntryInfo, OpOptions, QuotaInfo, ReadOptions, ReadResult, TransferOptions, WriteOptions,
@@ -29,7 +29,7 @@ export interface WebdavBackendOptions {
   /** Extra trusted CA certificates (PEM) for an https backend with a private CA. */
   ca?: string | Buffer | Array<string | Buffer>;
   timeouts?: WebdavTimeouts;
-  /** Upper bound of parallel connections to the backend (default 16). */
+  /** Upper bound of parallel connections to the backend (default 64; each user has at most timeouts.backendRequestsPerUser). */
   maxConnections?: number;
   /** Use this dispatcher instead of creating an Agent (then timeouts/ca/maxConnections are the caller's). */
   dispatcher?: Dispatcher;
@@ -46,6 +46,11 @@ export interface WebdavBackendOptions {
   logger?: UploadProbeLogger;
   /** Largest PROPFIND answer accepted, in bytes (default 64 MiB). */
   maxPropfindBytes?: number;
+  /**
+   * Temp uploads (TEMP_NAME) not modified for this long are leftovers of a killed gateway: removed
+   * when their folder is next written through a temp name (default 1 h; 0 disables).
+   */
+  staleTempMs?: number;
 }
 
 /** Opaque-tag equality (RFC 9110 weak comparison): Apache turns W/"x" into "x" a second after a write. */
@@ -78,6 +83,9 @@ export class WebdavBackend implements Backend {
   /** Set for uploadViaTemp 'auto': decides (once) whether writes go via a temp name. */
   private readonly uploadMeasurement?: UploadModeMeasurement;
   private closed = false;
+  private readonly staleTempMs: number;
+  /** Folders swept for stale temp uploads, and when (bounded). */
+  private readonly sweptAt = new Map<string, number>();
 
   constructor(opts: WebdavBackendOptions) {
     const u = new URL(opts.url);
@@ -88,6 +96,7 @@ export class WebdavBackend implements Backend {
     const dispatcher = opts.dispatcher ?? (this.ownedDispatcher = createWebdavAgent(opts));
     this.http = new WebdavHttp(dispatcher, username !== undefined ? basicAuthorization(username, password ?? '') : undefined);
     this.maxPropfindBytes = opts.maxPropfindBytes ?? 64 * 1024 * 1024;
+    this.staleTempMs = opts.staleTempMs ?? 60 * 60 * 1000;
     const setting = opts.uploadViaTemp ?? 'auto';
     this.uploadViaTemp = setting === true;
     if (setting === 'auto') {
@@ -225,7 +234,7 @@ export class WebdavBackend implements Backend {
         }
         return;
       }
-      if (parentPath(p) !== norm || baseName(p).startsWith(LOCAL_TEMP_PREFIX) || seen.has(p)) return;
+      if (parentPath(p) !== norm || baseName(p).startsWith(TEMP_PREFIX) || seen.has(p)) return;
       if (r.status !== undefined && r.status !== 200) return;
       seen.add(p);
       onEntry(this.toEntry(p, r), false);
@@ -316,7 +325,7 @@ export class WebdavBackend implements Backend {
     let current: EntryInfo | undefined;
     try {
       if (norm === '/') throw davError('DC_ERR_IS_A_COLLECTION', `${where}: is the root folder`);
-      if (baseName(norm).startsWith(LOCAL_TEMP_PREFIX)) throw davError('DC_ERR_FORBIDDEN', `${where}: reserved name`);
+      if (baseName(norm).startsWith(TEMP_PREFIX)) throw davError('DC_ERR_FORBIDDEN', `${where}: reserved name`);
       // The probe's own requests and failures never touch this body or fail this write.
       const viaTemp = this.uploadMeasurement ? await this.uploadMeasurement.viaTemp(parentPath(norm), opts.signal) : this.uploadViaTemp;
       if (opts.ifMatch !== undefined || opts.ifNoneMatch !== undefined || viaTemp) {
@@ -330,7 +339,7 @@ export class WebdavBackend implements Backend {
       // Servers that honour these close the race left by checkPreconditions; weak ETags would never match If-Match.
       if (opts.ifMatch !== undefined && !opts.ifMatch.startsWith('W/') && !viaTemp) headers['if-match'] = opts.ifMatch;
       if (opts.ifNoneMatch === '*' && !viaTemp) headers['if-none-match'] = '*';
-      if (viaTemp) tempPath = joinPath(parentPath(norm), LOCAL_TEMP_PREFIX + randomBytes(8).toString('hex'));
+      if (viaTemp) tempPath = joinPath(parentPath(norm), TEMP_PREFIX + randomBytes(8).toString('hex'));
       const putPath = tempPath ?? norm;
       const res = await this.http.send(where, 'PUT', this.paths.urlFor(putPath), { headers, body, signal: opts.signal });
       await discard(res.body);
@@ -344,6 +353,7 @@ export class WebdavBackend implements Backend {
         if (opts.outcome) opts.outcome.created = current === undefined;
         await this.transfer('MOVE', 'write', tempPath, norm, { overwrite: true, signal: opts.signal });
         tempPath = undefined;
+        this.sweepLater(parentPath(norm));
         if (opts.etagOptional && opts.size !== undefined) {
           return { name: baseName(norm), path: norm, type: 'file', size: opts.size, contentType: opts.contentType };
         }
@@ -353,16 +363,20 @@ export class WebdavBackend implements Backend {
       if (opts.outcome && (res.statusCode === 201 || res.statusCode === 204)) opts.outcome.created = res.statusCode === 201;
       const etag = header(res.headers, 'etag');
       if (opts.size === undefined || (etag === undefined && !opts.etagOptional)) return await this.stat(norm, { signal: opts.signal });
+      if (opts.outcome && etag !== undefined) opts.outcome.etagConfirmed = true;
       const lastModified = header(res.headers, 'last-modified');
       return {
         name: baseName(norm), path: norm, type: 'file', size: opts.size, etag,
         lastModified: lastModified ? new Date(lastModified) : undefined, contentType: opts.contentType,
       };
     } catch (err) {
-      if (bodyError !== undefined && !isDavcryptError(bodyError)) {
+      // undici destroys the body with its own transport error (backend reset, timeout): that one is
+      // the backend's failure (502/503/504), not a failing body (client abort, 499).
+      const fromBody = bodyError !== undefined && bodyError !== err && bodyError !== (err as { cause?: unknown })?.cause;
+      if (fromBody && !isDavcryptError(bodyError)) {
         throw davError('DC_ERR_ABORTED', `${where}: body stream failed`, { cause: bodyError, details: { path: norm } });
       }
-      throw transportError(where, bodyError ?? err, opts.signal);
+      throw transportError(where, fromBody ? bodyError : err, opts.signal);
     } finally {
       body.off('error', onBodyError);
       if (tempPath !== undefined) await this.removeTemp(tempPath);
@@ -392,6 +406,43 @@ export class WebdavBackend implements Backend {
         await attempt();
       }
     })();
+  }
+
+  /**
+   * Removes, in the background, temp uploads in `folder` older than staleTempMs (left by a gateway
+   * killed mid-upload; list() hides them but they take space). At most once per staleTempMs per
+   * folder; only names matching TEMP_NAME; errors ignored.
+   */
+  private sweepLater(folder: string): void {
+    if (this.staleTempMs <= 0 || this.closed) return;
+    const now = Date.now();
+    const last = this.sweptAt.get(folder);
+    if (last !== undefined && now - last < this.staleTempMs) return;
+    this.sweptAt.set(folder, now);
+    if (this.sweptAt.size > 10_000) this.sweptAt.delete(this.sweptAt.keys().next().value!);
+    void this.removeStaleTemps(folder, this.staleTempMs).catch(() => undefined);
+  }
+
+  /** The sweep behind sweepLater, awaited (tests). Returns the paths removed. Throws DC_ERR_NOT_FOUND. */
+  async removeStaleTemps(folder: string, minAgeMs: number): Promise<string[]> {
+    const norm = normalizePath(folder);
+    const stale: string[] = [];
+    const now = Date.now();
+    await this.propfind('sweep', norm, '1', PROPFIND_ENTRY_BODY, undefined, (r) => {
+      const p = this.paths.pathFromHref(r.href);
+      if (p === undefined || p === norm || parentPath(p) !== norm || r.collection || !TEMP_NAME.test(baseName(p))) return;
+      // No date means no age: keep it rather than guess.
+      if (r.lastModified === undefined || now - r.lastModified.getTime() < minAgeMs) return;
+      stale.push(p);
+    });
+    const removed: string[] = [];
+    for (const p of stale) {
+      if (this.closed) break;
+      const res = await this.http.send(this.where('sweep', p), 'DELETE', this.paths.urlFor(p)).catch(() => undefined);
+      if (res) await discard(res.body);
+      if (res && (res.statusCode === 200 || res.statusCode === 204)) removed.push(p);
+    }
+    return removed;
   }
 
   /** Best-effort check for servers that ignore If-Match / If-None-Match (rclone). */

@@ -124,6 +124,8 @@ function shownStore(url: string): string {
 async function runAndClose(probe: HealthProbe, timeoutMs: number): Promise<void> {
   try {
     const r = await runProbe(probe, timeoutMs);
+    // Not a DavcryptError on purpose: `code` carries the probe's reason (timeout, ECONNREFUSED or a
+    // DC_ERR_* code) to the FAIL line printed by checkConfig, and never leaves this module.
     if (!r.ok) throw Object.assign(new Error(r.detail ?? r.reason ?? 'failed'), { code: r.reason });
   } finally {
     await probe.close?.();

@@ -2,17 +2,22 @@
 // SIGINT/SIGTERM. Everything else lives in app.ts.
 import { parseArgs } from 'node:util';
 import { startGateway } from '../app.js';
+import { timeoutsOf } from '../config/index.js';
 import { createLogger } from '../logging.js';
 import { reloadTlsOnSighup } from './sighup.js';
 import { loadCommandConfig } from './config-notice.js';
 
-export const SERVE_USAGE = `usage: davcrypt serve [--config FILE]
+export const SERVE_USAGE = `usage: davcrypt serve [--config FILE] [--strict]
 
 Starts the WebDAV gateway. On the first start with no users it creates
 \`admin\` and prints its password once (DAVCRYPT_ADMIN_PASSWORD sets it).
+SIGTERM or SIGINT stop it gracefully: no new connections, requests in flight
+finish for up to timeouts.shutdownSeconds (default 30), then the store closes.
 
 options:
   --config FILE      configuration file (default config/default.yaml)
+  --strict           refuse to start when a mount's storage cannot be reached or
+                     misses its base folder (default: a warning naming it)
   -h, --help         show this help
 
 It prints the config file, store, data folder and where each mount stores its files.
@@ -24,7 +29,7 @@ DAVCRYPT_LOG_LEVEL sets the log level.`;
 
 /** Runs until a signal arrives; resolves after a graceful close. Throws startup errors. */
 export async function runServe(args: string[], stdout: NodeJS.WritableStream, defaultConfig: string): Promise<void> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  const { values } = parseArgs({ args, options: { config: { type: 'string' }, strict: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
   if (values.help) {
     stdout.write(SERVE_USAGE + '\n');
     return;
@@ -34,15 +39,28 @@ export async function runServe(args: string[], stdout: NodeJS.WritableStream, de
     stdout.write(`davcrypt: mount ${m.path} stores in ${m.backend.type === 'webdav' ? m.backend.url : m.backend.type === 'dropbox' ? 'dropbox:' + m.backend.root : m.backend.root}${m.encrypt ? '' : ' (not encrypted)'}\n`);
   }
   const logger = createLogger({ level: process.env.DAVCRYPT_LOG_LEVEL ?? config.log.level, json: config.log.json });
-  const gateway = await startGateway(config, { logger });
+  const gateway = await startGateway(config, { logger, strict: values.strict === true });
   reloadTlsOnSighup(gateway, logger);
   stdout.write(`davcrypt listening on ${gateway.url}\n`);
+  const graceMs = timeoutsOf(config).shutdownSeconds * 1000;
   await new Promise<void>((resolve) => {
+    let stoppingSince: number | undefined;
     const stop = (signal: string) => {
-      process.off('SIGINT', onInt);
-      process.off('SIGTERM', onTerm);
-      logger.info('shutting down', { signal });
-      void gateway.close().then(resolve, (err: unknown) => {
+      if (stoppingSince !== undefined) {
+        // Ctrl-C under `npm start` arrives twice at once (terminal + npm forwarding it): only a
+        // later second signal means "now".
+        if (Date.now() - stoppingSince < 1_000) return;
+        logger.warn('second signal: exiting without waiting for requests in flight', { signal });
+        process.exit(1);
+      }
+      stoppingSince = Date.now();
+      logger.info('shutting down', { signal, graceSeconds: graceMs / 1000 });
+      void gateway.close(graceMs).then(() => {
+        process.off('SIGINT', onInt);
+        process.off('SIGTERM', onTerm);
+        logger.info('stopped', { signal });
+        resolve();
+      }, (err: unknown) => {
         logger.error('shutdown failed', { error: String(err) });
         resolve();
       });

@@ -4,3 +4,4 @@ export type { LoadOptions } from './load.js';
 export { assertValidUserName, isValidUserName } from './user-names.js';
 export { assertNoLegacyStorage, legacyStorageDir } from './legacy-storage.js';
 export type * from './types.js';
+export { DEFAULT_TIMEOUTS, timeoutsOf } from './types.js';

@@ -11,7 +11,10 @@ import { parse as parseYaml } from 'yaml';
 import { ARGON2_LIMITS, DEFAULT_ARGON2_PARAMS } from '../crypto/index.js';
 import { davError } from '../errors.js';
 import { isValidUserName } from './user-names.js';
-import type { Argon2Params, BackendConfig, Config, DropboxBackendConfig, LimitsConfig, MountConfig } from './types.js';
+import {
+  DEFAULT_TIMEOUTS, type Argon2Params, type BackendConfig, type Config, type DropboxBackendConfig, type LimitsConfig, type MountConfig,
+  type TimeoutsConfig,
+} from './types.js';
 import { resolveAudit, resolveMetricsListener } from './ops-keys.js';
 
 /** The master key file of a config: keys.masterKeyFile, else <dataDir>/master.key. */
@@ -171,7 +174,7 @@ class Validator {
   }
 
   config(rawInput: unknown): Config {
-    const raw = this.object(rawInput, '', ['server', 'dataDir', 'store', 'mounts', 'keys', 'auth', 'log', 'audit']);
+    const raw = this.object(rawInput, '', ['server', 'dataDir', 'store', 'mounts', 'keys', 'auth', 'log', 'audit', 'timeouts', 'web']);
     const server = this.object(raw.server, 'server', ['host', 'port', 'tls', 'quota', 'realm', 'metrics', 'trustedProxies', 'limits']);
 
     const host = this.env.DAVCRYPT_HOST ?? this.string(server.host, 'server.host', '127.0.0.1', '127.0.0.1');
@@ -234,7 +237,7 @@ class Validator {
       keys.masterKeyFile = this.path(this.string(keysRaw.masterKeyFile, 'keys.masterKeyFile', '', './data/master.key'));
     }
 
-    const authRaw = this.object(raw.auth, 'auth', ['cacheIdleSeconds', 'cacheMaxEntries', 'recheckSeconds', 'throttle', 'argon2Concurrency', 'argon2Queue', 'minPasswordLength']);
+    const authRaw = this.object(raw.auth, 'auth', ['cacheIdleSeconds', 'cacheMaxEntries', 'recheckSeconds', 'throttle', 'argon2Concurrency', 'argon2Queue', 'minPasswordLength', 'provider', 'verifyUrl']);
     const th = this.object(authRaw.throttle, 'auth.throttle', ['maxFailures', 'windowSeconds', 'baseDelaySeconds', 'maxDelaySeconds', 'maxFailuresPerAddress']);
     const auth: Config['auth'] = {
       cacheIdleSeconds: this.int(authRaw.cacheIdleSeconds, 'auth.cacheIdleSeconds', 900, 1, 86400, '900'),
@@ -252,13 +255,24 @@ class Validator {
     if (authRaw.argon2Concurrency !== undefined) auth.argon2Concurrency = this.int(authRaw.argon2Concurrency, 'auth.argon2Concurrency', 2, 1, 256, '2');
     if (authRaw.argon2Queue !== undefined) auth.argon2Queue = this.int(authRaw.argon2Queue, 'auth.argon2Queue', 32, 0, 100_000, '32');
 
+    this.authProvider(authRaw, auth, mounts, keyMode);
+
     const logRaw = this.object(raw.log, 'log', ['level', 'json']);
     const level = this.string(logRaw.level, 'log.level', 'info', 'info');
     if (!LOG_LEVELS.includes(level)) this.bad('log.level', `must be one of ${LOG_LEVELS.join(', ')}`);
     const log: Config['log'] = { level };
     if (logRaw.json !== undefined) log.json = this.bool(logRaw.json, 'log.json', false);
 
-    const config: Config = { server: { host, port, tls, quota, realm, ...(trustedProxies ? { trustedProxies } : {}), limits }, dataDir, store, mounts, keys, auth, log };
+    const config: Config = { server: { host, port, tls, quota, realm, ...(trustedProxies ? { trustedProxies } : {}), limits }, dataDir, store, mounts, keys, auth, log, timeouts: this.timeouts(raw.timeouts) };
+    // web: the browser page and share links (src/web); absent = both on with the defaults.
+    if (raw.web !== undefined) {
+      const webRaw = this.object(raw.web, 'web', ['enabled', 'shares', 'sessionHours']);
+      config.web = {
+        enabled: this.bool(webRaw.enabled, 'web.enabled', true),
+        shares: this.bool(webRaw.shares, 'web.shares', true),
+        sessionHours: this.int(webRaw.sessionHours, 'web.sessionHours', 12, 1, 24 * 30, '12'),
+      };
+    }
     // ops: metrics listener and audit log (src/config/ops-keys.ts); absent = off.
     const metrics = resolveMetricsListener(server.metrics, (k, f) => this.bad(k, f));
     if (metrics) config.server.metrics = metrics;
@@ -300,6 +314,16 @@ class Validator {
       locksPerUser: this.int(l.locksPerUser, 'server.limits.locksPerUser', 200, 1, 10_000_000, '200'),
       propfindProps: this.int(l.propfindProps, 'server.limits.propfindProps', 256, 1, 1_000_000, '256'),
     };
+  }
+
+  private timeouts(value: unknown): TimeoutsConfig {
+    const t = this.object(value, 'timeouts', Object.keys(DEFAULT_TIMEOUTS));
+    const out = { ...DEFAULT_TIMEOUTS };
+    for (const k of Object.keys(DEFAULT_TIMEOUTS) as (keyof TimeoutsConfig)[]) {
+      const min = k === 'shutdownSeconds' ? 0 : 1;
+      out[k] = this.int(t[k], `timeouts.${k}`, DEFAULT_TIMEOUTS[k], min, k === 'backendRequestsPerUser' ? 10_000 : 86_400, String(DEFAULT_TIMEOUTS[k]));
+    }
+    return out;
   }
 
   private store(url: string, key: string): string {
@@ -373,15 +397,55 @@ class Validator {
     return out;
   }
 
+  /** auth.provider / auth.verifyUrl: who checks passwords (davcrypt itself, or the passthrough backend). */
+  private authProvider(authRaw: Raw, auth: Config['auth'], mounts: MountConfig[], keyMode: unknown): void {
+    const provider = authRaw.provider ?? 'local';
+    if (provider !== 'local' && provider !== 'backend') {
+      this.bad('auth.provider', 'must be local (davcrypt\'s own accounts) or backend (logins checked against the WebDAV backend)');
+      return;
+    }
+    if (authRaw.verifyUrl !== undefined && authRaw.verifyUrl !== null) {
+      const example = 'https://cloud.example.com/ocs/v1.php/cloud/user';
+      const url = this.string(authRaw.verifyUrl, 'auth.verifyUrl', '', example);
+      let ok: boolean;
+      try {
+        const u = new URL(url.replaceAll('{user}', 'user'));
+        ok = (u.protocol === 'http:' || u.protocol === 'https:') && !u.username && !u.password;
+      } catch {
+        ok = false;
+      }
+      if (!ok) this.bad('auth.verifyUrl', `must be an http(s) URL without credentials, e.g. ${example}`);
+      if (provider !== 'backend') this.bad('auth.verifyUrl', 'applies only to auth.provider: backend');
+      auth.verifyUrl = url;
+    }
+    if (provider !== 'backend') {
+      // Her forwarded password would be the one her keys are sealed under: the backend could open them.
+      const i = mounts.findIndex((m) => m.backend.type === 'webdav' && m.backend.passthrough);
+      if (i >= 0) {
+        this.bad(`mounts[${i}].backend.auth`, 'passthrough sends each user\'s password to the backend, so davcrypt must not seal her keys ' +
+          'under it: also set auth.provider: backend and keys.mode: master');
+      }
+      return;
+    }
+    auth.provider = 'backend';
+    if (keyMode !== 'master') {
+      this.bad('auth.provider', 'backend needs keys.mode: master: the backend then sees every user\'s password, so keys sealed ' +
+        'under those passwords would protect nothing against it (create the key file with davcrypt master init)');
+    }
+    if (auth.verifyUrl === undefined && !mounts.some((m) => m.backend.type === 'webdav' && m.backend.passthrough)) {
+      this.bad('auth.provider', 'backend needs auth.verifyUrl or a WebDAV mount with backend.auth: passthrough (whose {user} URL then checks logins)');
+    }
+  }
+
   private backend(value: unknown, key: string): BackendConfig | undefined {
     if (value === undefined || value === null) {
       this.bad(key, 'is required, e.g. { type: local, root: ./storage/{user} }');
       return undefined;
     }
     if (value && typeof value === 'object' && (value as Raw).type === 'dropbox') return this.dropbox(value as Raw, key);
-    const b = this.object(value, key, ['type', 'root', 'url', 'username', 'password', 'ca', 'uploadViaTemp']);
+    const b = this.object(value, key, ['type', 'root', 'url', 'username', 'password', 'auth', 'ca', 'uploadViaTemp']);
     if (b.type === 'local') {
-      for (const k of ['url', 'username', 'password', 'ca', 'uploadViaTemp']) {
+      for (const k of ['url', 'username', 'password', 'auth', 'ca', 'uploadViaTemp']) {
         if (b[k] !== undefined) this.bad(`${key}.${k}`, 'applies only to type: webdav');
       }
       const root = this.string(b.root, `${key}.root`, '', './storage/{user}');
@@ -411,8 +475,22 @@ class Validator {
       }
       if (!url.endsWith('/')) url += '/';
       const out: BackendConfig = { type: 'webdav', url };
-      if (b.username !== undefined) out.username = this.string(b.username, `${key}.username`, '', 'davcrypt');
-      const password = this.secret(b.password, `${key}.password`);
+      let account: Raw = b;
+      let accountKey = key;
+      if (b.auth === 'passthrough') {
+        if (b.username !== undefined || b.password !== undefined) this.bad(`${key}.auth`, 'passthrough sends each user\'s own credentials; remove username and password');
+        if (!url.includes('{user}')) this.bad(`${key}.url`, 'with auth: passthrough must contain {user}: each user reaches her own folder with her own credentials');
+        out.passthrough = true;
+      } else if (b.auth !== undefined && b.auth !== null) {
+        if (typeof b.auth !== 'object' || b.username !== undefined || b.password !== undefined) {
+          this.bad(`${key}.auth`, 'must be passthrough or { username, password } (the service account), not both auth and username/password');
+        } else {
+          accountKey = `${key}.auth`;
+          account = this.object(b.auth, accountKey, ['username', 'password']);
+        }
+      }
+      if (account.username !== undefined) out.username = this.string(account.username, `${accountKey}.username`, '', 'davcrypt');
+      const password = this.secret(account.password, `${accountKey}.password`);
       if (password !== undefined) out.password = password;
       if (b.ca !== undefined) {
         const ca = this.path(this.string(b.ca, `${key}.ca`, '', '/etc/ssl/my-ca.pem'));

@@ -19,6 +19,8 @@ export interface WebdavBackendConfig {
   username?: string;
   /** Already resolved (env: references read at load time). Never log it. */
   password?: string;
+  /** `auth: passthrough`: each user's own login credentials are sent to her `{user}` URL (no username/password). */
+  passthrough?: boolean;
   /** PEM of extra CA certificates to trust (read from the `ca` file at load time). */
   ca?: string;
   /**
@@ -129,10 +131,46 @@ export interface Config {
     argon2Queue?: number;
     /** Shortest password accepted when one is set (user add, passwd, recovery, DAVCRYPT_ADMIN_PASSWORD); default 8. */
     minPasswordLength: number;
+    /** 'backend': logins are checked against the WebDAV backend (needs keys.mode master); undefined: davcrypt's own accounts. */
+    provider?: 'backend';
+    /** Where a backend login is checked ({user} substituted): an OCS cloud/user URL (GET) or a WebDAV URL (PROPFIND Depth 0).
+     *  Undefined: the first passthrough mount's URL. */
+    verifyUrl?: string;
   };
   log: { level: string; json?: boolean };
   /** ops: where the audit log goes (JSON lines); off when undefined. */
   audit?: AuditConfig;
+  /** web: the browser page (sessions) and share links; undefined = on, sessions of 12 hours. */
+  web?: { enabled: boolean; shares: boolean; sessionHours: number };
+  /** Fault handling (loadConfig fills every field; absent in hand-made configs means the defaults). */
+  timeouts?: TimeoutsConfig;
+}
+
+/** How long the gateway waits for its peers before answering with an error (FAULTS in README). */
+export interface TimeoutsConfig {
+  /** TCP + TLS connect to a WebDAV backend (unreachable: 503). */
+  backendConnectSeconds: number;
+  /** A WebDAV backend's response headers, and the longest silence inside its body (504). */
+  backendHeadersSeconds: number;
+  backendBodySeconds: number;
+  /** An upload body bringing less than 1 KiB in this many seconds is dropped (408, temp removed): silence or a trickle. */
+  uploadIdleSeconds: number;
+  /** One store (sqlite, redis) operation (503 after this). */
+  storeSeconds: number;
+  /** SIGTERM/SIGINT: how long in-flight requests may run on before they are cut. */
+  shutdownSeconds: number;
+  /** Backend requests one user may have in flight at once; more wait (so one user's stalls cannot starve the rest). */
+  backendRequestsPerUser: number;
+}
+
+export const DEFAULT_TIMEOUTS: TimeoutsConfig = {
+  backendConnectSeconds: 10, backendHeadersSeconds: 60, backendBodySeconds: 60, uploadIdleSeconds: 60,
+  storeSeconds: 5, shutdownSeconds: 30, backendRequestsPerUser: 8,
+};
+
+/** The config's timeouts, or the defaults for a hand-made Config without them. */
+export function timeoutsOf(config: Pick<Config, 'timeouts'>): TimeoutsConfig {
+  return config.timeouts ?? DEFAULT_TIMEOUTS;
 }
 
 /** `server.metrics`: the Prometheus listener (no authentication: bind it to a private address). */

@@ -41,6 +41,32 @@ export function sealSegment(
   return { cipherText, tag: computeTag(keys, iv, cipherText) };
 }
 
+/** One segment sealed piece by piece: the same bytes as sealSegment, for plaintext that arrives in parts. */
+export interface SegmentSealer {
+  /** Ciphertext of the next plaintext piece (same length). */
+  update(plain: Buffer): Buffer;
+  /** The segment's 32-byte tag, once all its plaintext went through update(). */
+  final(): Buffer;
+}
+
+/**
+ * Starts sealing segment i. Only possible when `last` is known before the segment's bytes are,
+ * e.g. from a declared plaintext size: the last flag enters the IV of the first cipher block.
+ */
+export function startSegment(keys: FileKeys, noncePrefix: Buffer, segmentIndex: number, last: boolean): SegmentSealer {
+  const iv = segmentIv(noncePrefix, segmentIndex, last);
+  const cipher = createCipheriv('aes-256-ctr', keys.aesKeyObject ?? keys.aesKey, iv);
+  const mac = createHmac('sha256', keys.macKeyObject ?? keys.macKey).update(iv);
+  return {
+    update(plain) {
+      const cipherText = plain.length === 0 ? Buffer.alloc(0) : cipher.update(plain);
+      mac.update(cipherText);
+      return cipherText;
+    },
+    final: () => mac.digest(),
+  };
+}
+
 /** True when `tag` authenticates `cipherText` as segment i with this last flag (constant-time compare). */
 export function verifySegment(
   keys: FileKeys,

@@ -19,7 +19,7 @@ import {
   type FileKeys,
 } from './format.js';
 import { MAX_SEGMENTS, plainSizeForCipher, segmentPlainBytes } from './ranges.js';
-import { sealSegment } from './segment.js';
+import { sealSegment, startSegment, type SegmentSealer } from './segment.js';
 import { SegmentReader, boundsForCipherSize } from './segment-reader.js';
 import { defaultRandom, type RandomSource } from './random.js';
 
@@ -31,6 +31,13 @@ export interface EncryptStreamOptions {
   segmentExponent?: number;
   /** Source of the per-file salt and nonce prefix (default crypto.randomBytes). */
   random?: RandomSource;
+  /**
+   * The plaintext size when known up front (an upload's Content-Length). Then every segment's last
+   * flag is known before its bytes, and ciphertext leaves as the plaintext arrives (a segment may
+   * leave in several pieces), instead of a segment at a time: a slow client keeps the backend fed.
+   * A body of another size fails the stream (DC_ERR_BAD_REQUEST).
+   */
+  plainSize?: number;
 }
 
 /** The encrypt Transform; `header` holds the 65 header bytes it emits first (e.g. to cache per ETag). */
@@ -47,9 +54,18 @@ class EncryptTransform extends Transform implements EncryptStream {
   private pendingLength = 0;
   private segmentIndex = 0;
   private headerSent = false;
+  /** Known-size mode (opts.plainSize): the segment being sealed, its plaintext bytes still due, bytes seen. */
+  private readonly plainSize?: number;
+  private sealer?: SegmentSealer;
+  private sealerLeft = 0;
+  private plainSeen = 0;
 
   constructor(opts: EncryptStreamOptions) {
     super();
+    if (opts.plainSize !== undefined) {
+      if (!Number.isSafeInteger(opts.plainSize) || opts.plainSize < 0) throw davError('DC_ERR_BAD_REQUEST', `plain size must be a non-negative integer`);
+      this.plainSize = opts.plainSize;
+    }
     const random = opts.random ?? defaultRandom;
     const segmentExponent = opts.segmentExponent ?? DEFAULT_SEGMENT_EXPONENT;
     this.segmentBytes = segmentPlainBytes(segmentExponent);
@@ -65,6 +81,11 @@ class EncryptTransform extends Transform implements EncryptStream {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     try {
       if (!Buffer.isBuffer(chunk)) chunk = Buffer.from(chunk as Uint8Array);
+      if (this.plainSize !== undefined) {
+        this.streamPieces(chunk, this.plainSize);
+        callback();
+        return;
+      }
       const size = this.segmentBytes;
       let offset = 0;
       while (offset < chunk.length) {
@@ -91,12 +112,56 @@ class EncryptTransform extends Transform implements EncryptStream {
 
   override _flush(callback: TransformCallback): void {
     try {
+      if (this.plainSize !== undefined) {
+        if (this.plainSeen !== this.plainSize) {
+          throw davError('DC_ERR_BAD_REQUEST', `body of ${this.plainSeen} bytes, ${this.plainSize} declared`);
+        }
+        // An empty file is one empty last segment: its tag only.
+        if (this.plainSize === 0) this.streamPieces(Buffer.alloc(0), 0, true);
+        callback();
+        return;
+      }
       this.seal(this.pending.subarray(0, this.pendingLength), true);
       this.pendingLength = 0;
       callback();
     } catch (err) {
       callback(err as Error);
     }
+  }
+
+  /** Known size: encrypts `chunk` at once, closing each segment (its tag) when its last byte went through. */
+  private streamPieces(chunk: Buffer, plainSize: number, emptyFile = false): void {
+    const S = this.segmentBytes;
+    const segments = Math.max(1, Math.ceil(plainSize / S));
+    if (this.plainSeen + chunk.length > plainSize) {
+      throw davError('DC_ERR_BAD_REQUEST', `body longer than the ${plainSize} bytes declared`);
+    }
+    const out: Buffer[] = [];
+    if (!this.headerSent) {
+      out.push(this.header);
+      this.headerSent = true;
+    }
+    let offset = 0;
+    while (offset < chunk.length || (emptyFile && !this.sealer && this.segmentIndex === 0)) {
+      if (!this.sealer) {
+        if (this.segmentIndex >= MAX_SEGMENTS) throw davError('DC_ERR_PAYLOAD_TOO_LARGE', 'file exceeds 2^32 segments');
+        const last = this.segmentIndex === segments - 1;
+        this.sealer = startSegment(this.keys, this.noncePrefix, this.segmentIndex, last);
+        this.sealerLeft = last ? plainSize - this.segmentIndex * S : S;
+      }
+      const n = Math.min(this.sealerLeft, chunk.length - offset);
+      if (n > 0) out.push(this.sealer.update(chunk.subarray(offset, offset + n)));
+      offset += n;
+      this.plainSeen += n;
+      this.sealerLeft -= n;
+      if (this.sealerLeft === 0) {
+        out.push(this.sealer.final());
+        this.sealer = undefined;
+        this.segmentIndex += 1;
+      }
+      if (emptyFile) break;
+    }
+    if (out.length > 0) this.push(out.length === 1 ? out[0] : Buffer.concat(out));
   }
 
   private seal(plain: Buffer, last: boolean): void {

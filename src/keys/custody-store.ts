@@ -21,7 +21,7 @@ export interface StoredRecovery {
    * The recovery identity's keyring tag key (base64 of deriveTagKey(private key), FORMAT.md §3.4),
    * left by `recovery init` (or the first command that opened the recovery identity) so the
    * gateway tags wraps to recovery as it makes them. Whoever holds it can vouch for keys to
-   * `recover --recovery`: see docs/SECURITY-keyring.md.
+   * `recover --recovery`: see docs/SECURITY.md §3.
    */
   tagKey?: string;
 }

@@ -8,6 +8,7 @@
 // already-opened identity private keys.
 import { Readable } from 'node:stream';
 import type Keyv from 'keyv';
+import { KEYRING_DIR, KEYRING_PATH } from '../backends/layout.js';
 import type { Backend } from '../backends/types.js';
 import { publishKey } from '../events.js';
 import {
@@ -47,10 +48,9 @@ import type { IdentityInfo, MountKey, MountKeySet, OpenIdentity } from './types.
 
 export type { IdentityInfo, OpenIdentity } from './types.js';
 
-export const KEYRING_DIR = '/.davcrypt';
-export const KEYRING_PATH = '/.davcrypt/keyring.json';
+export { KEYRING_DIR, KEYRING_PATH };
 /** Where an unreadable backend copy is moved before the gateway writes a new one. */
-export const REJECTED_KEYRING_PATH = '/.davcrypt/keyring.rejected.json';
+export const REJECTED_KEYRING_PATH = `${KEYRING_DIR}/keyring.rejected.json`;
 const STORE_PREFIX = 'keyring:';
 
 export interface KeyringServiceOptions {
@@ -219,7 +219,7 @@ export class KeyringService {
     }
     // The recovery identity vouches for backend keys only when the store has no copy (a lost store):
     // its tag key also sits in the store, so with a store copy at hand a stolen store's tag key must
-    // not be able to add keys (docs/SECURITY-keyring.md).
+    // not be able to add keys (docs/SECURITY.md §3).
     const importers = stored ? openers.filter((o) => o.name !== 'recovery') : openers;
     if (out.remote && importers.length > 0) {
       const keyring = stored ?? emptyKeyring();

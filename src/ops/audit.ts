@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import winston from 'winston';
 import type { AuditConfig } from '../config/types.js';
 import { davError } from '../errors.js';
-import { channels, onEvent, type AccountEvent, type ConfigReloadEvent, type IntegrityEvent, type KeyEvent, type LoginEvent } from '../events.js';
+import { channels, onEvent, type AccountEvent, type ConfigReloadEvent, type IntegrityEvent, type KeyEvent, type LoginEvent, type ShareEvent } from '../events.js';
 
 const MESSAGE = Symbol.for('message');
 
@@ -106,6 +106,9 @@ export function auditGatewayEvents(audit: AuditLog, now: () => number = Date.now
       if (e.operation !== 'unlock') audit.write(`key.${e.operation}`, { mount: e.mount, identities: e.identities, via: 'gateway' });
     }),
     onEvent<AccountEvent>(channels.account, (e) => audit.write(`user.${e.operation}`, { user: e.user, source: e.source, via: 'gateway' })),
+    onEvent<ShareEvent>(channels.share, (e) => audit.write(`share.${e.operation}`, {
+      id: e.id, owner: clip(e.owner), scope: e.scope, path: e.path, action: e.action, address: e.address,
+    })),
     onEvent<ConfigReloadEvent>(channels.configReload, (e) => audit.write('config.reload', { outcome: e.outcome, file: e.file, code: e.code, changed: e.changed })),
   ];
   return () => offs.forEach((off) => off());

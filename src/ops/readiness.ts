@@ -204,7 +204,7 @@ function localProbe(mount: MountConfig): HealthProbe {
  */
 function webdavProbe(mount: MountConfig): HealthProbe {
   const b = mount.backend;
-  if (b.type !== 'webdav') throw new Error('webdavProbe needs a webdav mount');
+  if (b.type !== 'webdav') throw davError('DC_ERR_INTERNAL', 'webdavProbe needs a webdav mount'); // a caller's bug: probes are picked by type
   let backend: WebdavBackend | undefined;
   const open = () =>
     (backend ??= new WebdavBackend({
@@ -231,7 +231,7 @@ function webdavProbe(mount: MountConfig): HealthProbe {
 /** A Dropbox mount: the folder above the per-user roots (or the root) answers get_metadata. */
 function dropboxProbe(mount: MountConfig): HealthProbe {
   const b = mount.backend;
-  if (b.type !== 'dropbox') throw new Error('dropboxProbe needs a dropbox mount');
+  if (b.type !== 'dropbox') throw davError('DC_ERR_INTERNAL', 'dropboxProbe needs a dropbox mount'); // a caller's bug: probes are picked by type
   let backend: Promise<Backend> | undefined;
   const open = () =>
     (backend ??= (async () => {

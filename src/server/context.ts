@@ -14,6 +14,7 @@ import type { ServerLimits } from './limits.js';
 import type { LockRecord, LockStore } from './lock-store.js';
 import type { PropStore } from './prop-store.js';
 import type { RequestPath } from './request-paths.js';
+import type { WebFront } from './web-front.js';
 
 export interface ServerDeps {
   authenticator: Authenticator;
@@ -28,6 +29,18 @@ export interface ServerDeps {
   /** Reverse proxies whose X-Forwarded-For is believed (client-address.ts). */
   trustedProxies?: BlockList;
   quota: 'on' | 'off' | 'auto';
+  /** The browser front (src/web): page, sign-in, session cookies, share links. */
+  web?: WebFront;
+  /** An upload whose body sends nothing for this long is dropped with 408 (0: never). */
+  uploadIdleMs?: number;
+  /** Answers the health endpoint (store, backends); without it the endpoint says ok. */
+  health?: () => Promise<HealthReport>;
+}
+
+/** What the health endpoint reports: overall ok, and each checked part with its state. */
+export interface HealthReport {
+  ok: boolean;
+  checks: Record<string, { ok: boolean; ms: number; error?: string }>;
 }
 
 /** What a URL path names: a path inside a mount, a virtual folder above mount points, or nothing. */

@@ -1,9 +1,10 @@
-// The ONE place that turns errors into HTTP responses: status from the
-// DavcryptError's httpStatus, body `<code>: <message>` as short text. Never
+// The ONE place that turns errors into HTTP responses: status from the code's
+// entry in error-status.ts (or the error's override there), body `<code>: <message>` as short text. Never
 // writes stacks, secrets, storage locations (backend names) or headers other than the few it owns.
 import type { ServerResponse } from 'node:http';
 import { toDavcryptError, type DavcryptError } from '../errors.js';
 import type { Logger } from '../logging.js';
+import { httpStatusOf } from './error-status.js';
 
 /** What a failed request answers: HTTP status, stable code and a one-line body. */
 export interface HttpError {
@@ -18,7 +19,7 @@ export interface HttpError {
 /** Maps anything thrown to its HTTP answer. Internal errors hide their message. */
 export function httpErrorOf(err: unknown): HttpError {
   const error = toDavcryptError(err);
-  let status = error.httpStatus;
+  let status = httpStatusOf(error);
   if (!Number.isInteger(status) || status < 400 || status > 599) status = 500;
   const message = error.code === 'DC_ERR_INTERNAL' ? 'internal error' : scrubBackendNames(oneLine(error.message));
   const headers: Record<string, string> = {};
@@ -62,6 +63,8 @@ export function sendError(res: ServerResponse, err: unknown, logger?: Logger, wh
     });
   }
   if (res.headersSent || res.destroyed || mapped.code === 'DC_ERR_ABORTED') {
+    // The access log shows why the answer was cut (504 backend silent, 502 tampered...), not 499.
+    if (mapped.code !== 'DC_ERR_ABORTED') failedStatus.set(res, mapped.status);
     if (!res.writableEnded) res.destroy();
     return;
   }
@@ -71,10 +74,49 @@ export function sendError(res: ServerResponse, err: unknown, logger?: Logger, wh
     if (!['www-authenticate', 'dav', 'ms-author-via', 'allow', 'strict-transport-security'].includes(name)) res.removeHeader(name);
   }
   for (const [k, v] of Object.entries(mapped.headers)) res.setHeader(k, v);
-  // A body we did not read is not drained: the connection closes after the answer.
-  if (res.req && !res.req.complete) res.setHeader('Connection', 'close');
+  if (res.req && !res.req.complete) lingerOnUnreadBody(res);
   res.setHeader('Content-Type', 'text/plain; charset=utf-8');
   res.setHeader('X-Content-Type-Options', 'nosniff'); // the message may echo request text: never sniffed as HTML
   res.setHeader('Content-Length', body.length);
   res.end(body);
+}
+
+/** How long an unread request body is drained after an early error answer before the socket is cut. */
+export const UNREAD_BODY_LINGER_MS = 10_000;
+
+/**
+ * An answer sent before the request body was read (507 mid-upload, 503, 413...): closing at once
+ * would leave unread bytes in the socket, and the kernel then sends a TCP reset that can reach the
+ * client before our answer does (it sees "connection reset", no status). So the rest of the body
+ * is read and dropped, the connection closes after the answer, and the socket is cut only when the
+ * body has not ended within UNREAD_BODY_LINGER_MS (a client that keeps streaming forever).
+ */
+function lingerOnUnreadBody(res: ServerResponse): void {
+  const req = res.req;
+  res.setHeader('Connection', 'close');
+  req.unpipe();
+  req.resume();
+  const socket = res.socket;
+  if (!socket) return;
+  // Node ends the socket right after a Connection: close answer; keep reading until the body ended.
+  const destroySoon = (socket as unknown as { destroySoon?: () => void }).destroySoon;
+  if (typeof destroySoon === 'function') {
+    (socket as unknown as { destroySoon: () => void }).destroySoon = function lingeringDestroySoon(this: typeof socket) {
+      const finish = () => { clearTimeout(timer); destroySoon.call(this); };
+      const timer = setTimeout(finish, UNREAD_BODY_LINGER_MS);
+      timer.unref();
+      if (req.complete || req.destroyed) finish();
+      else {
+        req.once('end', finish);
+        req.once('close', finish);
+      }
+    };
+  }
+}
+
+const failedStatus = new WeakMap<ServerResponse, number>();
+
+/** The status of the error that cut a response after its headers were sent (for the access log), if any. */
+export function cutResponseStatus(res: ServerResponse): number | undefined {
+  return failedStatus.get(res);
 }

@@ -16,6 +16,8 @@ import { DEFAULT_LIMITS, type ServerLimits } from './limits.js';
 import { createLockStore } from './lock-store-redis.js';
 import { PropStore } from './prop-store.js';
 import { createRequestListener } from './request-layer.js';
+import type { HealthReport } from './context.js';
+import type { WebFront } from './web-front.js';
 
 export interface GatewayServerOptions {
   authenticator: Authenticator;
@@ -37,6 +39,12 @@ export interface GatewayServerOptions {
   lockStore?: LockStore;
   /** Answers a request before the WebDAV layer when it returns true (ops: /livez, /readyz). */
   front?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
+  /** An upload body silent this long is dropped with 408 (default 60 s; 0: never). */
+  uploadIdleMs?: number;
+  /** Checks behind the health endpoint (store, backends); without it the endpoint answers ok. */
+  health?: () => Promise<HealthReport>;
+  /** The browser front (src/web): asked first for browser requests and for session cookies. */
+  web?: WebFront;
 }
 
 export interface GatewayServer {
@@ -44,15 +52,26 @@ export interface GatewayServer {
   listen(port: number, host: string): Promise<{ url: string; port: number; host: string }>;
   /** Swaps the certificate and key for new connections (renewal without a restart). Throws on bad PEM; no-op without TLS. */
   setTls(tls: { cert: string | Buffer; key: string | Buffer }): void;
-  close(): Promise<void>;
+  /**
+   * Stops accepting connections, lets requests in flight finish for up to `graceMs` (default 0),
+   * then cuts what is left. Idle keep-alive connections close at once.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 export { HEALTH_PATH } from './request-layer.js';
+export type { HealthReport } from './context.js';
 export { DEFAULT_LIMITS, type ServerLimits } from './limits.js';
 export { readTlsMaterial, warnIfPlainHttp, type TlsFiles } from './transport-security.js';
 export { KeyvLockStore, type LockStore, type LockRecord } from './lock-store.js';
 export { RedisLockStore, createLockStore } from './lock-store-redis.js';
-export { httpErrorOf } from './errors-to-http.js';
+export { httpErrorOf, sendError } from './errors-to-http.js';
+export { clientAddressOf, trustedProxyList } from './client-address.js';
+export type { WebFront } from './web-front.js';
+export { fileSafetyHeaders, attachmentDisposition } from './safe-content.js';
+export { encodeHref, parseRequestPath } from './request-paths.js';
+export { resolveTarget } from './context.js';
+export { parseBasicAuth } from './basic-auth.js';
 
 /** Strict-Transport-Security on every TLS answer: one year (no includeSubDomains: other hosts are not ours to bind). */
 export const HSTS = 'max-age=31536000';
@@ -72,6 +91,9 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
     limits: { ...DEFAULT_LIMITS, ...definedOnly(opts.limits ?? {}) },
     ...(opts.trustedProxies?.length ? { trustedProxies: trustedProxyList(opts.trustedProxies) } : {}),
     quota: opts.quota ?? 'auto',
+    uploadIdleMs: opts.uploadIdleMs ?? 60_000,
+    ...(opts.health ? { health: opts.health } : {}),
+    ...(opts.web ? { web: opts.web } : {}),
   });
   const front = opts.front;
   const listener: http.RequestListener = front ? (req, res) => { if (!front(req, res)) dav(req, res); } : dav;
@@ -101,6 +123,11 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
       socket.destroy();
     }
   });
+  let inFlight = 0;
+  server.on('request', (_req, res: http.ServerResponse) => {
+    inFlight += 1;
+    res.once('close', () => { inFlight -= 1; });
+  });
   server.on('connection', (socket) => socket.on('error', (err) => logger.debug('socket error', { error: err.message })));
 
   return {
@@ -119,10 +146,25 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
     setTls(tls) {
       if (opts.tls) (server as https.Server).setSecureContext({ cert: tls.cert, key: tls.key });
     },
-    close() {
+    close(graceMs = 0) {
       return new Promise((resolve, reject) => {
-        server.close((err) => (err && (err as NodeJS.ErrnoException).code !== 'ERR_SERVER_NOT_RUNNING' ? reject(err) : resolve()));
-        server.closeAllConnections?.();
+        const finish = (err?: Error) => {
+          clearInterval(idleSweep);
+          clearTimeout(cut);
+          if (err && (err as NodeJS.ErrnoException).code !== 'ERR_SERVER_NOT_RUNNING') reject(err);
+          else resolve();
+        };
+        server.close(finish);
+        // A connection becomes idle once its last response is out: close those as they appear, so
+        // only requests still running keep the process up, for at most graceMs.
+        server.closeIdleConnections();
+        const idleSweep = setInterval(() => server.closeIdleConnections(), 100);
+        if (inFlight > 0) logger.info('shutdown: waiting for requests in flight', { requests: inFlight, graceMs });
+        const cut = setTimeout(() => {
+          if (inFlight > 0) logger.warn('shutdown: cutting requests still in flight', { requests: inFlight, afterMs: graceMs });
+          server.closeAllConnections();
+        }, graceMs);
+        if (graceMs <= 0) server.closeAllConnections();
       });
     },
   };

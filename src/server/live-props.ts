@@ -3,6 +3,7 @@
 // lock XML shared by LOCK responses. Pure: callers hand in entries and locks.
 import type { EntryInfo, QuotaInfo } from '../backends/types.js';
 import type { LockRecord } from './lock-store.js';
+import { fileIdOf, permissionsOf } from './nextcloud/index.js';
 import { encodeHref } from './request-paths.js';
 import { DAV_NS, escapeXml, type PropName } from './xml.js';
 
@@ -15,7 +16,13 @@ export interface Resource {
   locks: LockRecord[];
   /** The mount's quota, when reported for this request (collections only). */
   quota?: QuotaInfo;
+  /** Id of the mount holding it (for ownCloud file ids); undefined for virtual folders. */
+  mountId?: string;
 }
+
+/** ownCloud's namespace: the props sync clients ask for (oc:checksums stays unanswered: we keep no checksums). */
+export const OC_NS = 'http://owncloud.org/ns';
+const OC_LIVE = ['id', 'fileid', 'permissions', 'size'];
 
 /** Live props reported by allprop (RFC 4918 §9.1: quota and displayname only on request). */
 export const ALLPROP_LIVE = ['resourcetype', 'creationdate', 'getlastmodified', 'getetag', 'getcontentlength', 'getcontenttype', 'supportedlock', 'lockdiscovery'];
@@ -35,7 +42,25 @@ export function liveNames(r: Resource, includeExtra: boolean): string[] {
 }
 
 export function isLiveName(p: PropName): boolean {
+  if (p.ns === OC_NS) return OC_LIVE.includes(p.name);
   return p.ns === DAV_NS && (ALLPROP_LIVE.includes(p.name) || EXTRA_LIVE.includes(p.name));
+}
+
+/** Value of an oc: live prop, or undefined (→ 404). oc:size only for files: a folder's total is not at hand. */
+export function ocValue(r: Resource, name: string): string | undefined {
+  if (!r.info) return undefined;
+  if (r.mountId === undefined) {
+    // A folder above mount points: an id from its URL, and nothing may be done there.
+    if (name === 'permissions') return '';
+    return name === 'id' || name === 'fileid' ? fileIdOf('virtual', r.urlPath)[name] : undefined;
+  }
+  switch (name) {
+    case 'id': return fileIdOf(r.mountId, r.info.path).id;
+    case 'fileid': return fileIdOf(r.mountId, r.info.path).fileid;
+    case 'permissions': return permissionsOf(r.collection, r.info.path);
+    case 'size': return r.collection ? undefined : String(r.info.size);
+    default: return undefined;
+  }
 }
 
 function rfc1123(d: Date): string {

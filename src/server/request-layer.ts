@@ -12,7 +12,7 @@ import { parseBasicAuth } from './basic-auth.js';
 import { clientAddressOf } from './client-address.js';
 import { evaluateHttpPreconditions, evaluateIf, parseIfHeader, submittedTokens } from './conditions.js';
 import { resolveTarget, statCached, type DavContext, type ServerDeps } from './context.js';
-import { sendError } from './errors-to-http.js';
+import { cutResponseStatus, sendError } from './errors-to-http.js';
 import { noteStreamedBytes } from './gc-pacer.js';
 import { ALLOWED_METHODS, httpDate, sendEmpty } from './methods/common.js';
 import { handleGetHead } from './methods/get-head.js';
@@ -21,6 +21,7 @@ import { handlePropfind } from './methods/propfind.js';
 import { handleProppatch } from './methods/proppatch.js';
 import { handlePut } from './methods/put.js';
 import { handleCopyMove, handleDelete, handleMkcol } from './methods/tree.js';
+import { nextcloudMounts, serveNextcloudEndpoint } from './nextcloud/index.js';
 import { parseRequestPath } from './request-paths.js';
 
 export const HEALTH_PATH = '/.well-known/davcrypt/health';
@@ -43,34 +44,50 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
   };
 
   async function handle(req: IncomingMessage, res: ServerResponse, signal: AbortSignal, state: { user?: string; path?: string }): Promise<void> {
+    // web: the browser page, its assets, sign-in and share link pages (src/web), before WebDAV auth.
+    if (deps.web && (await deps.web.handle(req, res, signal))) return;
     const method = (req.method ?? 'GET').toUpperCase();
     const rawUrl = req.url ?? '/';
     if ((method === 'GET' || method === 'HEAD') && rawUrl.split('?')[0] === HEALTH_PATH) {
-      const body = Buffer.from('{"status":"ok"}');
-      res.statusCode = 200;
+      // Honest: 503 with the failing parts named (never their locations) when the store or a mount's storage is away.
+      const report = deps.health ? await deps.health() : undefined;
+      const body = Buffer.from(report ? JSON.stringify({ status: report.ok ? 'ok' : 'degraded', checks: report.checks }) : '{"status":"ok"}');
+      res.statusCode = report && !report.ok ? 503 : 200;
+      res.setHeader('Cache-Control', 'no-store');
       res.setHeader('Content-Type', 'application/json');
       res.setHeader('Content-Length', body.length);
       res.end(method === 'HEAD' ? undefined : body);
       return;
     }
     const url = parseRequestPath(rawUrl);
-    state.path = url.path;
+    state.path = deps.web ? deps.web.logPath(url.path) : url.path;
     if (method === 'OPTIONS') {
       sendEmpty(res, 200, { DAV: DAV_COMPLIANCE, 'MS-Author-Via': 'DAV', Allow: ALLOWED_METHODS, 'Accept-Ranges': 'bytes' });
       req.resume();
       return;
     }
+    if (await serveNextcloudEndpoint(req, res, deps, method, rawUrl, url, signal, state)) return;
     const credentials = parseBasicAuth(req.headers.authorization);
-    if (!credentials) challenge(res, 'authentication required');
-    let user: AuthenticatedUser;
+    // web: a share link, or without Basic credentials a session cookie (CSRF-checked), may name the user.
+    let viaWeb;
     try {
-      user = await deps.authenticator.authenticate(credentials!.username, credentials!.password, clientAddressOf(req, deps.trustedProxies));
+      viaWeb = deps.web ? await deps.web.authenticate(req, method, url.path) : undefined;
     } catch (err) {
-      if (isDavcryptError(err, 'DC_ERR_UNAUTHORIZED') || isDavcryptError(err, 'DC_ERR_WRONG_PASSWORD')) challenge(res, 'wrong user name or password');
+      if (isDavcryptError(err, 'DC_ERR_UNAUTHORIZED') && (err.details as { challenge?: string }).challenge) challenge(res, 'link password required');
       throw err;
     }
+    let user: AuthenticatedUser | undefined = viaWeb?.user;
+    if (!user) {
+      if (!credentials) challenge(res, 'authentication required');
+      try {
+        user = await deps.authenticator.authenticate(credentials!.username, credentials!.password, clientAddressOf(req, deps.trustedProxies));
+      } catch (err) {
+        if (isDavcryptError(err, 'DC_ERR_UNAUTHORIZED') || isDavcryptError(err, 'DC_ERR_WRONG_PASSWORD')) challenge(res, 'wrong user name or password');
+        throw err;
+      }
+    }
     state.user = user.name;
-    const mounts = await deps.mountResolver.mountsFor(user);
+    const mounts = nextcloudMounts(req, res, method, url.path, user, viaWeb?.mounts ?? await deps.mountResolver.mountsFor(user));
     const ctx: DavContext = {
       req, res, deps, method, url, user, mounts, target: resolveTarget(mounts, url.path),
       ifLists: [], submittedTokens: new Set(), signal, stats: new Map(), lockLists: new Map(),
@@ -127,8 +144,10 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
       const ms = Number((process.hrtime.bigint() - started) / 1_000_000n);
       // After the handler's rejection (pure promise hops) has run, so a cut by us is known as such.
       setImmediate(() => deps.logger.info('request', {
-        method: req.method, path: state.path ?? '(invalid)', status: res.writableFinished || state.cut ? res.statusCode : 499,
-        ...(state.cut ? { cut: true } : {}),
+        // A response cut after its headers logs the status that went out, with `cut` and the status
+        // of the error that cut it (504: the backend stalled; 502: integrity). 499: the client left.
+        method: req.method, path: state.path ?? '(invalid)', status: res.writableFinished || state.cut ? res.statusCode : cutResponseStatus(res) ?? 499,
+        ...(state.cut ? { cut: true, ...(cutResponseStatus(res) !== undefined ? { cutStatus: cutResponseStatus(res) } : {}) } : {}),
         bytes, ms, user: state.user,
       }));
     });

@@ -1,10 +1,12 @@
 // URL path handling for the WebDAV front: decode and validate a request path,
 // reject traversal and the reserved `.davcrypt` folder, encode hrefs, and parse
 // the Destination header. Pure functions: no I/O, no knowledge of mounts.
+import { METADATA_FOLDER } from '../backends/layout.js';
 import { davError } from '../errors.js';
+import { withHttpStatus } from './error-status.js';
 
 /** Name of the reserved per-mount folder that no client may ever see or touch. */
-export const RESERVED_SEGMENT = '.davcrypt';
+export const RESERVED_SEGMENT = METADATA_FOLDER;
 
 export interface RequestPath {
   /** Decoded, normalized path: '/' or '/a/b' (no trailing slash). */
@@ -52,7 +54,7 @@ export function parseRequestPath(rawTarget: string): RequestPath {
     segments.push(segment);
   }
   const path = '/' + segments.join('/');
-  if (Buffer.byteLength(path) > MAX_PATH_BYTES) throw davError('DC_ERR_BAD_REQUEST', `path longer than ${MAX_PATH_BYTES} bytes`, { httpStatus: 414 });
+  if (Buffer.byteLength(path) > MAX_PATH_BYTES) throw withHttpStatus(davError('DC_ERR_BAD_REQUEST', `path longer than ${MAX_PATH_BYTES} bytes`), 414);
   if (touchesReserved(path)) throw davError('DC_ERR_NOT_FOUND', 'not found');
   return { path, trailingSlash: raw.length > 1 && raw.endsWith('/') };
 }
@@ -78,7 +80,7 @@ export function parseDestination(value: string, requestHost: string | undefined)
       throw davError('DC_ERR_BAD_REQUEST', 'malformed Destination');
     }
     if (requestHost && url.host.toLowerCase() !== requestHost.toLowerCase()) {
-      throw davError('DC_ERR_BACKEND', 'Destination is on another server', { httpStatus: 502 });
+      throw davError('DC_ERR_BACKEND', 'Destination is on another server');
     }
     // The raw path, not url.pathname: WHATWG URL resolves '%2e%2e' segments, which must be refused instead.
     target = rawPathOf(target);

@@ -6,7 +6,7 @@
 // (FORMAT.md §3.6): only those are authenticated. Holds private keys in memory only;
 // wipe() drops them. Never writes a keyring.
 import { timingSafeEqual } from 'node:crypto';
-import { joinPath, type Backend } from '../backends/index.js';
+import { KEYRING_FILE, METADATA_FOLDER as KEYRING_FOLDER, joinPath, type Backend } from '../backends/index.js';
 import {
   KEYRING_LIMITS,
   foreignEnvelopeBounds,
@@ -20,10 +20,6 @@ import {
 } from '../crypto/index.js';
 import { davError, isDavcryptError } from '../errors.js';
 import { MASTER_IDENTITY, readMasterKeyFile } from '../keys/index.js';
-
-/** Name of the per-mount folder holding the keyring. */
-export const KEYRING_FOLDER = '.davcrypt';
-export const KEYRING_FILE = 'keyring.json';
 
 /** Path of the keyring of a mount rooted at `dir` (a normalized backend path). */
 export function keyringPathOf(dir: string): string {

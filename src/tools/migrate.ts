@@ -5,7 +5,7 @@
 // recognised by the magic, stale temp copies are removed at start. Never deletes an
 // original except by that final MOVE.
 import { randomBytes } from 'node:crypto';
-import { joinPath, type Backend, type EntryInfo } from '../backends/index.js';
+import { METADATA_FOLDER as KEYRING_FOLDER, TOOL_WORK_FOLDERS, joinPath, type Backend, type EntryInfo } from '../backends/index.js';
 import {
   DEFAULT_SEGMENT_EXPONENT,
   HEADER_BYTES,
@@ -18,13 +18,12 @@ import {
 } from '../crypto/index.js';
 import { davError, toDavcryptError } from '../errors.js';
 import type { MountKeySet } from '../keys/index.js';
-import { KEYRING_FOLDER } from './identity-keys.js';
 import { countingStream, hashingStream, peekHead } from './streams.js';
 import type { FileFailure, ToolProgress } from './tree-scan.js';
 import { chainStreams, filesOfMount, prepareTempFolder, replaceIfUnchanged, verifyEncryptedCopy, writeConvertedCopy } from './conversion.js';
 
 /** Folder (below the mount root) holding in-progress converted copies. */
-export const MIGRATE_TEMP_FOLDER = 'migrate';
+export const MIGRATE_TEMP_FOLDER = TOOL_WORK_FOLDERS.migrate;
 
 export type MigrateDirection = 'encrypt' | 'decrypt';
 

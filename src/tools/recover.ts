@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { Backend } from '../backends/index.js';
+import { DAMAGE_REPORT_SUFFIX, RECOVER_TEMP_PREFIX, type Backend } from '../backends/index.js';
 import { createDecryptStream, hasMagic } from '../crypto/index.js';
 import { isDavcryptError, toDavcryptError } from '../errors.js';
 import { IdentityUnlocker, type KeyUnlocker } from './identity-keys.js';
@@ -17,8 +17,8 @@ import { countingStream, peekHead } from './streams.js';
 import { fileFailure, rethrowAbort, scanTree, type FileFailure, type ToolProgress } from './tree-scan.js';
 
 /** Suffix of the damage report written beside a salvaged file. */
-export const DAMAGE_REPORT_SUFFIX = '.davcrypt-damage.txt';
-const OUT_TEMP_PREFIX = '.davcrypt-recover-';
+export { DAMAGE_REPORT_SUFFIX };
+const OUT_TEMP_PREFIX = RECOVER_TEMP_PREFIX;
 const SALVAGEABLE = new Set(['DC_ERR_TAMPERED', 'DC_ERR_TRUNCATED', 'DC_ERR_TRAILING_DATA']);
 
 /**

@@ -6,7 +6,7 @@
 // under the current key are skipped; stale temp copies are removed at start. Also
 // scans which key ids files use (before dropping old keys). Never touches keyrings.
 import { randomBytes } from 'node:crypto';
-import { joinPath, type Backend, type EntryInfo } from '../backends/index.js';
+import { KEYRING_DIR, joinPath, toolWorkFolder, type Backend, type EntryInfo } from '../backends/index.js';
 import {
   DEFAULT_SEGMENT_EXPONENT,
   HEADER_BYTES,
@@ -23,7 +23,7 @@ import { walkTree } from './walk.js';
 import { chainStreams, filesOfMount, prepareTempFolder, replaceIfUnchanged, verifyEncryptedCopy, writeConvertedCopy } from './conversion.js';
 import type { MountKeySet } from '../keys/index.js';
 
-export const REENCRYPT_TEMP_FOLDER = '/.davcrypt/reencrypt';
+export const REENCRYPT_TEMP_FOLDER = toolWorkFolder('/', 'reencrypt');
 
 export interface ReencryptProgress {
   fileStarted?(path: string, storedBytes: number): void;
@@ -70,7 +70,7 @@ export function reencryptComplete(r: ReencryptReport): boolean {
 export async function reencryptTree(opts: ReencryptOptions): Promise<ReencryptReport> {
   const { backend, signal } = opts;
   const report: ReencryptReport = { files: 0, reencrypted: 0, current: 0, plaintext: 0, changed: [], failed: [], nestedMounts: [], staleTempsRemoved: 0 };
-  report.staleTempsRemoved = await prepareTempFolder(backend, REENCRYPT_TEMP_FOLDER, '/.davcrypt', signal);
+  report.staleTempsRemoved = await prepareTempFolder(backend, REENCRYPT_TEMP_FOLDER, KEYRING_DIR, signal);
   for await (const entry of filesOfMount(backend, '/', report.nestedMounts, 're-encryption', signal)) await reencryptOne(opts, entry, report);
   return report;
 }

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { LocalBackend, createWebdavBackend, type Backend } from '../backends/index.js';
+import { KEYRING_FILE, LocalBackend, METADATA_FOLDER, createWebdavBackend, type Backend } from '../backends/index.js';
 import { davError } from '../errors.js';
 import { readKeyringAt } from './identity-keys.js';
 
@@ -54,7 +54,7 @@ export async function mountRootAbove(from: string, creds: SourceCredentials = {}
     const parent = dirname(dir);
     if (parent === dir) return undefined;
     dir = parent;
-    if (existsSync(join(dir, '.davcrypt', 'keyring.json'))) return dir;
+    if (existsSync(join(dir, METADATA_FOLDER, KEYRING_FILE))) return dir;
   }
 }
 

@@ -1,8 +1,7 @@
 // Walks a backend tree depth-first in name order, yielding folders (with whether
 // they hold their own `.davcrypt/` keyring folder) and files. Skips `.davcrypt/`
 // and backend temp files. Read-only: lists, never reads bodies or writes.
-import { LOCAL_TEMP_PREFIX, joinPath, type Backend, type EntryInfo } from '../backends/index.js';
-import { KEYRING_FOLDER } from './identity-keys.js';
+import { METADATA_FOLDER as KEYRING_FOLDER, TEMP_PREFIX as LOCAL_TEMP_PREFIX, joinPath, type Backend, type EntryInfo } from '../backends/index.js';
 
 export interface WalkItem {
   kind: 'file' | 'directory';

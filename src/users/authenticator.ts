@@ -5,16 +5,20 @@
 // mounts (encrypted mounts wrapped in EncryptingBackend with the unlocked keys).
 // Never logs or stores passwords.
 import { randomBytes } from 'node:crypto';
-import { openIdentity, sealIdentity, type Argon2Params, type Envelope } from '../crypto/index.js';
+import { generateIdentityKeyPair, openIdentity, sealIdentity, type Argon2Params, type Envelope } from '../crypto/index.js';
 import { davError, isDavcryptError } from '../errors.js';
 import type Keyv from 'keyv';
-import { keysEpoch, revokedUsers, type IdentityInfo, type KeyringService, type MasterKey, type MountKeySet, type OpenIdentity } from '../keys/index.js';
-import { EncryptingBackend, LruEncryptionMetaCache, type Backend, type EncryptionMetaCache } from '../backends/index.js';
+import {
+  createMountKeySet, keysEpoch, revokedUsers, type IdentityInfo, type KeyringService, type MasterKey, type MountKey, type MountKeySet,
+  type OpenIdentity,
+} from '../keys/index.js';
+import { EncryptingBackend, LimitedBackend, LruEncryptionMetaCache, RequestSlots, type Backend, type EncryptionMetaCache } from '../backends/index.js';
 import type { Logger } from '../logging.js';
 import { publishLogin } from '../events.js';
 import type { ThrottleConfig } from '../config/types.js';
 import { assertKeyPair, type AccountService } from './accounts.js';
 import { LoginCache } from './login-cache.js';
+import type { BackendLogin } from './backend-login.js';
 import type { MountBackends } from './mount-backends.js';
 import { isValidUserName, userIdentity } from './names.js';
 import type { UserRecord } from './records.js';
@@ -41,6 +45,10 @@ export interface GatewayAuthenticatorOptions {
   store?: Keyv;
   /** Master-key mode: mount keys are opened with this key (the user's own wrap is the fallback). */
   master?: MasterKey;
+  /** Backend operations one user may have in flight (timeouts.backendRequestsPerUser); unbounded when absent. */
+  backendSlots?: { perUser: number; maxWaitMs: number };
+  /** auth.provider: backend: passwords are checked by the backend; a user record is created at the first accepted login. */
+  backendLogin?: BackendLogin;
 }
 
 /** Counters for tests and metrics. */
@@ -64,6 +72,8 @@ interface Session {
   dropped: boolean;
   resolving: boolean;
   mounts?: Promise<ResolvedMount[]>;
+  /** auth.provider: backend only: the password, re-checked with the backend every recheckSeconds. */
+  backendPassword?: string;
 }
 
 export class GatewayAuthenticator implements Authenticator, MountResolver {
@@ -77,6 +87,10 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
   private readonly recheckMs: number;
   private dummy?: Promise<Envelope>;
   private readonly metaCaches = new Map<string, EncryptionMetaCache>();
+  /** One pool of backend slots per user name, shared by all her sessions and mounts. */
+  private readonly userSlots = new Map<string, RequestSlots>();
+  /** Unlocked keys behind each resolved encrypted mount (share links wrap a copy of the current key). */
+  private readonly mountKeys = new WeakMap<ResolvedMount, MountKeySet>();
   private counters = { argon2: 0, cached: 0 };
 
   constructor(options: GatewayAuthenticatorOptions) {
@@ -145,6 +159,42 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
     });
   }
 
+  /**
+   * A browser sign-in (src/web): always checks the password with argon2id (never the login cache),
+   * through the same throttle and argon2 gate as Basic. Returns the user and a copy of the unlocked
+   * identity key, which the caller seals under its session id and must zero. Throws like authenticate().
+   */
+  async signIn(username: string, password: string, clientAddress: string): Promise<{ user: AuthenticatedUser; privateKey: Buffer; accountVersion: string }> {
+    const attempt = this.reserveSlot(username, clientAddress);
+    const login = this.gate.run(username, () => this.freshLogin(username, password, this.cache.digest(username, password)));
+    this.settle(login, attempt, username, clientAddress);
+    const session = await login;
+    if (!session.privateKey) throw davError('DC_ERR_UNAUTHORIZED', 'login expired; sign in again');
+    return { user: session.user, privateKey: Buffer.from(session.privateKey), accountVersion: session.record.updated };
+  }
+
+  /**
+   * Resumes a browser session (possibly signed in at another gateway process) from the identity key
+   * its cookie unsealed: checks the account still exists, unchanged since sign-in (a password change
+   * ends browser sessions), with that key pair. The key is copied.
+   * Throws DC_ERR_UNAUTHORIZED when the account is gone or its key changed (password reset).
+   */
+  async resumeSession(username: string, privateKey: Buffer, accountVersion: string): Promise<AuthenticatedUser> {
+    const record = isValidUserName(username) ? await this.options.accounts.records.get(username) : undefined;
+    if (!record) throw davError('DC_ERR_UNAUTHORIZED', 'account no longer exists');
+    if (record.updated !== accountVersion) throw davError('DC_ERR_UNAUTHORIZED', 'the account changed (password); sign in again');
+    const key = Buffer.from(privateKey);
+    try {
+      assertKeyPair(key, record.publicKey, userIdentity(username));
+    } catch {
+      key.fill(0);
+      throw davError('DC_ERR_UNAUTHORIZED', 'account key changed; sign in again');
+    }
+    const user: AuthenticatedUser = { name: username };
+    this.sessions.set(user, { user, record, privateKey: key, checkedAt: this.now(), epoch: await this.currentEpoch(), dropped: false, resolving: false });
+    return user;
+  }
+
   /** See MountResolver. Throws DC_ERR_UNAUTHORIZED (session expired), key/backend errors. */
   mountsFor(user: AuthenticatedUser): Promise<ResolvedMount[]> {
     const session = this.sessions.get(user);
@@ -168,6 +218,40 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
     return session.mounts;
   }
 
+  /**
+   * For a share link (src/web): a copy of the current key of a mount this user resolved, which the
+   * link wraps; undefined for a plain mount. Files written under an older key stay unreadable through
+   * the link (see docs/SECURITY.md, Share links). Throws DC_ERR_NO_ACCESS for a mount not resolved here.
+   */
+  shareKey(mount: ResolvedMount): MountKey | undefined {
+    if (!mount.encrypted) return undefined;
+    const keys = this.mountKeys.get(mount);
+    if (!keys) throw davError('DC_ERR_NO_ACCESS', 'mount keys are not unlocked in this session');
+    return { id: Buffer.from(keys.current.id), key: Buffer.from(keys.current.key) };
+  }
+
+  /**
+   * The backend of an owner's mount opened with a key a share link unwrapped (no login of the owner).
+   * Throws DC_ERR_NOT_FOUND when the mount is no longer configured or the owner's account is gone.
+   */
+  async openSharedMount(owner: string, mountId: string, key: MountKey | undefined): Promise<Backend> {
+    const { backends, accounts } = this.options;
+    const found = backends.resolveMountId(mountId);
+    if (!found || !(await accounts.records.get(owner))) throw davError('DC_ERR_NOT_FOUND', 'the shared mount is gone');
+    const mount = found.mount;
+    if (backends.mountId(mount, owner) !== mountId || !backends.mountsFor(owner).includes(mount)) throw davError('DC_ERR_NOT_FOUND', 'the shared mount is gone');
+    const raw = await backends.rawBackend(mount, owner);
+    if (!mount.encrypt) return raw;
+    if (!key) throw davError('DC_ERR_NOT_FOUND', 'the shared mount is now encrypted');
+    return this.wrapEncrypting(mountId, raw, createMountKeySet([key], key), mount.plaintext ?? 'refuse');
+  }
+
+  /** True while the account a browser session signed in to is unchanged (same record version: no passwd, reset or removal since). */
+  async accountUnchanged(username: string, accountVersion: string): Promise<boolean> {
+    const record = isValidUserName(username) ? await this.options.accounts.records.get(username) : undefined;
+    return record?.updated === accountVersion;
+  }
+
   /** Drops every cached login of a user (after passwd/remove in this process). */
   logout(username: string): number {
     return this.cache.deleteWhere((s) => s.user.name === username);
@@ -186,7 +270,9 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
     if (this.now() - session.checkedAt < this.recheckMs) return true;
     const record = await this.options.accounts.records.get(session.user.name);
     const epoch = await this.currentEpoch();
-    if (record && record.updated === session.record.updated && record.publicKey === session.record.publicKey && epoch === session.epoch) {
+    // A password changed or revoked on the backend ends cached logins within recheckSeconds.
+    const backendOk = session.backendPassword === undefined || await this.options.backendLogin!.verify(session.user.name, session.backendPassword);
+    if (backendOk && record && record.updated === session.record.updated && record.publicKey === session.record.publicKey && epoch === session.epoch) {
       session.checkedAt = this.now();
       return true;
     }
@@ -194,7 +280,61 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
     return false;
   }
 
+  /**
+   * auth.provider: backend: the backend decides whether the password is right; the record is created
+   * at the first accepted login (the operator declared the backend the identity provider). The
+   * backend knows that password, so nothing is sealed under it: the user's identity is sealed under a
+   * random secret nobody keeps, and the master key (required by config) opens her mount keys. A
+   * password changed on the backend therefore needs nothing here.
+   */
+  private async backendFreshLogin(username: string, password: string, digest: Buffer): Promise<Session> {
+    const { accounts, backends, backendLogin, logger } = this.options;
+    const epoch = await this.currentEpoch();
+    if (!isValidUserName(username) || !(await backendLogin!.verify(username, password))) {
+      throw davError('DC_ERR_UNAUTHORIZED', 'unknown user or wrong password');
+    }
+    backends.setPassthroughPassword(username, password);
+    let record = await accounts.records.get(username);
+    if (!record) {
+      // A user removed with `davcrypt user remove` stays out, whatever the backend says.
+      if (await accounts.records.wasRemoved(username)) throw davError('DC_ERR_UNAUTHORIZED', 'unknown user or wrong password');
+      record = await this.createSealedAway(username);
+      logger.info('user created at her first backend login (auth.provider: backend)', { user: username });
+    } else {
+      // A record made before the switch to auth.provider: backend may be sealed under this very
+      // password, which the backend knows: re-seal it (record and keyrings) under a random secret.
+      try {
+        await accounts.passwd(username, password, randomBytes(32).toString('base64'));
+        record = (await accounts.records.get(username)) ?? record;
+        logger.info('identity re-sealed away from the password the backend knows', { user: username });
+      } catch (err) {
+        if (!isDavcryptError(err, 'DC_ERR_WRONG_PASSWORD')) throw err;
+      }
+    }
+    const user: AuthenticatedUser = { name: username };
+    const session: Session = { user, record, checkedAt: this.now(), epoch, dropped: false, resolving: false, backendPassword: password };
+    this.sessions.set(user, session);
+    this.cache.set(digest, session);
+    logger.info('login', { user: username, provider: 'backend' });
+    return session;
+  }
+
+  /** A new user record whose identity is sealed under a random secret that is dropped at once. */
+  private async createSealedAway(username: string): Promise<UserRecord> {
+    const pair = generateIdentityKeyPair();
+    try {
+      const envelope = await sealIdentity(pair.privateKey, userIdentity(username), randomBytes(32).toString('base64'), this.options.argon2);
+      const now = new Date().toISOString();
+      const record: UserRecord = { name: username, publicKey: pair.publicKey.toString('base64'), envelope, created: now, updated: now };
+      await this.options.accounts.records.put(record);
+      return record;
+    } finally {
+      pair.privateKey.fill(0);
+    }
+  }
+
   private async freshLogin(username: string, password: string, digest: Buffer): Promise<Session> {
+    if (this.options.backendLogin) return this.backendFreshLogin(username, password, digest);
     const identity = userIdentity(username);
     const epoch = await this.currentEpoch();
     // Accounts come only from the store: an identity found on the backend never logs in by itself
@@ -238,15 +378,20 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
       const id = backends.mountId(mount, name);
       const raw = await backends.rawBackend(mount, name);
       let backend: Backend = raw;
+      let mountKeys: MountKeySet | undefined;
       if (mount.encrypt) {
-        if (!session.privateKey) throw davError('DC_ERR_UNAUTHORIZED', 'login expired; authenticate again');
+        // Backend logins hold no private key of their own: the master key opens their mount keys.
+        const opener = session.privateKey ?? (session.backendPassword !== undefined ? this.options.master?.privateKey : undefined);
+        if (!opener) throw davError('DC_ERR_UNAUTHORIZED', 'login expired; authenticate again');
         const revoked = mount.perUser || !this.options.store ? [] : await revokedUsers(this.options.store, id);
         if (revoked.includes(name)) {
           logger.info('mount revoked for this user (davcrypt mount revoke); not shown', { user: name, mount: id });
           continue;
         }
         const members = mount.perUser ? [identityOf(session.record)] : await this.membersOf(mount.users ?? ['*'], session.record, revoked);
-        const self = { name: userIdentity(name), privateKey: session.privateKey, envelope: session.record.envelope };
+        const self = session.privateKey
+          ? { name: userIdentity(name), privateKey: session.privateKey, envelope: session.record.envelope }
+          : { name: this.options.master!.identity.name, privateKey: opener };
         let keys: MountKeySet;
         try {
           keys = await this.unlock(id, raw, self, members);
@@ -258,10 +403,25 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
           throw err;
         }
         backend = this.wrapEncrypting(id, raw, keys, mount.plaintext ?? 'refuse');
+        mountKeys = keys;
       }
-      out.push({ urlPrefix: mount.path === '/' ? '' : mount.path, id, backend, encrypted: mount.encrypt });
+      const resolved: ResolvedMount = { urlPrefix: mount.path === '/' ? '' : mount.path, id, backend: this.limited(name, backend), encrypted: mount.encrypt };
+      if (mountKeys) this.mountKeys.set(resolved, mountKeys);
+      out.push(resolved);
     }
     return out.sort((a, b) => b.urlPrefix.length - a.urlPrefix.length);
+  }
+
+  /** The mount's backend behind the user's slot pool (see LimitedBackend). */
+  private limited(name: string, backend: Backend): Backend {
+    const bound = this.options.backendSlots;
+    if (!bound) return backend;
+    let slots = this.userSlots.get(name);
+    if (!slots) {
+      slots = new RequestSlots(bound.perUser, bound.maxWaitMs);
+      this.userSlots.set(name, slots);
+    }
+    return new LimitedBackend(backend, slots);
   }
 
   /**

@@ -57,18 +57,32 @@ async function decideInitialAdmin(options: InitialAdminOptions): Promise<Initial
     throw davError('DC_ERR_CONFIG', `DAVCRYPT_ADMIN_PASSWORD is too short: at least ${min} characters (auth.minPasswordLength); no user was created`);
   }
   const password = given && given.length > 0 ? given : randomBytes(18).toString('base64url');
+  // The file first: an admin whose password nobody saw must never exist (read-only or foreign-owned data dir).
+  const file = given ? undefined : await writePasswordFile(dataDir, password);
   await accounts.add(INITIAL_ADMIN, password, { adopt: false });
   await store.set(INITIALIZED, new Date().toISOString());
-  if (given) {
+  if (!file) {
     logger.info('created user admin with the password from DAVCRYPT_ADMIN_PASSWORD');
     return 'created';
   }
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const file = join(dataDir, INITIAL_ADMIN_FILE);
-  await writeFile(file, password + '\n', { mode: 0o600 });
-  await chmod(file, 0o600);
   const print = options.print ?? ((line: string) => process.stdout.write(line + '\n'));
   print(`davcrypt: created user admin with password ${password} (also in ${file}; change it with: npx davcrypt user passwd admin)`);
   logger.info('created user admin; its password was printed once and saved', { file });
   return 'created';
+}
+
+/** Writes <dataDir>/initial-admin-password (0600). Throws DC_ERR_CONFIG naming the file and the fix. */
+async function writePasswordFile(dataDir: string, password: string): Promise<string> {
+  const file = join(dataDir, INITIAL_ADMIN_FILE);
+  try {
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    await writeFile(file, password + '\n', { mode: 0o600 });
+    await chmod(file, 0o600);
+  } catch (err) {
+    throw davError('DC_ERR_CONFIG',
+      `dataDir: cannot write the initial admin password to ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); ` +
+      `make ${dataDir} writable by this user (uid ${process.getuid?.() ?? '?'}), or set DAVCRYPT_ADMIN_PASSWORD; no account was created`,
+      { cause: err, details: { path: file } });
+  }
+  return file;
 }

@@ -9,9 +9,10 @@ import { readdir, stat } from 'node:fs/promises';
 import {
   createDropboxBackend, createLocalBackend, createWebdavBackend, DropboxApi, LocalBackend, readDropboxTokenFile,
   observeBackend, RefreshingDropboxToken, StaticDropboxToken, WebdavBackend, type UploadProbeLogger, type WebdavBackendOptions,
+  type WebdavTimeouts,
 } from '../backends/index.js';
 import type { DropboxBackendConfig, MountConfig, WebdavBackendConfig } from '../config/types.js';
-import { isDavcryptError } from '../errors.js';
+import { davError, isDavcryptError } from '../errors.js';
 import { assertValidUserName, isValidUserName } from './names.js';
 
 
@@ -19,9 +20,32 @@ export class MountBackends {
   private readonly raw = new Map<string, Promise<Backend>>();
   /** One Dropbox API client (token, pacer, connections) per Dropbox mount, shared by its users. */
   private readonly dropboxClients = new Map<MountConfig, Promise<DropboxApi>>();
+  /** `auth: passthrough` mounts: each user's password from her last verified login (memory only) and a version
+   *  that changes with it, so a changed password opens a new backend instead of reusing the old credentials. */
+  private readonly passthrough = new Map<string, { password: string; version: number }>();
 
   /** `logger` receives each WebDAV backend's uploadViaTemp 'auto' decision (info) and probe failures (warn). */
-  constructor(readonly mounts: MountConfig[], private readonly logger?: UploadProbeLogger) {}
+  constructor(readonly mounts: MountConfig[], private readonly logger?: UploadProbeLogger, private readonly timeouts?: WebdavTimeouts) {}
+
+  /** Records the password a verified login used, for mounts with `auth: passthrough`. Never logged. */
+  setPassthroughPassword(user: string, password: string): void {
+    const had = this.passthrough.get(user);
+    if (had?.password === password) return;
+    this.passthrough.set(user, { password, version: (had?.version ?? 0) + 1 });
+  }
+
+  /** WebDAV options of a mount for a user: the service account, or her own credentials with passthrough. */
+  private webdavFor(b: WebdavBackendConfig, user: string): WebdavBackendOptions {
+    const out = webdavOptions(b, this.timeouts);
+    if (b.passthrough) {
+      const known = this.passthrough.get(user);
+      if (known) {
+        out.username = user;
+        out.password = known.password;
+      }
+    }
+    return out;
+  }
 
   /** The mounts `user` may use, in config order. */
   mountsFor(user: string): MountConfig[] {
@@ -60,7 +84,9 @@ export class MountBackends {
   rawBackend(mount: MountConfig, user: string): Promise<Backend> {
     const where = this.location(mount, user);
     // Two Dropbox mounts may name the same folder in different accounts.
-    const cacheKey = mount.backend.type === 'dropbox' ? `dropbox#${this.mounts.indexOf(mount)}:${where}` : `${mount.backend.type}:${where}`;
+    const cacheKey = mount.backend.type === 'dropbox' ? `dropbox#${this.mounts.indexOf(mount)}:${where}`
+      : mount.backend.type === 'webdav' && mount.backend.passthrough ? `webdav:${where}#${this.passthrough.get(user)?.version ?? 0}`
+        : `${mount.backend.type}:${where}`;
     let backend = this.raw.get(cacheKey);
     if (!backend) {
       const b = mount.backend;
@@ -68,10 +94,16 @@ export class MountBackends {
         ? this.dropboxClient(mount, b).then((client) => createDropboxBackend({ root: where, client, createRoot: mount.perUser }))
         : b.type === 'local'
           ? createLocalBackend(where)
-          : createWebdavBackend({ ...webdavOptions(b), url: where, logger: this.logger }).catch(async (err: unknown) => {
+          : createWebdavBackend({ ...this.webdavFor(b, user), url: where, logger: this.logger }).catch(async (err: unknown) => {
               if (!mount.perUser || !isDavcryptError(err, 'DC_ERR_NOT_FOUND')) throw err;
-              await createWebdavHome(b, user);
-              return createWebdavBackend({ ...webdavOptions(b), url: where, logger: this.logger });
+              const own = this.webdavFor(b, user);
+              await createWebdavHome({ ...b, username: own.username, password: own.password }, user).catch((mkErr: unknown) => {
+                // Not the client's conflict (409, unlogged): the operator's storage lacks the folder above {user}.
+                if (!isDavcryptError(mkErr, 'DC_ERR_CONFLICT') && !isDavcryptError(mkErr, 'DC_ERR_NOT_FOUND')) throw mkErr;
+                throw davError('DC_ERR_BACKEND', `webdav:${baseUrlAbove(b.url)}: the folder above {user} is missing on the storage; ` +
+                  'create it, or fix the mount URL', { cause: mkErr });
+              });
+              return createWebdavBackend({ ...this.webdavFor(b, user), url: where, logger: this.logger });
             });
       backend = backend.then((opened) => observeBackend(opened, { mount: mount.path, backend: b.type })); // ops: backend metrics
       this.raw.set(cacheKey, backend);
@@ -97,7 +129,7 @@ export class MountBackends {
         throw err;
       });
     }
-    return createWebdavBackend({ ...webdavOptions(mount.backend), url: where }).catch((err: unknown) => {
+    return createWebdavBackend({ ...this.webdavFor(mount.backend, user), url: where }).catch((err: unknown) => {
       if (isDavcryptError(err, 'DC_ERR_NOT_FOUND')) return undefined;
       throw err;
     });
@@ -144,7 +176,7 @@ export class MountBackends {
       const { parentUrl, segment: seg } = userParentUrl(mount.backend.url);
       if (!parentUrl) return [];
       segment = seg;
-      const parent = new WebdavBackend({ ...webdavOptions(mount.backend), url: parentUrl });
+      const parent = new WebdavBackend({ ...webdavOptions(mount.backend, this.timeouts), url: parentUrl });
       try {
         parentNames = (await parent.list('/')).filter((e) => e.type === 'directory').map((e) => e.name);
       } catch (err) {
@@ -166,6 +198,46 @@ export class MountBackends {
       }
     }
     return [...out].sort();
+  }
+
+  /**
+   * Checks that a mount's storage answers and that its base folder exists: the root of a shared
+   * mount, or for a per-user mount the folder above `{user}` (homes below it are created at
+   * login). Opens nothing that stays open. Throws DC_ERR_NOT_FOUND (base folder missing),
+   * DC_ERR_BACKEND_UNAVAILABLE / DC_ERR_BACKEND_TIMEOUT / DC_ERR_BACKEND_UNAUTHORIZED; messages name the location.
+   */
+  async checkBase(mount: MountConfig, signal?: AbortSignal): Promise<void> {
+    const b = mount.backend;
+    if (b.type === 'local') {
+      const base = b.root.includes('{user}') ? b.root.slice(0, b.root.indexOf('{user}')) : b.root;
+      const folder = base.endsWith('/') || base === '' ? base || '/' : base.slice(0, base.lastIndexOf('/') + 1) || '/';
+      const isDir = await stat(folder).then((st) => st.isDirectory(), () => false);
+      // A local base is created on first use (mkdir -p): only a path that cannot become a folder is a fault.
+      if (!isDir && !(await creatableFolder(folder))) {
+        throw davError('DC_ERR_NOT_FOUND', `local:${folder}: not a folder and cannot be created`, { details: { path: folder } });
+      }
+      return;
+    }
+    if (b.type === 'dropbox') {
+      const parts = b.root.split('/');
+      const cut = parts.findIndex((p) => p.includes('{user}'));
+      const base = cut < 0 ? b.root : parts.slice(0, cut).join('/') || '/';
+      // Dropbox creates missing parents itself: only an unreachable account or a base that is a file is a fault.
+      const backend = await createDropboxBackend({ root: base, client: await this.dropboxClient(mount, b), createRoot: false }).catch((err: unknown) => {
+        if (isDavcryptError(err, 'DC_ERR_NOT_FOUND')) return undefined;
+        throw err;
+      });
+      await backend?.stat('/', { signal });
+      return;
+    }
+    const base = baseUrlAbove(b.url);
+    const backend = new WebdavBackend({ ...webdavOptions(b, this.timeouts), url: base });
+    try {
+      const root = await backend.stat('/', { signal });
+      if (root.type !== 'directory') throw davError('DC_ERR_NOT_FOUND', `webdav:${base}: not a folder`);
+    } finally {
+      await backend.close();
+    }
   }
 
   /**
@@ -264,11 +336,33 @@ function userParentUrl(url: string): { parentUrl?: string; segment: string } {
   return { parentUrl: base.href, segment: decodeURIComponent(segments[first]!).replaceAll('__DAVCRYPT_USER__', '{user}') };
 }
 
-function webdavOptions(b: WebdavBackendConfig): WebdavBackendOptions {
+function webdavOptions(b: WebdavBackendConfig, timeouts?: WebdavTimeouts): WebdavBackendOptions {
   const out: WebdavBackendOptions = { url: b.url };
+  if (timeouts) out.timeouts = timeouts;
   if (b.username !== undefined) out.username = b.username;
   if (b.password !== undefined) out.password = b.password;
   if (b.ca !== undefined) out.ca = b.ca;
   if (b.uploadViaTemp !== undefined) out.uploadViaTemp = b.uploadViaTemp;
   return out;
+}
+
+/** The part of a WebDAV URL above its first `{user}` segment (the URL itself without one). */
+function baseUrlAbove(url: string): string {
+  const template = new URL(url.replaceAll('{user}', '__DAVCRYPT_USER__'));
+  const segments = template.pathname.split('/').filter((seg) => seg !== '');
+  const first = segments.findIndex((seg) => seg.includes('__DAVCRYPT_USER__'));
+  if (first < 0) return url;
+  template.pathname = '/' + segments.slice(0, first).map((seg) => seg + '/').join('');
+  return template.href;
+}
+
+/** True when the nearest existing ancestor of `folder` is a folder (so mkdir -p can make it). */
+async function creatableFolder(folder: string): Promise<boolean> {
+  let dir = folder.replace(/\/+$/, '');
+  while (dir.length > 0) {
+    const st = await stat(dir).catch(() => undefined);
+    if (st) return st.isDirectory();
+    dir = dir.slice(0, dir.lastIndexOf('/'));
+  }
+  return true;
 }

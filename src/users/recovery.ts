@@ -93,7 +93,7 @@ export async function recoveryInit(
     const opened = await openUsers(ctx, users);
     try {
       const envelope = await sealIdentity(pair.privateKey, 'recovery', password, ctx.config.keys.argon2);
-      // The tag key stays with the gateway: wraps to recovery are tagged as keys are made (SECURITY-keyring.md).
+      // The tag key stays with the gateway: wraps to recovery are tagged as keys are made (docs/SECURITY.md §3).
       const tagKey = deriveTagKey(pair.privateKey).toString('base64');
       await setStoredRecovery(ctx.store, { publicKey: pair.publicKey.toString('base64'), envelope, created: new Date().toISOString(), tagKey });
       const report = await coverKeyrings(ctx, { name: 'recovery', publicKey: pair.publicKey, envelope }, opened, onKeyring);

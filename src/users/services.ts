@@ -2,12 +2,13 @@
 // keyrings, mount backends, accounts, and (for the gateway) the authenticator.
 // Shared by the server (app.ts) and the `user` commands so both behave alike.
 import type Keyv from 'keyv';
-import type { Config } from '../config/types.js';
+import { timeoutsOf, type Config } from '../config/types.js';
 import { deriveTagKey } from '../crypto/index.js';
 import { KeyringService, type MasterKey } from '../keys/index.js';
 import type { Logger } from '../logging.js';
 import { AccountService } from './accounts.js';
 import { GatewayAuthenticator } from './authenticator.js';
+import { createBackendLogin } from './backend-login.js';
 import { MountBackends } from './mount-backends.js';
 import { UserRecords } from './records.js';
 
@@ -38,8 +39,12 @@ export function createUserServices(config: Config, store: Keyv, logger: Logger, 
     masterTagKey: master ? deriveTagKey(master.privateKey) : undefined,
     argon2: config.keys.argon2,
   });
-  const backends = new MountBackends(config.mounts, logger);
+  const timeouts = timeoutsOf(config);
+  const backends = new MountBackends(config.mounts, logger, {
+    connectMs: timeouts.backendConnectSeconds * 1000, headersMs: timeouts.backendHeadersSeconds * 1000, bodyMs: timeouts.backendBodySeconds * 1000,
+  });
   const accounts = new AccountService({ records, keyrings, backends, argon2: config.keys.argon2, logger });
+  const backendLogin = createBackendLogin(config, logger);
   const authenticator = new GatewayAuthenticator({
     accounts,
     keyrings,
@@ -54,6 +59,8 @@ export function createUserServices(config: Config, store: Keyv, logger: Logger, 
     argon2Queue: config.auth.argon2Queue,
     store,
     master,
+    backendSlots: { perUser: timeouts.backendRequestsPerUser, maxWaitMs: timeouts.backendHeadersSeconds * 1000 },
+    backendLogin,
   });
   return {
     records,
@@ -65,6 +72,7 @@ export function createUserServices(config: Config, store: Keyv, logger: Logger, 
       authenticator.close();
       master?.privateKey.fill(0);
       await backends.close();
+      await backendLogin?.close();
     },
   };
 }

@@ -5,6 +5,7 @@
 // only when it succeeds: parallel guesses cannot outrun the count. After maxFailures
 // in windowSeconds a key is refused for a delay that doubles per lockout. In memory
 // only; bounded in size. Never sees passwords.
+import { LRUCache } from 'lru-cache';
 import { davError } from '../errors.js';
 import type { ThrottleConfig } from '../config/types.js';
 
@@ -34,13 +35,19 @@ export interface LoginAttempt {
 type KeyKind = 'user+address' | 'address';
 
 export class LoginThrottle {
-  private readonly states = new Map<string, State>();
+  /**
+   * Bounded: past maxTracked keys the least recently touched one leaves first. No ttl: a state
+   * ages by its own clock (forgetOld), and one whose login is still running must not expire.
+   */
+  private readonly states: LRUCache<string, State>;
 
   constructor(
     private readonly config: ThrottleConfig = DEFAULT_THROTTLE,
     private readonly now: () => number = Date.now,
-    private readonly maxTracked = 10_000,
-  ) {}
+    maxTracked = 10_000,
+  ) {
+    this.states = new LRUCache<string, State>({ max: maxTracked });
+  }
 
   /**
    * Takes a failure slot for (user, address) and for the address. Throws
@@ -51,7 +58,7 @@ export class LoginThrottle {
     const t = this.now();
     const keys = this.keysOf(user, clientAddress);
     for (const { key, max, by } of keys) {
-      const st = this.states.get(key);
+      const st = this.states.peek(key); // a refused try does not count as touching the key
       if (!st) continue;
       this.forgetOld(st, t);
       let retryMs = 0;
@@ -68,7 +75,6 @@ export class LoginThrottle {
       }
     }
     for (const { key } of keys) this.touch(key).pending++;
-    this.prune(t);
     let settled = false;
     const settle = (fn: () => void) => () => {
       if (settled) return;
@@ -99,10 +105,9 @@ export class LoginThrottle {
     ];
   }
 
-  /** The state of a key, created when missing, moved to the end (most recent) of the map. */
+  /** The state of a key, created when missing, made the most recently used. */
   private touch(key: string): State {
-    const st = this.states.get(key) ?? { failures: [], pending: 0, lockedUntil: 0, strikes: 0, lastFailure: 0 };
-    this.states.delete(key);
+    const st = this.states.peek(key) ?? { failures: [], pending: 0, lockedUntil: 0, strikes: 0, lastFailure: 0 };
     this.states.set(key, st);
     return st;
   }
@@ -130,19 +135,9 @@ export class LoginThrottle {
   }
 
   private release(key: string): void {
-    const st = this.states.get(key);
+    const st = this.states.peek(key);
     if (!st) return;
     st.pending = Math.max(0, st.pending - 1);
     if (st.pending === 0 && st.failures.length === 0 && st.strikes === 0) this.states.delete(key);
-  }
-
-  private prune(t: number): void {
-    const windowMs = this.config.windowSeconds * 1000;
-    for (const [key, st] of this.states) {
-      if (this.states.size <= this.maxTracked) break;
-      // Oldest first (Map order); drop quiet entries, and when everything is busy drop the oldest anyway.
-      const quiet = st.pending === 0 && st.lockedUntil + windowMs < t && t - st.lastFailure >= windowMs;
-      if (quiet || this.states.size > this.maxTracked) this.states.delete(key);
-    }
   }
 }

@@ -16,6 +16,8 @@ export interface ResolvedMount {
   /** Backend rooted at the mount, already wrapped in EncryptingBackend when the mount encrypts. */
   backend: Backend;
   encrypted: boolean;
+  /** PUT answers must carry the new ETag even when that costs a stat (the ownCloud/Nextcloud sync clients fail without it). */
+  etagAfterWrite?: boolean;
 }
 
 export interface Authenticator {

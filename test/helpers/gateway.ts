@@ -123,7 +123,8 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     try {
       gw = await startGateway(config, { logger, skipInitialAdmin: true, env: {} });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || port === 0) throw err;
+      const inUse = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' || ((err as { cause?: NodeJS.ErrnoException }).cause)?.code === 'EADDRINUSE';
+      if (!inUse || port === 0) throw err;
       port = 0;
       config = build();
       gw = await startGateway(config, { logger, skipInitialAdmin: true, env: {} });
@@ -193,6 +194,7 @@ function configAsFile(c: Config): Record<string, unknown> {
     store: c.store,
     keys,
     auth: c.auth,
+    ...(c.timeouts ? { timeouts: c.timeouts } : {}),
     log: { level: 'warn' },
     mounts: c.mounts.map((m) => {
       const b = m.backend;

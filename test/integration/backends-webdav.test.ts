@@ -224,11 +224,11 @@ describe('webdav backend error mapping', () => {
     await b.close();
   });
 
-  it('a server that never answers hits the headers timeout: DC_ERR_BACKEND_UNAVAILABLE', async () => {
+  it('a server that never answers hits the headers timeout: DC_ERR_BACKEND_TIMEOUT (504)', async () => {
     handler = () => undefined;
     const b = backend({ timeouts: { headersMs: 300 } });
     const started = Date.now();
-    await expectCode(b.stat('/'), 'DC_ERR_BACKEND_UNAVAILABLE');
+    await expectCode(b.stat('/'), 'DC_ERR_BACKEND_TIMEOUT');
     expect(Date.now() - started).toBeLessThan(5_000);
     await b.close();
   });

@@ -292,7 +292,7 @@ describe('a lost store still finds every key authenticated', () => {
   });
 });
 
-describe('residual risks, shown (docs/SECURITY-keyring.md)', () => {
+describe('residual risks, shown (docs/SECURITY.md §3)', () => {
   let gw: TestGateway | undefined;
   let tmp: TempDir | undefined;
   afterEach(async () => {

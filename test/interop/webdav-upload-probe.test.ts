@@ -8,7 +8,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Agent, type Dispatcher } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOCAL_TEMP_PREFIX } from '../../src/backends/local.js';
+import { TEMP_PREFIX as LOCAL_TEMP_PREFIX } from '../../src/backends/layout.js';
 import { WebdavBackend, type WebdavBackendOptions } from '../../src/backends/webdav.js';
 import { isDavcryptError } from '../../src/errors.js';
 import { backendConformance } from '../conformance/backend.js';

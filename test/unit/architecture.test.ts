@@ -36,14 +36,15 @@ const ALLOWED: Record<string, string[]> = {
   server: ['errors', 'logging', 'events', 'backends', 'users', 'store', 'store-mutex', 'mutex'],
   tools: ['errors', 'logging', 'events', 'crypto', 'backends', 'keys', 'config', 'users', 'store'],
   ops: ['errors', 'logging', 'events', 'config', 'backends', 'store'],
-  app: ['errors', 'logging', 'events', 'config', 'keys', 'users', 'server', 'store', 'store-mutex', 'backends', 'crypto', 'ops'],
-  cli: ['errors', 'logging', 'events', 'config', 'keys', 'users', 'server', 'store', 'store-mutex', 'backends', 'crypto', 'tools', 'app', 'ops'],
+  web: ['errors', 'logging', 'events', 'crypto', 'backends', 'keys', 'users', 'server', 'store'],
+  app: ['errors', 'logging', 'events', 'config', 'keys', 'users', 'server', 'store', 'store-mutex', 'backends', 'crypto', 'ops', 'web'],
+  cli: ['errors', 'logging', 'events', 'config', 'keys', 'users', 'server', 'store', 'store-mutex', 'backends', 'crypto', 'tools', 'app', 'ops', 'web'],
 };
 
 /** Packages crypto/ may import: computation only, no file system, network or storage. */
 const CRYPTO_PACKAGES = new Set(['node:crypto', 'node:stream', 'node:stream/promises', 'node:buffer', 'node:util', 'argon2', 'lru-cache']);
-/** The only backends/ files server/ may import: the Backend contract and path helpers, never a backend's internals. */
-const SERVER_MAY_USE_FROM_BACKENDS = new Set(['backends/types.ts', 'backends/paths.ts', 'backends/index.ts']);
+/** The only backends/ files server/ may import: the Backend contract, path helpers and the storage layout names, never a backend's internals. */
+const SERVER_MAY_USE_FROM_BACKENDS = new Set(['backends/types.ts', 'backends/paths.ts', 'backends/layout.ts', 'backends/index.ts']);
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {

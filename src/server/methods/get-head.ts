@@ -90,7 +90,7 @@ function sendRest(body: Readable, res: ServerResponse, first: Buffer | null, sig
       else reject(err);
     };
     const onFinish = () => done();
-    const onClose = () => { if (!res.writableFinished) done(signal.reason ?? new Error('response closed early')); };
+    const onClose = () => { if (!res.writableFinished) done(signal.reason ?? davError('DC_ERR_ABORTED', 'response closed early')); };
     const onAbort = () => done(signal.reason);
     body.on('error', done);
     res.on('finish', onFinish);

@@ -9,8 +9,9 @@ import type { ResolvedMount } from '../../users/types.js';
 import { locksOf, mountChildNames, statCached, urlPathOf, type DavContext } from '../context.js';
 import { lockCovers, type LockRecord } from '../lock-store.js';
 import { limitExceeded } from '../limits.js';
-import { isLiveName, isQuotaName, liveNames, liveValue, type Resource } from '../live-props.js';
+import { isLiveName, isQuotaName, liveNames, liveValue, OC_NS, ocValue, type Resource } from '../live-props.js';
 import type { DeadProp } from '../prop-store.js';
+import { virtualFolder } from '../nextcloud/index.js';
 import { encodeHref, RESERVED_SEGMENT } from '../request-paths.js';
 import { childElements, DAV_NS, escapeXml, isElement, propElement, propKey, type PropName } from '../xml.js';
 import { depthOf, sendXml, sendXmlChunks, XmlChunks, xmlBodyOf } from './common.js';
@@ -112,7 +113,7 @@ function describe(r: Resource, plan: AskPlan, dead: Record<string, DeadProp> | u
     const list = plan.props ?? (r.collection ? plan.live!.collection : plan.live!.file);
     for (const w of list) {
       if (w.live) {
-        const v = liveValue(r, w.p.name, lockUrl);
+        const v = w.p.ns === OC_NS ? ocValue(r, w.p.name) : liveValue(r, w.p.name, lockUrl);
         // allprop: a live prop this resource lacks (no ETag, no dates) is left out, as liveNames says.
         if (v !== undefined) ok += propElement(w.p, v);
         else if (plan.props || (ask.kind === 'allprop' && ask.include.some((p) => propKey(p) === w.key))) missing += propElement(w.p, undefined);
@@ -133,8 +134,9 @@ function describe(r: Resource, plan: AskPlan, dead: Record<string, DeadProp> | u
   return xml + '</D:response>';
 }
 
-function virtualResource(urlPath: string): Resource {
-  return { urlPath, collection: true, locks: [] };
+/** A mount point or a folder above mount points (ETag, id and permissions from virtualFolder). */
+function virtualResource(urlPath: string, mounts: ResolvedMount[]): Resource {
+  return { urlPath, collection: true, locks: [], ...virtualFolder(mounts, urlPath) };
 }
 
 export async function handlePropfind(ctx: DavContext): Promise<void> {
@@ -152,8 +154,8 @@ export async function handlePropfind(ctx: DavContext): Promise<void> {
   if (t.kind === 'none') throw davError('DC_ERR_NOT_FOUND', 'not found');
   if (t.kind === 'virtual') {
     const none = (_l: LockRecord) => '/';
-    out.add(describe(virtualResource(ctx.url.path), plan, undefined, none));
-    if (depth === '1') for (const c of t.children) out.add(describe(virtualResource(childUrl(c)), plan, undefined, none));
+    out.add(describe(virtualResource(ctx.url.path, ctx.mounts), plan, undefined, none));
+    if (depth === '1') for (const c of t.children) out.add(describe(virtualResource(childUrl(c), ctx.mounts), plan, undefined, none));
   } else if (depth === '1' && t.mount.backend.listEach && ctx.stats.size === 0) {
     await describeListing(ctx, t.mount, t.path, plan, quotaOn, out, childUrl);
   } else {
@@ -179,7 +181,7 @@ export async function handlePropfind(ctx: DavContext): Promise<void> {
     const resource = (e: EntryInfo, urlPath: string): Resource => ({
       urlPath, collection: e.type === 'directory', info: e,
       locks: locks.length === 0 ? locks : locks.filter((l) => lockCovers(l, e.path)),
-      quota: e.type === 'directory' ? quota : undefined,
+      quota: e.type === 'directory' ? quota : undefined, mountId: mount.id,
     });
     out.add(describe(resource(info, ctx.url.path), plan, deadAll[t.path], lockUrl));
     if (depth === '1' && info.type === 'directory') {
@@ -191,7 +193,7 @@ export async function handlePropfind(ctx: DavContext): Promise<void> {
         const path = base + child.name;
         out.add(describe(resource(child.path === path ? child : { ...child, path }, childUrl(child.name)), plan, deadAll[path], lockUrl));
       }
-      for (const name of mountNames) out.add(describe(virtualResource(childUrl(name)), plan, undefined, lockUrl));
+      for (const name of mountNames) out.add(describe(virtualResource(childUrl(name), ctx.mounts), plan, undefined, lockUrl));
     }
   }
   out.add('</D:multistatus>');
@@ -215,7 +217,7 @@ async function describeListing(
   const resource = (e: EntryInfo, urlPath: string): Resource => ({
     urlPath, collection: e.type === 'directory', info: e,
     locks: locks.length === 0 ? locks : locks.filter((l) => lockCovers(l, e.path)),
-    quota: e.type === 'directory' ? quota : undefined,
+    quota: e.type === 'directory' ? quota : undefined, mountId: mount.id,
   });
   const mountNames = new Set(mountChildNames(ctx.mounts, ctx.url.path, mount));
   const base = path === '/' ? '/' : path + '/';
@@ -242,7 +244,7 @@ async function describeListing(
   out.add(describe(resource(self, ctx.url.path), plan, deadAll[path], lockUrl));
   if (self.type !== 'directory') return;
   out.append(children);
-  for (const name of mountNames) out.add(describe(virtualResource(childUrl(name)), plan, undefined, lockUrl));
+  for (const name of mountNames) out.add(describe(virtualResource(childUrl(name), ctx.mounts), plan, undefined, lockUrl));
 }
 
 function canQuota(mount: ResolvedMount, enabled: boolean): boolean {

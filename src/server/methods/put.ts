@@ -77,8 +77,14 @@ export async function handlePut(ctx: DavContext): Promise<void> {
   req.once('close', onClose);
   req.once('aborted', onAbort);
   req.once('error', (err) => counter.destroy(err));
-  counter.once('error', () => controller.abort(davError('DC_ERR_ABORTED', 'upload body failed')));
+  // The counter's own failures reach the backend as a failing body; a backend that fails destroys
+  // the counter with its error, which must stay the backend's (507, 503), never a client abort.
   req.pipe(counter);
+  const stopIdleWatch = watchUploadIdle(req, ctx.deps.uploadIdleMs, (idleMs) => {
+    const err = davError('DC_ERR_REQUEST_TIMEOUT', `upload body idle for ${Math.round(idleMs / 1000)} s`);
+    counter.destroy(err);
+    controller.abort(err);
+  });
   try {
     const contentType = ctx.req.headers['content-type'];
     const outcome: WriteOutcome = {};
@@ -86,14 +92,14 @@ export async function handlePut(ctx: DavContext): Promise<void> {
     try {
       info = await mount.backend.write(path, counter, {
         size, signal: controller.signal, ...(contentType ? { contentType } : {}),
-        // RFC 4918 lets a PUT answer without an ETag: no extra backend request just to learn it.
-        etagOptional: true, outcome,
+        // RFC 4918 lets a PUT answer without an ETag: no extra backend request just to learn it (unless a sync client needs it).
+        etagOptional: mount.etagAfterWrite !== true, outcome,
       });
     } catch (err) {
       if (quick && isDavcryptError(err, 'DC_ERR_IS_A_COLLECTION')) throw davError('DC_ERR_METHOD_NOT_ALLOWED', 'cannot PUT to a collection');
       throw err;
     }
-    if (controller.signal.aborted) throw davError('DC_ERR_ABORTED', 'client went away during upload');
+    if (controller.signal.aborted) throw isDavcryptError(controller.signal.reason) ? controller.signal.reason : davError('DC_ERR_ABORTED', 'client went away during upload');
     forgetStats(ctx);
     const mtimeHeaders = await applyOcMtime(ctx, mount, path);
     const created = quick ? outcome.created !== false : !existing;
@@ -101,11 +107,40 @@ export async function handlePut(ctx: DavContext): Promise<void> {
   } catch (err) {
     // The counter's own error (length mismatch) is more telling than the abort it caused.
     const counterErr = (counter as unknown as { errored?: unknown }).errored;
-    throw counterErr ?? err;
+    throw isDavcryptError(counterErr) ? counterErr : err;
   } finally {
+    stopIdleWatch();
     ctx.signal.removeEventListener('abort', onAbort);
     req.off('close', onClose);
     req.off('aborted', onAbort);
     req.unpipe(counter);
   }
+}
+
+/** Fewer body bytes than this within one idle window count as idle (a 1-byte-every-5-s trickle is). */
+const UPLOAD_IDLE_MIN_BYTES = 1024;
+
+/**
+ * Calls `onIdle` once when the client has sent fewer than UPLOAD_IDLE_MIN_BYTES for `idleMs`
+ * while the gateway was ready to read (a paused request is the backend's slowness, not the
+ * client's). Returns the stop.
+ */
+function watchUploadIdle(req: DavContext['req'], idleMs: number | undefined, onIdle: (idleMs: number) => void): () => void {
+  if (!idleMs || idleMs <= 0 || req.complete) return () => undefined;
+  const socket = req.socket;
+  let lastBytes = socket.bytesRead;
+  let lastActive = Date.now();
+  const timer = setInterval(() => {
+    const now = Date.now();
+    const progressed = socket.bytesRead - lastBytes >= UPLOAD_IDLE_MIN_BYTES || (req.complete && socket.bytesRead !== lastBytes);
+    if (progressed || req.readableFlowing === false || req.readableLength > 0 || (socket.readableLength ?? 0) > 0) {
+      lastBytes = socket.bytesRead;
+      lastActive = now;
+    } else if (now - lastActive >= idleMs) {
+      clearInterval(timer);
+      if (!req.complete) onIdle(now - lastActive);
+    }
+  }, Math.max(50, Math.min(1000, Math.floor(idleMs / 4))));
+  timer.unref();
+  return () => clearInterval(timer);
 }

@@ -1,13 +1,15 @@
 // EncryptingBackend over a real LocalBackend in a temp folder: the shared conformance suite
 // (plaintext sizes), plus what only the decorator does: ciphertext at rest, range reads that
 // fetch only the needed segments, plaintext files refused or (plaintext: read) served as they are, tamper errors.
+import { renameSync, writeFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EncryptingBackend, LruEncryptionMetaCache, couldBeCipherSize } from '../../../src/backends/encrypting.js';
+import { EncryptingBackend, couldBeCipherSize, maskCapabilities } from '../../../src/backends/encrypting.js';
+import { LruEncryptionMetaCache } from '../../../src/backends/encryption-meta.js';
 import { createLocalBackend } from '../../../src/backends/local.js';
-import type { Backend, ReadOptions, ReadResult } from '../../../src/backends/types.js';
+import type { Backend, BackendCapabilities, ReadOptions, ReadResult } from '../../../src/backends/types.js';
 import { cipherSizeForPlain, hasMagic, newMountKey, parseHeader } from '../../../src/crypto/index.js';
 import { createMountKeySet } from '../../../src/keys/keyset.js';
 import { backendConformance } from '../../conformance/backend.js';
@@ -284,9 +286,8 @@ describe('EncryptingBackend specifics', () => {
     expect(whole.details?.segment).toBe(2);
     expect(whole.data.equals(big.subarray(0, whole.data.length))).toBe(true);
     expect(whole.data.length).toBeLessThanOrEqual(2 * S);
-    const ranged = await errorOf((await enc.read('/flipped.bin', { range: { start: 2 * S + 1, end: 2 * S + 10 } })).body);
-    expect(ranged.code).toBe('DC_ERR_TAMPERED');
-    expect(ranged.data.length).toBe(0);
+    // A range whose first segment fails is refused before any byte (after one fresh header read).
+    await expectCode(enc.read('/flipped.bin', { range: { start: 2 * S + 1, end: 2 * S + 10 } }), 'DC_ERR_TAMPERED');
     const okRange = await enc.read('/flipped.bin', { range: { start: S, end: 2 * S - 1 } });
     expect((await readAll(okRange.body)).equals(big.subarray(S, 2 * S))).toBe(true);
 
@@ -342,5 +343,99 @@ describe('EncryptingBackend specifics', () => {
     await enc.copy('/m2.txt', '/m3.txt');
     expect((await readAll((await enc.read('/m2.txt')).body)).toString()).toBe('movable');
     expect((await readAll((await enc.read('/m3.txt', { range: { start: 1, end: 3 } })).body)).toString()).toBe('ova');
+  });
+
+  it('ANDs its own capabilities with the wrapped backend\'s (types.ts), and offers an optional method only with it', async () => {
+    const none: BackendCapabilities = { rangeRead: false, serverSideMove: false, serverSideCopy: false, setModified: false, quota: false };
+    const all: Required<BackendCapabilities> = { ...none, rangeRead: true, serverSideMove: true, serverSideCopy: true, setModified: true, quota: true, writeReportsCreated: true, caseInsensitive: true };
+    const over = (capabilities: BackendCapabilities) => new EncryptingBackend(Object.assign(Object.create(counter.inner) as Backend, { capabilities }), createMountKeySet([key], key));
+    expect(over(none).capabilities).toEqual(none);
+    expect(over(all).capabilities).toEqual(all);
+    expect(Object.isFrozen(over(all).capabilities)).toBe(true);
+    // A decorator that cannot do something masks it, whatever the wrapped backend can.
+    expect(maskCapabilities(all, { ...all, quota: false, serverSideCopy: false })).toEqual({ ...all, quota: false, serverSideCopy: false });
+    expect(maskCapabilities(none, all)).toEqual(none);
+    expect(typeof enc.setModified).toBe(typeof counter.inner.setModified);
+    expect(typeof enc.quota).toBe(typeof counter.inner.quota);
+  });
+});
+
+describe('EncryptingBackend never trusts cached metadata over the bytes', () => {
+  const S = 65536;
+  const key = newMountKey();
+  let tmp: TempDir;
+  let root: string;
+  beforeAll(async () => {
+    tmp = await makeTempDir('enc-cache');
+    root = join(tmp.path, 'root');
+  });
+  afterAll(() => tmp.cleanup());
+
+  /** A store that gives every version of every file the same ETag (as Apache does for same-size writes within one clock tick). */
+  function oneEtagFor(inner: Backend, onRead?: (opts?: ReadOptions) => void): Backend {
+    const fix = <T extends { etag?: string }>(e: T): T => ({ ...e, etag: '"same"' });
+    return new Proxy(inner, {
+      get: (target, prop, receiver) => {
+        if (prop === 'stat') return async (p: string, o?: ReadOptions) => fix(await target.stat(p, o));
+        if (prop === 'write') return async (p: string, b: Readable, o?: object) => fix(await target.write(p, b, o));
+        if (prop === 'read') {
+          return async (p: string, o?: ReadOptions) => {
+            const r = await target.read(p, o);
+            onRead?.(o);
+            return { ...r, info: fix(r.info) };
+          };
+        }
+        const v = Reflect.get(target, prop, receiver);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+  }
+
+  it('a range read with a cached header of another version re-reads the header instead of reporting tampering', async () => {
+    const local = await createLocalBackend(root);
+    const a = new EncryptingBackend(oneEtagFor(local), createMountKeySet([key], key));
+    const b = new EncryptingBackend(oneEtagFor(local), createMountKeySet([key], key));
+    const v1 = Buffer.alloc(3 * S, 1);
+    const v2 = Buffer.alloc(3 * S, 2);
+    await a.write('/f.bin', bodyOf(v1), { size: v1.length }); // a caches v1's header under "same"
+    await b.write('/f.bin', bodyOf(v2), { size: v2.length }); // another writer, same size, same ETag
+    const r = await a.read('/f.bin', { range: { start: S + 10, end: S + 19 } });
+    expect((await readAll(r.body)).equals(v2.subarray(S + 10, S + 20))).toBe(true);
+  });
+
+  it('when the file changes between a fresh header read and the segments under one ETag, reads both in one request', async () => {
+    const local = await createLocalBackend(root);
+    const versions = [Buffer.alloc(3 * S, 3), Buffer.alloc(3 * S, 4), Buffer.alloc(3 * S, 5)];
+    const writer = new EncryptingBackend(local, createMountKeySet([key], key));
+    const raws: Buffer[] = [];
+    for (const [i, v] of versions.entries()) {
+      await writer.write(`/v${i}.bin`, bodyOf(v), { size: v.length });
+      raws.push(await readFile(join(root, `v${i}.bin`)));
+    }
+    await writeFile(join(root, 'g.bin'), raws[0]!);
+    let probes = 0;
+    const swapping = oneEtagFor(local, (o) => {
+      // Each header probe is followed by another writer's same-size version.
+      if (o?.range?.start === 0 && o.range.end === 64) {
+        // Replaced as stores do (new file renamed over): a read already open keeps the old bytes.
+        writeFileSync(join(root, 'g.swap'), raws[Math.min(++probes, 2)]!);
+        renameSync(join(root, 'g.swap'), join(root, 'g.bin'));
+      }
+    });
+    const enc = new EncryptingBackend(swapping, createMountKeySet([key], key), { metaCache: new LruEncryptionMetaCache(10) });
+    const r = await enc.read('/g.bin', { range: { start: S + 10, end: S + 19 } });
+    const got = await readAll(r.body);
+    expect(versions.some((v) => v.subarray(S + 10, S + 20).equals(got))).toBe(true);
+    expect(probes).toBeGreaterThanOrEqual(2);
+  });
+
+  it('a file that really is tampered is still reported (DC_ERR_TAMPERED), after the re-reads', async () => {
+    const local = await createLocalBackend(root);
+    const enc = new EncryptingBackend(local, createMountKeySet([key], key));
+    await enc.write('/t.bin', bodyOf(Buffer.alloc(3 * S, 6)), { size: 3 * S });
+    const raw = await readFile(join(root, 't.bin'));
+    raw[65 + (S + 32) + 100]! ^= 1;
+    await writeFile(join(root, 't.bin'), raw);
+    await expectCode(enc.read('/t.bin', { range: { start: S + 10, end: S + 19 } }), 'DC_ERR_TAMPERED');
   });
 });

@@ -1,7 +1,8 @@
 import { mkdir, readdir, symlink, writeFile, stat as fsStat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOCAL_TEMP_PREFIX, LocalBackend, contentTypeFor, createLocalBackend } from '../../../src/backends/local.js';
+import { TEMP_PREFIX as LOCAL_TEMP_PREFIX } from '../../../src/backends/layout.js';
+import { LocalBackend, contentTypeFor, createLocalBackend } from '../../../src/backends/local.js';
 import { backendConformance } from '../../conformance/backend.js';
 import { bodyOf, expectCode, readAll } from '../../conformance/helpers.js';
 import { makeTempDir, type TempDir } from '../../helpers/tmp.js';

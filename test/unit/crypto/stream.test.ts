@@ -270,3 +270,40 @@ describe('createSegmentDecryptStream and decryptPlainRange', () => {
     expect(Buffer.concat(got).equals(plain.subarray(S + 10, 2 * S))).toBe(true);
   });
 });
+
+describe('known plain size: ciphertext leaves as the plaintext arrives', () => {
+  const fixed = (n: number) => Buffer.alloc(n, 0x5a);
+  for (const e of [12, 16]) {
+    const S = 2 ** e;
+    for (const plainSize of [0, 1, S - 1, S, S + 1, 3 * S, 3 * S + 17]) {
+      it(`e=${e}, ${plainSize} bytes: same bytes as the segment-at-a-time encoder, fed whole/chunks/bytes`, async () => {
+        const plain = randomBytes(plainSize);
+        const reference = (await run(createEncryptStream({ key, segmentExponent: e, random: fixed }), plain, 'whole')).output;
+        const modes = FEED_MODES.filter((m) => m !== 'bytes' || plainSize <= 3 * 4096 + 17);
+        for (const mode of modes) {
+          const r = await run(createEncryptStream({ key, segmentExponent: e, random: fixed, plainSize }), plain, mode);
+          expect(r.error).toBeUndefined();
+          expect(r.output.equals(reference), mode).toBe(true);
+        }
+      });
+    }
+  }
+
+  it('emits ciphertext for a partial segment at once (nothing waits for the segment to fill)', async () => {
+    const enc = createEncryptStream({ key, segmentExponent: 16, plainSize: 100_000 });
+    const out: Buffer[] = [];
+    enc.on('data', (c: Buffer) => out.push(c));
+    enc.write(Buffer.alloc(10, 1));
+    await new Promise((r) => setImmediate(r));
+    // header + 10 ciphertext bytes, long before 64 KiB arrived
+    expect(Buffer.concat(out).length).toBe(65 + 10);
+    enc.destroy();
+  });
+
+  it('fails a body shorter or longer than declared', async () => {
+    const short = await run(createEncryptStream({ key, plainSize: 10 }), Buffer.alloc(9), 'whole');
+    expect((short.error as { code?: string })?.code).toBe('DC_ERR_BAD_REQUEST');
+    const long = await run(createEncryptStream({ key, plainSize: 10 }), Buffer.alloc(11), 'whole');
+    expect((long.error as { code?: string })?.code).toBe('DC_ERR_BAD_REQUEST');
+  });
+});

@@ -4,6 +4,7 @@ import { Keyv } from 'keyv';
 import { describe, expect, it } from 'vitest';
 import { davError } from '../../../src/errors.js';
 import { parseBasicAuth } from '../../../src/server/basic-auth.js';
+import { withHttpStatus } from '../../../src/server/error-status.js';
 import { httpErrorOf } from '../../../src/server/errors-to-http.js';
 import { conflictingLocks, guardingLocks, KeyvLockStore, newLockToken, type LockRecord } from '../../../src/server/lock-store.js';
 import { parseRange } from '../../../src/server/methods/get-head.js';
@@ -81,11 +82,12 @@ describe('Range and Timeout', () => {
 });
 
 describe('error mapping', () => {
-  it('uses httpStatus and hides internal messages', () => {
+  it('uses the code\'s status (or the error\'s override) and hides internal messages', () => {
     expect(httpErrorOf(davError('DC_ERR_TAMPERED', 'segment 3')).status).toBe(502);
     expect(httpErrorOf(davError('DC_ERR_TAMPERED', 'segment 3')).body).toBe('DC_ERR_TAMPERED: segment 3\n');
     expect(httpErrorOf(new Error('secret /etc/x')).body).toBe('DC_ERR_INTERNAL: internal error\n');
-    expect(httpErrorOf(davError('DC_ERR_EXISTS', 'x', { httpStatus: 412 })).status).toBe(412);
+    expect(httpErrorOf(withHttpStatus(davError('DC_ERR_EXISTS', 'x'), 412)).status).toBe(412);
+    expect(httpErrorOf(davError('DC_ERR_EXISTS', 'x')).status).toBe(405);
     expect(httpErrorOf(davError('DC_ERR_TOO_MANY_REQUESTS', 'x')).headers['Retry-After']).toBe('60');
     expect(httpErrorOf(davError('DC_ERR_RANGE_NOT_SATISFIABLE', 'x', { details: { size: 7 } })).headers['Content-Range']).toBe('bytes */7');
   });

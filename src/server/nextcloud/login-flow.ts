@@ -1,0 +1,116 @@
+// Nextcloud login flow v2, the browser login of the Nextcloud mobile and desktop apps:
+// POST /index.php/login/v2 starts a flow; the user opens its login URL in a browser and signs
+// in with her davcrypt user name and password (a plain form, checked and throttled by the normal
+// authenticator); the app polls /index.php/login/v2/poll and receives them once as its "app
+// password" (davcrypt has no app passwords). Flows live in memory for 20 minutes; nothing is logged.
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { davError, isDavcryptError } from '../../errors.js';
+import type { ServerDeps } from '../context.js';
+import { escapeXml, readBody } from '../xml.js';
+
+const FLOW_MS = 20 * 60_000;
+const MAX_FLOWS = 1000;
+const MAX_FORM_BYTES = 8192;
+
+interface Flow {
+  pollToken: string;
+  /** User-Agent of the app that started the flow, shown on the page (phishing: only grant your own app). */
+  app: string;
+  expires: number;
+  granted?: { loginName: string; appPassword: string };
+}
+
+/** Flows by their login token (in the browser URL); the poll token is the app's secret. */
+const flows = new Map<string, Flow>();
+
+function sweep(now: number): void {
+  for (const [k, f] of flows) if (f.expires <= now) flows.delete(k);
+}
+
+function originOf(req: IncomingMessage): string {
+  const tls = (req.socket as { encrypted?: boolean }).encrypted === true;
+  const host = String(req.headers.host ?? '127.0.0.1').replace(/[^A-Za-z0-9.:[\]-]/g, '');
+  return `${tls ? 'https' : 'http'}://${host}`;
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string): void {
+  const buf = Buffer.from(body, 'utf8');
+  res.statusCode = status;
+  res.setHeader('Content-Type', type);
+  res.setHeader('Content-Length', buf.length);
+  res.setHeader('Cache-Control', 'no-store');
+  res.end(buf);
+}
+
+function page(title: string, body: string): string {
+  return `<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">` +
+    `<title>${title}</title></head><body style="font-family:sans-serif;max-width:24em;margin:3em auto">${body}</body></html>`;
+}
+
+function form(message: string): string {
+  return page('davcrypt login', `<h1>davcrypt</h1><p>${message}</p><form method="post">` +
+    '<p><label>User name<br><input name="user" autocomplete="username" autocapitalize="none" required></label></p>' +
+    '<p><label>Password<br><input name="password" type="password" autocomplete="current-password" required></label></p>' +
+    '<p><button type="submit">Grant access</button></p></form>');
+}
+
+/** Serves /index.php/login/v2[...]; returns false for other paths. Throws DavcryptErrors. */
+export async function serveLoginFlow(req: IncomingMessage, res: ServerResponse, deps: ServerDeps, method: string, path: string): Promise<boolean> {
+  if (!path.startsWith('/index.php/login/v2')) return false;
+  const now = Date.now();
+  sweep(now);
+  if (path === '/index.php/login/v2') {
+    req.resume();
+    if (method !== 'POST') throw davError('DC_ERR_METHOD_NOT_ALLOWED', 'start a login flow with POST');
+    if (flows.size >= MAX_FLOWS) throw davError('DC_ERR_TOO_MANY_REQUESTS', 'too many login flows in progress');
+    const loginToken = randomBytes(32).toString('hex');
+    const pollToken = randomBytes(32).toString('hex');
+    flows.set(loginToken, { pollToken, app: String(req.headers['user-agent'] ?? 'unknown app').slice(0, 200), expires: now + FLOW_MS });
+    const origin = originOf(req);
+    send(res, 200, 'application/json; charset=utf-8', JSON.stringify({
+      poll: { token: pollToken, endpoint: `${origin}/index.php/login/v2/poll` },
+      login: `${origin}/index.php/login/v2/flow/${loginToken}`,
+    }));
+    return true;
+  }
+  if (path === '/index.php/login/v2/poll') {
+    if (method !== 'POST') throw davError('DC_ERR_METHOD_NOT_ALLOWED', 'poll with POST');
+    const token = new URLSearchParams((await readBody(req, MAX_FORM_BYTES)).toString('utf8')).get('token') ?? '';
+    for (const [k, f] of flows) {
+      if (f.pollToken !== token || !f.granted) continue;
+      flows.delete(k); // handed out once
+      send(res, 200, 'application/json; charset=utf-8', JSON.stringify({ server: originOf(req), ...f.granted }));
+      return true;
+    }
+    throw davError('DC_ERR_NOT_FOUND', 'no granted login flow for this token');
+  }
+  const m = /^\/index\.php\/login\/v2\/flow\/([0-9a-f]{64})$/.exec(path);
+  const flow = m ? flows.get(m[1]!) : undefined;
+  if (!flow || flow.granted) {
+    req.resume();
+    throw davError('DC_ERR_NOT_FOUND', 'login flow unknown, used or expired');
+  }
+  if (method === 'GET' || method === 'HEAD') {
+    req.resume();
+    send(res, 200, 'text/html; charset=utf-8', form(`An app (${escapeXml(flow.app)}) asks for access to your files. ` +
+      'Sign in only if you started this login from your own app just now: the app receives your password.'));
+    return true;
+  }
+  if (method !== 'POST') throw davError('DC_ERR_METHOD_NOT_ALLOWED', 'GET or POST');
+  const fields = new URLSearchParams((await readBody(req, MAX_FORM_BYTES)).toString('utf8'));
+  const user = fields.get('user') ?? '';
+  const password = fields.get('password') ?? '';
+  try {
+    const who = await deps.authenticator.authenticate(user, password, req.socket.remoteAddress ?? '');
+    flow.granted = { loginName: who.name, appPassword: password };
+  } catch (err) {
+    if (isDavcryptError(err, 'DC_ERR_UNAUTHORIZED')) {
+      send(res, 401, 'text/html; charset=utf-8', form('Wrong user name or password.'));
+      return true;
+    }
+    throw err;
+  }
+  send(res, 200, 'text/html; charset=utf-8', page('davcrypt login', '<h1>Access granted</h1><p>You can close this window and return to the app.</p>'));
+  return true;
+}
