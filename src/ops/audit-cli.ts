@@ -1,5 +1,5 @@
 // Audit lines for the user and key commands of the CLI (user add/passwd/remove, mount
-// grant/revoke, key rotate/reencrypt, recovery init/cover/reset-password, master init):
+// grant/revoke, key rotate/reencrypt, recovery init/cover/tag/restore/reset-password, master init):
 // one line per run, written after the command ended, with its outcome. Only names come
 // from the arguments (user names, mount paths, which opener was used); passwords come
 // from stdin and never reach this module. Commands not listed here write nothing.
@@ -12,7 +12,7 @@ const AUDITED: Record<string, string[]> = {
   user: ['add', 'passwd', 'remove'],
   mount: ['grant', 'revoke'],
   key: ['rotate', 'reencrypt'],
-  recovery: ['init', 'cover', 'reset-password'],
+  recovery: ['init', 'cover', 'tag', 'restore', 'reset-password'],
   master: ['init'],
   // restore has no subcommand: '' stands for the command itself.
   restore: [''],
