@@ -78,9 +78,9 @@ describe('accounts never come from the backend', () => {
         expect((await app.users.records.get('admin'))?.publicKey).not.toBe(admin.entry.publicKey);
         const url = { url: app.url };
         expect(await status(url, 'PROPFIND', '/', basic('admin', 'attacker-admin-pw'))).toBe(401);
-        // The login succeeds. (Its home still holds the planted keyring: until the keyring trust rules
-        // of issue 11 rule 2 land, mount resolution trusts it on first use and fails with a 500.)
-        expect(await status(url, 'PROPFIND', '/', basic('admin', password))).not.toBe(401);
+        // The login succeeds and her home works: the planted keyring in it is never used (a fresh key is made).
+        const home = await fetch(new URL('/', app.url), { method: 'PROPFIND', headers: { authorization: basic('admin', password), depth: '1' } });
+        expect(home.status).toBe(207);
         await app.users.authenticator.authenticate('admin', password, '127.0.0.1');
       } finally {
         await app.close();
