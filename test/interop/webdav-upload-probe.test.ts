@@ -183,6 +183,8 @@ describe.skipIf(noApache !== undefined)('uploadViaTemp auto against Apache mod_d
       expect(r.logs).toEqual([expect.stringContaining('PUT is atomic; direct uploads')]);
       expect(probeRequests(r.requests).every((q) => q.includes(`/a/${LOCAL_TEMP_PREFIX}probe-`))).toBe(true);
 
+      // Apache writes a log line after its answer went out: let the lines of the writes above land first.
+      await new Promise((res) => setTimeout(res, 300));
       const logBefore = (await accessLogSince(0, 0)).length;
       r.requests.length = 0;
       const next = randomBytes(100 * 1024);
