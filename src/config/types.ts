@@ -102,6 +102,8 @@ export interface Config {
     /** Addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client (default none). */
     trustedProxies?: string[];
     limits?: LimitsConfig;
+    /** Gateway processes sharing the port under `davcrypt serve` (undefined: one per core; 1: a single process). */
+    workers?: number;
   };
   /** Absolute folder for gateway state (initial-admin-password, sqlite store by default). */
   dataDir: string;
