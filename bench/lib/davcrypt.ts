@@ -28,6 +28,8 @@ export interface DavcryptOptions {
   runtime: 'bin' | 'tsx' | 'node';
   /** Extra node flags for the gateway process. */
   nodeFlags?: string[];
+  /** server.workers (default 1: one process). */
+  workers?: number;
 }
 
 export interface DavcryptServer {
@@ -90,7 +92,7 @@ export async function startDavcrypt(opts: DavcryptOptions): Promise<DavcryptServ
   mkdirSync(dataDir);
   const port = await freePort();
   const config = {
-    server: { host: '127.0.0.1', port },
+    server: { host: '127.0.0.1', port, workers: opts.workers ?? 1 },
     dataDir,
     store: `sqlite://${join(dataDir, 'store.sqlite')}`,
     // m as the default (64 MiB): glibc returns such blocks to the OS, while small ones (8 MiB) stay in
