@@ -26,6 +26,7 @@ import { buildRows, describeMachine, renderCpuTable, renderTable, type AllResult
 import { createScratch } from './lib/scratch.js';
 import { curlAvailable } from './lib/curl.js';
 import { nginxAvailable, startNginxProxy, type NginxServer } from './lib/nginx.js';
+import { startNodeProxy, type NodeProxyServer } from './lib/node-proxy.js';
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
@@ -62,7 +63,7 @@ async function main(): Promise<number> {
   const scratch = createScratch(Math.max(4 * 1024 * MiB, 3 * opts.sizeMiB * MiB + 1024 * MiB), !opts.noTmpfs);
   log(`storage: ${scratch.description}`);
   const davRoot = join(scratch.dir, 'dav');
-  for (const d of ['', 'direct', 'nginx', 'davcrypt', 'davcryptN', 'rclone']) mkdirSync(join(davRoot, d), { recursive: true });
+  for (const d of ['', 'direct', 'nginx', 'nodeproxy', 'davcrypt', 'davcryptN', 'rclone']) mkdirSync(join(davRoot, d), { recursive: true });
   chmodSync(scratch.dir, 0o755);
   const useCurl = !opts.noCurl && curlAvailable();
   let payloadFile: string | undefined;
@@ -74,6 +75,7 @@ async function main(): Promise<number> {
 
   let apache: ApacheServer | undefined;
   let nginx: NginxServer | undefined;
+  let nodeProxy: NodeProxyServer | undefined;
   let gateway: DavcryptServer | undefined;
   let gatewayN: DavcryptServer | undefined;
   let rclone: RcloneServer | undefined;
@@ -100,6 +102,18 @@ async function main(): Promise<number> {
         log(`nginx: ${nginx.url} (pid ${nginx.pid}, ${nginx.version})`);
       } catch (err) {
         skipped.nginx = (err as Error).message;
+      }
+    }
+  }
+
+  if (opts.peers.has('nodeproxy')) {
+    if (!apache) skipped.nodeproxy = 'needs the Apache backend, which is not running';
+    else {
+      try {
+        nodeProxy = await startNodeProxy(repoRoot, apache.port);
+        log(`node bare proxy: ${nodeProxy.url} (pid ${nodeProxy.pid})`);
+      } catch (err) {
+        skipped.nodeproxy = (err as Error).message;
       }
     }
   }
@@ -144,7 +158,7 @@ async function main(): Promise<number> {
       }
     }
   }
-  for (const id of ['apache', 'nginx', 'davcrypt', 'davcryptN', 'rclone'] as const) {
+  for (const id of ['apache', 'nginx', 'nodeproxy', 'davcrypt', 'davcryptN', 'rclone'] as const) {
     if (!opts.peers.has(id)) skipped[id] ??= 'not selected (--peers)';
   }
   for (const [peer, reason] of Object.entries(skipped)) log(`skipped ${peer}: ${reason}`);
@@ -154,6 +168,7 @@ async function main(): Promise<number> {
     peers.push({ id: 'apache', label: 'Apache direct', target: { baseUrl: backendUrl('direct'), authorization: basicAuth(user, backendPassword) }, pid: apache.pid });
   }
   if (nginx) peers.push({ id: 'nginx', label: 'nginx proxy', target: { baseUrl: `${nginx.url}${new URL(backendUrl('nginx')).pathname}`, authorization: basicAuth(user, backendPassword) }, pid: nginx.pid });
+  if (nodeProxy) peers.push({ id: 'nodeproxy', label: 'Node bare proxy', target: { baseUrl: `${nodeProxy.url}${new URL(backendUrl('nodeproxy')).pathname}`, authorization: basicAuth(user, backendPassword) }, pid: nodeProxy.pid });
   if (gateway) peers.push({ id: 'davcrypt', label: 'davcrypt 1 worker', target: { baseUrl: gateway.url + '/', authorization: basicAuth(user, password) }, pid: gateway.pid });
   if (gatewayN) peers.push({ id: 'davcryptN', label: `davcrypt ${opts.workers} workers`, target: { baseUrl: gatewayN.url + '/', authorization: basicAuth(user, password) }, pid: gatewayN.pid });
   if (rclone) peers.push({ id: 'rclone', label: 'rclone crypt', target: { baseUrl: rclone.url + '/', authorization: basicAuth(user, password) }, pid: rclone.pid });
@@ -173,6 +188,7 @@ async function main(): Promise<number> {
     await gateway?.stop();
     await gatewayN?.stop();
     await nginx?.stop();
+    await nodeProxy?.stop();
     await rclone?.stop();
     await apache?.stop();
     scratch.dispose();
@@ -188,7 +204,7 @@ async function main(): Promise<number> {
   }, loadAvgStart);
   machine.clientSha256MBs = Math.round(shaMBs);
   const rows = buildRows(results, opts);
-  const missing = Object.fromEntries((['apache', 'nginx', 'davcrypt', 'davcryptN', 'rclone'] as const).map((id) => [id, skipped[id] ? 'skipped' : 'error']));
+  const missing = Object.fromEntries((['apache', 'nginx', 'nodeproxy', 'davcrypt', 'davcryptN', 'rclone'] as const).map((id) => [id, skipped[id] ? 'skipped' : 'error']));
   const seconds = (Date.now() - started) / 1000;
   process.stdout.write('\n' + renderTable(rows, missing, opts.workers) + '\n\n');
   const cpuTable = renderCpuTable(results, opts, opts.workers);

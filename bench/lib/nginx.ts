@@ -56,6 +56,8 @@ export async function startNginxProxy(upstreamPort: number): Promise<NginxServer
     '      proxy_set_header Connection "";',
     '      proxy_request_buffering off;',
     '      proxy_buffering off;',
+    // Unbuffered, nginx reads the upstream in proxy_buffer_size pieces (4 KiB by default): 64 KiB, as a gateway's segments.
+    '      proxy_buffer_size 64k;',
     '    }',
     '  }',
     '}',

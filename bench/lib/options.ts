@@ -7,7 +7,8 @@ export const METRIC_IDS = ['put', 'get', 'range', 'smallput', 'propfind', 'small
 export type MetricId = (typeof METRIC_IDS)[number];
 
 /** davcrypt: server.workers = 1; davcryptN: server.workers = --workers (default: the number of cores). */
-export const PEER_IDS = ['apache', 'nginx', 'davcrypt', 'davcryptN', 'rclone'] as const;
+/** nodeproxy: a forward-only Node proxy (bench/lib/node-proxy-server.ts), the floor of a Node gateway. */
+export const PEER_IDS = ['apache', 'nginx', 'nodeproxy', 'davcrypt', 'davcryptN', 'rclone'] as const;
 export type PeerId = (typeof PEER_IDS)[number];
 
 export interface BenchOptions {
@@ -48,7 +49,7 @@ export interface BenchOptions {
 }
 
 export const USAGE = `usage: npm run bench -- [--quick] [--size-mib N] [--reps N] [--only m1,m2]
-       [--peers apache,nginx,davcrypt,davcryptN,rclone] [--workers N] [--small-count N] [--small-reps N] [--smallget-seconds N]
+       [--peers apache,nginx,nodeproxy,davcrypt,davcryptN,rclone] [--workers N] [--small-count N] [--small-reps N] [--smallget-seconds N]
        [--runtime bin|tsx|node] [--gateway-node-flag=--FLAG]... [--cpu-prof DIR] [--no-tmpfs] [--no-wrk] [--no-curl] [--json PATH]
 metrics: ${METRIC_IDS.join(', ')}`;
 

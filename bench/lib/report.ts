@@ -90,7 +90,7 @@ export interface Row {
 export type AllResults = Partial<Record<PeerId, PeerResults>>;
 
 export const PEER_LABELS: Record<PeerId, string> = {
-  apache: 'Apache direct', nginx: 'nginx proxy', davcrypt: 'davcrypt 1 worker', davcryptN: 'davcrypt N workers', rclone: 'rclone crypt',
+  apache: 'Apache direct', nginx: 'nginx proxy', nodeproxy: 'Node bare proxy', davcrypt: 'davcrypt 1 worker', davcryptN: 'davcrypt N workers', rclone: 'rclone crypt',
 };
 
 function judge(t: Target, value: number | undefined, nginx: number | undefined, rclone: number | undefined): boolean | undefined {
