@@ -58,6 +58,8 @@ export async function startNginxProxy(upstreamPort: number): Promise<NginxServer
     '      proxy_buffering off;',
     // Unbuffered, nginx reads the upstream in proxy_buffer_size pieces (4 KiB by default): 64 KiB, as a gateway's segments.
     '      proxy_buffer_size 64k;',
+    '      proxy_buffers 8 64k;', // nginx requires proxy_busy_buffers_size below the buffers' total
+    '      proxy_busy_buffers_size 128k;',
     '    }',
     '  }',
     '}',
