@@ -1,9 +1,10 @@
-// `davcrypt serve` with server.workers = 2 on one sqlite store (src/cli/serve-cluster.ts): the
+// `davcrypt serve` with server.workers = 2 on one sqlite store, and on one Redis store
+// (src/cli/serve-cluster.ts): the
 // initial admin is created once; two workers racing on a user's first login create one mount
 // key; 40 LOCKs on fresh connections (spread over both workers by the primary) give exactly one
 // lock; a killed worker is replaced and the gateway keeps answering; SIGTERM stops them all;
 // litmus (basic, locks, props) runs through the two processes. Real processes on 127.0.0.1.
-// The litmus part skips with a reason when litmus is missing.
+// The litmus part skips with a reason when litmus is missing, the Redis run when redis-server is.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,10 +14,12 @@ import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAVCRYPT_BIN, runDavcrypt } from '../helpers/cli.js';
 import { litmusUnavailable, runLitmusSuite } from '../helpers/litmus.js';
+import { redisSkipReason, startRedis, type TestRedis } from '../helpers/redis.js';
 import { freePort, stopChild, waitForHttp } from '../helpers/server-process.js';
 
 const litmusReason = litmusUnavailable();
 if (litmusReason) console.log(`multi-process-gateway: litmus part skipped: ${litmusReason}`);
+if (redisSkipReason) console.log(`multi-process-gateway: Redis run skipped: ${redisSkipReason}`);
 
 const ALICE = 'alice-password-1';
 const ADMIN = 'admin-password-1';
@@ -25,8 +28,9 @@ const LOCK_BODY = '<?xml version="1.0" encoding="utf-8"?><D:lockinfo xmlns:D="DA
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const auth = (user: string, pw: string) => 'Basic ' + Buffer.from(`${user}:${pw}`).toString('base64');
 
-describe('davcrypt serve with two worker processes on one sqlite store', () => {
+for (const storeKind of ['sqlite', 'redis'] as const) describe.skipIf(storeKind === 'redis' && redisSkipReason !== undefined)(`davcrypt serve with two worker processes on one ${storeKind} store`, () => {
   let dir: string;
+  let redis: TestRedis | undefined;
   let child: ChildProcess;
   let url: string;
   let output = '';
@@ -47,9 +51,11 @@ describe('davcrypt serve with two worker processes on one sqlite store', () => {
     dir = await mkdtemp(join(tmpdir(), 'davcrypt-multiproc-'));
     const port = await freePort();
     const config = join(dir, 'c.yaml');
+    if (storeKind === 'redis') redis = await startRedis();
     await writeFile(config, stringify({
       server: { host: '127.0.0.1', port, workers: 2 },
       dataDir: join(dir, 'data'),
+      ...(redis ? { store: redis.url } : {}),
       keys: { argon2: { m: 8192, t: 1, p: 1 } },
       mounts: [{ path: '/', encrypt: true, backend: { type: 'local', root: join(dir, 'store', '{user}') } }],
     }));
@@ -68,6 +74,7 @@ describe('davcrypt serve with two worker processes on one sqlite store', () => {
 
   afterAll(async () => {
     if (child) await stopChild(child, 15_000);
+    await redis?.stop();
     await rm(dir, { recursive: true, force: true });
   });
 
