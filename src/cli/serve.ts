@@ -14,9 +14,9 @@ Starts the WebDAV gateway. On the first start with no users it creates
 
 options:
   --config FILE      configuration file (default config/default.yaml)
+  -h, --help         show this help
 
 server.workers (default: one per core) runs that many gateway processes on the port.
-  -h, --help         show this help
 
 It prints the config file, store, data folder and where each mount stores its files.
 Config changes take effect at the next start (stop it with Ctrl-C or SIGTERM).
