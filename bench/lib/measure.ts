@@ -8,7 +8,8 @@ import type { Dispatcher } from 'undici';
 import { BenchClient, type Target } from './client.js';
 import { rangeOffsetBytes, type BenchOptions, type MetricId } from './options.js';
 import { sha256Hex, type Payload } from './payload.js';
-import { cpuSeconds, readMemory, sampleRss } from './procs.js';
+import { curlTransfer } from './curl.js';
+import { readMemory, sampleRss, treeCpuSeconds } from './procs.js';
 import { undiciSmallGet, wrkSmallGet } from './smallget.js';
 import { median } from './stats.js';
 
@@ -16,8 +17,13 @@ export interface PeerUnderTest {
   id: string;
   label: string;
   target: Target;
-  /** Process to sample for RSS (a single-process server), if any. */
+  /** Server process whose tree (it and its children: workers) is sampled for CPU and RSS, if any. */
   pid?: number;
+}
+
+/** How the large PUT/GET are timed: curl with the body from `payloadFile` (sizeMiB of Payload), else undici. */
+export interface Transfer {
+  curlPayloadFile?: string;
 }
 
 export interface MetricResult {
@@ -48,7 +54,7 @@ const MiB = 1024 * 1024;
 export type Log = (line: string) => void;
 
 /** Measures `peer`; a failing metric is recorded in `errors` and the rest still run. Integrity failures throw inside a metric and end up there too. */
-export async function measurePeer(peer: PeerUnderTest, opts: BenchOptions, payload: Payload, dispatcher: Dispatcher, useWrk: boolean, log: Log): Promise<PeerResults> {
+export async function measurePeer(peer: PeerUnderTest, opts: BenchOptions, payload: Payload, dispatcher: Dispatcher, useWrk: boolean, log: Log, transfer: Transfer = {}): Promise<PeerResults> {
   const c = new BenchClient(peer.target, dispatcher);
   const results: PeerResults = {};
   const errors: Record<string, string> = {};
@@ -60,9 +66,9 @@ export async function measurePeer(peer: PeerUnderTest, opts: BenchOptions, paylo
   const phases: Phase[] = [];
   /** Runs fn and returns the server CPU seconds it cost (undefined without a pid). */
   const cpuOf = async <T>(fn: () => Promise<T>): Promise<{ value: T; cpuS?: number }> => {
-    const before = peer.pid ? cpuSeconds(peer.pid) : undefined;
+    const before = peer.pid ? treeCpuSeconds(peer.pid) : undefined;
     const value = await fn();
-    const after = peer.pid ? cpuSeconds(peer.pid) : undefined;
+    const after = peer.pid ? treeCpuSeconds(peer.pid) : undefined;
     return { value, cpuS: before !== undefined && after !== undefined ? after - before : undefined };
   };
   const perOp = (cpuS: number | undefined, ops: number): number | undefined => (cpuS === undefined ? undefined : (cpuS * 1000) / ops);
@@ -81,6 +87,15 @@ export async function measurePeer(peer: PeerUnderTest, opts: BenchOptions, paylo
   /** PUT + verified GET of `size` bytes at `path`; returns both times in ms. */
   const roundTrip = async (path: string, size: number, sha: string): Promise<{ putMs: number; getMs: number; putCpuS?: number; getCpuS?: number }> => {
     await c.remove(path);
+    if (transfer.curlPayloadFile && size === plainSize) {
+      // curl times both directions; the body is checked by one untimed hashed GET after the reps (verifyBig).
+      const url = c.url(path);
+      const put = await cpuOf(() => curlTransfer(url, peer.target.authorization, transfer.curlPayloadFile));
+      if (put.value.status < 200 || put.value.status > 204 || put.value.bytes !== size) throw new Error(`curl PUT ${path} -> ${put.value.status}, ${put.value.bytes} bytes sent`);
+      const get = await cpuOf(() => curlTransfer(url, peer.target.authorization));
+      if (get.value.status !== 200 || get.value.bytes !== size) throw new Error(`curl GET ${path} -> ${get.value.status}, ${get.value.bytes} bytes, expected ${size}`);
+      return { putMs: put.value.ms, getMs: get.value.ms, putCpuS: put.cpuS, getCpuS: get.cpuS };
+    }
     const put = await cpuOf(() => c.putStream(path, size, payload.stream(size)));
     const get = await cpuOf(() => c.getHashed(path));
     const got = get.value;
@@ -124,11 +139,17 @@ export async function measurePeer(peer: PeerUnderTest, opts: BenchOptions, paylo
         if (putCpuS !== undefined) putCpu.push(putCpuS / (plainSize / GiB));
         if (getCpuS !== undefined) getCpu.push(getCpuS / (plainSize / GiB));
         log(`  ${peer.label}: ${opts.sizeMiB} MiB PUT ${putMBs.at(-1)!.toFixed(0)} MB/s${cpuNote(putCpu.at(-1), 'CPU s/GiB')}, ` +
-          `GET ${getMBs.at(-1)!.toFixed(0)} MB/s${cpuNote(getCpu.at(-1), 'CPU s/GiB')} (sha256 ok)`);
+          `GET ${getMBs.at(-1)!.toFixed(0)} MB/s${cpuNote(getCpu.at(-1), 'CPU s/GiB')}${transfer.curlPayloadFile ? ' (curl)' : ' (sha256 ok)'}`);
       }
       const cpuDetail = (xs: number[]) => (xs.length ? { serverCpuSecPerGiB: median(xs) } : {});
-      if (want('put')) results.put = { value: median(putMBs), unit: 'MB/s', samples: putMBs, detail: { sizeMiB: opts.sizeMiB, ...cpuDetail(putCpu) } };
-      if (want('get')) results.get = { value: median(getMBs), unit: 'MB/s', samples: getMBs, detail: { sizeMiB: opts.sizeMiB, ...cpuDetail(getCpu) } };
+      if (transfer.curlPayloadFile) {
+        const got = await c.getHashed(big); // untimed: the bytes curl moved were the right ones
+        if (got.bytes !== plainSize || got.sha256 !== bigSha) throw new Error(`integrity: GET ${big} returned ${got.bytes} bytes sha256 ${got.sha256.slice(0, 16)}…, expected ${bigSha.slice(0, 16)}…`);
+        log(`  ${peer.label}: ${opts.sizeMiB} MiB body checked (sha256 ok)`);
+      }
+      const client = transfer.curlPayloadFile ? 'curl' : 'undici';
+      if (want('put')) results.put = { value: median(putMBs), unit: 'MB/s', samples: putMBs, detail: { sizeMiB: opts.sizeMiB, client, ...cpuDetail(putCpu) } };
+      if (want('get')) results.get = { value: median(getMBs), unit: 'MB/s', samples: getMBs, detail: { sizeMiB: opts.sizeMiB, client, ...cpuDetail(getCpu) } };
       if (sampler) {
         const peak = sampler.stop() / MiB;
         rssDetail[`peakMiB_${opts.sizeMiB}MiB`] = peak;

@@ -1,11 +1,14 @@
 // Command-line options of `npm run bench`: sizes, repetitions, which metrics and
 // which peers. Pure parsing, no I/O beyond reading argv; unknown flags throw.
+import { availableParallelism } from 'node:os';
 
 /** Every metric the benchmark can measure (issue 6 table rows). */
 export const METRIC_IDS = ['put', 'get', 'range', 'smallput', 'propfind', 'smallget', 'rss'] as const;
 export type MetricId = (typeof METRIC_IDS)[number];
 
-export const PEER_IDS = ['apache', 'davcrypt', 'rclone'] as const;
+/** davcrypt: server.workers = 1; davcryptN: server.workers = --workers (default: the number of cores). */
+/** nodeproxy: a forward-only Node proxy (bench/lib/node-proxy-server.ts), the floor of a Node gateway. */
+export const PEER_IDS = ['apache', 'nginx', 'nodeproxy', 'davcrypt', 'davcryptN', 'rclone'] as const;
 export type PeerId = (typeof PEER_IDS)[number];
 
 export interface BenchOptions {
@@ -34,6 +37,10 @@ export interface BenchOptions {
   jsonPath: string;
   /** Force the undici loop instead of wrk for the small-GET throughput. */
   noWrk: boolean;
+  /** Time the large PUT/GET with undici instead of curl. */
+  noCurl: boolean;
+  /** server.workers of the davcryptN peer (default: the number of cores). */
+  workers: number;
   /** How to run the gateway: `bin` = `npm run build` then bin/davcrypt.js (as `npm start` does, compiled dist/),
    *  `tsx` = src/cli.ts through the tsx loader, `node` = compiled by tsc into bench/results/build. */
   runtime: 'bin' | 'tsx' | 'node';
@@ -42,8 +49,8 @@ export interface BenchOptions {
 }
 
 export const USAGE = `usage: npm run bench -- [--quick] [--size-mib N] [--reps N] [--only m1,m2]
-       [--peers apache,davcrypt,rclone] [--small-count N] [--small-reps N] [--smallget-seconds N]
-       [--runtime bin|tsx|node] [--gateway-node-flag=--FLAG]... [--cpu-prof DIR] [--no-tmpfs] [--no-wrk] [--json PATH]
+       [--peers apache,nginx,nodeproxy,davcrypt,davcryptN,rclone] [--workers N] [--small-count N] [--small-reps N] [--smallget-seconds N]
+       [--runtime bin|tsx|node] [--gateway-node-flag=--FLAG]... [--cpu-prof DIR] [--no-tmpfs] [--no-wrk] [--no-curl] [--json PATH]
 metrics: ${METRIC_IDS.join(', ')}`;
 
 function positiveInt(flag: string, value: string | undefined): number {
@@ -82,6 +89,8 @@ export function parseOptions(argv: string[]): BenchOptions {
     noTmpfs: false,
     jsonPath: 'bench/results/latest.json',
     noWrk: false,
+    noCurl: false,
+    workers: availableParallelism(),
     runtime: 'bin',
     gatewayNodeFlags: [],
   };
@@ -108,6 +117,8 @@ export function parseOptions(argv: string[]): BenchOptions {
       case '--cpu-prof': o.cpuProfDir = next(); if (!o.cpuProfDir) throw new Error('--cpu-prof needs a folder'); break;
       case '--no-tmpfs': o.noTmpfs = true; break;
       case '--no-wrk': o.noWrk = true; break;
+      case '--no-curl': o.noCurl = true; break;
+      case '--workers': o.workers = positiveInt(flag, next()); break;
       case '--gateway-node-flag': {
         const v = next();
         if (!v?.startsWith('--')) throw new Error('--gateway-node-flag needs a node flag, e.g. --gateway-node-flag=--max-semi-space-size=4');

@@ -2,7 +2,7 @@
 // graceful stop, RSS sampling from /proc/<pid>/status, and exit-time cleanup.
 // Only ever signals processes this benchmark spawned, by pid.
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
@@ -72,19 +72,52 @@ export function cpuSeconds(pid: number): number | undefined {
   }
 }
 
-/** Samples VmRSS of `pid` every `intervalMs` until stop() is called; stop() returns the peak in bytes. */
+/** `pid` and every process below it (a cluster primary and its workers, nginx's master and workers), from /proc. */
+export function processTree(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  try {
+    for (const name of readdirSync('/proc')) {
+      if (!/^\d+$/.test(name)) continue;
+      try {
+        const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        const list = children.get(ppid) ?? [];
+        list.push(Number(name));
+        children.set(ppid, list);
+      } catch { /* exited meanwhile */ }
+    }
+  } catch {
+    return [pid];
+  }
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) out.push(...(children.get(out[i]!) ?? []));
+  return out;
+}
+
+/** CPU seconds of `pid` and all its descendants (see processTree); undefined once `pid` is gone. */
+export function treeCpuSeconds(pid: number): number | undefined {
+  const own = cpuSeconds(pid);
+  if (own === undefined) return undefined;
+  return processTree(pid).slice(1).reduce((sum, p) => sum + (cpuSeconds(p) ?? 0), own);
+}
+
+/**
+ * Samples VmRSS of `pid` and its descendants every `intervalMs` until stop() is called; stop()
+ * returns the peak of the largest single process in bytes (the per-process RSS the target is on).
+ */
 export function sampleRss(pid: number, intervalMs = 20): { stop(): number } {
-  let peak = readMemory(pid)?.rssBytes ?? 0;
+  let tree = processTree(pid);
+  const largest = (): number => Math.max(0, ...tree.map((p) => readMemory(p)?.rssBytes ?? 0));
+  let peak = largest();
+  let ticks = 0;
   const timer = setInterval(() => {
-    const m = readMemory(pid);
-    if (m && m.rssBytes > peak) peak = m.rssBytes;
+    if (++ticks % 50 === 0) tree = processTree(pid); // a replaced worker
+    peak = Math.max(peak, largest());
   }, intervalMs);
   return {
     stop(): number {
       clearInterval(timer);
-      const m = readMemory(pid);
-      if (m && m.rssBytes > peak) peak = m.rssBytes;
-      return peak;
+      return Math.max(peak, largest());
     },
   };
 }

@@ -6,6 +6,7 @@ import { timeoutsOf } from '../config/index.js';
 import { createLogger } from '../logging.js';
 import { reloadTlsOnSighup } from './sighup.js';
 import { loadCommandConfig } from './config-notice.js';
+import { canForkServe, installWorkerSignals, isServeWorker, leaveCluster, reportWorkerReady, runServePrimary, serveWorkerCount } from './serve-cluster.js';
 
 export const SERVE_USAGE = `usage: davcrypt serve [--config FILE] [--strict]
 
@@ -20,11 +21,13 @@ options:
                      misses its base folder (default: a warning naming it)
   -h, --help         show this help
 
+server.workers (default: one per core) runs that many gateway processes on the port.
+
 It prints the config file, store, data folder and where each mount stores its files.
 Config changes take effect at the next start (stop it with Ctrl-C or SIGTERM).
 
 environment: DAVCRYPT_PORT, DAVCRYPT_HOST, DAVCRYPT_DATA_DIR (the state folder, not the stored
-files), DAVCRYPT_STORE override the config;
+files), DAVCRYPT_STORE, DAVCRYPT_WORKERS override the config;
 DAVCRYPT_LOG_LEVEL sets the log level.`;
 
 /** Runs until a signal arrives; resolves after a graceful close. Throws startup errors. */
@@ -34,14 +37,21 @@ export async function runServe(args: string[], stdout: NodeJS.WritableStream, de
     stdout.write(SERVE_USAGE + '\n');
     return;
   }
-  const config = await loadCommandConfig(values.config ?? defaultConfig, stdout, { mayCreateStore: true });
+  // server.workers: a forked worker leaves the start-up notices to the primary (serve-cluster.ts).
+  const worker = isServeWorker();
+  if (worker) installWorkerSignals();
+  const notices = worker ? { write: () => true } as unknown as NodeJS.WritableStream : stdout;
+  const config = await loadCommandConfig(values.config ?? defaultConfig, notices, { mayCreateStore: true });
   for (const m of config.mounts) {
-    stdout.write(`davcrypt: mount ${m.path} stores in ${m.backend.type === 'webdav' ? m.backend.url : m.backend.type === 'dropbox' ? 'dropbox:' + m.backend.root : m.backend.root}${m.encrypt ? '' : ' (not encrypted)'}\n`);
+    notices.write(`davcrypt: mount ${m.path} stores in ${m.backend.type === 'webdav' ? m.backend.url : m.backend.type === 'dropbox' ? 'dropbox:' + m.backend.root : m.backend.root}${m.encrypt ? '' : ' (not encrypted)'}\n`);
   }
   const logger = createLogger({ level: process.env.DAVCRYPT_LOG_LEVEL ?? config.log.level, json: config.log.json });
+  const workers = worker ? 1 : serveWorkerCount(config);
+  if (workers > 1 && canForkServe()) return runServePrimary(config, workers, { stdout, logger });
   const gateway = await startGateway(config, { logger, strict: values.strict === true });
   reloadTlsOnSighup(gateway, logger);
   stdout.write(`davcrypt listening on ${gateway.url}\n`);
+  if (worker) reportWorkerReady(gateway.url);
   const graceMs = timeoutsOf(config).shutdownSeconds * 1000;
   await new Promise<void>((resolve) => {
     let stoppingSince: number | undefined;
@@ -70,4 +80,5 @@ export async function runServe(args: string[], stdout: NodeJS.WritableStream, de
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
   });
+  if (worker) leaveCluster();
 }

@@ -175,7 +175,7 @@ class Validator {
 
   config(rawInput: unknown): Config {
     const raw = this.object(rawInput, '', ['server', 'dataDir', 'store', 'mounts', 'keys', 'auth', 'log', 'audit', 'timeouts', 'web']);
-    const server = this.object(raw.server, 'server', ['host', 'port', 'tls', 'quota', 'realm', 'metrics', 'trustedProxies', 'limits']);
+    const server = this.object(raw.server, 'server', ['host', 'port', 'tls', 'quota', 'realm', 'metrics', 'trustedProxies', 'limits', 'workers']);
 
     const host = this.env.DAVCRYPT_HOST ?? this.string(server.host, 'server.host', '127.0.0.1', '127.0.0.1');
     const port =
@@ -209,6 +209,13 @@ class Validator {
     const realm = this.string(server.realm, 'server.realm', 'davcrypt', 'davcrypt');
     const trustedProxies = this.proxies(server.trustedProxies);
     const limits = this.limits(server.limits);
+    // server.workers: processes sharing the port (src/cli/serve-cluster.ts). Absent = 1: some state is
+    // still per process (login throttle, Nextcloud folder-ETag counter, metrics), so several workers are
+    // the operator's choice (docs/OPERATIONS.md). 'auto' = one per core, decided at serve.
+    const workersRaw = this.env.DAVCRYPT_WORKERS ?? server.workers ?? 1;
+    const workers = workersRaw === null || workersRaw === 'auto'
+      ? undefined
+      : this.int(workersRaw, this.env.DAVCRYPT_WORKERS !== undefined ? 'DAVCRYPT_WORKERS' : 'server.workers', 1, 1, 64, '2 (or auto: one per core)');
 
     const dataDir = this.path(this.env.DAVCRYPT_DATA_DIR ?? this.string(raw.dataDir, 'dataDir', './data', './data'));
     this.dataDir = dataDir;
@@ -263,7 +270,7 @@ class Validator {
     const log: Config['log'] = { level };
     if (logRaw.json !== undefined) log.json = this.bool(logRaw.json, 'log.json', false);
 
-    const config: Config = { server: { host, port, tls, quota, realm, ...(trustedProxies ? { trustedProxies } : {}), limits }, dataDir, store, mounts, keys, auth, log, timeouts: this.timeouts(raw.timeouts) };
+    const config: Config = { server: { host, port, tls, quota, realm, ...(trustedProxies ? { trustedProxies } : {}), limits, ...(workers !== undefined ? { workers } : {}) }, dataDir, store, mounts, keys, auth, log, timeouts: this.timeouts(raw.timeouts) };
     // web: the browser page and share links (src/web); absent = both on with the defaults.
     if (raw.web !== undefined) {
       const webRaw = this.object(raw.web, 'web', ['enabled', 'shares', 'sessionHours']);

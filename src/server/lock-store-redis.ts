@@ -6,6 +6,7 @@
 import type { Keyv } from 'keyv';
 import { davError, isDavcryptError } from '../errors.js';
 import { luaScript, redisStoreOf, type RedisStoreHandle } from '../store.js';
+import { createStoreMutex } from '../store-mutex.js';
 import { limitExceeded } from './limits.js';
 import { KeyvLockStore, type AcquireOptions, type LockRecord, type LockStore } from './lock-store.js';
 
@@ -179,9 +180,10 @@ export class RedisLockStore implements LockStore {
 
 /**
  * The lock store that fits a store made by createStore: RedisLockStore for redis://
- * (several instances), else the in-process KeyvLockStore (one process per sqlite file).
+ * (several instances), else KeyvLockStore under the store mutex (the processes sharing a sqlite file).
  */
 export function createLockStore(store: Keyv): LockStore {
   const redis = redisStoreOf(store);
-  return redis ? new RedisLockStore(redis) : new KeyvLockStore(store);
+  // sqlite://: the lease mutex in the file, so every worker process of `davcrypt serve` agrees.
+  return redis ? new RedisLockStore(redis) : new KeyvLockStore(store, Date.now, createStoreMutex(store));
 }

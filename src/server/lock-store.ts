@@ -1,15 +1,16 @@
 // WebDAV write locks: the record shape, the overlap/conflict rules, and the
 // LockStore interface with a keyv implementation (one entry per mount under
-// 'lock:<mountId>', TTL = latest expiry, check-then-set under an in-process mutex).
-// KeyvLockStore is atomic only within one process: fine for sqlite:// (one gateway
-// process per sqlite file; two processes on one file are unsupported) and memory://.
-// Several instances use redis:// and RedisLockStore (lock-store-redis.ts).
+// 'lock:<mountId>', TTL = latest expiry, check-then-set under a mutex: the store mutex
+// (a lease row in the sqlite file) on sqlite://, so the worker processes of one gateway
+// (server.workers) agree; in-process on memory://. Several instances on redis:// use
+// RedisLockStore (lock-store-redis.ts).
 // Must not touch the backend; paths here are backend paths of one mount.
 import { randomUUID } from 'node:crypto';
 import type { Keyv } from 'keyv';
 import { isSameOrInside, parentPath } from '../backends/paths.js';
 import { davError } from '../errors.js';
 import { KeyedMutex } from '../mutex.js';
+import type { DistributedMutex } from '../store-mutex.js';
 import { limitExceeded } from './limits.js';
 
 
@@ -103,11 +104,16 @@ export function checkLockQuota(locks: LockRecord[], principal: string, max: numb
   if (held >= max) throw limitExceeded('locksPerUser', `lock number ${held + 1} of one user in this mount`, max);
 }
 
-/** LockStore over keyv: one array per mount, mutex-guarded read-modify-write (single process only). */
+/**
+ * LockStore over keyv: one array per mount, mutex-guarded read-modify-write. Atomic across
+ * the processes that share `mutex` (default: this process only).
+ */
 export class KeyvLockStore implements LockStore {
-  private readonly mutex = new KeyedMutex();
-
-  constructor(private readonly store: Keyv, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly store: Keyv,
+    private readonly now: () => number = Date.now,
+    private readonly mutex: Pick<DistributedMutex, 'run'> = new KeyedMutex(),
+  ) {}
 
   private key(mountId: string): string {
     return `lock:${mountId}`;

@@ -1,7 +1,7 @@
 // Dead properties (PROPPATCH) kept in the gateway store: one entry per mount
 // under 'prop:<mountId>' mapping backend path → property key → serialized element.
-// Updates are atomic per mount (store mutex: across instances on redis://, in-process
-// otherwise). Must not touch the backend.
+// Updates are atomic per mount (store mutex: across instances on redis://, across the
+// processes sharing the file on sqlite://, in-process on memory://). Must not touch the backend.
 import type { Keyv } from 'keyv';
 import { isSameOrInside } from '../backends/paths.js';
 import { createStoreMutex, type DistributedMutex } from '../store-mutex.js';
@@ -20,7 +20,8 @@ export class PropStore {
   private readonly mutex: DistributedMutex;
 
   constructor(private readonly store: Keyv) {
-    this.mutex = createStoreMutex(store, { sharedBy: 'instances' }); // only gateways write props
+    // 'processes': the worker processes of one gateway (server.workers) share a sqlite file.
+    this.mutex = createStoreMutex(store, { sharedBy: 'processes' });
   }
 
   private key(mountId: string): string {

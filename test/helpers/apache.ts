@@ -35,6 +35,8 @@ export interface ApacheServer {
   port: number;
   /** Folder holding httpd.conf, error.log, access.log. */
   serverDir: string;
+  /** The parent httpd process (its children serve requests). */
+  pid: number;
   errorLog(): Promise<string>;
   stop(): Promise<void>;
 }
@@ -146,6 +148,7 @@ export async function startApache(opts: ApacheOptions): Promise<ApacheServer> {
       url: `http://127.0.0.1:${port}${prefix}`,
       port,
       serverDir,
+      pid: child.pid ?? -1,
       errorLog,
       async stop() {
         await stopChild(child);

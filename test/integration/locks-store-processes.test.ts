@@ -1,0 +1,57 @@
+// The lock and dead-property stores on sqlite:// are atomic across processes sharing the
+// file (the workers of `davcrypt serve`, server.workers): two stores on two connections of
+// one file, as two workers have, race LOCKs and PROPPATCHes. A per-process mutex loses
+// these races (both connections read the same list before either writes).
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { newLockToken, type LockRecord } from '../../src/server/lock-store.js';
+import { createLockStore } from '../../src/server/lock-store-redis.js';
+import { PropStore } from '../../src/server/prop-store.js';
+import { closeStore, createStore } from '../../src/store.js';
+import type Keyv from 'keyv';
+import { makeTempDir } from '../helpers/tmp.js';
+
+const lock = (path: string): LockRecord => ({
+  token: newLockToken(), path, scope: 'exclusive', depth: '0', principal: 'alice', timeoutSeconds: 600, expiresAt: Date.now() + 600_000,
+});
+
+describe('sqlite stores shared by two connections (two worker processes)', () => {
+  const opened: Keyv[] = [];
+  afterEach(async () => {
+    for (const s of opened.splice(0)) await closeStore(s);
+  });
+  async function twoConnections(): Promise<[Keyv, Keyv]> {
+    const dir = await makeTempDir();
+    const url = `sqlite://${join(dir.path, 'store.sqlite')}`;
+    const a = await createStore(url);
+    const b = await createStore(url);
+    opened.push(a, b);
+    return [a, b];
+  }
+
+  it('30 exclusive LOCKs on one path split over both: exactly one is granted', async () => {
+    const [a, b] = await twoConnections();
+    const stores = [createLockStore(a), createLockStore(b)];
+    const results = await Promise.allSettled(Array.from({ length: 30 }, (_, i) => stores[i % 2]!.acquire('m1', lock('/race.txt'))));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const codes = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as { code?: string }).code] : []));
+    expect(codes).toEqual(Array(29).fill('DC_ERR_LOCKED'));
+    expect(await stores[1]!.list('m1')).toHaveLength(1);
+    expect(await stores[0]!.list('m1')).toHaveLength(1);
+  });
+
+  it('locks on different paths from both connections are all kept', async () => {
+    const [a, b] = await twoConnections();
+    const stores = [createLockStore(a), createLockStore(b)];
+    await Promise.all(Array.from({ length: 20 }, (_, i) => stores[i % 2]!.acquire('m1', lock(`/f${i}.txt`))));
+    expect(await stores[0]!.list('m1')).toHaveLength(20);
+  });
+
+  it('dead properties set from both connections at once are all kept', async () => {
+    const [a, b] = await twoConnections();
+    const stores = [new PropStore(a), new PropStore(b)];
+    await Promise.all(Array.from({ length: 20 }, (_, i) => stores[i % 2]!.apply('m1', `/f${i}.txt`,
+      [{ ns: 'urn:x', name: 'p', xml: `<p xmlns="urn:x">${i}</p>` }], [])));
+    expect(Object.keys(await stores[1]!.forMount('m1'))).toHaveLength(20);
+  });
+});
