@@ -33,7 +33,8 @@ export function isServeWorker(): boolean {
 }
 
 /**
- * How many gateway processes `davcrypt serve` runs: server.workers, else one per core. A
+ * How many gateway processes `davcrypt serve` runs: server.workers (loadConfig makes it 1 unless
+ * set), else (auto) one per core. A
  * memory:// store lives inside one process (users, locks would not be shared): always 1.
  */
 export function serveWorkerCount(config: Config, cores: number = availableParallelism()): number {

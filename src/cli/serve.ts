@@ -21,7 +21,7 @@ options:
                      misses its base folder (default: a warning naming it)
   -h, --help         show this help
 
-server.workers (default: one per core) runs that many gateway processes on the port.
+server.workers (default 1; auto = one per core) runs that many gateway processes on the port.
 
 It prints the config file, store, data folder and where each mount stores its files.
 Config changes take effect at the next start (stop it with Ctrl-C or SIGTERM).
