@@ -89,10 +89,16 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     }
     const tls = config.server.tls ? await readTlsMaterial(config.server.tls) : undefined;
     const services = users;
-    const health = healthChecks(config, store, services);
     const ops = await startOps(config, {
       store, logger, loginCacheSize: () => services.authenticator.stats().cacheSize, probes: readinessProbes(config, store, services),
     });
+    // One set of checks: health() reports what /readyz (and its alias, the old health path) answer.
+    const health = async (): Promise<HealthReport> => {
+      const r = await ops.readiness.check();
+      const checks: HealthReport['checks'] = {};
+      for (const [name, c] of Object.entries(r.checks)) checks[name] = { ok: c.ok, ms: c.ms, ...(c.ok ? {} : { error: c.reason ?? 'error' }) };
+      return { ok: r.ready, checks };
+    };
     const webConfig = config.web ?? { enabled: true, shares: true, sessionHours: 12 };
     const web = webConfig.enabled ? createWebFront({
       store, authenticator: users.authenticator, logger, secure: !!tls,
@@ -206,32 +212,6 @@ async function checkMounts(config: Config, users: UserServices, logger: Logger, 
   if (problems.length === 0) return;
   if (strict) throw davError('DC_ERR_CONFIG', `mount storage not usable (serve --strict):\n  ${problems.join('\n  ')}`);
   for (const problem of problems) logger.warn('mount storage not usable; its requests will fail until this is fixed', { problem });
-}
-
-/** The health endpoint's checks: the store (one read) and each mount's storage base, bounded in time. */
-function healthChecks(config: Config, store: Keyv, users: UserServices): () => Promise<HealthReport> {
-  let last: { at: number; report: Promise<HealthReport> } | undefined;
-  return () => {
-    // Probes hit the store and every backend: a tight polling loop must not multiply them.
-    if (last && Date.now() - last.at < 1_000) return last.report;
-    const report = (async (): Promise<HealthReport> => {
-      const checks: HealthReport['checks'] = { store: await storeHealth(store, 2_000) };
-      await Promise.all(config.mounts.map(async (mount) => {
-        const started = Date.now();
-        try {
-          await users.backends.checkBase(mount, AbortSignal.timeout(3_000));
-          checks[`mount ${mount.path}`] = { ok: true, ms: Date.now() - started };
-        } catch (err) {
-          // Only the code: this endpoint is public, and messages name storage locations.
-          checks[`mount ${mount.path}`] = { ok: false, ms: Date.now() - started, error: toDavcryptError(err).code };
-        }
-      }));
-      if (checks.store && !checks.store.ok) checks.store.error = 'DC_ERR_STORE_UNAVAILABLE';
-      return { ok: Object.values(checks).every((c) => c.ok), checks };
-    })();
-    last = { at: Date.now(), report };
-    return report;
-  };
 }
 
 /**

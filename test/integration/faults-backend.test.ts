@@ -208,6 +208,6 @@ describe('backend faults through a stalling proxy', () => {
     const failure = front.logs.filter((l) => l.message === 'request failed' && l.code === 'DC_ERR_BACKEND_UNAVAILABLE').at(-1);
     expect(String(failure?.error)).toMatch(new RegExp(`webdav:http://127\\.0\\.0\\.1:${proxy.port}/.*ECONNREFUSED`));
     const health = await front.gw.gateway.health();
-    expect(health.checks['mount /']?.ok).toBe(false);
+    expect(health.checks['backend /']?.ok).toBe(false);
   });
 });

@@ -144,8 +144,8 @@ describe('start-up faults', () => {
       // The health endpoint says the same, with codes only (it is public: no storage locations).
       const report = await gw.health();
       expect(report.ok).toBe(false);
-      expect(report.checks['mount /']).toMatchObject({ ok: false, error: 'DC_ERR_NOT_FOUND' });
-      expect(report.checks['mount /team']).toMatchObject({ ok: false, error: 'DC_ERR_BACKEND_UNAVAILABLE' });
+      expect(report.checks['backend /']).toMatchObject({ ok: false, error: 'DC_ERR_NOT_FOUND' });
+      expect(report.checks['backend /team']).toMatchObject({ ok: false, error: 'DC_ERR_BACKEND_UNAVAILABLE' });
       expect(report.checks.store?.ok).toBe(true);
       const res = await fetch(new URL('/.well-known/davcrypt/health', gw.url));
       expect(res.status).toBe(503);
