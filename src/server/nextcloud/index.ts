@@ -79,10 +79,7 @@ export async function serveNextcloudEndpoint(
     const user = await login(req, res, deps);
     state.user = user.name;
     if (alias.user !== user.name) throw davError('DC_ERR_FORBIDDEN', 'another user\'s uploads');
-    if (CHANGING_METHODS.has(method)) {
-      noteChange();
-      res.once('close', noteChange);
-    }
+    if (CHANGING_METHODS.has(method)) noteChanges(deps, res, true);
     await handleUpload({
       req, res, method, rest: path.slice(alias.prefix.length), urlPath: path, user: user.name,
       mounts: await deps.mountResolver.mountsFor(user), signal, locks: deps.locks,
@@ -99,15 +96,13 @@ export async function serveNextcloudEndpoint(
  * DC_ERR_FORBIDDEN for another user's `/remote.php/dav/files/{user}`, DC_ERR_NOT_FOUND for other
  * `/remote.php` paths.
  */
-export function nextcloudMounts(req: IncomingMessage, res: ServerResponse, method: string, path: string, user: AuthenticatedUser, mounts: ResolvedMount[]): ResolvedMount[] {
-  if (CHANGING_METHODS.has(method)) {
-    // Before and after: a listing that overlaps the change never keeps the ETags of one that follows it.
-    noteChange();
-    res.once('close', noteChange);
-  }
+export async function nextcloudMounts(
+  req: IncomingMessage, res: ServerResponse, deps: ServerDeps, method: string, path: string, user: AuthenticatedUser, mounts: ResolvedMount[],
+): Promise<ResolvedMount[]> {
   const alias = aliasOf(path);
+  if (CHANGING_METHODS.has(method)) noteChanges(deps, res, alias !== undefined);
   if (!alias) return mounts;
-  const view = aliasMounts(alias, user.name, mounts);
+  const view = aliasMounts(alias, user.name, mounts, await deps.folderGeneration?.read());
   const setHeader = res.setHeader.bind(res);
   res.setHeader = ((name: string, value: string | number | readonly string[]) => {
     if (name.toLowerCase() === 'etag') setHeader('OC-ETag', value);
@@ -127,4 +122,17 @@ export function nextcloudMounts(req: IncomingMessage, res: ServerResponse, metho
     if (t.kind === 'mount') res.setHeader('OC-FileId', fileIdOf(t.mount.id, t.path).id);
   }
   return view;
+}
+
+/**
+ * A request that may change a mount moves the folder ETags of the alias views: this process's own
+ * generation before and after it (a listing that overlaps the change never keeps the ETags of one
+ * that follows it), and the shared one once it ended (`soon`: a sync client's own change).
+ */
+function noteChanges(deps: ServerDeps, res: ServerResponse, soon: boolean): void {
+  noteChange();
+  res.once('close', () => {
+    noteChange();
+    deps.folderGeneration?.noteChange(soon);
+  });
 }
