@@ -13,7 +13,7 @@ import type { IfList } from './if-header.js';
 import type { ServerLimits } from './limits.js';
 import type { LockRecord, LockStore } from './lock-store.js';
 import type { SharedGeneration } from './nextcloud/generation.js';
-import type { LoginFlows } from './nextcloud/login-flow.js';
+import type { LoginFlows } from './nextcloud/login-flows.js';
 import type { PropStore } from './prop-store.js';
 import type { RequestPath } from './request-paths.js';
 import type { WebFront } from './web-front.js';

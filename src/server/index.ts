@@ -15,7 +15,7 @@ import { trustedProxyList } from './client-address.js';
 import { DEFAULT_LIMITS, type ServerLimits } from './limits.js';
 import { createLockStore } from './lock-store-redis.js';
 import { SharedGeneration } from './nextcloud/generation.js';
-import { LoginFlows } from './nextcloud/login-flow.js';
+import { LoginFlows } from './nextcloud/login-flows.js';
 import { PropStore } from './prop-store.js';
 import { createRequestListener } from './request-layer.js';
 import type { HealthReport } from './context.js';
