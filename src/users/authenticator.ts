@@ -22,7 +22,7 @@ import type { BackendLogin } from './backend-login.js';
 import type { MountBackends } from './mount-backends.js';
 import { isValidUserName, userIdentity } from './names.js';
 import type { UserRecord } from './records.js';
-import { Argon2Gate } from './argon2-gate.js';
+import { Argon2Gate, busyError } from './argon2-gate.js';
 import { LoginThrottle, type LoginAttempt } from './throttle.js';
 import type { AuthenticatedUser, Authenticator, MountResolver, ResolvedMount } from './types.js';
 
@@ -136,6 +136,11 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
    * failure is counted in the store before its 401 goes out.
    */
   private async throttled(username: string, clientAddress: string, check: () => Promise<Session>): Promise<Session> {
+    if (this.gate.full(username)) {
+      // Refused before the throttle's store round trips: a burst past the queue costs nothing more.
+      this.options.logger.warn('login refused: argon2 queue full', { user: logName(username), client: clientAddress });
+      throw busyError();
+    }
     let attempt: LoginAttempt;
     try {
       attempt = await this.throttle.reserve(username, clientAddress);
