@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { davError, isDavcryptError } from '../../errors.js';
 import type { AuthenticatedUser, ResolvedMount } from '../../users/types.js';
 import { parseBasicAuth } from '../basic-auth.js';
+import { clientAddressOf } from '../client-address.js';
 import { resolveTarget, type ServerDeps } from '../context.js';
 import { parseDestination, type RequestPath } from '../request-paths.js';
 import { handleUpload } from './chunking.js';
@@ -33,7 +34,7 @@ async function login(req: IncomingMessage, res: ServerResponse, deps: ServerDeps
   const credentials = parseBasicAuth(req.headers.authorization);
   if (!credentials) return challenge('authentication required');
   try {
-    return await deps.authenticator.authenticate(credentials.username, credentials.password, req.socket.remoteAddress ?? '');
+    return await deps.authenticator.authenticate(credentials.username, credentials.password, clientAddressOf(req, deps.trustedProxies));
   } catch (err) {
     if (isDavcryptError(err, 'DC_ERR_UNAUTHORIZED') || isDavcryptError(err, 'DC_ERR_WRONG_PASSWORD')) challenge('wrong user name or password');
     throw err;

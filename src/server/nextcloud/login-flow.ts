@@ -7,6 +7,7 @@
 // Nothing is logged.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { davError, isDavcryptError } from '../../errors.js';
+import { clientAddressOf } from '../client-address.js';
 import type { ServerDeps } from '../context.js';
 import { escapeXml, readBody } from '../xml.js';
 import { LoginFlows } from './login-flows.js';
@@ -82,7 +83,7 @@ export async function serveLoginFlow(req: IncomingMessage, res: ServerResponse, 
   const user = fields.get('user') ?? '';
   const password = fields.get('password') ?? '';
   try {
-    const who = await deps.authenticator.authenticate(user, password, req.socket.remoteAddress ?? '');
+    const who = await deps.authenticator.authenticate(user, password, clientAddressOf(req, deps.trustedProxies));
     if (!(await flows.grant(m![1]!, { loginName: who.name, appPassword: password }))) throw davError('DC_ERR_NOT_FOUND', 'login flow unknown, used or expired');
   } catch (err) {
     if (isDavcryptError(err, 'DC_ERR_UNAUTHORIZED')) {
