@@ -39,8 +39,11 @@ export function isServeWorker(): boolean {
  */
 export function serveWorkerCount(config: Config, cores: number = availableParallelism()): number {
   if (config.store.startsWith('memory://')) return 1;
-  return Math.max(1, config.server.workers ?? cores);
+  return Math.max(1, config.server.workers ?? Math.min(MAX_AUTO_WORKERS, cores));
 }
+
+/** auto stops here, as an explicit server.workers does (config/load.ts): each worker is a whole gateway's RSS. */
+const MAX_AUTO_WORKERS = 64;
 
 /** Why serve runs one process although more were asked for (or auto), for the start-up notice; undefined otherwise. */
 export function singleWorkerReason(config: Config, cores: number = availableParallelism()): string | undefined {

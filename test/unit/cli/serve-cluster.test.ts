@@ -13,6 +13,7 @@ describe('server.workers', () => {
     expect(serveWorkerCount(parseConfig(text('port: 8080'), { env: {}, cwd: '/srv' }), 6)).toBe(6);
     expect(serveWorkerCount(parseConfig(text('workers: 3'), { env: {}, cwd: '/srv' }), 6)).toBe(3);
     expect(serveWorkerCount(parseConfig(text('workers: auto'), { env: {}, cwd: '/srv' }), 2)).toBe(2);
+    expect(serveWorkerCount(parseConfig(text('workers: auto'), { env: {}, cwd: '/srv' }), 128)).toBe(64);
     expect(serveWorkerCount(parseConfig(text('workers: 1'), { env: {}, cwd: '/srv' }), 8)).toBe(1);
   });
 
