@@ -76,7 +76,9 @@ export class SharedGeneration {
   }
 
   private async publish(): Promise<string> {
-    const next = randomBytes(12).toString('base64url');
+    // Random, then when it was published: folders that exist only in the config report that time
+    // as their modification time (view.ts), the same in every worker.
+    const next = `${randomBytes(12).toString('base64url')}.${Date.now()}`;
     const write = this.store.set(KEY, next).then(() => undefined);
     this.publishing = write;
     await write;

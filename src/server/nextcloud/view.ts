@@ -110,13 +110,15 @@ export function virtualFolder(mounts: ResolvedMount[], urlPath: string): { info:
   const name = urlPath.slice(urlPath.lastIndexOf('/') + 1);
   const root = mounts.find((m) => m.urlPrefix === urlPath);
   // Clients also refuse a folder without a modification time ("Cannot sync due to invalid modification time").
-  const lastModified = STARTED;
+  // In the alias views: when the shared generation was published (the last change), the same in every worker.
   const generation = mounts[0]?.folderGeneration ?? localGeneration;
+  const published = Number(generation.split('.')[1]);
+  const lastModified = published > 0 ? new Date(Math.floor(published / 1000) * 1000) : STARTED;
   if (root) return { info: { name, path: '/', type: 'directory', size: 0, etag: folderEtag(root.id, '/', generation), lastModified }, mountId: root.id };
   return { info: { name, path: urlPath, type: 'directory', size: 0, etag: folderEtag('virtual', urlPath, generation), lastModified } };
 }
 
-/** When this process started: the modification time reported for folders that exist only in the config. */
+/** When this process started: the modification time reported for folders that exist only in the config (outside the alias views). */
 const STARTED = new Date(Math.floor(Date.now() / 1000) * 1000);
 
 /**

@@ -6,6 +6,8 @@ import Keyv from 'keyv';
 import { describe, expect, it } from 'vitest';
 import { SharedGeneration } from '../../../src/server/nextcloud/generation.js';
 import { LoginFlows } from '../../../src/server/nextcloud/login-flows.js';
+import { virtualFolder } from '../../../src/server/nextcloud/view.js';
+import type { ResolvedMount } from '../../../src/users/types.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -48,6 +50,20 @@ describe('SharedGeneration', () => {
     expect(await a.read()).not.toBe(g2); // a read publishes this process's pending change first
     await a.close();
     await b.close();
+  });
+
+  it('a mount point in an alias view has the ETag and date of the shared generation, whatever the process', async () => {
+    const { store } = countingStore();
+    const gen = new SharedGeneration(store);
+    await gen.start();
+    const g = await gen.read();
+    const mount = (folderGeneration: string) => ({ urlPrefix: '/remote.php/webdav', id: 'home:alice', encrypted: true, folderGeneration }) as unknown as ResolvedMount;
+    const v1 = virtualFolder([mount(g)], '/remote.php/webdav');
+    const v2 = virtualFolder([mount(await new SharedGeneration(store).read())], '/remote.php/webdav');
+    expect(v2.info.etag).toBe(v1.info.etag);
+    expect(v2.info.lastModified).toEqual(v1.info.lastModified);
+    expect(Math.abs(v1.info.lastModified!.getTime() - Date.now())).toBeLessThan(5_000);
+    await gen.close();
   });
 
   it('close publishes a pending change', async () => {
