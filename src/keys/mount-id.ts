@@ -11,7 +11,9 @@
 // Why data and not an object that also carries its string: the string costs one concatenation
 // (cheaper than any lookup), a formatMountId call marks each place the fixed bytes leave the
 // process, and plain data compares with sameMountId and in tests with toEqual. The brand (a type
-// only, nothing at run time) stops a hand-built literal from passing as a checked id.
+// only) stops a hand-built literal from passing as a checked id. What the type checker cannot see
+// is an id dropped into a template literal (`keyring:${id}`), which would store '[object Object]':
+// converting an id to a string throws instead (idValue), so such a slip fails its first test.
 //
 // In keys/ because keys/ stores and tags by it and is the lowest layer that does; users/ and
 // server/ use it through users/index.ts. It reads the user-name rule from config/.
@@ -29,12 +31,12 @@ export type MountId = (
 /** The id of `user`'s per-user mount at `path`. Throws DC_ERR_USAGE for an invalid user name or a relative path. */
 export function homeMountId(user: string, path: string): MountId {
   if (!isValidUserName(user)) throw davError('DC_ERR_USAGE', `invalid user name ${JSON.stringify(user)} in a mount id`);
-  return Object.freeze({ kind: 'home', user, path: absolute(path) }) as MountId;
+  return idValue({ kind: 'home', user, path: absolute(path) }) as MountId;
 }
 
 /** The id of the shared mount at `path`. Throws DC_ERR_USAGE for a relative path. */
 export function sharedMountId(path: string): MountId {
-  return Object.freeze({ kind: 'shared', path: absolute(path) }) as MountId;
+  return idValue({ kind: 'shared', path: absolute(path) }) as MountId;
 }
 
 /** The stored/tagged/logged form of a mount id (the fixed bytes above). */
@@ -70,6 +72,21 @@ export function requireMountId(text: string, what: string): MountId {
 /** True when both name the same mount. */
 export function sameMountId(a: MountId, b: MountId): boolean {
   return formatMountId(a) === formatMountId(b);
+}
+
+/**
+ * Freezes an id object and makes any implicit conversion to a string or number throw
+ * DC_ERR_INTERNAL (a non-enumerable Symbol.toPrimitive: equality and toEqual are unaffected).
+ * For ids whose string form has one producer (formatMountId here, mountStateKey in users/).
+ */
+export function idValue<T extends object>(value: T): Readonly<T> {
+  Object.defineProperty(value, Symbol.toPrimitive, {
+    enumerable: false,
+    value: () => {
+      throw davError('DC_ERR_INTERNAL', 'an id object was used as a string; build its stored form with formatMountId / mountStateKey');
+    },
+  });
+  return Object.freeze(value);
 }
 
 function absolute(path: string): string {

@@ -3,13 +3,13 @@
 // link's visitors neither see nor take the owner's locks and properties. The store keys and hashes
 // of that state are built from mountStateKey, whose strings are the ones stored before ids were
 // typed ('home:alice', 'shared:/team', 'share:<link id>'): existing locks and properties stay found.
-import { formatMountId, type MountId } from '../keys/mount-id.js';
+import { formatMountId, idValue, type MountId } from '../keys/mount-id.js';
 
 export type MountStateId = MountId | { readonly kind: 'link'; readonly link: string };
 
 /** The state id of a share link's sessions (`link`: the link's public id). */
 export function linkStateId(link: string): MountStateId {
-  return Object.freeze({ kind: 'link', link });
+  return idValue({ kind: 'link', link });
 }
 
 /** The string the state of a mount is stored and hashed under. */

@@ -27,6 +27,13 @@ describe('mount id', () => {
     expect(Object.isFrozen(parseMountId('home:alice'))).toBe(true);
   });
 
+  it('refuses to become a string by accident (a template literal would store [object Object])', () => {
+    const id = homeMountId('alice', '/');
+    expect(() => `keyring:${id as unknown as string}`).toThrow(/formatMountId/);
+    expect(() => String(id)).toThrow(/formatMountId/);
+    expect(JSON.stringify(id)).toBe('{"kind":"home","user":"alice","path":"/"}');
+  });
+
   it('refuses what is not a mount id', () => {
     for (const bad of ['', 'home:', 'home:../x', 'home:alice:photos', 'shared:team', 'shared', 'user:alice', 'HOME:alice']) {
       expect(parseMountId(bad), bad).toBeUndefined();
