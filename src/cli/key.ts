@@ -7,7 +7,7 @@ import { masterKeyFileOf } from '../config/index.js';
 import { plural } from '../tools/report-text.js';
 import { loadCommandConfig } from './config-notice.js';
 import { davError } from '../errors.js';
-import { createMasterKeyFile, wipeMountKeys } from '../keys/index.js';
+import { createMasterKeyFile, formatMountId, wipeMountKeys } from '../keys/index.js';
 import { reencryptComplete, reencryptTree, scanKeyUsage, type ReencryptReport } from '../tools/reencrypt.js';
 import { countTree } from '../tools/walk.js';
 import { dropOldKeys, keyedMount, openMountKeys, rotateMount, type CustodyContext } from '../users/index.js';
@@ -97,7 +97,7 @@ export async function runKey(args: string[], io: KeyCliIO & { signal?: AbortSign
       if (action === 'rotate') {
         const r = await rotateMount(ctx, mountPath, values.user);
         rotatedAt = Date.now();
-        io.stdout.write(`rotated ${r.mountId}: new current key ${r.current} (was ${r.previous}), wrapped to ${r.wrappedTo.join(', ')}\n`);
+        io.stdout.write(`rotated ${formatMountId(r.mountId)}: new current key ${r.current} (was ${r.previous}), wrapped to ${r.wrappedTo.join(', ')}\n`);
       }
       if (!rewrite) return 0;
       return reencryptCommand(ctx, mountPath, values.user, opener!(ctx.master), io, values['drop-old'] ?? false, rotatedAt);
@@ -117,7 +117,7 @@ async function reencryptCommand(
   rotatedAt: number | undefined,
 ): Promise<number> {
   const target = keyedMount(ctx, mountPath, owner);
-  const backend = await ctx.services.backends.rawBackend(target.mount, target.user ?? 'shared');
+  const backend = await ctx.services.backends.rawBackend(target.mount, target.user);
   const opened = await openMountKeys(ctx, mountPath, owner, opener);
   let report: ReencryptReport;
   const bar = createProgressBar('reencrypt', io.stderr ?? { isTTY: false, write: () => true });

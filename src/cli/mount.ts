@@ -4,7 +4,7 @@
 // master key file); revoke needs no password (it rotates to a fresh key).
 import { parseArgs } from 'node:util';
 import { davError } from '../errors.js';
-import { grantMount, revokeMount } from '../users/index.js';
+import { formatMountId, grantMount, revokeMount } from '../users/index.js';
 import { openerFromFlags, withCustody, type KeyCliIO } from './recovery.js';
 
 export const MOUNT_USAGE = `usage: davcrypt mount <grant|revoke> MOUNT USER [options]
@@ -62,8 +62,8 @@ export async function runMount(args: string[], io: KeyCliIO, defaultConfig: stri
       const r = await revokeMount(ctx, mountPath, user);
       io.stdout.write(
         r.newCurrent
-          ? `revoked ${user} from ${r.mountId}: ${r.removedWraps} wrap${r.removedWraps === 1 ? '' : 's'} removed; new current key ${r.newCurrent}\n`
-          : `${user} held no key of ${r.mountId}; marked revoked (the gateway will not wrap keys to her)\n`,
+          ? `revoked ${user} from ${formatMountId(r.mountId)}: ${r.removedWraps} wrap${r.removedWraps === 1 ? '' : 's'} removed; new current key ${r.newCurrent}\n`
+          : `${user} held no key of ${formatMountId(r.mountId)}; marked revoked (the gateway will not wrap keys to her)\n`,
       );
       if (r.stillInConfig) io.stdout.write(`note: ${user} is still listed in the users: of ${mountPath} in the config; remove her there too\n`);
       io.stdout.write(`old files stay under the old keys (she may have read or copied them); rewrite them with: npx davcrypt key reencrypt ${mountPath}\n`);
@@ -75,7 +75,7 @@ export async function runMount(args: string[], io: KeyCliIO, defaultConfig: stri
     values.config ?? defaultConfig,
     async (ctx) => {
       const r = await grantMount(ctx, mountPath, user, opener!(ctx.master));
-      io.stdout.write(`granted ${user} on ${r.mountId}: ${r.added} key${r.added === 1 ? '' : 's'} wrapped to her\n`);
+      io.stdout.write(`granted ${user} on ${formatMountId(r.mountId)}: ${r.added} key${r.added === 1 ? '' : 's'} wrapped to her\n`);
       if (r.notHeld.length > 0) io.stdout.write(`not granted (the opener does not hold them): ${r.notHeld.join(', ')}\n`);
       return 0;
     },

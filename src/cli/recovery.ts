@@ -8,7 +8,7 @@ import { loadCommandConfig } from './config-notice.js';
 import type { Config } from '../config/types.js';
 import { davError } from '../errors.js';
 import { createLogger } from '../logging.js';
-import { assertValidUserName, isSharedMountId, openCustody, recoveryCover, recoveryInit, recoveryRestore, recoveryTag, resetPassword, type CustodyContext, type Opener } from '../users/index.js';
+import { assertValidUserName, formatMountId, openCustody, recoveryCover, recoveryInit, recoveryRestore, recoveryTag, resetPassword, type CustodyContext, type MountId, type Opener } from '../users/index.js';
 import type { MasterKey } from '../keys/index.js';
 import { assertNewPassword, readPasswords, type PasswordIO } from './password.js';
 import { createProgressBar, type ProgressStream } from './progress.js';
@@ -149,9 +149,9 @@ export async function runRecovery(args: string[], io: KeyCliIO, defaultConfig: s
     return withCustody(values.config ?? defaultConfig, async (ctx) => {
       if (action === 'init') assertNewPassword(passwords[0]!, ctx.config.auth.minPasswordLength, 'the recovery password');
       const bar = createProgressBar(`recovery ${action}`, io.stderr ?? { isTTY: false, write: () => true });
-      const onKeyring = (mountId: string) => {
-        bar?.fileStarted?.(mountId, 0);
-        bar?.fileDone?.(mountId);
+      const onKeyring = (mountId: MountId) => {
+        bar?.fileStarted?.(formatMountId(mountId), 0);
+        bar?.fileDone?.(formatMountId(mountId));
       };
       const withUsers = users.map((u, i) => ({ name: u, password: userPasswords[i]! }));
       const report = await (action === 'init' ? recoveryInit(ctx, passwords[0]!, withUsers, onKeyring) : recoveryCover(ctx, withUsers, onKeyring)).finally(() => bar?.finish());
@@ -159,7 +159,7 @@ export async function runRecovery(args: string[], io: KeyCliIO, defaultConfig: s
       const n = report.keyrings.length;
       io.stdout.write(`${action === 'init' ? 'recovery identity created; ' : ''}${n} keyring${n === 1 ? '' : 's'} checked\n`);
       if (action === 'init') io.stdout.write(`recovery identity fingerprint: ${report.fingerprint} (note it: recovery restore prints it too)\n`);
-      for (const k of report.keyrings) io.stdout.write(`${k.covered === k.keys ? 'COVERED' : 'PENDING'}\t${k.mountId}\t${k.covered}/${k.keys} keys wrapped to recovery\n`);
+      for (const k of report.keyrings) io.stdout.write(`${k.covered === k.keys ? 'COVERED' : 'PENDING'}\t${formatMountId(k.mountId)}\t${k.covered}/${k.keys} keys wrapped to recovery\n`);
       if (pending.length > 0) {
         io.stdout.write(
           `${pending.length} keyring${pending.length === 1 ? ' is' : 's are'} PENDING: the running gateway wraps their keys to recovery the next time one of ` +
@@ -177,13 +177,13 @@ export async function runRecovery(args: string[], io: KeyCliIO, defaultConfig: s
     return withCustody(values.config ?? defaultConfig, async (ctx) => {
       if (action === 'restore') {
         const report = await recoveryRestore(ctx, password!, users);
-        io.stdout.write(`recovery identity restored from ${report.foundIn}; fingerprint: ${report.fingerprint}\n`);
+        io.stdout.write(`recovery identity restored from ${formatMountId(report.foundIn)}; fingerprint: ${report.fingerprint}\n`);
         return 0;
       }
       const report = await recoveryTag(ctx, password!);
       const tagged = report.keyrings.reduce((n, k) => n + k.tagged, 0);
       io.stdout.write(`recovery tag key stored (fingerprint ${report.fingerprint}); ${tagged} recovery wrap${tagged === 1 ? '' : 's'} tagged in ${report.keyrings.length} keyring${report.keyrings.length === 1 ? '' : 's'}\n`);
-      for (const k of report.keyrings) io.stdout.write(`TAGGED\t${k.mountId}\t${k.tagged}\n`);
+      for (const k of report.keyrings) io.stdout.write(`TAGGED\t${formatMountId(k.mountId)}\t${k.tagged}\n`);
       return 0;
     });
   }
@@ -200,9 +200,9 @@ export async function runRecovery(args: string[], io: KeyCliIO, defaultConfig: s
       io.stdout.write(`password of ${name} reset${report.recordCreated ? ' (account re-created: the store had no record of her)' : ''}\n`);
       for (const k of report.keyrings) {
         const notes = [`${k.rewrapped} key${k.rewrapped === 1 ? '' : 's'} re-wrapped`];
-        if (k.lost.length > 0) notes.push(`LOST ${k.lost.join(',')} (no recovery wrap${isSharedMountId(k.mountId) ? '; another member\'s next login re-wraps what she holds' : ''})`);
+        if (k.lost.length > 0) notes.push(`LOST ${k.lost.join(',')} (no recovery wrap${k.mountId.kind === 'shared' ? '; another member\'s next login re-wraps what she holds' : ''})`);
         if (k.newCurrent) notes.push(`new current key ${k.newCurrent}`);
-        io.stdout.write(`${k.mountId}\t${notes.join('; ')}\n`);
+        io.stdout.write(`${formatMountId(k.mountId)}\t${notes.join('; ')}\n`);
       }
       return report.keyrings.some((k) => k.lost.length > 0) ? 3 : 0;
     }, false, io.output, true); // works after a lost store: the keyrings on the backend are enough

@@ -8,7 +8,7 @@ import { loadCommandConfig } from './config-notice.js';
 import { davError } from '../errors.js';
 import { createLogger } from '../logging.js';
 import { closeStore, createStore } from '../store.js';
-import { applyRestore, assertValidUserName, createUserServices, planRestore, type RestoreEntry } from '../users/index.js';
+import { applyRestore, assertValidUserName, createUserServices, formatMountId, planRestore, type RestoreEntry } from '../users/index.js';
 
 export const RESTORE_USAGE = `usage: davcrypt restore [--config FILE] [--user NAME]... [--yes]
 
@@ -61,7 +61,7 @@ export async function runRestore(args: string[], io: RestoreIO, defaultConfig: s
   const services = createUserServices(config, store, createLogger({ level: 'warn', json: false }));
   try {
     const plan = await planRestore(config, services, only);
-    for (const u of plan.unreadable) io.stdout.write(`UNREADABLE ${u.mountId}\t${u.error}\n`);
+    for (const u of plan.unreadable) io.stdout.write(`UNREADABLE ${u.where}\t${u.error}\n`);
     for (const e of plan.entries) io.stdout.write(entryLine(e) + '\n');
     for (const name of only) {
       if (!plan.entries.some((e) => e.name === name)) io.stdout.write(`MISSING ${name}\tno keyring of her mounts holds user:${name}\n`);
@@ -85,8 +85,8 @@ export async function runRestore(args: string[], io: RestoreIO, defaultConfig: s
 }
 
 function entryLine(e: RestoreEntry): string {
-  const where = e.sources.join(', ');
-  const differs = e.differing.length ? `; a different identity in ${e.differing.join(', ')} is ignored` : '';
+  const where = e.sources.map(formatMountId).join(', ');
+  const differs = e.differing.length ? `; a different identity in ${e.differing.map(formatMountId).join(', ')} is ignored` : '';
   const head = e.status === 'adopt' ? 'ADOPT' : e.status === 'exists' || e.status === 'removed' ? 'SKIP' : 'REFUSED';
   return `${head} ${e.name}\tSHA-256 ${e.fingerprint}\t(${where}${differs})` + (e.reason ? `\t${e.reason}` : '');
 }

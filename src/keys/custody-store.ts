@@ -6,6 +6,7 @@
 import type Keyv from 'keyv';
 import type { Envelope } from '../crypto/index.js';
 import { sharedStoreMutex } from '../store-mutex.js';
+import { formatMountId, parseMountId, type MountId } from './mount-id.js';
 
 const RECOVERY_KEY = 'identity:recovery';
 const REVOKED_PREFIX = 'revoked:';
@@ -35,32 +36,42 @@ export async function setStoredRecovery(store: Keyv, value: StoredRecovery): Pro
 }
 
 /** Users revoked from a mount: the gateway never wraps keys to them again unless `mount grant` says so. */
-export async function revokedUsers(store: Keyv, mountId: string): Promise<string[]> {
-  return (await store.get<string[]>(REVOKED_PREFIX + mountId)) ?? [];
+export async function revokedUsers(store: Keyv, id: MountId): Promise<string[]> {
+  return (await store.get<string[]>(REVOKED_PREFIX + formatMountId(id))) ?? [];
 }
 
 /**
  * Adds or removes `user` in a mount's revocation marker, under the store mutex `revoked:<mountId>`
  * (callable inside the `keyring:<mountId>` mutex). Throws store errors, DC_ERR_INTERNAL (mutex).
  */
-export async function markRevoked(store: Keyv, mountId: string, user: string, revoked: boolean): Promise<void> {
-  await sharedStoreMutex(store).run(REVOKED_PREFIX + mountId, async () => {
-    const now = await revokedUsers(store, mountId);
+export async function markRevoked(store: Keyv, id: MountId, user: string, revoked: boolean): Promise<void> {
+  const key = REVOKED_PREFIX + formatMountId(id);
+  await sharedStoreMutex(store).run(key, async () => {
+    const now = await revokedUsers(store, id);
     const next = revoked ? [...new Set([...now, user])].sort() : now.filter((u) => u !== user);
-    if (next.length === 0) await store.delete(REVOKED_PREFIX + mountId);
-    else await store.set(REVOKED_PREFIX + mountId, next);
+    if (next.length === 0) await store.delete(key);
+    else await store.set(key, next);
   });
 }
 
-/** Ids of every mount whose keyring was ever saved through KeyringService (best effort index). */
-export async function keyringIndex(store: Keyv): Promise<string[]> {
-  return (await store.get<string[]>(INDEX_KEY)) ?? [];
+/**
+ * Ids of every mount whose keyring was ever saved through KeyringService (best effort index). An
+ * entry that is not a mount id (only a hand-edited store has one) is left out, as it was when
+ * the custody commands resolved each entry to a configured mount.
+ */
+export async function keyringIndex(store: Keyv): Promise<MountId[]> {
+  return (await storedIndex(store)).flatMap((text) => parseMountId(text) ?? []);
 }
 
 /** Read-modify-write: the caller holds the `keyring-index` store mutex (KeyringService.save does). */
-export async function addToKeyringIndex(store: Keyv, mountId: string): Promise<void> {
-  const ids = await keyringIndex(store);
-  if (!ids.includes(mountId)) await store.set(INDEX_KEY, [...ids, mountId].sort());
+export async function addToKeyringIndex(store: Keyv, id: MountId): Promise<void> {
+  const idText = formatMountId(id);
+  const ids = await storedIndex(store);
+  if (!ids.includes(idText)) await store.set(INDEX_KEY, [...ids, idText].sort());
+}
+
+async function storedIndex(store: Keyv): Promise<string[]> {
+  return (await store.get<string[]>(INDEX_KEY)) ?? [];
 }
 
 /** The current keys epoch (0 when never bumped). */

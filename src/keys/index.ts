@@ -4,6 +4,7 @@
 export { KEYRING_DIR, KEYRING_PATH, REJECTED_KEYRING_PATH, KeyringService, unlockHeld, unlockKeys } from './keyring-service.js';
 export type { EditContext, IdentityInfo, KeyringServiceOptions, OpenIdentity, TrustedKeyring } from './keyring-service.js';
 export { createMountKeySet, wipeMountKeys } from './keyset.js';
+export { formatMountId, homeMountId, parseMountId, requireMountId, sameMountId, sharedMountId, type MountId } from './mount-id.js';
 export type { MountKey, MountKeySet } from './types.js';
 export {
   addCurrentKey,

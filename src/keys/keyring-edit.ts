@@ -21,6 +21,7 @@ import {
 } from '../crypto/index.js';
 import { davError, isDavcryptError } from '../errors.js';
 import type { IdentityInfo, MountKey, OpenIdentity } from './types.js';
+import { formatMountId, type MountId } from './mount-id.js';
 
 /** Every identity of the keyring, as wrap recipients (the keyring must be a trusted one). */
 export function recipientsOf(keyring: Keyring, except: string[] = []): IdentityInfo[] {
@@ -107,7 +108,7 @@ export function removeIdentity(keyring: Keyring, name: string): number {
  */
 export function addCurrentKey(
   keyring: Keyring,
-  mount: string,
+  mount: MountId,
   options: { tagKeys?: TagKeys; recipients?: IdentityInfo[]; created?: Date } = {},
 ): MountKey {
   const seq = maxSeq(keyring.keys) + 1;
@@ -115,7 +116,7 @@ export function addCurrentKey(
     throw davError('DC_ERR_KEYRING_INVALID', `no sequence number is left above ${seq - 1} (a key with the largest possible seq: made by whom?)`);
   }
   const key = newMountKey();
-  const entry: KeyringKey = { id: key.id.toString('hex'), mount, seq, created: (options.created ?? new Date()).toISOString(), wraps: [] };
+  const entry: KeyringKey = { id: key.id.toString('hex'), mount: formatMountId(mount), seq, created: (options.created ?? new Date()).toISOString(), wraps: [] };
   keyring.keys.push(entry);
   const recipients = options.recipients ?? recipientsOf(keyring);
   for (const r of recipients) {

@@ -5,7 +5,8 @@
 // gateway writes identity I's tags whenever it holds I's private key (logins, master key,
 // recovery unlocked) and the recovery identity's from the tag key `recovery init` left in the
 // store. Creates, unlocks and grants mount keys. Never sees passwords: callers hand it
-// already-opened identity private keys.
+// already-opened identity private keys. Its public methods take a MountId; the string form
+// (formatMountId, `idText` below) is what it stores, tags, locks and logs by.
 import { Readable } from 'node:stream';
 import type Keyv from 'keyv';
 import { KEYRING_DIR, KEYRING_PATH } from '../backends/layout.js';
@@ -44,6 +45,7 @@ import {
   type Removed,
 } from './keyring-edit.js';
 import { createMountKeySet } from './keyset.js';
+import { formatMountId, sameMountId, type MountId } from './mount-id.js';
 import type { IdentityInfo, MountKey, MountKeySet, OpenIdentity } from './types.js';
 
 export type { IdentityInfo, OpenIdentity } from './types.js';
@@ -119,14 +121,15 @@ export class KeyringService {
 
   /**
    * The store copy (trusted), or undefined. A format 1 copy comes back in the format 2 shape with
-   * its keys' mount set to `mountId` (migration; saved at the next edit). Throws
+   * its keys' mount set to the id (migration; saved at the next edit). Throws
    * DC_ERR_KEYRING_INVALID if the store holds garbage.
    */
-  async getStored(mountId: string): Promise<Keyring | undefined> {
-    const text = await this.store.get<string>(STORE_PREFIX + mountId);
+  async getStored(id: MountId): Promise<Keyring | undefined> {
+    const idText = formatMountId(id);
+    const text = await this.store.get<string>(STORE_PREFIX + idText);
     if (text === undefined) return undefined;
     const keyring = parseKeyring(text);
-    for (const k of keyring.keys) if (k.mount === '') k.mount = mountId;
+    for (const k of keyring.keys) if (k.mount === '') k.mount = idText;
     return keyring;
   }
 
@@ -190,17 +193,18 @@ export class KeyringService {
    * DC_ERR_KEYRING_INVALID (store garbage; or no store copy and an unreadable or out-of-bounds
    * backend copy), store/backend errors.
    */
-  async trusted(mountId: string, backend: Backend, openers: OpenIdentity[] = [], tagKeys?: TagKeys): Promise<TrustedKeyring> {
+  async trusted(id: MountId, backend: Backend, openers: OpenIdentity[] = [], tagKeys?: TagKeys): Promise<TrustedKeyring> {
+    const idText = formatMountId(id);
     const tags = tagKeys ?? (await this.tagKeysFor(openers));
-    const stored = await this.getStored(mountId);
+    const stored = await this.getStored(id);
     const out: TrustedKeyring = { keyring: stored, held: [], remoteRead: false, fromStore: stored !== undefined, changed: stored?.readFrom !== undefined };
-    if (stored) this.dropUntrustedIdentities(mountId, stored, await this.recoveryIdentity());
+    if (stored) this.dropUntrustedIdentities(idText, stored, await this.recoveryIdentity());
     // The backend copy is looked at when the store has none, and once per process per mount and opener.
     let lookAtBackend = false;
     if (this.backendCopy) {
       if (!stored) lookAtBackend = true;
-      else if (openers.length === 0) lookAtBackend = !this.reconciled.has(`${mountId}\0`);
-      else lookAtBackend = openers.some((o) => !this.reconciled.has(`${mountId}\0${o.name}`));
+      else if (openers.length === 0) lookAtBackend = !this.reconciled.has(`${idText}\0`);
+      else lookAtBackend = openers.some((o) => !this.reconciled.has(`${idText}\0${o.name}`));
     }
     if (lookAtBackend) {
       out.remoteRead = true;
@@ -211,7 +215,7 @@ export class KeyringService {
         if (!stored) throw err;
         out.remoteError = err;
         this.logger.warn('backend keyring unreadable or out of bounds; serving from the store (it is rewritten from the store)', {
-          mount: mountId,
+          mount: idText,
           code: err.code,
           reason: err.message,
         });
@@ -239,25 +243,25 @@ export class KeyringService {
         if (this.master && name === this.master.name) return this.master;
         return undefined;
       };
-      const imported = importAuthenticated(keyring, remote, mountId, importers, tags, identityOf);
+      const imported = importAuthenticated(keyring, remote, idText, importers, tags, identityOf);
       if (imported.keys.length > 0 || imported.wraps.length > 0) {
         out.changed = true;
         this.logger.info('keyring: keys taken over from the backend copy, authenticated by their tags', {
-          mount: mountId,
+          mount: idText,
           keys: imported.keys,
           wraps: imported.wraps,
           by: importers.map((o) => o.name),
         });
-        publishKey({ operation: 'adopt', mount: mountId, identities: importers.map((o) => o.name) }); // ops
+        publishKey({ operation: 'adopt', mount: idText, identities: importers.map((o) => o.name) }); // ops
       }
       wipe(imported.held);
       if (keyring.keys.length > 0) out.keyring = keyring;
     }
     if (out.remote) {
       const extras = escrowOnly(out.keyring ?? emptyKeyring(), out.remote);
-      if (extras.keys.length + extras.wraps.length > 0 && !this.reconciled.has(`${mountId}\0`)) {
+      if (extras.keys.length + extras.wraps.length > 0 && !this.reconciled.has(`${idText}\0`)) {
         this.logger.warn('backend keyring holds entries the gateway cannot authenticate; kept there as escrow, never used', {
-          mount: mountId,
+          mount: idText,
           backend: backend.name,
           keys: extras.keys.length,
           wraps: extras.wraps.length,
@@ -266,8 +270,8 @@ export class KeyringService {
       }
     }
     if (lookAtBackend) {
-      this.reconciled.add(`${mountId}\0`);
-      for (const o of openers) this.reconciled.add(`${mountId}\0${o.name}`);
+      this.reconciled.add(`${idText}\0`);
+      for (const o of openers) this.reconciled.add(`${idText}\0${o.name}`);
     }
     if (out.keyring) out.held = unlockHeld(out.keyring, openers);
     return out;
@@ -281,28 +285,29 @@ export class KeyringService {
    * keyring for the mount, and whatever `edit`, the store or backend throw.
    */
   update<T>(
-    mountId: string,
+    id: MountId,
     backend: Backend,
     edit: (keyring: Keyring, ctx: EditContext) => Promise<{ save: boolean; result: T }> | { save: boolean; result: T },
     options: { openers?: OpenIdentity[] } = {},
   ): Promise<T> {
-    return this.serialize(mountId, async () => {
+    const idText = formatMountId(id);
+    return this.serialize(idText, async () => {
       const openers = options.openers ?? [];
       const tagKeys = await this.tagKeysFor(openers);
-      const t = await this.trusted(mountId, backend, openers, tagKeys);
+      const t = await this.trusted(id, backend, openers, tagKeys);
       const keyring = t.keyring;
       if (!keyring || keyring.keys.length === 0) {
         wipe(t.held);
         throw davError(
           'DC_ERR_NO_ACCESS',
-          `mount ${mountId} has no keyring the gateway trusts (none in its store, and no key on the backend that this identity's tag vouches for)`,
+          `mount ${idText} has no keyring the gateway trusts (none in its store, and no key on the backend that this identity's tag vouches for)`,
         );
       }
       try {
         const before = snapshotOf(keyring);
         const { save, result } = await edit(keyring, { tagKeys, held: t.held });
-        if (save || t.changed) await this.save(mountId, backend, keyring, t, removedSince(before, keyring));
-        else await this.repairBackend(mountId, backend, keyring, t);
+        if (save || t.changed) await this.save(id, backend, keyring, t, removedSince(before, keyring));
+        else await this.repairBackend(idText, backend, keyring, t);
         return result;
       } finally {
         wipe(t.held);
@@ -319,30 +324,31 @@ export class KeyringService {
    * user. Throws DC_ERR_NO_ACCESS (the openers do not hold the current key),
    * DC_ERR_KEYRING_INVALID, store/backend errors.
    */
-  unlockOrCreate(mountId: string, backend: Backend, openersIn: OpenIdentity | OpenIdentity[], members: IdentityInfo[]): Promise<MountKeySet> {
+  unlockOrCreate(id: MountId, backend: Backend, openersIn: OpenIdentity | OpenIdentity[], members: IdentityInfo[]): Promise<MountKeySet> {
+    const idText = formatMountId(id);
     const openers = Array.isArray(openersIn) ? openersIn : [openersIn];
-    return this.serialize(mountId, async () => {
+    return this.serialize(idText, async () => {
       const recovery = await this.recoveryIdentity();
       // Re-read revocations under the mutex: a `mount revoke` that ran since the caller listed members wins.
-      const revoked = new Set((await revokedUsers(this.store, mountId)).map((u) => `user:${u}`));
+      const revoked = new Set((await revokedUsers(this.store, id)).map((u) => `user:${u}`));
       const everyone = members.filter((m) => !revoked.has(m.name));
       for (const extra of [recovery, this.master]) {
         if (extra && !everyone.some((m) => m.name === extra.name)) everyone.push(extra);
       }
       const tagKeys = await this.tagKeysFor(openers);
-      const t = await this.trusted(mountId, backend, openers, tagKeys);
+      const t = await this.trusted(id, backend, openers, tagKeys);
       const keyring = t.keyring ?? emptyKeyring();
       if (keyring.keys.length === 0) {
         const key = newMountKey();
-        keyring.keys.push({ id: key.id.toString('hex'), mount: mountId, seq: 1, created: new Date().toISOString(), wraps: [] });
+        keyring.keys.push({ id: key.id.toString('hex'), mount: idText, seq: 1, created: new Date().toISOString(), wraps: [] });
         grant(keyring, [key], everyone, tagKeys);
-        await this.save(mountId, backend, keyring, t);
+        await this.save(id, backend, keyring, t);
         this.logger.info('mount key created', {
-          mount: mountId,
+          mount: idText,
           wrappedTo: everyone.map((m) => m.name),
           ...(t.remote ? { note: 'the backend keyring held no key this identity vouches for; it stays there as escrow' } : {}),
         });
-        publishKey({ operation: 'create', mount: mountId, identities: everyone.map((m) => m.name) }); // ops
+        publishKey({ operation: 'create', mount: idText, identities: everyone.map((m) => m.name) }); // ops
         return createMountKeySet([key], key);
       }
       const current = currentEntry(keyring)!;
@@ -356,15 +362,15 @@ export class KeyringService {
       const granted = grant(keyring, held, everyone, tagKeys);
       const tagged = tagHeld(keyring, held, tagKeys);
       if (granted || tagged > 0 || t.changed) {
-        await this.save(mountId, backend, keyring, t, removedSince(before, keyring));
+        await this.save(id, backend, keyring, t, removedSince(before, keyring));
         if (granted) {
-          this.logger.info('mount keys wrapped to new members', { mount: mountId });
-          publishKey({ operation: 'wrap', mount: mountId, identities: everyone.map((m) => m.name) }); // ops
+          this.logger.info('mount keys wrapped to new members', { mount: idText });
+          publishKey({ operation: 'wrap', mount: idText, identities: everyone.map((m) => m.name) }); // ops
         }
       } else {
-        await this.repairBackend(mountId, backend, keyring, t);
+        await this.repairBackend(idText, backend, keyring, t);
       }
-      publishKey({ operation: 'unlock', mount: mountId }); // ops
+      publishKey({ operation: 'unlock', mount: idText }); // ops
       return createMountKeySet(held, currentKey);
     });
   }
@@ -374,21 +380,22 @@ export class KeyringService {
    * keeping wraps and tags. Returns false when the keyring does not hold that identity with the
    * same public key (or the store has no keyring for the mount).
    */
-  updateIdentityEnvelope(mountId: string, backend: Backend, identity: IdentityInfo): Promise<boolean> {
-    return this.serialize(mountId, async () => {
-      const t = await this.trusted(mountId, backend, []);
+  updateIdentityEnvelope(id: MountId, backend: Backend, identity: IdentityInfo): Promise<boolean> {
+    const idText = formatMountId(id);
+    return this.serialize(idText, async () => {
+      const t = await this.trusted(id, backend, []);
       const keyring = t.keyring;
       const entry = keyring?.identities[identity.name];
       if (!keyring || !entry) return false;
       if (entry.publicKey !== identity.publicKey.toString('base64')) {
         this.logger.warn('keyring holds a different public key for this identity; envelope left alone', {
-          mount: mountId,
+          mount: idText,
           identity: identity.name,
         });
         return false;
       }
       entry.envelope = identity.envelope;
-      await this.save(mountId, backend, keyring, t);
+      await this.save(id, backend, keyring, t);
       return true;
     });
   }
@@ -397,10 +404,11 @@ export class KeyringService {
    * Saves the trusted keyring to the store, then (unless disabled) merges it into the backend copy:
    * every backend entry it lacks stays as escrow, except what `removed` lists. Throws store/backend errors.
    */
-  private async save(mountId: string, backend: Backend, keyring: Keyring, t: TrustedKeyring, removed?: Removed): Promise<void> {
-    await this.store.set(STORE_PREFIX + mountId, serializeKeyring(keyring));
-    if (!(await keyringIndex(this.store)).includes(mountId)) {
-      await this.mutex.run('keyring-index', () => addToKeyringIndex(this.store, mountId));
+  private async save(id: MountId, backend: Backend, keyring: Keyring, t: TrustedKeyring, removed?: Removed): Promise<void> {
+    const idText = formatMountId(id);
+    await this.store.set(STORE_PREFIX + idText, serializeKeyring(keyring));
+    if (!(await keyringIndex(this.store)).some((known) => sameMountId(known, id))) {
+      await this.mutex.run('keyring-index', () => addToKeyringIndex(this.store, id));
     }
     if (!this.backendCopy) return;
     let remote = t.remote;
@@ -413,33 +421,33 @@ export class KeyringService {
         remoteError = err;
       }
     }
-    await this.writeMerged(mountId, backend, keyring, remote, remoteError, removed);
+    await this.writeMerged(idText, backend, keyring, remote, remoteError, removed);
   }
 
   /** Rewrites the backend copy when merging would change it (format 1 copy, missing entries, invalid file). */
-  private async repairBackend(mountId: string, backend: Backend, keyring: Keyring, t: TrustedKeyring): Promise<void> {
+  private async repairBackend(idText: string, backend: Backend, keyring: Keyring, t: TrustedKeyring): Promise<void> {
     if (!this.backendCopy || !t.remoteRead) return;
-    await this.writeMerged(mountId, backend, keyring, t.remote, t.remoteError);
+    await this.writeMerged(idText, backend, keyring, t.remote, t.remoteError);
   }
 
-  private async writeMerged(mountId: string, backend: Backend, keyring: Keyring, remote: Keyring | undefined, remoteError: DavcryptError | undefined, removed?: Removed): Promise<void> {
-    const { keyring: merged, droppedEscrow } = mergeEscrow(remote, keyring, mountId, removed);
+  private async writeMerged(idText: string, backend: Backend, keyring: Keyring, remote: Keyring | undefined, remoteError: DavcryptError | undefined, removed?: Removed): Promise<void> {
+    const { keyring: merged, droppedEscrow } = mergeEscrow(remote, keyring, idText, removed);
     if (droppedEscrow > 0) {
-      this.logger.warn('backend keyring escrow left out: keeping it would exceed the keyring bounds', { mount: mountId, entries: droppedEscrow });
+      this.logger.warn('backend keyring escrow left out: keeping it would exceed the keyring bounds', { mount: idText, entries: droppedEscrow });
     }
     const text = serializeKeyring(merged);
     if (remote && !remoteError && remote.readFrom === undefined && serializeKeyring(remote) === text) return;
-    if (remoteError) await this.setAside(backend, mountId);
+    if (remoteError) await this.setAside(backend, idText);
     await this.writeBackendCopy(backend, text);
   }
 
   /** Moves an unreadable backend copy to keyring.rejected.json (best effort) before it is replaced. */
-  private async setAside(backend: Backend, mountId: string): Promise<void> {
+  private async setAside(backend: Backend, idText: string): Promise<void> {
     try {
       await backend.move(KEYRING_PATH, REJECTED_KEYRING_PATH, { overwrite: true });
     } catch (err) {
       this.logger.warn('could not set the unreadable backend keyring aside; it is overwritten', {
-        mount: mountId,
+        mount: idText,
         code: toDavcryptError(err).code,
       });
     }
@@ -460,7 +468,7 @@ export class KeyringService {
    * (a format 1 store copy may have been adopted from the backend once): drop it and its wraps
    * from the trusted keyring (the backend copy keeps them as escrow). Never wraps to a planted one.
    */
-  private dropUntrustedIdentities(mountId: string, keyring: Keyring, recovery: IdentityInfo | undefined): void {
+  private dropUntrustedIdentities(idText: string, keyring: Keyring, recovery: IdentityInfo | undefined): void {
     const checks: [string, IdentityInfo | undefined, boolean][] = [
       ['recovery', recovery, true],
       ['master', this.master, this.master !== undefined],
@@ -470,12 +478,12 @@ export class KeyringService {
       if (!entry || !judge) continue;
       if (trusted && entry.publicKey === trusted.publicKey.toString('base64')) continue;
       removeIdentity(keyring, name);
-      this.logger.warn(`keyring holds a ${name} identity the gateway does not know; it gets no wraps`, { mount: mountId });
+      this.logger.warn(`keyring holds a ${name} identity the gateway does not know; it gets no wraps`, { mount: idText });
     }
   }
 
-  private serialize<T>(mountId: string, task: () => Promise<T>): Promise<T> {
-    return this.mutex.run(`keyring:${mountId}`, task, { waitMs: 30_000 });
+  private serialize<T>(idText: string, task: () => Promise<T>): Promise<T> {
+    return this.mutex.run(`keyring:${idText}`, task, { waitMs: 30_000 });
   }
 }
 

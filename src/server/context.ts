@@ -17,6 +17,7 @@ import type { LoginFlows } from './nextcloud/login-flows.js';
 import type { PropStore } from './prop-store.js';
 import type { RequestPath } from './request-paths.js';
 import type { WebFront } from './web-front.js';
+import { mountStateKey } from '../users/mount-state.js';
 
 export interface ServerDeps {
   authenticator: Authenticator;
@@ -105,7 +106,7 @@ export function urlPathOf(mount: ResolvedMount, backendPath: string): string {
 
 /** Stat through the per-request cache; undefined when missing. Other errors propagate. */
 export function statCached(ctx: DavContext, mount: ResolvedMount, path: string): Promise<EntryInfo | undefined> {
-  const key = `${mount.id}\0${path}`;
+  const key = `${mountStateKey(mount.id)}\0${path}`;
   let hit = ctx.stats.get(key);
   if (!hit) {
     hit = mount.backend.stat(path, { signal: ctx.signal }).catch((err: unknown) => {
@@ -125,10 +126,11 @@ export function forgetStats(ctx: DavContext): void {
 
 /** Locks of a mount through the per-request cache. */
 export function locksOf(ctx: DavContext, mount: ResolvedMount): Promise<LockRecord[]> {
-  let hit = ctx.lockLists.get(mount.id);
+  const key = mountStateKey(mount.id);
+  let hit = ctx.lockLists.get(key);
   if (!hit) {
     hit = ctx.deps.locks.list(mount.id);
-    ctx.lockLists.set(mount.id, hit);
+    ctx.lockLists.set(key, hit);
   }
   return hit;
 }

@@ -6,6 +6,7 @@ import type { LockRecord } from './lock-store.js';
 import { fileIdOf, permissionsOf } from './nextcloud/index.js';
 import { encodeHref } from './request-paths.js';
 import { DAV_NS, escapeXml, type PropName } from './xml.js';
+import { mountStateKey, type MountStateId } from '../users/mount-state.js';
 
 /** One resource being described: a backend entry or a virtual folder. */
 export interface Resource {
@@ -17,7 +18,7 @@ export interface Resource {
   /** The mount's quota, when reported for this request (collections only). */
   quota?: QuotaInfo;
   /** Id of the mount holding it (for ownCloud file ids); undefined for virtual folders. */
-  mountId?: string;
+  mountId?: MountStateId;
 }
 
 /** ownCloud's namespace: the props sync clients ask for (oc:checksums stays unanswered: we keep no checksums). */
@@ -55,8 +56,8 @@ export function ocValue(r: Resource, name: string): string | undefined {
     return name === 'id' || name === 'fileid' ? fileIdOf('virtual', r.urlPath)[name] : undefined;
   }
   switch (name) {
-    case 'id': return fileIdOf(r.mountId, r.info.path).id;
-    case 'fileid': return fileIdOf(r.mountId, r.info.path).fileid;
+    case 'id': return fileIdOf(mountStateKey(r.mountId), r.info.path).id;
+    case 'fileid': return fileIdOf(mountStateKey(r.mountId), r.info.path).fileid;
     case 'permissions': return permissionsOf(r.collection, r.info.path);
     case 'size': return r.collection ? undefined : String(r.info.size);
     default: return undefined;

@@ -9,6 +9,7 @@ import { luaScript, redisStoreOf, type RedisStoreHandle } from '../store.js';
 import { createStoreMutex } from '../store-mutex.js';
 import { limitExceeded } from './limits.js';
 import { KeyvLockStore, type AcquireOptions, type LockRecord, type LockStore } from './lock-store.js';
+import { mountStateKey, type MountStateId } from '../users/mount-state.js';
 
 // Shared Lua helpers: `now` (ms, Redis clock), loadLive() (prunes expired entries),
 // touch() (key TTL = latest expiry), inside() (= isSameOrInside in backends/paths.ts).
@@ -137,11 +138,11 @@ function wholeSeconds(seconds: number): number {
 export class RedisLockStore implements LockStore {
   constructor(private readonly redis: RedisStoreHandle) {}
 
-  private key(mountId: string): string {
-    return `${this.redis.keyPrefix}locks:${mountId}`;
+  private key(mountId: MountStateId): string {
+    return `${this.redis.keyPrefix}locks:${mountStateKey(mountId)}`;
   }
 
-  private async run(script: ReturnType<typeof luaScript>, mountId: string, args: string[]): Promise<unknown> {
+  private async run(script: ReturnType<typeof luaScript>, mountId: MountStateId, args: string[]): Promise<unknown> {
     try {
       return await this.redis.evalScript(script, [this.key(mountId)], args);
     } catch (err) {
@@ -150,12 +151,12 @@ export class RedisLockStore implements LockStore {
     }
   }
 
-  async list(mountId: string): Promise<LockRecord[]> {
+  async list(mountId: MountStateId): Promise<LockRecord[]> {
     const raws = (await this.run(LIST, mountId, [])) as string[];
     return raws.map(parseRaw);
   }
 
-  async acquire(mountId: string, lock: LockRecord, opts: AcquireOptions = {}): Promise<LockRecord> {
+  async acquire(mountId: MountStateId, lock: LockRecord, opts: AcquireOptions = {}): Promise<LockRecord> {
     const timeoutSeconds = wholeSeconds(lock.timeoutSeconds);
     const max = opts.maxPerPrincipal ?? 0;
     const [ok, value] = (await this.run(ACQUIRE, mountId, [lock.token, String(timeoutSeconds), jsonOf(lock), String(max)])) as [number, string];
@@ -164,16 +165,16 @@ export class RedisLockStore implements LockStore {
     return { ...lock, timeoutSeconds, expiresAt: Number(value) };
   }
 
-  async refresh(mountId: string, token: string, timeoutSeconds: number): Promise<LockRecord | undefined> {
+  async refresh(mountId: MountStateId, token: string, timeoutSeconds: number): Promise<LockRecord | undefined> {
     const raw = (await this.run(REFRESH, mountId, [token, String(wholeSeconds(timeoutSeconds))])) as string | null;
     return raw ? parseRaw(raw) : undefined;
   }
 
-  async release(mountId: string, token: string): Promise<boolean> {
+  async release(mountId: MountStateId, token: string): Promise<boolean> {
     return ((await this.run(RELEASE, mountId, [token])) as number) === 1;
   }
 
-  async removeUnder(mountId: string, path: string): Promise<void> {
+  async removeUnder(mountId: MountStateId, path: string): Promise<void> {
     await this.run(REMOVE_UNDER, mountId, [path]);
   }
 }

@@ -12,6 +12,7 @@ import { davError } from '../errors.js';
 import { KeyedMutex } from '../mutex.js';
 import type { DistributedMutex } from '../store-mutex.js';
 import { limitExceeded } from './limits.js';
+import { mountStateKey, type MountStateId } from '../users/mount-state.js';
 
 
 export type LockScope = 'exclusive' | 'shared';
@@ -78,18 +79,18 @@ export function guardingLocks(locks: LockRecord[], path: string, opts: { members
  */
 export interface LockStore {
   /** Unexpired locks of a mount. */
-  list(mountId: string): Promise<LockRecord[]>;
+  list(mountId: MountStateId): Promise<LockRecord[]>;
   /**
    * Adds `lock` unless it conflicts; throws DC_ERR_LOCKED (423) on conflict, and
    * DC_ERR_LIMIT_EXCEEDED when its principal already holds `maxPerPrincipal` live locks here.
    */
-  acquire(mountId: string, lock: LockRecord, opts?: AcquireOptions): Promise<LockRecord>;
+  acquire(mountId: MountStateId, lock: LockRecord, opts?: AcquireOptions): Promise<LockRecord>;
   /** Extends a lock; undefined when the token is unknown or expired. */
-  refresh(mountId: string, token: string, timeoutSeconds: number): Promise<LockRecord | undefined>;
+  refresh(mountId: MountStateId, token: string, timeoutSeconds: number): Promise<LockRecord | undefined>;
   /** Removes a lock; false when the token is unknown. */
-  release(mountId: string, token: string): Promise<boolean>;
+  release(mountId: MountStateId, token: string): Promise<boolean>;
   /** Removes every lock rooted at or below `path` (after DELETE / MOVE). */
-  removeUnder(mountId: string, path: string): Promise<void>;
+  removeUnder(mountId: MountStateId, path: string): Promise<void>;
 }
 
 export interface AcquireOptions {
@@ -115,17 +116,17 @@ export class KeyvLockStore implements LockStore {
     private readonly mutex: Pick<DistributedMutex, 'run'> = new KeyedMutex(),
   ) {}
 
-  private key(mountId: string): string {
-    return `lock:${mountId}`;
+  private key(mountId: MountStateId): string {
+    return `lock:${mountStateKey(mountId)}`;
   }
 
-  private async load(mountId: string): Promise<LockRecord[]> {
+  private async load(mountId: MountStateId): Promise<LockRecord[]> {
     const raw = (await this.store.get(this.key(mountId))) as LockRecord[] | undefined;
     const now = this.now();
     return Array.isArray(raw) ? raw.filter((l) => l.expiresAt > now) : [];
   }
 
-  private async save(mountId: string, locks: LockRecord[]): Promise<void> {
+  private async save(mountId: MountStateId, locks: LockRecord[]): Promise<void> {
     if (locks.length === 0) {
       await this.store.delete(this.key(mountId));
       return;
@@ -134,11 +135,11 @@ export class KeyvLockStore implements LockStore {
     await this.store.set(this.key(mountId), locks, Math.max(1000, ttl));
   }
 
-  list(mountId: string): Promise<LockRecord[]> {
+  list(mountId: MountStateId): Promise<LockRecord[]> {
     return this.load(mountId);
   }
 
-  acquire(mountId: string, lock: LockRecord, opts: AcquireOptions = {}): Promise<LockRecord> {
+  acquire(mountId: MountStateId, lock: LockRecord, opts: AcquireOptions = {}): Promise<LockRecord> {
     return this.mutex.run(this.key(mountId), async () => {
       const locks = await this.load(mountId);
       if (conflictingLocks(locks, lock).length > 0) {
@@ -151,7 +152,7 @@ export class KeyvLockStore implements LockStore {
     });
   }
 
-  refresh(mountId: string, token: string, timeoutSeconds: number): Promise<LockRecord | undefined> {
+  refresh(mountId: MountStateId, token: string, timeoutSeconds: number): Promise<LockRecord | undefined> {
     return this.mutex.run(this.key(mountId), async () => {
       const locks = await this.load(mountId);
       const lock = locks.find((l) => l.token === token);
@@ -163,7 +164,7 @@ export class KeyvLockStore implements LockStore {
     });
   }
 
-  release(mountId: string, token: string): Promise<boolean> {
+  release(mountId: MountStateId, token: string): Promise<boolean> {
     return this.mutex.run(this.key(mountId), async () => {
       const locks = await this.load(mountId);
       const kept = locks.filter((l) => l.token !== token);
@@ -173,7 +174,7 @@ export class KeyvLockStore implements LockStore {
     });
   }
 
-  removeUnder(mountId: string, path: string): Promise<void> {
+  removeUnder(mountId: MountStateId, path: string): Promise<void> {
     return this.mutex.run(this.key(mountId), async () => {
       const locks = await this.load(mountId);
       const kept = locks.filter((l) => !isSameOrInside(path, l.path));

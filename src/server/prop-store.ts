@@ -7,6 +7,7 @@ import { isSameOrInside } from '../backends/paths.js';
 import { createStoreMutex, type DistributedMutex } from '../store-mutex.js';
 import { limitExceeded, type ServerLimits } from './limits.js';
 import { propKey, type PropName } from './xml.js';
+import { mountStateKey, type MountStateId } from '../users/mount-state.js';
 
 export interface DeadProp extends PropName {
   /** The whole property element as the client sent it, namespaces declared. */
@@ -24,15 +25,15 @@ export class PropStore {
     this.mutex = createStoreMutex(store, { sharedBy: 'processes' });
   }
 
-  private key(mountId: string): string {
-    return `prop:${mountId}`;
+  private key(mountId: MountStateId): string {
+    return `prop:${mountStateKey(mountId)}`;
   }
 
-  private async load(mountId: string): Promise<MountProps> {
+  private async load(mountId: MountStateId): Promise<MountProps> {
     return ((await this.store.get(this.key(mountId))) as MountProps | undefined) ?? {};
   }
 
-  private async update(mountId: string, fn: (all: MountProps) => boolean): Promise<void> {
+  private async update(mountId: MountStateId, fn: (all: MountProps) => boolean): Promise<void> {
     await this.mutex.run(this.key(mountId), async () => {
       const all = await this.load(mountId);
       if (!fn(all)) return;
@@ -42,7 +43,7 @@ export class PropStore {
   }
 
   /** All dead props of a mount, by path (one store read: for a whole PROPFIND). */
-  async forMount(mountId: string): Promise<MountProps> {
+  async forMount(mountId: MountStateId): Promise<MountProps> {
     return this.load(mountId);
   }
 
@@ -51,7 +52,7 @@ export class PropStore {
    * DC_ERR_LIMIT_EXCEEDED (and changes nothing) when the path would hold more dead
    * properties, or more bytes of them, than allowed.
    */
-  async apply(mountId: string, path: string, sets: DeadProp[], removes: PropName[], limits?: PropLimits): Promise<void> {
+  async apply(mountId: MountStateId, path: string, sets: DeadProp[], removes: PropName[], limits?: PropLimits): Promise<void> {
     await this.update(mountId, (all) => {
       const before = all[path];
       const props = { ...(before ?? {}) };
@@ -65,17 +66,17 @@ export class PropStore {
   }
 
   /** Copies the props of `from` and everything below it to the matching paths under `to`. */
-  async copyTree(mountId: string, from: string, to: string, shallow = false): Promise<void> {
+  async copyTree(mountId: MountStateId, from: string, to: string, shallow = false): Promise<void> {
     await this.update(mountId, (all) => this.transfer(all, from, to, false, shallow));
   }
 
   /** Moves the props of `from` and everything below it under `to`. */
-  async moveTree(mountId: string, from: string, to: string): Promise<void> {
+  async moveTree(mountId: MountStateId, from: string, to: string): Promise<void> {
     await this.update(mountId, (all) => this.transfer(all, from, to, true));
   }
 
   /** Drops the props of `path` and everything below it. */
-  async deleteTree(mountId: string, path: string): Promise<void> {
+  async deleteTree(mountId: MountStateId, path: string): Promise<void> {
     await this.update(mountId, (all) => {
       let changed = false;
       for (const p of Object.keys(all)) if (isSameOrInside(path, p)) { delete all[p]; changed = true; }

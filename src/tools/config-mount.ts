@@ -8,7 +8,7 @@ import type { Backend } from '../backends/index.js';
 import type { Config, MountConfig } from '../config/index.js';
 import { openIdentity, publicKeyFromPrivate, type Envelope } from '../crypto/index.js';
 import { davError } from '../errors.js';
-import { MASTER_IDENTITY, createMountKeySet, currentId, type IdentityInfo, type MasterKey, type MountKeySet } from '../keys/index.js';
+import { MASTER_IDENTITY, createMountKeySet, currentId, type IdentityInfo, type MasterKey, type MountId, type MountKeySet } from '../keys/index.js';
 import { createLogger } from '../logging.js';
 import { closeStore, createStore } from '../store.js';
 import { createUserServices, userIdentity, type UserRecord, type UserServices } from '../users/index.js';
@@ -31,7 +31,7 @@ export interface ConfiguredMountOptions {
 
 export interface ConfiguredMount {
   mount: MountConfig;
-  mountId: string;
+  mountId: MountId;
   /** The mount's raw backend (not decrypting). */
   backend: Backend;
   /** Every key the identity holds; `current` is the keyring's current key when held. */
@@ -69,10 +69,10 @@ export async function openConfiguredMount(config: Config, opts: ConfiguredMountO
     await closeStore(store);
   };
   try {
-    // A shared mount has no {user} in its location: any valid name resolves it.
-    const who = opts.user ?? 'recovery';
-    const backend = await services.backends.rawBackend(mount, who);
-    const mountId = services.backends.mountId(mount, who);
+    // opts.user is the owner of a per-user mount (checked above); a shared mount needs no user.
+    const owner = mount.perUser ? opts.user : undefined;
+    const backend = await services.backends.rawBackend(mount, owner);
+    const mountId = services.backends.mountId(mount, owner);
     const { unlocked, keys } = await unlockMount(services, mount, mountId, backend, opts);
     return { mount, mountId, backend, keys, unlocked, close };
   } catch (err) {
@@ -84,7 +84,7 @@ export async function openConfiguredMount(config: Config, opts: ConfiguredMountO
 async function unlockMount(
   services: UserServices,
   mount: MountConfig,
-  mountId: string,
+  mountId: MountId,
   backend: Backend,
   opts: ConfiguredMountOptions,
 ): Promise<{ unlocked: UnlockedKeyring; keys: MountKeySet }> {

@@ -12,7 +12,7 @@ import {
   type KeyringIdentity,
 } from '../crypto/index.js';
 import { davError, isDavcryptError } from '../errors.js';
-import type { KeyringService } from '../keys/index.js';
+import { formatMountId, type KeyringService, type MountId } from '../keys/index.js';
 import type { Logger } from '../logging.js';
 import type { MountBackends } from './mount-backends.js';
 import { assertValidUserName, userIdentity } from './names.js';
@@ -32,7 +32,7 @@ export interface AccountServiceOptions {
 export interface ExistingIdentity {
   identity: KeyringIdentity;
   source: 'store' | 'backend';
-  mountId: string;
+  mountId: MountId;
 }
 
 export interface AddResult {
@@ -74,7 +74,7 @@ export class AccountService {
         if (isDavcryptError(err, 'DC_ERR_WRONG_PASSWORD')) {
           throw davError(
             'DC_ERR_WRONG_PASSWORD',
-            `the home keyring of ${name} (${existing.mountId}, ${existing.source} copy) already holds identity ${userIdentity(name)} and this password does not open it; ` +
+            `the home keyring of ${name} (${formatMountId(existing.mountId)}, ${existing.source} copy) already holds identity ${userIdentity(name)} and this password does not open it; ` +
               `give the password it was created with, or move the old files and keyring away first. Nothing was changed`,
             { cause: err },
           );
@@ -106,7 +106,7 @@ export class AccountService {
    * and keys stay as they are). Returns the ids of the keyrings rewritten. Throws DC_ERR_NOT_FOUND,
    * DC_ERR_WRONG_PASSWORD (current password), DC_ERR_USAGE (empty new password), store/backend errors.
    */
-  async passwd(name: string, currentPassword: string, newPassword: string): Promise<string[]> {
+  async passwd(name: string, currentPassword: string, newPassword: string): Promise<MountId[]> {
     assertValidUserName(name);
     assertPassword(newPassword);
     const record = await this.records.get(name);
@@ -121,7 +121,7 @@ export class AccountService {
     }
     const updated: UserRecord = { ...record, envelope, updated: new Date().toISOString() };
     await this.records.put(updated);
-    const rewritten: string[] = [];
+    const rewritten: MountId[] = [];
     for (const mount of this.backends.mountsFor(name)) {
       if (!mount.encrypt) continue;
       const mountId = this.backends.mountId(mount, name);
@@ -129,7 +129,7 @@ export class AccountService {
       const info = { name: identity, publicKey: Buffer.from(record.publicKey, 'base64'), envelope };
       if (await this.keyrings.updateIdentityEnvelope(mountId, backend, info)) rewritten.push(mountId);
     }
-    this.logger.info('password changed', { user: name, keyrings: rewritten });
+    this.logger.info('password changed', { user: name, keyrings: rewritten.map(formatMountId) });
     return rewritten;
   }
 

@@ -9,8 +9,8 @@ import { generateIdentityKeyPair, openIdentity, sealIdentity, type Argon2Params,
 import { davError, isDavcryptError } from '../errors.js';
 import type Keyv from 'keyv';
 import {
-  createMountKeySet, keysEpoch, revokedUsers, type IdentityInfo, type KeyringService, type MasterKey, type MountKey, type MountKeySet,
-  type OpenIdentity,
+  createMountKeySet, formatMountId, keysEpoch, revokedUsers, sameMountId, type IdentityInfo, type KeyringService, type MasterKey,
+  type MountId, type MountKey, type MountKeySet, type OpenIdentity,
 } from '../keys/index.js';
 import { EncryptingBackend, LimitedBackend, LruEncryptionMetaCache, RequestSlots, type Backend, type EncryptionMetaCache } from '../backends/index.js';
 import type { Logger } from '../logging.js';
@@ -86,6 +86,7 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
   private readonly now: () => number;
   private readonly recheckMs: number;
   private dummy?: Promise<Envelope>;
+  /** Keyed by the mount id's string form. */
   private readonly metaCaches = new Map<string, EncryptionMetaCache>();
   /** One pool of backend slots per user name, shared by all her sessions and mounts. */
   private readonly userSlots = new Map<string, RequestSlots>();
@@ -243,12 +244,12 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
    * The backend of an owner's mount opened with a key a share link unwrapped (no login of the owner).
    * Throws DC_ERR_NOT_FOUND when the mount is no longer configured or the owner's account is gone.
    */
-  async openSharedMount(owner: string, mountId: string, key: MountKey | undefined): Promise<Backend> {
+  async openSharedMount(owner: string, mountId: MountId, key: MountKey | undefined): Promise<Backend> {
     const { backends, accounts } = this.options;
     const found = backends.resolveMountId(mountId);
     if (!found || !(await accounts.records.get(owner))) throw davError('DC_ERR_NOT_FOUND', 'the shared mount is gone');
     const mount = found.mount;
-    if (backends.mountId(mount, owner) !== mountId || !backends.mountsFor(owner).includes(mount)) throw davError('DC_ERR_NOT_FOUND', 'the shared mount is gone');
+    if (!sameMountId(backends.mountId(mount, owner), mountId) || !backends.mountsFor(owner).includes(mount)) throw davError('DC_ERR_NOT_FOUND', 'the shared mount is gone');
     const raw = await backends.rawBackend(mount, owner);
     if (!mount.encrypt) return raw;
     if (!key) throw davError('DC_ERR_NOT_FOUND', 'the shared mount is now encrypted');
@@ -395,7 +396,7 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
         if (!opener) throw davError('DC_ERR_UNAUTHORIZED', 'login expired; authenticate again');
         const revoked = mount.perUser || !this.options.store ? [] : await revokedUsers(this.options.store, id);
         if (revoked.includes(name)) {
-          logger.info('mount revoked for this user (davcrypt mount revoke); not shown', { user: name, mount: id });
+          logger.info('mount revoked for this user (davcrypt mount revoke); not shown', { user: name, mount: formatMountId(id) });
           continue;
         }
         const members = mount.perUser ? [identityOf(session.record)] : await this.membersOf(mount.users ?? ['*'], session.record, revoked);
@@ -407,7 +408,7 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
           keys = await this.unlock(id, raw, self, members);
         } catch (err) {
           if (!mount.perUser && isDavcryptError(err, 'DC_ERR_NO_ACCESS')) {
-            logger.warn('shared mount not yet granted to this user (a member who holds the key must log in first)', { user: name, mount: id });
+            logger.warn('shared mount not yet granted to this user (a member who holds the key must log in first)', { user: name, mount: formatMountId(id) });
             continue;
           }
           throw err;
@@ -438,18 +439,19 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
    * Opens a mount's keys with the user's identity, and in master mode with the master key first:
    * both are openers, so both write their keyring tags and either one's tag vouches for a key.
    */
-  private unlock(id: string, raw: Backend, self: OpenIdentity, members: IdentityInfo[]): Promise<MountKeySet> {
+  private unlock(id: MountId, raw: Backend, self: OpenIdentity, members: IdentityInfo[]): Promise<MountKeySet> {
     const { keyrings, master } = this.options;
     const openers: OpenIdentity[] = master ? [{ name: master.identity.name, privateKey: master.privateKey }, self] : [self];
     return keyrings.unlockOrCreate(id, raw, openers, members);
   }
 
   /** Wraps a mount's raw backend; header metadata (not secret) is cached per mount across sessions. */
-  private wrapEncrypting(mountId: string, inner: Backend, keys: MountKeySet, plaintext: 'refuse' | 'read'): Backend {
-    let metaCache = this.metaCaches.get(mountId);
+  private wrapEncrypting(mountId: MountId, inner: Backend, keys: MountKeySet, plaintext: 'refuse' | 'read'): Backend {
+    const key = formatMountId(mountId);
+    let metaCache = this.metaCaches.get(key);
     if (!metaCache) {
       metaCache = new LruEncryptionMetaCache();
-      this.metaCaches.set(mountId, metaCache);
+      this.metaCaches.set(key, metaCache);
     }
     return new EncryptingBackend(inner, keys, { metaCache, plaintext });
   }

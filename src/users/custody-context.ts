@@ -8,7 +8,7 @@ import type { Backend } from '../backends/types.js';
 import type { Config, MountConfig } from '../config/types.js';
 import { deriveTagKey, openIdentity, type Envelope, type Keyring } from '../crypto/index.js';
 import { davError } from '../errors.js';
-import { getStoredRecovery, keyringIndex, setStoredRecovery, type IdentityInfo, type MasterKey } from '../keys/index.js';
+import { formatMountId, getStoredRecovery, keyringIndex, setStoredRecovery, type IdentityInfo, type MasterKey, type MountId } from '../keys/index.js';
 import type { Logger } from '../logging.js';
 import { assertKeyPair } from './accounts.js';
 import { userIdentity } from './names.js';
@@ -25,7 +25,7 @@ export interface CustodyContext {
 
 /** A keyring the store knows, and the configured mount it belongs to. */
 export interface KnownKeyring {
-  mountId: string;
+  mountId: MountId;
   mount: MountConfig;
   /** Owner of a per-user mount. */
   user?: string;
@@ -43,11 +43,9 @@ export interface OpenedIdentity {
   envelope?: Envelope;
 }
 
-/** Any valid user name resolves a shared mount's location (it has no {user}). */
-export const SHARED_LOCATION_USER = 'shared';
-
+/** The raw backend of a keyring's mount: the owner's home for a per-user mount, the one backend of a shared mount (no user). */
 export function backendOf(ctx: CustodyContext, k: { mount: MountConfig; user?: string }): Promise<Backend> {
-  return ctx.services.backends.rawBackend(k.mount, k.user ?? SHARED_LOCATION_USER);
+  return ctx.services.backends.rawBackend(k.mount, k.user);
 }
 
 /** The configured mount at `path` ('/' or '/team'). Throws DC_ERR_USAGE naming the configured mounts. */
@@ -64,15 +62,18 @@ export function mountAt(config: Config, path: string): MountConfig {
  */
 export async function knownKeyrings(ctx: CustodyContext): Promise<KnownKeyring[]> {
   const { backends, records } = ctx.services;
-  const ids = new Set(await keyringIndex(ctx.store));
+  // Keyed and ordered by the stored form, as the store lists them.
+  const ids = new Map<string, MountId>();
+  const add = (id: MountId) => ids.set(formatMountId(id), id);
+  for (const id of await keyringIndex(ctx.store)) add(id);
   const names = await records.names();
   for (const mount of ctx.config.mounts) {
     if (!mount.encrypt) continue;
-    if (mount.perUser) for (const n of names) ids.add(backends.mountId(mount, n));
-    else ids.add(backends.mountId(mount));
+    if (mount.perUser) for (const n of names) add(backends.mountId(mount, n));
+    else add(backends.mountId(mount));
   }
   const out: KnownKeyring[] = [];
-  for (const mountId of [...ids].sort()) {
+  for (const [, mountId] of [...ids].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     const found = backends.resolveMountId(mountId);
     if (found?.mount.encrypt) out.push({ mountId, ...found });
   }

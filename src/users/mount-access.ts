@@ -10,12 +10,14 @@ import {
   createMountKeySet,
   currentId,
   dropKeysExcept,
+  formatMountId,
   markRevoked,
   removeIdentity,
   tagHeld,
   unwrapEvery,
   wipeMountKeys,
   wrapKeysTo,
+  type MountId,
   type MountKey,
   type MountKeySet,
 } from '../keys/index.js';
@@ -25,7 +27,7 @@ import { mountAllows } from './mount-backends.js';
 import { assertValidUserName, userIdentity } from './names.js';
 
 export interface GrantReport {
-  mountId: string;
+  mountId: MountId;
   /** Wraps added for the user. */
   added: number;
   /** Keys of the keyring the opener does not hold (not granted). */
@@ -33,7 +35,7 @@ export interface GrantReport {
 }
 
 export interface RevokeReport {
-  mountId: string;
+  mountId: MountId;
   removedWraps: number;
   /** The new current key (undefined when she held nothing, so no rotation was needed). */
   newCurrent?: string;
@@ -42,7 +44,7 @@ export interface RevokeReport {
 }
 
 export interface RotateReport {
-  mountId: string;
+  mountId: MountId;
   previous: string;
   current: string;
   /** Identities the new key was wrapped to. */
@@ -50,7 +52,7 @@ export interface RotateReport {
 }
 
 /** The mount a key command addresses, and its keyring id. Throws DC_ERR_USAGE. */
-export function keyedMount(ctx: CustodyContext, path: string, owner?: string): { mount: MountConfig; user?: string; mountId: string } {
+export function keyedMount(ctx: CustodyContext, path: string, owner?: string): { mount: MountConfig; user?: string; mountId: MountId } {
   const mount = mountAt(ctx.config, path);
   if (!mount.encrypt) throw davError('DC_ERR_USAGE', `mount ${mount.path} is not encrypted (encrypt: false): it has no keys`);
   if (mount.perUser) {
@@ -61,7 +63,7 @@ export function keyedMount(ctx: CustodyContext, path: string, owner?: string): {
   return { mount, mountId: ctx.services.backends.mountId(mount) };
 }
 
-function sharedMount(ctx: CustodyContext, path: string, user: string, verb: string): { mount: MountConfig; mountId: string } {
+function sharedMount(ctx: CustodyContext, path: string, user: string, verb: string): { mount: MountConfig; mountId: MountId } {
   assertValidUserName(user);
   const found = keyedMount(ctx, path);
   if (found.mount.perUser) throw davError('DC_ERR_USAGE', `mount ${found.mount.path} is per-user (each user has her own home): only shared mounts can be ${verb}`);
@@ -164,16 +166,16 @@ export async function openMountKeys(ctx: CustodyContext, path: string, owner: st
   try {
     const { keyring, held } = await ctx.services.keyrings.trusted(target.mountId, backend, [opened]);
     wipeMountKeys(held);
-    if (!keyring) throw davError('DC_ERR_NO_ACCESS', `mount ${target.mountId} has no keyring the gateway trusts yet`);
+    if (!keyring) throw davError('DC_ERR_NO_ACCESS', `mount ${formatMountId(target.mountId)} has no keyring the gateway trusts yet`);
     if (!holdsPublicKey(keyring, opened.name, opened.publicKey)) {
-      throw davError('DC_ERR_NO_ACCESS', `the keyring of ${target.mountId} holds no identity ${opened.name} with this key`);
+      throw davError('DC_ERR_NO_ACCESS', `the keyring of ${formatMountId(target.mountId)} holds no identity ${opened.name} with this key`);
     }
     const { keys, missing } = unwrapEvery(keyring, opened.name, opened.privateKey);
     const currentHex = currentId(keyring);
     const current = keys.find((k) => k.id.toString('hex') === currentHex);
     if (!current) {
       wipeMountKeys(keys);
-      throw davError('DC_ERR_NO_ACCESS', `the current key of ${target.mountId} is not wrapped to ${opened.name}`);
+      throw davError('DC_ERR_NO_ACCESS', `the current key of ${formatMountId(target.mountId)} is not wrapped to ${opened.name}`);
     }
     return { keys: createMountKeySet(keys, current), all: keys, missing };
   } finally {

@@ -14,7 +14,7 @@ import {
 import type { DropboxBackendConfig, MountConfig, WebdavBackendConfig } from '../config/types.js';
 import { davError, isDavcryptError } from '../errors.js';
 import { assertValidUserName, isValidUserName } from './names.js';
-import { formatMountId, parseMountId } from './mount-id.js';
+import { homeMountId, sharedMountId, type MountId } from '../keys/mount-id.js';
 
 
 export class MountBackends {
@@ -36,9 +36,9 @@ export class MountBackends {
   }
 
   /** WebDAV options of a mount for a user: the service account, or her own credentials with passthrough. */
-  private webdavFor(b: WebdavBackendConfig, user: string): WebdavBackendOptions {
+  private webdavFor(b: WebdavBackendConfig, user: string | undefined): WebdavBackendOptions {
     const out = webdavOptions(b, this.timeouts);
-    if (b.passthrough) {
+    if (b.passthrough && user !== undefined) {
       const known = this.passthrough.get(user);
       if (known) {
         out.username = user;
@@ -65,29 +65,39 @@ export class MountBackends {
     return mount.users;
   }
 
-  /** Stable id for per-mount state (src/users/mount-id.ts); `user` is ignored for a shared mount. */
-  mountId(mount: MountConfig, user?: string): string {
-    if (!mount.perUser) return formatMountId({ kind: 'shared', path: mount.path });
+  /** Stable id for per-mount state (src/keys/mount-id.ts); `user` is ignored for a shared mount. */
+  mountId(mount: MountConfig, user?: string): MountId {
+    if (!mount.perUser) return sharedMountId(mount.path);
     if (user === undefined) throw davError('DC_ERR_INTERNAL', `mount ${mount.path} is per user: its id needs the user`);
-    return formatMountId({ kind: 'home', user, path: mount.path });
-  }
-
-  /** Where the backend lives for this user ({user} substituted); for logs, never credentials. */
-  location(mount: MountConfig, user: string): string {
-    assertValidUserName(user);
-    if (mount.backend.type === 'webdav') return mount.backend.url.replaceAll('{user}', encodeURIComponent(user));
-    return mount.backend.root.replaceAll('{user}', user);
+    return homeMountId(user, mount.path);
   }
 
   /**
-   * The raw backend of a mount for a user, opened once per resolved root/URL and shared.
-   * Throws DC_ERR_USAGE for an invalid user name, backend errors when the root cannot be opened.
+   * Where the backend lives ({user} substituted); for logs, never credentials. `user` names the
+   * owner of a per-user mount and is ignored for a shared one (it has no {user}), so a shared
+   * mount's location never depends on who asks. Throws DC_ERR_USAGE for an invalid or missing owner.
    */
-  rawBackend(mount: MountConfig, user: string): Promise<Backend> {
+  location(mount: MountConfig, user: string | undefined): string {
+    const template = mount.backend.type === 'webdav' ? mount.backend.url : mount.backend.root;
+    if (!mount.perUser) return template;
+    if (user === undefined) throw davError('DC_ERR_USAGE', `mount ${mount.path} is per-user: its location needs the user`);
+    assertValidUserName(user);
+    return template.replaceAll('{user}', mount.backend.type === 'webdav' ? encodeURIComponent(user) : user);
+  }
+
+  /**
+   * The raw backend of a mount, opened once per resolved root/URL and shared: for a per-user
+   * mount, `user`'s (her home); for a shared mount the one backend (`user` ignored, may be undefined).
+   * The cache key is the resolved location (what the backend is), never a user name on its own.
+   * Throws DC_ERR_USAGE for an invalid or missing owner, backend errors when the root cannot be opened.
+   */
+  rawBackend(mount: MountConfig, user?: string): Promise<Backend> {
     const where = this.location(mount, user);
-    // Two Dropbox mounts may name the same folder in different accounts.
+    // Two Dropbox mounts may name the same folder in different accounts. Passthrough is per user
+    // (config: its URL holds {user}), so `user` is her own name there.
+    const passthroughUser = mount.perUser && mount.backend.type === 'webdav' && mount.backend.passthrough ? user : undefined;
     const cacheKey = mount.backend.type === 'dropbox' ? `dropbox#${this.mounts.indexOf(mount)}:${where}`
-      : mount.backend.type === 'webdav' && mount.backend.passthrough ? `webdav:${where}#${this.passthrough.get(user)?.version ?? 0}`
+      : passthroughUser !== undefined ? `webdav:${where}#${this.passthrough.get(passthroughUser)?.version ?? 0}`
         : `${mount.backend.type}:${where}`;
     let backend = this.raw.get(cacheKey);
     if (!backend) {
@@ -97,7 +107,7 @@ export class MountBackends {
         : b.type === 'local'
           ? createLocalBackend(where)
           : createWebdavBackend({ ...this.webdavFor(b, user), url: where, logger: this.logger }).catch(async (err: unknown) => {
-              if (!mount.perUser || !isDavcryptError(err, 'DC_ERR_NOT_FOUND')) throw err;
+              if (!mount.perUser || user === undefined || !isDavcryptError(err, 'DC_ERR_NOT_FOUND')) throw err;
               const own = this.webdavFor(b, user);
               await createWebdavHome({ ...b, username: own.username, password: own.password }, user).catch((mkErr: unknown) => {
                 // Not the client's conflict (409, unlogged): the operator's storage lacks the folder above {user}.
@@ -118,7 +128,7 @@ export class MountBackends {
    * A one-off backend for looking at a mount before anyone has logged in (not cached: close it
    * after use). Undefined when a local root does not exist; never creates folders.
    */
-  async probe(mount: MountConfig, user: string): Promise<Backend | undefined> {
+  async probe(mount: MountConfig, user?: string): Promise<Backend | undefined> {
     const where = this.location(mount, user);
     if (mount.backend.type === 'local') {
       const isDir = await stat(where).then((s) => s.isDirectory(), () => false);
@@ -246,9 +256,7 @@ export class MountBackends {
    * The mount and user a mount id names ('home:alice', 'home:alice:/photos', 'shared:/team'), or
    * undefined when no configured mount matches (e.g. the config changed since).
    */
-  resolveMountId(mountId: string): { mount: MountConfig; user?: string } | undefined {
-    const id = parseMountId(mountId);
-    if (!id) return undefined;
+  resolveMountId(id: MountId): { mount: MountConfig; user?: string } | undefined {
     if (id.kind === 'shared') {
       const mount = this.mounts.find((m) => !m.perUser && m.path === id.path);
       return mount ? { mount } : undefined;

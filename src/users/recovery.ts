@@ -12,15 +12,18 @@ import {
   addCurrentKey,
   bumpKeysEpoch,
   currentId,
+  formatMountId,
   getStoredRecovery,
   removeWrapsOf,
   revokedUsers,
+  sameMountId,
   setStoredRecovery,
   tagHeld,
   unwrapEvery,
   wipeMountKeys,
   wrapKeysTo,
   type IdentityInfo,
+  type MountId,
   type MountKey,
   type OpenIdentity,
 } from '../keys/index.js';
@@ -32,7 +35,7 @@ import type { UserRecord } from './records.js';
 
 /** Per keyring: how many keys it has and how many are now wrapped to recovery. */
 export interface KeyringCoverage {
-  mountId: string;
+  mountId: MountId;
   keys: number;
   covered: number;
 }
@@ -45,19 +48,19 @@ export interface RecoveryInitReport {
 
 export interface RecoveryTagReport {
   /** Per keyring of the store: recovery wraps whose tag was written now. */
-  keyrings: { mountId: string; tagged: number }[];
+  keyrings: { mountId: MountId; tagged: number }[];
   fingerprint: string;
 }
 
 export interface RecoveryRestoreReport {
   fingerprint: string;
   /** Mount id of the backend keyring the identity was found in. */
-  foundIn: string;
+  foundIn: MountId;
 }
 
 /** Keys of one keyring a reset could (not) bring back. */
 export interface ResetKeyring {
-  mountId: string;
+  mountId: MountId;
   /** Keys re-wrapped to the user's new identity. */
   rewrapped: number;
   /** Keys she held that have no (trusted) recovery wrap: their files are lost to her unless another member re-grants. */
@@ -81,7 +84,7 @@ export async function recoveryInit(
   ctx: CustodyContext,
   password: string,
   users: { name: string; password: string }[] = [],
-  onKeyring?: (mountId: string) => void,
+  onKeyring?: (mountId: MountId) => void,
 ): Promise<RecoveryInitReport> {
   if (password.length === 0) throw davError('DC_ERR_USAGE', 'the recovery password must not be empty');
   if (await getStoredRecovery(ctx.store)) {
@@ -115,7 +118,7 @@ export async function recoveryInit(
 export async function recoveryCover(
   ctx: CustodyContext,
   users: { name: string; password: string }[],
-  onKeyring?: (mountId: string) => void,
+  onKeyring?: (mountId: MountId) => void,
 ): Promise<RecoveryInitReport> {
   const stored = await getStoredRecovery(ctx.store);
   if (!stored) throw davError('DC_ERR_NO_ACCESS', 'no recovery identity is set up (run: davcrypt recovery init --config FILE)');
@@ -143,7 +146,7 @@ async function coverKeyrings(
   ctx: CustodyContext,
   recovery: IdentityInfo,
   opened: OpenedIdentity[],
-  onKeyring?: (mountId: string) => void,
+  onKeyring?: (mountId: MountId) => void,
 ): Promise<RecoveryInitReport> {
   const report: RecoveryInitReport = { keyrings: [], fingerprint: publicKeyFingerprint(recovery.publicKey.toString('base64')) };
   const openers: OpenIdentity[] = opened.map((o) => ({ name: o.name, privateKey: o.privateKey, envelope: o.envelope }));
@@ -175,7 +178,7 @@ async function coverKeyrings(
  * keyring the store holds (the recovery key opens each key; the store copy vouches for it). Throws
  * DC_ERR_NO_ACCESS (no recovery identity), DC_ERR_WRONG_PASSWORD, store/backend errors.
  */
-export async function recoveryTag(ctx: CustodyContext, password: string, onKeyring?: (mountId: string) => void): Promise<RecoveryTagReport> {
+export async function recoveryTag(ctx: CustodyContext, password: string, onKeyring?: (mountId: MountId) => void): Promise<RecoveryTagReport> {
   const recovery = await openRecovery(ctx, password);
   try {
     const opener: OpenIdentity = { name: 'recovery', privateKey: recovery.privateKey, envelope: recovery.envelope };
@@ -217,7 +220,7 @@ export async function recoveryRestore(ctx: CustodyContext, password: string, use
   for (const user of users.map((u) => assertValidUserName(u))) {
     for (const mount of ctx.services.backends.mountsFor(user)) {
       const mountId = ctx.services.backends.mountId(mount, user);
-      if (mount.encrypt && !candidates.some((c) => c.mountId === mountId)) candidates.push({ mountId, mount, user: mount.perUser ? user : undefined });
+      if (mount.encrypt && !candidates.some((c) => sameMountId(c.mountId, mountId))) candidates.push({ mountId, mount, user: mount.perUser ? user : undefined });
     }
   }
   let seen = 0;
@@ -251,7 +254,7 @@ export async function recoveryRestore(ctx: CustodyContext, password: string, use
       privateKey.fill(0);
     }
     const fingerprint = publicKeyFingerprint(entry.publicKey);
-    ctx.logger.warn('recovery identity restored from a backend keyring: the recovery password opened it', { mount: known.mountId, fingerprint });
+    ctx.logger.warn('recovery identity restored from a backend keyring: the recovery password opened it', { mount: formatMountId(known.mountId), fingerprint });
     await bumpKeysEpoch(ctx.store);
     return { fingerprint, foundIn: known.mountId };
   }
@@ -288,7 +291,7 @@ export async function resetPassword(
   const recOpener: OpenIdentity = { name: 'recovery', privateKey: recovery.privateKey, envelope: recovery.envelope };
   try {
     // Her encrypted mounts and their trusted keyrings (store copy, plus backend keys the recovery tag vouches for).
-    const mine: { mountId: string; perUser: boolean; backend: Awaited<ReturnType<typeof backendOf>>; keyring: Keyring; remote?: Keyring; fromStore: boolean }[] = [];
+    const mine: { mountId: MountId; perUser: boolean; backend: Awaited<ReturnType<typeof backendOf>>; keyring: Keyring; remote?: Keyring; fromStore: boolean }[] = [];
     for (const mount of services.backends.mountsFor(name)) {
       if (!mount.encrypt) continue;
       const known = { mount, user: mount.perUser ? name : undefined };
@@ -310,7 +313,7 @@ export async function resetPassword(
       for (const p of plans) wipeMountKeys(p.keys);
       throw davError(
         'DC_ERR_NO_ACCESS',
-        `keys of ${homeLoss.map((p) => `${p.mountId} (${p.lost.join(', ')})`).join('; ')} have no recovery wrap ` +
+        `keys of ${homeLoss.map((p) => `${formatMountId(p.mountId)} (${p.lost.join(', ')})`).join('; ')} have no recovery wrap ` +
           `(${name} has not logged in since recovery init): files under them would stay unreadable. Nothing was changed. ` +
           `Log her in once with the old password if anyone knows it, or pass --force to accept the loss`,
       );
@@ -356,7 +359,7 @@ export async function resetPassword(
     }
     await bumpKeysEpoch(ctx.store);
     services.authenticator.logout(name);
-    ctx.logger.warn('password reset through the recovery identity', { user: name, keyrings: report.keyrings.map((k) => k.mountId) });
+    ctx.logger.warn('password reset through the recovery identity', { user: name, keyrings: report.keyrings.map((k) => formatMountId(k.mountId)) });
     return report;
   } finally {
     recovery.privateKey.fill(0);

@@ -8,8 +8,7 @@ import { createHash } from 'node:crypto';
 import type { Config, MountConfig } from '../config/types.js';
 import { ARGON2_LIMITS, type Envelope, type Keyring } from '../crypto/index.js';
 import { publishAccount } from '../events.js';
-import { SHARED_LOCATION_USER } from './custody-context.js';
-import { formatMountId } from './mount-id.js';
+import { formatMountId, homeMountId, sameMountId, type MountId } from '../keys/mount-id.js';
 import type { UserRecord } from './records.js';
 import { isValidUserName, userIdentity } from './names.js';
 import { mountAllows } from './mount-backends.js';
@@ -17,7 +16,7 @@ import type { UserServices } from './services.js';
 
 /** One identity of a user as a keyring on the backend (or the store) holds it. */
 export interface FoundIdentity {
-  mountId: string;
+  mountId: MountId;
   /** Found in one of her own homes (a `{user}` mount) rather than a shared mount. */
   home: boolean;
   publicKey: string;
@@ -36,17 +35,20 @@ export interface RestoreEntry {
   fingerprint: string;
   envelope: Envelope;
   /** Keyrings holding this identity. */
-  sources: string[];
+  sources: MountId[];
   /** Keyrings holding another public key for the same user (never adopted from there). */
-  differing: string[];
+  differing: MountId[];
   /** Why it is not adopted (all but adopt). */
   reason?: string;
 }
 
 export interface RestorePlan {
   entries: RestoreEntry[];
-  /** Keyrings that could not be read (the message names the code). */
-  unreadable: { mountId: string; error: string }[];
+  /**
+   * Keyrings that could not be read (the message names the code): `where` is a mount id's string
+   * form, or 'home:*:PATH' for a per-user mount whose home folders could not be listed.
+   */
+  unreadable: { where: string; error: string }[];
 }
 
 /** SHA-256 of a raw public key (standard base64 in), hex in groups of four: `1a2b 3c4d ...`. */
@@ -77,18 +79,19 @@ export async function planRestore(config: Config, services: UserServices, only: 
   const found = new Map<string, FoundIdentity[]>();
   const unreadable: RestorePlan['unreadable'] = [];
   const wanted = (name: string) => isValidUserName(name) && (only.length === 0 || only.includes(name));
-  const collect = async (mount: MountConfig, locationUser: string, accept: (name: string) => boolean) => {
-    const mountId = services.backends.mountId(mount, locationUser);
+  // `owner`: whose home a per-user mount is; undefined for a shared mount.
+  const collect = async (mount: MountConfig, owner: string | undefined, accept: (name: string) => boolean) => {
+    const mountId = services.backends.mountId(mount, owner);
     // The store copy names only identities the gateway vouched for (keyring format 2 takes none from
     // the backend); the backend copy may name others: both are read, the store copy's entries win.
     let stored: Keyring | undefined;
     let remote: Keyring | undefined;
     try {
       stored = await services.keyrings.getStored(mountId);
-      remote = await readBackendKeyring(services, mount, locationUser);
+      remote = await readBackendKeyring(services, mount, owner);
     } catch (err) {
       if (!stored) {
-        unreadable.push({ mountId, error: `${(err as { code?: string }).code ?? 'error'}: ${(err as Error).message}` });
+        unreadable.push({ where: formatMountId(mountId), error: `${(err as { code?: string }).code ?? 'error'}: ${(err as Error).message}` });
         return;
       }
     }
@@ -112,7 +115,7 @@ export async function planRestore(config: Config, services: UserServices, only: 
         try {
           names = await services.backends.homeNames(mount);
         } catch (err) {
-          unreadable.push({ mountId: `home:*:${mount.path}`, error: `${(err as { code?: string }).code ?? 'error'}: cannot list the home folders: ${(err as Error).message}; name the users with --user` });
+          unreadable.push({ where: `home:*:${mount.path}`, error: `${(err as { code?: string }).code ?? 'error'}: cannot list the home folders: ${(err as Error).message}; name the users with --user` });
           continue;
         }
       }
@@ -121,7 +124,7 @@ export async function planRestore(config: Config, services: UserServices, only: 
         if (wanted(name) && mountAllows(mount, name)) await collect(mount, name, (n) => n === name);
       }
     } else {
-      await collect(mount, SHARED_LOCATION_USER, (n) => mountAllows(mount, n));
+      await collect(mount, undefined, (n) => mountAllows(mount, n));
     }
   }
   const entries: RestoreEntry[] = [];
@@ -132,7 +135,7 @@ export async function planRestore(config: Config, services: UserServices, only: 
 async function decide(config: Config, services: UserServices, name: string, list: FoundIdentity[]): Promise<RestoreEntry> {
   // Her home's identity wins (the '/' home first); shared keyrings must agree with it or are ignored.
   const homes = list.filter((f) => f.home);
-  const rootHome = homes.find((f) => f.mountId === formatMountId({ kind: 'home', user: name, path: '/' }));
+  const rootHome = homes.find((f) => sameMountId(f.mountId, homeMountId(name, '/')));
   const chosen = rootHome ?? homes[0] ?? list[0]!;
   const same = list.filter((f) => f.publicKey === chosen.publicKey);
   const other = list.filter((f) => f.publicKey !== chosen.publicKey);
@@ -171,7 +174,7 @@ export async function applyRestore(services: UserServices, plan: RestorePlan): P
   return done;
 }
 
-async function readBackendKeyring(services: UserServices, mount: MountConfig, user: string): Promise<Keyring | undefined> {
+async function readBackendKeyring(services: UserServices, mount: MountConfig, user: string | undefined): Promise<Keyring | undefined> {
   // probe: opens nothing that stays open and creates no folder (a home that is not there is skipped).
   const backend = await services.backends.probe(mount, user);
   if (!backend) return undefined;

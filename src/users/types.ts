@@ -2,6 +2,7 @@
 // src/keys): the server asks who a request is and which mounts that user sees;
 // it never touches passwords, envelopes or keyrings itself.
 import type { Backend } from '../backends/types.js';
+import type { MountStateId } from './mount-state.js';
 
 export interface AuthenticatedUser {
   name: string;
@@ -11,8 +12,8 @@ export interface AuthenticatedUser {
 export interface ResolvedMount {
   /** URL path prefix without trailing slash ('' for a mount at '/', '/shared' otherwise). */
   urlPrefix: string;
-  /** Stable id for per-mount state (locks, dead properties): e.g. 'home:alice', 'shared:/team'. */
-  id: string;
+  /** Whose per-mount state (locks, dead properties) this mount uses: its MountId, or a share link's own (mount-state.ts). */
+  id: MountStateId;
   /** Backend rooted at the mount, already wrapped in EncryptingBackend when the mount encrypts. */
   backend: Backend;
   encrypted: boolean;

@@ -9,7 +9,7 @@ import argon2 from 'argon2';
 import type Keyv from 'keyv';
 import type { Argon2Params } from '../crypto/index.js';
 import { davError } from '../errors.js';
-import type { MountKey } from '../keys/index.js';
+import { formatMountId, type MountId, type MountKey } from '../keys/index.js';
 import { sharedStoreMutex } from '../store-mutex.js';
 
 export type ShareScope = 'read' | 'drop' | 'readwrite';
@@ -23,7 +23,7 @@ export interface ShareRecord {
   /** Public id: the first 16 hex chars of SHA-256(token); safe to log and show. */
   id: string;
   owner: string;
-  /** The owner's mount (ResolvedMount.id) and its URL prefix when the link was made. */
+  /** The owner's mount (its MountId's stored form) and its URL prefix when the link was made. */
   mountId: string;
   urlPrefix: string;
   /** Backend path inside the mount of the shared file or folder. */
@@ -63,7 +63,7 @@ async function linkKey(token: string, password: string | undefined, record: Pick
 }
 
 export interface NewShare {
-  owner: string; mountId: string; urlPrefix: string; path: string; folder: boolean; scope: ShareScope;
+  owner: string; mountId: MountId; urlPrefix: string; path: string; folder: boolean; scope: ShareScope;
   expires: number; maxDownloads?: number; password?: string; key?: MountKey;
 }
 
@@ -75,7 +75,7 @@ export class ShareStore {
     const token = randomBytes(32).toString('base64url');
     const hash = tokenHash(token);
     const record: ShareRecord = {
-      id: hash.slice(0, 16), owner: share.owner, mountId: share.mountId, urlPrefix: share.urlPrefix, path: share.path,
+      id: hash.slice(0, 16), owner: share.owner, mountId: formatMountId(share.mountId), urlPrefix: share.urlPrefix, path: share.path,
       folder: share.folder, scope: share.scope, created: this.now(), expires: share.expires,
       ...(share.maxDownloads ? { maxDownloads: share.maxDownloads } : {}),
       ...(share.password ? { password: { salt: randomBytes(16).toString('base64'), ...this.argon2Params } } : {}),

@@ -11,9 +11,9 @@ import type { Backend } from '../backends/index.js';
 import type { Argon2Params } from '../crypto/index.js';
 import { davError, isDavcryptError } from '../errors.js';
 import { publishShare } from '../events.js';
-import type { MountKey } from '../keys/index.js';
+import { parseMountId, type MountId, type MountKey } from '../keys/index.js';
 import { parseBasicAuth, resolveTarget } from '../server/index.js';
-import { Argon2Gate, LoginThrottle, type AuthenticatedUser, type MountResolver, type ResolvedMount } from '../users/index.js';
+import { Argon2Gate, linkStateId, LoginThrottle, type AuthenticatedUser, type MountResolver, type ResolvedMount } from '../users/index.js';
 import type Keyv from 'keyv';
 import { readSmallBody, sendJson } from './http.js';
 import { PAGE_HEADERS, shellHtml, WEB_BASE } from './page.js';
@@ -30,7 +30,7 @@ const OPEN_CACHE_MS = 60_000;
 /** What share links need from users/ (GatewayAuthenticator implements it). */
 export interface ShareAuthenticator {
   shareKey(mount: ResolvedMount): MountKey | undefined;
-  openSharedMount(owner: string, mountId: string, key: MountKey | undefined): Promise<Backend>;
+  openSharedMount(owner: string, mountId: MountId, key: MountKey | undefined): Promise<Backend>;
 }
 
 export interface ShareLinkOptions {
@@ -108,7 +108,10 @@ export function createShareLinks(options: ShareLinkOptions): ShareLinks {
       if (isDavcryptError(err, 'DC_ERR_UNAUTHORIZED') && req.headers[PAGE_HEADER]) throw davError('DC_ERR_UNAUTHORIZED', err.message);
       throw err;
     }
-    const inner = await options.authenticator.openSharedMount(record.owner, record.mountId, key);
+    // The record's mount id comes back from the store: one that does not parse names no mount any more.
+    const mountId = parseMountId(record.mountId);
+    if (!mountId) throw davError('DC_ERR_NOT_FOUND', 'the shared mount is gone');
+    const inner = await options.authenticator.openSharedMount(record.owner, mountId, key);
     const backend = new ShareBackend(inner, {
       scope: record.scope,
       root: record.folder ? record.path : record.path.slice(0, record.path.lastIndexOf('/')) || '/',
@@ -120,7 +123,7 @@ export function createShareLinks(options: ShareLinkOptions): ShareLinks {
       },
       afterUpload: (p) => publishShare({ operation: 'use', action: 'upload', id: record.id, owner: record.owner, path: p, address }),
     });
-    const mount: ResolvedMount = { urlPrefix: SHARE_BASE + link.token, id: `share:${record.id}`, backend, encrypted: !!key };
+    const mount: ResolvedMount = { urlPrefix: SHARE_BASE + link.token, id: linkStateId(record.id), backend, encrypted: !!key };
     return { user: { name: `share:${record.id}` }, mounts: [mount] };
   }
 
@@ -143,7 +146,8 @@ export function createShareLinks(options: ShareLinkOptions): ShareLinks {
     const urlPath = body.path.replace(/\/+$/, '') || '/';
     const mounts = await options.mountResolver.mountsFor(user);
     const target = resolveTarget(mounts, urlPath);
-    if (target.kind !== 'mount') throw davError('DC_ERR_NOT_FOUND', 'only files and folders inside a mount can be shared');
+    // A share link's own mount (kind 'link') is no configured mount: it cannot be shared again.
+    if (target.kind !== 'mount' || target.mount.id.kind === 'link') throw davError('DC_ERR_NOT_FOUND', 'only files and folders inside a mount can be shared');
     const info = await target.mount.backend.stat(target.path);
     const folder = info.type === 'directory';
     if (!folder && scope !== 'read') throw davError('DC_ERR_BAD_REQUEST', 'file drop and read-write links are for folders');

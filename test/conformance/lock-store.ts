@@ -4,6 +4,7 @@
 // removeUnder, expiry, mount separation, concurrent acquire, field round-trip.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newLockToken, type LockDepth, type LockRecord, type LockScope, type LockStore } from '../../src/server/lock-store.js';
+import { sharedMountId, type MountId } from '../../src/keys/mount-id.js';
 
 export interface LockStoreFixture {
   store: LockStore;
@@ -12,8 +13,8 @@ export interface LockStoreFixture {
 
 let mountCounter = 0;
 /** A mount id not used by any other test (stores may be shared between tests). */
-export function freshMount(): string {
-  return `m${process.pid}-${Date.now()}-${++mountCounter}`;
+export function freshMount(): MountId {
+  return sharedMountId(`/m${process.pid}-${Date.now()}-${++mountCounter}`);
 }
 
 export function makeLock(path: string, opts: { scope?: LockScope; depth?: LockDepth; timeoutSeconds?: number; ownerXml?: string; principal?: string } = {}): LockRecord {

@@ -16,6 +16,7 @@ import { createLogger, type Logger } from '../../src/logging.js';
 import { createGatewayServer, type GatewayServer, type GatewayServerOptions } from '../../src/server/index.js';
 import type { MountKeySet } from '../../src/crypto/index.js';
 import type { AuthenticatedUser, Authenticator, MountResolver, ResolvedMount } from '../../src/users/types.js';
+import { homeMountId, sharedMountId } from '../../src/keys/mount-id.js';
 
 export const HARNESS_USER = 'alice';
 export const HARNESS_PASSWORD = 'p+ss/w:rd ü';
@@ -82,8 +83,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   }
   if (options.wrapBackend) backend = options.wrapBackend(backend);
   const mounts: ResolvedMount[] = [];
-  if (sharedRoot) mounts.push({ urlPrefix: '/shared', id: 'shared:/team', backend: new LocalBackend(sharedRoot), encrypted: false });
-  mounts.push({ urlPrefix: '', id: `home:${HARNESS_USER}`, backend, encrypted });
+  if (sharedRoot) mounts.push({ urlPrefix: '/shared', id: sharedMountId('/team'), backend: new LocalBackend(sharedRoot), encrypted: false });
+  mounts.push({ urlPrefix: '', id: homeMountId(HARNESS_USER, '/'), backend, encrypted });
   const resolver: MountResolver = { mountsFor: async () => mounts };
   const store = new Keyv();
   const gateway = createGatewayServer({

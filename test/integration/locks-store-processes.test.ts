@@ -8,11 +8,16 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { newLockToken, type LockRecord } from '../../src/server/lock-store.js';
 import { createLockStore } from '../../src/server/lock-store-redis.js';
 import { PropStore } from '../../src/server/prop-store.js';
+import { homeMountId } from '../../src/keys/mount-id.js';
 import { LoginThrottle, type LoginAttempt } from '../../src/users/throttle.js';
 import { ShareStore, type ShareRecord } from '../../src/web/share-store.js';
 import { closeStore, createStore } from '../../src/store.js';
 import type Keyv from 'keyv';
 import { makeTempDir } from '../helpers/tmp.js';
+import { sharedMountId } from '../../src/keys/mount-id.js';
+
+/** The state id of a test mount named `name`. */
+const sid = (name: string) => sharedMountId('/' + name);
 
 const lock = (path: string): LockRecord => ({
   token: newLockToken(), path, scope: 'exclusive', depth: '0', principal: 'alice', timeoutSeconds: 600, expiresAt: Date.now() + 600_000,
@@ -35,27 +40,27 @@ describe('sqlite stores shared by two connections (two worker processes)', () =>
   it('30 exclusive LOCKs on one path split over both: exactly one is granted', async () => {
     const [a, b] = await twoConnections();
     const stores = [createLockStore(a), createLockStore(b)];
-    const results = await Promise.allSettled(Array.from({ length: 30 }, (_, i) => stores[i % 2]!.acquire('m1', lock('/race.txt'))));
+    const results = await Promise.allSettled(Array.from({ length: 30 }, (_, i) => stores[i % 2]!.acquire(sid('m1'), lock('/race.txt'))));
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     const codes = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as { code?: string }).code] : []));
     expect(codes).toEqual(Array(29).fill('DC_ERR_LOCKED'));
-    expect(await stores[1]!.list('m1')).toHaveLength(1);
-    expect(await stores[0]!.list('m1')).toHaveLength(1);
+    expect(await stores[1]!.list(sid('m1'))).toHaveLength(1);
+    expect(await stores[0]!.list(sid('m1'))).toHaveLength(1);
   });
 
   it('locks on different paths from both connections are all kept', async () => {
     const [a, b] = await twoConnections();
     const stores = [createLockStore(a), createLockStore(b)];
-    await Promise.all(Array.from({ length: 20 }, (_, i) => stores[i % 2]!.acquire('m1', lock(`/f${i}.txt`))));
-    expect(await stores[0]!.list('m1')).toHaveLength(20);
+    await Promise.all(Array.from({ length: 20 }, (_, i) => stores[i % 2]!.acquire(sid('m1'), lock(`/f${i}.txt`))));
+    expect(await stores[0]!.list(sid('m1'))).toHaveLength(20);
   });
 
   it('dead properties set from both connections at once are all kept', async () => {
     const [a, b] = await twoConnections();
     const stores = [new PropStore(a), new PropStore(b)];
-    await Promise.all(Array.from({ length: 20 }, (_, i) => stores[i % 2]!.apply('m1', `/f${i}.txt`,
+    await Promise.all(Array.from({ length: 20 }, (_, i) => stores[i % 2]!.apply(sid('m1'), `/f${i}.txt`,
       [{ ns: 'urn:x', name: 'p', xml: `<p xmlns="urn:x">${i}</p>` }], [])));
-    expect(Object.keys(await stores[1]!.forMount('m1'))).toHaveLength(20);
+    expect(Object.keys(await stores[1]!.forMount(sid('m1')))).toHaveLength(20);
   });
 
   it('login slots reserved at once over both connections: never more than maxFailures', async () => {
@@ -76,7 +81,7 @@ describe('sqlite stores shared by two connections (two worker processes)', () =>
     const [a, b] = await twoConnections();
     const argon2 = { m: 8192, t: 1, p: 1 };
     const stores = [new ShareStore(a, argon2), new ShareStore(b, argon2)];
-    const { record } = await stores[0]!.create({ owner: 'alice', mountId: 'm1', urlPrefix: '', path: '/f.txt', folder: false, scope: 'read', expires: Date.now() + 60_000, maxDownloads: 3 });
+    const { record } = await stores[0]!.create({ owner: 'alice', mountId: homeMountId('alice', '/'), urlPrefix: '', path: '/f.txt', folder: false, scope: 'read', expires: Date.now() + 60_000, maxDownloads: 3 });
     const counted = await Promise.all(Array.from({ length: 12 }, (_, i) => stores[i % 2]!.countDownload(record as ShareRecord)));
     expect(counted.filter(Boolean)).toHaveLength(3);
     expect(await stores[1]!.downloads(record)).toBe(3);
@@ -87,7 +92,7 @@ describe('sqlite stores shared by two connections (two worker processes)', () =>
     const argon2 = { m: 8192, t: 1, p: 1 };
     const stores = [new ShareStore(a, argon2), new ShareStore(b, argon2)];
     await Promise.all(Array.from({ length: 10 }, (_, i) => stores[i % 2]!.create({
-      owner: 'alice', mountId: 'm1', urlPrefix: '', path: `/f${i}.txt`, folder: false, scope: 'read', expires: Date.now() + 60_000,
+      owner: 'alice', mountId: homeMountId('alice', '/'), urlPrefix: '', path: `/f${i}.txt`, folder: false, scope: 'read', expires: Date.now() + 60_000,
     })));
     expect(await stores[0]!.list('alice')).toHaveLength(10);
   });

@@ -6,6 +6,7 @@ import { createLockStore, RedisLockStore } from '../../src/server/lock-store-red
 import { closeStore, createStore, luaScript, redisStoreOf } from '../../src/store.js';
 import { freshMount, lockStoreContract, makeLock } from '../conformance/lock-store.js';
 import { redisSkipReason, startRedis, type TestRedis } from '../helpers/redis.js';
+import { formatMountId } from '../../src/keys/mount-id.js';
 
 if (redisSkipReason) console.log(`multi-instance-lockstore: skipped: ${redisSkipReason}`);
 
@@ -54,21 +55,22 @@ describe.skipIf(redisSkipReason !== undefined)('RedisLockStore', () => {
     const other = await createStore(redis.url, 'elsewhere');
     try {
       const m = freshMount();
+      const key = formatMountId(m); // the string its Redis key is built from
       const la = createLockStore(a);
       await la.acquire(m, makeLock('/n', { timeoutSeconds: 30 }));
       expect(await createLockStore(other).list(m)).toEqual([]);
       const raw = redisStoreOf(a)!;
       expect(raw.keyPrefix).toBe('davcrypt::');
       const pttl = luaScript("return redis.call('PTTL', KEYS[1])");
-      const ttl = Number(await raw.evalScript(pttl, [`davcrypt::locks:${m}`], []));
+      const ttl = Number(await raw.evalScript(pttl, [`davcrypt::locks:${key}`], []));
       expect(ttl).toBeGreaterThan(25_000);
       expect(ttl).toBeLessThanOrEqual(30_000);
       // A keyv value under the same namespace is untouched by lock scripts, and vice versa.
-      await a.set(`locks:${m}x`, 'plain');
+      await a.set(`locks:${key}x`, 'plain');
       await la.removeUnder(m, '/');
-      expect(await a.get(`locks:${m}x`)).toBe('plain');
+      expect(await a.get(`locks:${key}x`)).toBe('plain');
       const exists = luaScript("return redis.call('EXISTS', KEYS[1])");
-      expect(Number(await raw.evalScript(exists, [`davcrypt::locks:${m}`], []))).toBe(0);
+      expect(Number(await raw.evalScript(exists, [`davcrypt::locks:${key}`], []))).toBe(0);
     } finally {
       await closeStore(a);
       await closeStore(other);

@@ -31,7 +31,7 @@ const ALLOWED: Record<string, string[]> = {
   'store-mutex': ['errors', 'store', 'mutex'],
   config: ['errors', 'crypto'],
   backends: ['errors', 'logging', 'events', 'crypto'],
-  keys: ['errors', 'logging', 'events', 'crypto', 'backends', 'store', 'store-mutex'],
+  keys: ['errors', 'logging', 'events', 'crypto', 'backends', 'config', 'store', 'store-mutex'],
   users: ['errors', 'logging', 'events', 'crypto', 'backends', 'keys', 'config', 'store', 'store-mutex'],
   server: ['errors', 'logging', 'events', 'backends', 'users', 'store', 'store-mutex', 'mutex'],
   tools: ['errors', 'logging', 'events', 'crypto', 'backends', 'keys', 'config', 'users', 'store'],

@@ -9,6 +9,7 @@ import { requireLockTokens } from '../conditions.js';
 import { parseDestination } from '../request-paths.js';
 import { depthOf, discardBody, headerOf, mountTarget, sendEmpty } from './common.js';
 import { applyOcMtime } from './mtime.js';
+import { mountStateKey } from '../../users/mount-state.js';
 
 export async function handleMkcol(ctx: DavContext): Promise<void> {
   const { mount, path } = mountTarget(ctx);
@@ -48,7 +49,7 @@ export async function handleCopyMove(ctx: DavContext): Promise<void> {
   const destTarget = resolveTarget(ctx.mounts, dest.path);
   if (destTarget.kind === 'virtual') throw davError('DC_ERR_FORBIDDEN', 'cannot write onto a folder that holds mount points');
   if (destTarget.kind === 'none') throw davError('DC_ERR_CONFLICT', 'destination is outside every mount');
-  if (destTarget.mount.id !== mount.id) throw davError('DC_ERR_BACKEND', 'COPY/MOVE across mounts is not supported');
+  if (mountStateKey(destTarget.mount.id) !== mountStateKey(mount.id)) throw davError('DC_ERR_BACKEND', 'COPY/MOVE across mounts is not supported');
   const to = destTarget.path;
   if (to === '/') throw davError('DC_ERR_FORBIDDEN', 'cannot replace a mount root');
 

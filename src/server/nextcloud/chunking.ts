@@ -14,6 +14,7 @@ import { sendEmpty, sendXml } from '../methods/common.js';
 import { parseDestination, encodeHref } from '../request-paths.js';
 import { escapeXml } from '../xml.js';
 import { aliasMounts, aliasOf, fileIdOf, UPLOADS_PREFIX } from './view.js';
+import { mountStateKey } from '../../users/mount-state.js';
 
 const UPLOADS_ROOT = '/.davcrypt/uploads';
 /** A number (offset or index), or rclone's '<start>-<end>' byte range. */
@@ -206,7 +207,7 @@ async function assemble(u: UploadRequest, chunkBackend: Backend, folder: string)
   }
   await chunkBackend.delete(folder, { signal }).catch(() => undefined);
   if (info.etag) Object.assign(headers, { ETag: info.etag, 'OC-ETag': info.etag });
-  headers['OC-FileId'] = fileIdOf(mount.id, path).id;
+  headers['OC-FileId'] = fileIdOf(mountStateKey(mount.id), path).id;
   sendEmpty(u.res, existing ? 204 : 201, headers);
 }
 

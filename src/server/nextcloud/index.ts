@@ -14,6 +14,7 @@ import { handleUpload } from './chunking.js';
 import { serveLoginFlow } from './login-flow.js';
 import { capabilitiesData, ocsReply, statusBody, userData } from './ocs.js';
 import { aliasMounts, aliasOf, CHANGING_METHODS, fileIdOf, noteChange, UPLOADS_PREFIX } from './view.js';
+import { mountStateKey } from '../../users/mount-state.js';
 
 export { aliasOf, fileIdOf, noteChange, permissionsOf, virtualFolder } from './view.js';
 
@@ -120,7 +121,7 @@ export async function nextcloudMounts(
   }
   if (method === 'PUT' || method === 'MKCOL' || method === 'MOVE' || method === 'COPY') {
     const t = resolveTarget(view, idPath);
-    if (t.kind === 'mount') res.setHeader('OC-FileId', fileIdOf(t.mount.id, t.path).id);
+    if (t.kind === 'mount') res.setHeader('OC-FileId', fileIdOf(mountStateKey(t.mount.id), t.path).id);
   }
   return view;
 }

@@ -9,6 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Backend, EntryInfo } from '../../backends/types.js';
 import { davError } from '../../errors.js';
 import type { ResolvedMount } from '../../users/types.js';
+import { mountStateKey, type MountStateId } from '../../users/mount-state.js';
 
 export const REMOTE_PREFIX = '/remote.php';
 export const DAV_FILES_PREFIX = '/remote.php/dav/files/';
@@ -70,14 +71,16 @@ export const CHANGING_METHODS = new Set(['PUT', 'DELETE', 'MKCOL', 'MOVE', 'COPY
  * ETag (most backends change it only for direct children), so a mount root reads the same whether
  * it is listed as itself or as a mount point in its parent folder.
  */
-export function folderEtag(mountId: string, path: string, generation: string = localGeneration): string {
-  const h = createHash('sha256').update(generation).update('\0').update(mountId).update('\0').update(path);
+/** `stateKey`: mountStateKey() of the mount, or 'virtual' for a folder above mount points. */
+export function folderEtag(stateKey: string, path: string, generation: string = localGeneration): string {
+  const h = createHash('sha256').update(generation).update('\0').update(stateKey).update('\0').update(path);
   return `"${h.digest('hex').slice(0, 32)}"`;
 }
 
 /** `backend` with folder ETags replaced by folderEtag(); files untouched. */
-export function withTreeEtags(backend: Backend, mountId: string, generation: string = localGeneration): Backend {
-  const fix = (e: EntryInfo): EntryInfo => (e.type === 'directory' ? { ...e, etag: folderEtag(mountId, e.path, generation) } : e);
+export function withTreeEtags(backend: Backend, id: MountStateId, generation: string = localGeneration): Backend {
+  const stateKey = mountStateKey(id);
+  const fix = (e: EntryInfo): EntryInfo => (e.type === 'directory' ? { ...e, etag: folderEtag(stateKey, e.path, generation) } : e);
   return new Proxy(backend, {
     get(target, prop) {
       switch (prop) {
@@ -106,7 +109,7 @@ export function withTreeEtags(backend: Backend, mountId: string, generation: str
  * that URL: its id and 'CK' permissions) or a folder above mount points (read-only). Sync clients
  * refuse entries without ETag, id and permissions ("Server reported no permission, ETag, file id").
  */
-export function virtualFolder(mounts: ResolvedMount[], urlPath: string): { info: EntryInfo; mountId?: string } {
+export function virtualFolder(mounts: ResolvedMount[], urlPath: string): { info: EntryInfo; mountId?: MountStateId } {
   const name = urlPath.slice(urlPath.lastIndexOf('/') + 1);
   const root = mounts.find((m) => m.urlPrefix === urlPath);
   // Clients also refuse a folder without a modification time ("Cannot sync due to invalid modification time").
@@ -114,7 +117,7 @@ export function virtualFolder(mounts: ResolvedMount[], urlPath: string): { info:
   const generation = mounts[0]?.folderGeneration ?? localGeneration;
   const published = Number(generation.split('.')[1]);
   const lastModified = published > 0 ? new Date(Math.floor(published / 1000) * 1000) : STARTED;
-  if (root) return { info: { name, path: '/', type: 'directory', size: 0, etag: folderEtag(root.id, '/', generation), lastModified }, mountId: root.id };
+  if (root) return { info: { name, path: '/', type: 'directory', size: 0, etag: folderEtag(mountStateKey(root.id), '/', generation), lastModified }, mountId: root.id };
   return { info: { name, path: urlPath, type: 'directory', size: 0, etag: folderEtag('virtual', urlPath, generation), lastModified } };
 }
 
@@ -126,8 +129,9 @@ const STARTED = new Date(Math.floor(Date.now() / 1000) * 1000);
  * and `oc:id` (the id padded to 8 digits plus an instance tag). It follows the path, so a rename
  * gives a new id (clients then download instead of moving: slower, never wrong).
  */
-export function fileIdOf(mountId: string, path: string): { fileid: string; id: string } {
-  const h = createHash('sha256').update(mountId).update('\0').update(path).digest();
+/** `stateKey` as for folderEtag(). */
+export function fileIdOf(stateKey: string, path: string): { fileid: string; id: string } {
+  const h = createHash('sha256').update(stateKey).update('\0').update(path).digest();
   const n = (h.readUInt32BE(0) & 0x1fffff) * 0x100000000 + h.readUInt32BE(4);
   const fileid = String(n === 0 ? 1 : n);
   return { fileid, id: fileid.padStart(8, '0') + 'davcrypt' };

@@ -25,6 +25,10 @@ import {
   wrapKeysTo,
 } from '../../../src/keys/index.js';
 import { makeTempDir, type TempDir } from '../../helpers/tmp.js';
+import { requireMountId } from '../../../src/keys/mount-id.js';
+
+/** A mount id from its stored form (the form the keyring tags and the store use). */
+const mid = (text: string) => requireMountId(text, 'test');
 
 const alice = generateIdentityKeyPair();
 const bob = generateIdentityKeyPair();
@@ -63,7 +67,7 @@ describe('keyring edits', () => {
     wrapKeysTo(ring, [first], id('recovery', bob));
     expect(removeIdentity(ring, 'master')).toBe(1);
     expect(recipientsOf(ring).map((r) => r.name)).toEqual(['recovery']);
-    const next = addCurrentKey(ring, MOUNT);
+    const next = addCurrentKey(ring, mid(MOUNT));
     expect(currentId(ring)).toBe(next.id.toString('hex'));
     expect(ring.keys.at(-1)!.seq).toBe(2);
     expect(ring.keys.at(-1)!.wraps.map((w) => w.to)).toEqual(['recovery']);
@@ -90,7 +94,7 @@ describe('keyring edits', () => {
     expect(tagHeld(ring, [k], tagKeys)).toBe(0);
     expect(openKeyringFor(ring, 'master', alice.privateKey).authenticated.size).toBe(1);
     // addCurrentKey: the next seq, wraps only to given recipients the keyring holds with that key, tagged.
-    const next = addCurrentKey(ring, MOUNT, { tagKeys, recipients: [id('master', alice), id('user:mallory', bob), id('recovery', alice)] });
+    const next = addCurrentKey(ring, mid(MOUNT), { tagKeys, recipients: [id('master', alice), id('user:mallory', bob), id('recovery', alice)] });
     expect(ring.keys.at(-1)!.wraps.map((w) => w.to)).toEqual(['master']);
     expect(openKeyringFor(ring, 'master', alice.privateKey, { mount: MOUNT }).authenticated.get(next.id.toString('hex'))?.equals(next.key)).toBe(true);
   });
@@ -99,7 +103,7 @@ describe('keyring edits', () => {
     const k = newMountKey();
     const ring = ringWith([k]);
     ring.keys[0]!.seq = Number.MAX_SAFE_INTEGER;
-    expect(() => addCurrentKey(ring, MOUNT)).toThrow(expect.objectContaining({ code: 'DC_ERR_KEYRING_INVALID' }));
+    expect(() => addCurrentKey(ring, mid(MOUNT))).toThrow(expect.objectContaining({ code: 'DC_ERR_KEYRING_INVALID' }));
     expect(ring.keys).toHaveLength(1);
   });
 
@@ -153,14 +157,14 @@ describe('keyring edits', () => {
 describe('custody store markers', () => {
   it('revocations per mount, keys epoch', async () => {
     const store = new Keyv();
-    expect(await revokedUsers(store, 'shared:/team')).toEqual([]);
-    await markRevoked(store, 'shared:/team', 'carol', true);
-    await markRevoked(store, 'shared:/team', 'bob', true);
-    await markRevoked(store, 'shared:/team', 'carol', true);
-    expect(await revokedUsers(store, 'shared:/team')).toEqual(['bob', 'carol']);
-    await markRevoked(store, 'shared:/team', 'bob', false);
-    expect(await revokedUsers(store, 'shared:/team')).toEqual(['carol']);
-    expect(await revokedUsers(store, 'shared:/other')).toEqual([]);
+    expect(await revokedUsers(store, mid('shared:/team'))).toEqual([]);
+    await markRevoked(store, mid('shared:/team'), 'carol', true);
+    await markRevoked(store, mid('shared:/team'), 'bob', true);
+    await markRevoked(store, mid('shared:/team'), 'carol', true);
+    expect(await revokedUsers(store, mid('shared:/team'))).toEqual(['bob', 'carol']);
+    await markRevoked(store, mid('shared:/team'), 'bob', false);
+    expect(await revokedUsers(store, mid('shared:/team'))).toEqual(['carol']);
+    expect(await revokedUsers(store, mid('shared:/other'))).toEqual([]);
     expect(await keysEpoch(store)).toBe(0);
     expect(await bumpKeysEpoch(store)).toBe(1);
     expect(await keysEpoch(store)).toBe(1);
@@ -203,7 +207,7 @@ it('a keyring edited by these functions still parses (format rules hold)', () =>
   const k = newMountKey();
   const ring = ringWith([k]);
   wrapKeysTo(ring, [k], id('master', alice));
-  addCurrentKey(ring, MOUNT);
+  addCurrentKey(ring, mid(MOUNT));
   expect(parseKeyring(serializeKeyring(ring)).keys).toHaveLength(2);
 });
 
@@ -217,15 +221,15 @@ describe('KeyringService honours revocation markers under its mutex', () => {
       const store = new Keyv();
       const backend = await createLocalBackend(join(tmp.path, 'team'));
       const svc = new KeyringService({ store, logger: createLogger({ silent: true }) });
-      await markRevoked(store, 'shared:/team', 'bob', true);
+      await markRevoked(store, mid('shared:/team'), 'bob', true);
       const { sealIdentity } = await import('../../../src/crypto/index.js');
       const tiny = { m: 1024, t: 1, p: 1 };
       const members = [
         { ...id('user:alice', alice), envelope: await sealIdentity(alice.privateKey, 'user:alice', 'a', tiny) },
         { ...id('user:bob', bob), envelope: await sealIdentity(bob.privateKey, 'user:bob', 'b', tiny) },
       ];
-      await svc.unlockOrCreate('shared:/team', backend, { name: 'user:alice', privateKey: alice.privateKey }, members);
-      const ring = (await svc.getStored('shared:/team'))!;
+      await svc.unlockOrCreate(mid('shared:/team'), backend, { name: 'user:alice', privateKey: alice.privateKey }, members);
+      const ring = (await svc.getStored(mid('shared:/team')))!;
       expect(Object.keys(ring.identities)).toEqual(['user:alice']);
       expect(ring.keys[0]!.wraps.map((w) => w.to)).toEqual(['user:alice']);
       await backend.close();

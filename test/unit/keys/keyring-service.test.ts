@@ -8,6 +8,10 @@ import { isDavcryptError } from '../../../src/errors.js';
 import { KEYRING_PATH, KeyringService } from '../../../src/keys/index.js';
 import { createLogger } from '../../../src/logging.js';
 import { makeTempDir, type TempDir } from '../../helpers/tmp.js';
+import { requireMountId } from '../../../src/keys/mount-id.js';
+
+/** A mount id from its stored form (the form the keyring tags and the store use). */
+const mid = (text: string) => requireMountId(text, 'test');
 
 function capturingLogger() {
   const warnings: string[] = [];
@@ -43,7 +47,7 @@ describe('KeyringService', () => {
   it('creates a key on first use, writes the backend copy (format 2, tagged), and unlocks it again', async () => {
     const store = new Keyv();
     const svc = new KeyringService({ store, logger: createLogger({ silent: true }) });
-    const set1 = await svc.unlockOrCreate('home:alice', backend, { name: 'user:alice', privateKey: alice.privateKey }, [aliceId]);
+    const set1 = await svc.unlockOrCreate(mid('home:alice'), backend, { name: 'user:alice', privateKey: alice.privateKey }, [aliceId]);
     const text = await readFile(join(tmp.path, 'home', '.davcrypt', 'keyring.json'), 'utf8');
     const onDisk = parseKeyring(text);
     expect(JSON.parse(text).format).toBe('davcrypt-keyring/2');
@@ -53,19 +57,19 @@ describe('KeyringService', () => {
     expect(onDisk.keys[0]!.wraps.map((w) => w.to)).toEqual(['user:alice']);
     expect(Object.keys(onDisk.identities)).toEqual(['user:alice']);
     expect(text).not.toContain(set1.current.key.toString('base64'));
-    const set2 = await svc.unlockOrCreate('home:alice', backend, { name: 'user:alice', privateKey: alice.privateKey }, [aliceId]);
+    const set2 = await svc.unlockOrCreate(mid('home:alice'), backend, { name: 'user:alice', privateKey: alice.privateKey }, [aliceId]);
     expect(set2.current.key.equals(set1.current.key)).toBe(true);
     expect(set2.get(set1.current.id.toString('hex'))?.key.equals(set1.current.key)).toBe(true);
   });
 
   it('refuses an identity without a wrap (DC_ERR_NO_ACCESS) and grants members from a holder', async () => {
     const svc = new KeyringService({ store: new Keyv(), logger: createLogger({ silent: true }) });
-    await svc.unlockOrCreate('shared:/t', backend, { name: 'user:alice', privateKey: alice.privateKey }, [aliceId]);
-    await expect(svc.unlockOrCreate('shared:/t', backend, { name: 'user:bob', privateKey: bob.privateKey }, [bobId])).rejects.toMatchObject({
+    await svc.unlockOrCreate(mid('shared:/t'), backend, { name: 'user:alice', privateKey: alice.privateKey }, [aliceId]);
+    await expect(svc.unlockOrCreate(mid('shared:/t'), backend, { name: 'user:bob', privateKey: bob.privateKey }, [bobId])).rejects.toMatchObject({
       code: 'DC_ERR_NO_ACCESS',
     });
-    const a = await svc.unlockOrCreate('shared:/t', backend, { name: 'user:alice', privateKey: alice.privateKey }, [aliceId, bobId]);
-    const b = await svc.unlockOrCreate('shared:/t', backend, { name: 'user:bob', privateKey: bob.privateKey }, [bobId]);
+    const a = await svc.unlockOrCreate(mid('shared:/t'), backend, { name: 'user:alice', privateKey: alice.privateKey }, [aliceId, bobId]);
+    const b = await svc.unlockOrCreate(mid('shared:/t'), backend, { name: 'user:bob', privateKey: bob.privateKey }, [bobId]);
     expect(b.current.key.equals(a.current.key)).toBe(true);
   });
 
@@ -74,7 +78,7 @@ describe('KeyringService', () => {
     const { logger, warnings } = capturingLogger();
     const svc = new KeyringService({ store, logger });
     const self = { name: 'user:alice', privateKey: alice.privateKey, envelope: aliceId.envelope };
-    const mine = await svc.unlockOrCreate('home:alice', backend, self, [aliceId]);
+    const mine = await svc.unlockOrCreate(mid('home:alice'), backend, self, [aliceId]);
 
     // The backend plants a key of its own, wrapped to alice's public key, with the highest seq and a made-up tag.
     const planted = newMountKey();
@@ -85,24 +89,24 @@ describe('KeyringService', () => {
     await writeFile(join(tmp.path, 'home', '.davcrypt', 'keyring.json'), serializeKeyring(remote));
 
     const fresh = new KeyringService({ store, logger }); // a new process with the same store
-    const again = await fresh.unlockOrCreate('home:alice', backend, self, [aliceId]);
+    const again = await fresh.unlockOrCreate(mid('home:alice'), backend, self, [aliceId]);
     expect(again.current.id.equals(mine.current.id)).toBe(true);
     expect(again.get(planted.id)).toBeUndefined();
     expect(warnings.some((w) => /cannot authenticate/.test(w))).toBe(true);
     // The backend copy keeps it (escrow: never dropped, never used); the store never had it.
     const after = parseKeyring(await readFile(join(tmp.path, 'home', '.davcrypt', 'keyring.json'), 'utf8'));
     expect(after.keys.map((k) => k.id).sort()).toEqual([mine.current.id.toString('hex'), planted.id.toString('hex')].sort());
-    expect((await fresh.getStored('home:alice'))!.keys.map((k) => k.id)).toEqual([mine.current.id.toString('hex')]);
+    expect((await fresh.getStored(mid('home:alice')))!.keys.map((k) => k.id)).toEqual([mine.current.id.toString('hex')]);
 
     // A new store (lost): alice's own tag vouches for her key; the planted one is still not used.
     const lost = new KeyringService({ store: new Keyv(), logger });
-    const recovered = await lost.unlockOrCreate('home:alice', backend, self, [aliceId]);
+    const recovered = await lost.unlockOrCreate(mid('home:alice'), backend, self, [aliceId]);
     expect(recovered.current.key.equals(mine.current.key)).toBe(true);
     expect(recovered.get(planted.id)).toBeUndefined();
 
     // Another identity's tags do not count for alice: bob's store takes nothing over and makes its own key.
     const other = new KeyringService({ store: new Keyv(), logger });
-    const bobSet = await other.unlockOrCreate('home:alice', backend, { name: 'user:bob', privateKey: bob.privateKey, envelope: bobId.envelope }, [bobId]);
+    const bobSet = await other.unlockOrCreate(mid('home:alice'), backend, { name: 'user:bob', privateKey: bob.privateKey, envelope: bobId.envelope }, [bobId]);
     expect(bobSet.current.id.equals(mine.current.id)).toBe(false);
     expect(bobSet.get(planted.id)).toBeUndefined();
   });
@@ -114,7 +118,7 @@ describe('KeyringService', () => {
     await backend.mkdir('/.davcrypt');
     await writeFile(join(tmp.path, 'home', '.davcrypt', 'keyring.json'), serializeKeyring(ring));
     const svc = new KeyringService({ store: new Keyv(), logger: createLogger({ silent: true }) });
-    const set = await svc.unlockOrCreate('home:alice', backend, { name: 'user:alice', privateKey: alice.privateKey, envelope: aliceId.envelope }, [aliceId]);
+    const set = await svc.unlockOrCreate(mid('home:alice'), backend, { name: 'user:alice', privateKey: alice.privateKey, envelope: aliceId.envelope }, [aliceId]);
     expect(set.current.id.equals(planted.id)).toBe(false);
     expect(set.get(planted.id)).toBeUndefined();
     const after = parseKeyring(await readFile(join(tmp.path, 'home', '.davcrypt', 'keyring.json'), 'utf8'));
@@ -135,7 +139,7 @@ describe('KeyringService', () => {
     await backend.mkdir('/.davcrypt');
     await writeFile(join(tmp.path, 'home', '.davcrypt', 'keyring.json'), JSON.stringify(v1));
     const svc = new KeyringService({ store, logger: createLogger({ silent: true }) });
-    const set = await svc.unlockOrCreate('home:alice', backend, { name: 'user:alice', privateKey: alice.privateKey }, [aliceId]);
+    const set = await svc.unlockOrCreate(mid('home:alice'), backend, { name: 'user:alice', privateKey: alice.privateKey }, [aliceId]);
     expect(set.current.key.equals(key.key)).toBe(true);
     const stored = JSON.parse((await store.get<string>('keyring:home:alice'))!);
     expect(stored.format).toBe('davcrypt-keyring/2');
@@ -154,7 +158,7 @@ describe('KeyringService', () => {
     const svc = new KeyringService({ store: new Keyv(), logger: createLogger({ silent: true }) });
     const self = { name: 'user:alice', privateKey: alice.privateKey };
     const t0 = Date.now();
-    await expect(svc.unlockOrCreate('home:alice', backend, self, [aliceId])).rejects.toMatchObject({ code: 'DC_ERR_KEYRING_INVALID' });
+    await expect(svc.unlockOrCreate(mid('home:alice'), backend, self, [aliceId])).rejects.toMatchObject({ code: 'DC_ERR_KEYRING_INVALID' });
     expect(Date.now() - t0).toBeLessThan(2000);
     // An envelope asking for 1 GiB of argon2 memory (configured m = 1024): refused before any argon2 work.
     const greedy = { ...aliceId.envelope, m: 1_048_576, t: 64 };
@@ -166,9 +170,9 @@ describe('KeyringService', () => {
     const store = new Keyv();
     const withStore = new KeyringService({ store, logger: createLogger({ silent: true }) });
     await rm(join(tmp.path, 'home', '.davcrypt', 'keyring.json'));
-    const set = await withStore.unlockOrCreate('home:alice', backend, self, [aliceId]);
+    const set = await withStore.unlockOrCreate(mid('home:alice'), backend, self, [aliceId]);
     await writeFile(join(tmp.path, 'home', '.davcrypt', 'keyring.json'), hugeText);
-    const again = await new KeyringService({ store, logger: createLogger({ silent: true }) }).unlockOrCreate('home:alice', backend, self, [aliceId]);
+    const again = await new KeyringService({ store, logger: createLogger({ silent: true }) }).unlockOrCreate(mid('home:alice'), backend, self, [aliceId]);
     expect(again.current.key.equals(set.current.key)).toBe(true);
     expect(await readFile(join(tmp.path, 'home', '.davcrypt', 'keyring.rejected.json'), 'utf8')).toBe(hugeText);
     expect(parseKeyring(await readFile(join(tmp.path, 'home', '.davcrypt', 'keyring.json'), 'utf8')).keys).toHaveLength(1);
@@ -182,12 +186,12 @@ describe('KeyringService', () => {
     const text = serializeKeyring(ring);
     await writeFile(join(tmp.path, 'home', '.davcrypt', 'keyring.json'), text);
     const svc = new KeyringService({ store: new Keyv(), logger: createLogger({ silent: true }), backendCopy: false });
-    const set = await svc.unlockOrCreate('home:alice', backend, { name: 'user:alice', privateKey: alice.privateKey }, [aliceId]);
+    const set = await svc.unlockOrCreate(mid('home:alice'), backend, { name: 'user:alice', privateKey: alice.privateKey }, [aliceId]);
     expect(set.current.id.equals(planted.id)).toBe(false);
     expect(await readFile(join(tmp.path, 'home', '.davcrypt', 'keyring.json'), 'utf8')).toBe(text);
-    expect(await svc.getStored('home:alice')).toBeDefined();
+    expect(await svc.getStored(mid('home:alice'))).toBeDefined();
     const empty = await createLocalBackend(join(tmp.path, 'other'));
-    await svc.unlockOrCreate('home:bob', empty, { name: 'user:bob', privateKey: bob.privateKey }, [bobId]);
+    await svc.unlockOrCreate(mid('home:bob'), empty, { name: 'user:bob', privateKey: bob.privateKey }, [bobId]);
     await expect(empty.stat(KEYRING_PATH)).rejects.toSatisfy((e: unknown) => isDavcryptError(e, 'DC_ERR_NOT_FOUND'));
   });
 
@@ -197,8 +201,8 @@ describe('KeyringService', () => {
     const envelope = await sealIdentity(recovery.privateKey, 'recovery', 'pw-r', tiny);
     await store.set('identity:recovery', { publicKey: recovery.publicKey.toString('base64'), envelope, tagKey: deriveTagKey(recovery.privateKey).toString('base64') });
     const svc = new KeyringService({ store, logger: createLogger({ silent: true }) });
-    const set = await svc.unlockOrCreate('home:alice', backend, { name: 'user:alice', privateKey: alice.privateKey }, [aliceId]);
-    const viaRecovery = await svc.unlockOrCreate('home:alice', backend, { name: 'recovery', privateKey: recovery.privateKey }, []);
+    const set = await svc.unlockOrCreate(mid('home:alice'), backend, { name: 'user:alice', privateKey: alice.privateKey }, [aliceId]);
+    const viaRecovery = await svc.unlockOrCreate(mid('home:alice'), backend, { name: 'recovery', privateKey: recovery.privateKey }, []);
     expect(viaRecovery.current.key.equals(set.current.key)).toBe(true);
     const onDisk = parseKeyring(await readFile(join(tmp.path, 'home', '.davcrypt', 'keyring.json'), 'utf8'));
     expect(openKeyringFor(onDisk, 'recovery', recovery.privateKey).authenticated.size).toBe(1);
@@ -208,21 +212,21 @@ describe('KeyringService', () => {
     const store = new Keyv();
     const mallory = generateIdentityKeyPair();
     const svc = new KeyringService({ store, logger: createLogger({ silent: true }) });
-    await svc.unlockOrCreate('home:alice', backend, { name: 'user:alice', privateKey: alice.privateKey }, [aliceId]);
-    const ring = (await svc.getStored('home:alice'))!;
+    await svc.unlockOrCreate(mid('home:alice'), backend, { name: 'user:alice', privateKey: alice.privateKey }, [aliceId]);
+    const ring = (await svc.getStored(mid('home:alice')))!;
     ring.identities.recovery = { publicKey: mallory.publicKey.toString('base64'), envelope: aliceId.envelope };
     await store.set('keyring:home:alice', serializeKeyring(ring));
-    await svc.update('home:alice', backend, (k) => {
+    await svc.update(mid('home:alice'), backend, (k) => {
       expect(k.identities.recovery).toBeUndefined();
       return { save: true, result: undefined };
     });
-    expect((await svc.getStored('home:alice'))!.identities.recovery).toBeUndefined();
+    expect((await svc.getStored(mid('home:alice')))!.identities.recovery).toBeUndefined();
   });
 
   it('serializes concurrent first uses of one mount into one key', async () => {
     const svc = new KeyringService({ store: new Keyv(), logger: createLogger({ silent: true }) });
     const self = { name: 'user:alice', privateKey: alice.privateKey };
-    const sets = await Promise.all([1, 2, 3, 4].map(() => svc.unlockOrCreate('home:alice', backend, self, [aliceId])));
+    const sets = await Promise.all([1, 2, 3, 4].map(() => svc.unlockOrCreate(mid('home:alice'), backend, self, [aliceId])));
     for (const s of sets) expect(s.current.id.equals(sets[0]!.current.id)).toBe(true);
   });
 });

@@ -4,6 +4,7 @@
 // collected once on another; the store holds neither token nor the password).
 import Keyv from 'keyv';
 import { describe, expect, it } from 'vitest';
+import { homeMountId } from '../../../src/keys/mount-id.js';
 import { SharedGeneration } from '../../../src/server/nextcloud/generation.js';
 import { LoginFlows } from '../../../src/server/nextcloud/login-flows.js';
 import { virtualFolder } from '../../../src/server/nextcloud/view.js';
@@ -57,7 +58,7 @@ describe('SharedGeneration', () => {
     const gen = new SharedGeneration(store);
     await gen.start();
     const g = await gen.read();
-    const mount = (folderGeneration: string) => ({ urlPrefix: '/remote.php/webdav', id: 'home:alice', encrypted: true, folderGeneration }) as unknown as ResolvedMount;
+    const mount = (folderGeneration: string) => ({ urlPrefix: '/remote.php/webdav', id: homeMountId('alice', '/'), encrypted: true, folderGeneration }) as unknown as ResolvedMount;
     const v1 = virtualFolder([mount(g)], '/remote.php/webdav');
     const v2 = virtualFolder([mount(await new SharedGeneration(store).read())], '/remote.php/webdav');
     expect(v2.info.etag).toBe(v1.info.etag);

@@ -11,6 +11,10 @@ import { parseRange } from '../../../src/server/methods/get-head.js';
 import { parseTimeout } from '../../../src/server/methods/lock.js';
 import { quotaEnabledFor } from '../../../src/server/methods/propfind.js';
 import { encodeHref, parseDestination, parseRequestPath } from '../../../src/server/request-paths.js';
+import { sharedMountId } from '../../../src/keys/mount-id.js';
+
+/** The state id of a test mount named `name`. */
+const sid = (name: string) => sharedMountId('/' + name);
 
 const code = (fn: () => unknown) => { try { fn(); return 'ok'; } catch (e) { return (e as { code: string }).code; } };
 
@@ -110,16 +114,16 @@ describe('locks', () => {
   });
   it('acquires atomically under concurrency, refreshes, releases, expires', async () => {
     const store = new KeyvLockStore(new Keyv());
-    const results = await Promise.allSettled(Array.from({ length: 20 }, () => store.acquire('m', rec('/x', 'exclusive', '0'))));
+    const results = await Promise.allSettled(Array.from({ length: 20 }, () => store.acquire(sid('m'), rec('/x', 'exclusive', '0'))));
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
-    const [held] = await store.list('m');
-    expect((await store.refresh('m', held!.token, 5))?.timeoutSeconds).toBe(5);
-    expect(await store.release('m', 'opaquelocktoken:nope')).toBe(false);
-    expect(await store.release('m', held!.token)).toBe(true);
-    await store.acquire('m', rec('/y', 'exclusive', '0', -1));
-    expect(await store.list('m')).toEqual([]);
-    await store.acquire('m', rec('/z/a', 'shared', '0'));
-    await store.removeUnder('m', '/z');
-    expect(await store.list('m')).toEqual([]);
+    const [held] = await store.list(sid('m'));
+    expect((await store.refresh(sid('m'), held!.token, 5))?.timeoutSeconds).toBe(5);
+    expect(await store.release(sid('m'), 'opaquelocktoken:nope')).toBe(false);
+    expect(await store.release(sid('m'), held!.token)).toBe(true);
+    await store.acquire(sid('m'), rec('/y', 'exclusive', '0', -1));
+    expect(await store.list(sid('m'))).toEqual([]);
+    await store.acquire(sid('m'), rec('/z/a', 'shared', '0'));
+    await store.removeUnder(sid('m'), '/z');
+    expect(await store.list(sid('m'))).toEqual([]);
   });
 });

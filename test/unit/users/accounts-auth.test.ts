@@ -8,6 +8,11 @@ import { isDavcryptError } from '../../../src/errors.js';
 import { createLogger } from '../../../src/logging.js';
 import { createUserServices, ensureInitialAdmin, type UserServices } from '../../../src/users/index.js';
 import { makeTempDir, type TempDir } from '../../helpers/tmp.js';
+import { formatMountId, requireMountId } from '../../../src/keys/mount-id.js';
+import { mountStateKey } from '../../../src/users/mount-state.js';
+
+/** A mount id from its stored form (the form the keyring tags and the store use). */
+const mid = (text: string) => requireMountId(text, 'test');
 
 const silent = createLogger({ silent: true });
 
@@ -116,11 +121,11 @@ describe('accounts and authenticator', () => {
     const { openIdentity } = await import('../../../src/crypto/index.js');
     const priv = await openIdentity(rec.envelope, 'user:alice', 'old-pw');
     const ident = { name: 'user:alice', publicKey: Buffer.from(rec.publicKey, 'base64'), envelope: rec.envelope };
-    const keys = await svc.keyrings.unlockOrCreate('home:alice', backend, { name: 'user:alice', privateKey: priv }, [ident]);
+    const keys = await svc.keyrings.unlockOrCreate(mid('home:alice'), backend, { name: 'user:alice', privateKey: priv }, [ident]);
 
     await svc.authenticator.authenticate('alice', 'old-pw', '::1');
     expect(await codeOf(svc.accounts.passwd('alice', 'wrong', 'new-pw'))).toBe('DC_ERR_WRONG_PASSWORD');
-    expect(await svc.accounts.passwd('alice', 'old-pw', 'new-pw')).toEqual(['home:alice']);
+    expect(await svc.accounts.passwd('alice', 'old-pw', 'new-pw')).toEqual([mid('home:alice')]);
     expect(await codeOf(svc.authenticator.authenticate('alice', 'old-pw', '::1'))).toBe('DC_ERR_UNAUTHORIZED');
     await svc.authenticator.authenticate('alice', 'new-pw', '::1');
     const onDisk = parseKeyring(await readFile(join(tmp.path, 'storage', 'alice', '.davcrypt', 'keyring.json'), 'utf8'));
@@ -137,7 +142,7 @@ describe('accounts and authenticator', () => {
     const { openIdentity } = await import('../../../src/crypto/index.js');
     const priv = await openIdentity(rec.envelope, 'user:alice', 'pw-alice');
     const ident = { name: 'user:alice', publicKey: Buffer.from(rec.publicKey, 'base64'), envelope: rec.envelope };
-    const keys = await svc.keyrings.unlockOrCreate('home:alice', backend, { name: 'user:alice', privateKey: priv }, [ident]);
+    const keys = await svc.keyrings.unlockOrCreate(mid('home:alice'), backend, { name: 'user:alice', privateKey: priv }, [ident]);
     await svc.close();
 
     const store2 = new Keyv();
@@ -148,11 +153,11 @@ describe('accounts and authenticator', () => {
     expect(await svc.records.get('alice')).toBeUndefined();
     const { planRestore, applyRestore } = await import('../../../src/users/index.js');
     const plan = await planRestore(configFor(tmp.path), svc);
-    expect(plan.entries.map((e) => [e.name, e.status, e.sources])).toEqual([['alice', 'adopt', ['home:alice']]]);
+    expect(plan.entries.map((e) => [e.name, e.status, e.sources.map(formatMountId)])).toEqual([['alice', 'adopt', ['home:alice']]]);
     expect(await applyRestore(svc, plan)).toEqual(['alice']);
     await svc.authenticator.authenticate('alice', 'pw-alice', '::1');
     expect((await svc.records.get('alice'))?.publicKey).toBe(rec.publicKey);
-    const again = await svc.keyrings.unlockOrCreate('home:alice', backend, { name: 'user:alice', privateKey: priv }, [ident]);
+    const again = await svc.keyrings.unlockOrCreate(mid('home:alice'), backend, { name: 'user:alice', privateKey: priv }, [ident]);
     expect(again.current.key.equals(keys.current.key)).toBe(true);
 
     // user add of an identity already in the keyring: the right password adopts, a wrong one changes nothing.
@@ -177,7 +182,7 @@ describe('accounts and authenticator', () => {
     const backend = await svc.backends.rawBackend(svc.backends.homeMount('alice')!, 'alice');
     const { openIdentity } = await import('../../../src/crypto/index.js');
     const priv = await openIdentity(rec.envelope, 'user:alice', 'pw-alice');
-    await svc.keyrings.unlockOrCreate('home:alice', backend, { name: 'user:alice', privateKey: priv }, [
+    await svc.keyrings.unlockOrCreate(mid('home:alice'), backend, { name: 'user:alice', privateKey: priv }, [
       { name: 'user:alice', publicKey: Buffer.from(rec.publicKey, 'base64'), envelope: rec.envelope },
     ]);
     await svc.accounts.remove('alice');
@@ -197,13 +202,13 @@ describe('accounts and authenticator', () => {
     await svc.accounts.add('bob', 'pw-bob');
     const alice = await svc.authenticator.authenticate('alice', 'pw-alice', '::1');
     const mounts = await svc.authenticator.mountsFor(alice);
-    expect(mounts.map((m) => [m.urlPrefix, m.id, m.encrypted])).toEqual([
+    expect(mounts.map((m) => [m.urlPrefix, mountStateKey(m.id), m.encrypted])).toEqual([
       ['/team', 'shared:/team', false],
       ['', 'home:alice', false],
     ]);
     expect(await svc.authenticator.mountsFor(alice)).toBe(mounts);
     const bob = await svc.authenticator.authenticate('bob', 'pw-bob', '::1');
-    expect((await svc.authenticator.mountsFor(bob)).map((m) => m.id)).toEqual(['home:bob']);
+    expect((await svc.authenticator.mountsFor(bob)).map((m) => mountStateKey(m.id))).toEqual(['home:bob']);
     expect(await codeOf(svc.authenticator.mountsFor({ name: 'alice' }))).toBe('DC_ERR_UNAUTHORIZED');
     svc.authenticator.logout('alice');
     expect(await codeOf(svc.authenticator.mountsFor(alice))).toBe('DC_ERR_UNAUTHORIZED');
@@ -229,7 +234,7 @@ describe('accounts and authenticator', () => {
     const backend = await svc.backends.rawBackend(svc.backends.homeMount('admin')!, 'admin');
     const { openIdentity } = await import('../../../src/crypto/index.js');
     const priv = await openIdentity(rec.envelope, 'user:admin', password);
-    await svc.keyrings.unlockOrCreate('home:admin', backend, { name: 'user:admin', privateKey: priv }, [
+    await svc.keyrings.unlockOrCreate(mid('home:admin'), backend, { name: 'user:admin', privateKey: priv }, [
       { name: 'user:admin', publicKey: Buffer.from(rec.publicKey, 'base64'), envelope: rec.envelope },
     ]);
     await svc.close();

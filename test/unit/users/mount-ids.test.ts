@@ -3,7 +3,7 @@
 // validate in the config loader.
 import { describe, expect, it } from 'vitest';
 import { masterKeyFileOf, resolveConfig } from '../../../src/config/index.js';
-import { MountBackends } from '../../../src/users/index.js';
+import { formatMountId, MountBackends, parseMountId, sharedMountId } from '../../../src/users/index.js';
 
 const config = resolveConfig(
   {
@@ -26,13 +26,18 @@ describe('mount ids', () => {
       expect(back?.mount).toBe(m);
       expect(back?.user).toBe(m.perUser ? 'alice' : undefined);
     }
-    expect(b.mountId(config.mounts[1]!, 'bob')).toBe('home:bob:/photos');
+    expect(formatMountId(b.mountId(config.mounts[1]!, 'bob'))).toBe('home:bob:/photos');
+    expect(b.mountId(config.mounts[2]!)).toEqual(sharedMountId('/team'));
   });
-  it('rejects ids of unknown mounts and invalid names', () => {
-    expect(b.resolveMountId('shared:/nope')).toBeUndefined();
-    expect(b.resolveMountId('home:../x')).toBeUndefined();
-    expect(b.resolveMountId('home:alice:/music')).toBeUndefined();
-    expect(b.resolveMountId('other:alice')).toBeUndefined();
+  it('rejects ids of unknown mounts; invalid names are no mount id at all', () => {
+    expect(b.resolveMountId(sharedMountId('/nope'))).toBeUndefined();
+    expect(b.resolveMountId(parseMountId('home:alice:/music')!)).toBeUndefined();
+    expect(parseMountId('home:../x')).toBeUndefined();
+    expect(parseMountId('other:alice')).toBeUndefined();
+  });
+  it('needs the owner for a per-user mount, and builds no id from an invalid name', () => {
+    expect(() => b.mountId(config.mounts[0]!)).toThrow(/per user/);
+    expect(() => b.mountId(config.mounts[0]!, '../x')).toThrow(/invalid user name/);
   });
 });
 

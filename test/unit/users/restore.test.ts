@@ -11,6 +11,7 @@ import { createLogger } from '../../../src/logging.js';
 import { applyRestore, createUserServices, planRestore, publicKeyFingerprint, type UserServices } from '../../../src/users/index.js';
 import { forgeIdentity, forgeKeyring, localBackendFiles } from '../../helpers/backend-attacker.js';
 import { makeTempDir, type TempDir } from '../../helpers/tmp.js';
+import { formatMountId } from '../../../src/keys/mount-id.js';
 
 describe('restore planning', () => {
   let tmp: TempDir;
@@ -60,7 +61,7 @@ describe('restore planning', () => {
 
     expect(await svc.backends.homeNames(config.mounts[0]!)).toEqual(['alice', 'bob', 'zed']);
     const plan = await planRestore(config, svc);
-    expect(plan.entries.map((e) => [e.name, e.status, e.sources, e.differing])).toEqual([
+    expect(plan.entries.map((e) => [e.name, e.status, e.sources.map(formatMountId), e.differing.map(formatMountId)])).toEqual([
       ['alice', 'adopt', ['home:alice'], ['shared:/a']],
       ['bob', 'out-of-bounds', ['home:bob'], []],
       ['carol', 'conflict', ['shared:/a'], ['shared:/b']],

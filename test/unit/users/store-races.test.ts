@@ -12,6 +12,10 @@ import { createLogger } from '../../../src/logging.js';
 import { closeStore, createStore } from '../../../src/store.js';
 import { createUserServices, ensureInitialAdmin, type UserServices } from '../../../src/users/index.js';
 import { makeTempDir, type TempDir } from '../../helpers/tmp.js';
+import { requireMountId } from '../../../src/keys/mount-id.js';
+
+/** A mount id from its stored form (the form the keyring tags and the store use). */
+const mid = (text: string) => requireMountId(text, 'test');
 
 const silent = createLogger({ silent: true });
 
@@ -81,10 +85,10 @@ for (const kind of ['sqlite, two connections', 'memory, one store'] as const) {
 
     it('concurrent revocation markers and keys-epoch bumps lose nothing', async () => {
       const users = Array.from({ length: 10 }, (_, i) => `u${i}`);
-      await Promise.all(users.map((u, i) => markRevoked(stores[i % 2]!, 'shared:/team', u, true)));
-      expect(await revokedUsers(stores[0], 'shared:/team')).toEqual(users);
-      await Promise.all(users.slice(0, 4).map((u, i) => markRevoked(stores[i % 2]!, 'shared:/team', u, false)));
-      expect(await revokedUsers(stores[1], 'shared:/team')).toEqual(users.slice(4));
+      await Promise.all(users.map((u, i) => markRevoked(stores[i % 2]!, mid('shared:/team'), u, true)));
+      expect(await revokedUsers(stores[0], mid('shared:/team'))).toEqual(users);
+      await Promise.all(users.slice(0, 4).map((u, i) => markRevoked(stores[i % 2]!, mid('shared:/team'), u, false)));
+      expect(await revokedUsers(stores[1], mid('shared:/team'))).toEqual(users.slice(4));
       const before = await keysEpoch(stores[0]);
       const returned = await Promise.all(Array.from({ length: 10 }, (_, i) => bumpKeysEpoch(stores[i % 2]!)));
       expect(await keysEpoch(stores[1])).toBe(before + 10);
