@@ -32,6 +32,8 @@ export interface StartOptions {
   skipInitialAdmin?: boolean;
   /** Refuse to start when a mount's storage cannot be reached or misses its base folder (`serve --strict`). */
   strict?: boolean;
+  /** A worker of `davcrypt serve` with server.workers > 1: /metrics reports every worker (through the primary). */
+  clusterWorker?: boolean;
 }
 
 export interface RunningGateway {
@@ -91,6 +93,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     const services = users;
     const ops = await startOps(config, {
       store, logger, loginCacheSize: () => services.authenticator.stats().cacheSize, probes: readinessProbes(config, store, services),
+      clusterWorker: options.clusterWorker,
     });
     // One set of checks: health() reports what /readyz (and its alias, the old health path) answer.
     const health = async (): Promise<HealthReport> => {

@@ -4,7 +4,8 @@
 // worker runs the ordinary single-process serve (serve.ts). Everything shared lives in
 // the store: locks, dead properties, keyrings and the initial admin are decided under the
 // store mutex (src/store-mutex.ts), so the primary does no gateway work of its own; it only
-// puts a sqlite store in WAL mode once before forking. Never touches a request.
+// puts a sqlite store in WAL mode once before forking and, with server.metrics, gathers the
+// workers' metrics for a scrape (src/ops/cluster-metrics.ts). Never touches a request.
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { basename } from 'node:path';
@@ -33,13 +34,24 @@ export function isServeWorker(): boolean {
 }
 
 /**
- * How many gateway processes `davcrypt serve` runs: server.workers (loadConfig makes it 1 unless
- * set), else (auto) one per core. A
- * memory:// store lives inside one process (users, locks would not be shared): always 1.
+ * How many gateway processes `davcrypt serve` runs: server.workers, or (auto, the default) one per
+ * core. A memory:// store lives inside one process (users, locks would not be shared): always 1.
  */
 export function serveWorkerCount(config: Config, cores: number = availableParallelism()): number {
   if (config.store.startsWith('memory://')) return 1;
-  return Math.max(1, config.server.workers ?? cores);
+  return Math.max(1, config.server.workers ?? Math.min(MAX_AUTO_WORKERS, cores));
+}
+
+/** auto stops here, as an explicit server.workers does (config/load.ts): each worker is a whole gateway's RSS. */
+const MAX_AUTO_WORKERS = 64;
+
+/** Why serve runs one process although more were asked for (or auto), for the start-up notice; undefined otherwise. */
+export function singleWorkerReason(config: Config, cores: number = availableParallelism()): string | undefined {
+  if (config.server.workers === 1) return undefined;
+  if (config.store.startsWith('memory://') && (config.server.workers ?? cores) > 1) {
+    return 'one gateway process (server.workers): a memory:// store lives inside one process; use sqlite:// or redis:// for more';
+  }
+  return undefined;
 }
 
 /**
@@ -113,6 +125,8 @@ export interface ServePrimaryIo {
 export async function runServePrimary(config: Config, count: number, io: ServePrimaryIo): Promise<void> {
   const { stdout, logger } = io;
   await prepareSharedStore(config.store, logger);
+  // prom-client loads only when metrics are on.
+  const stopScrapes = config.server.metrics ? (await import('../ops/cluster-metrics.js')).answerClusterScrapes() : undefined;
   const workers = new Map<number, Worker>();
   const restarts = new Map<number, ReturnType<typeof setTimeout>>();
   const crashes = new Map<number, number>();
@@ -125,6 +139,7 @@ export async function runServePrimary(config: Config, count: number, io: ServePr
     const finishIfDone = () => {
       if (!stopping || workers.size > 0) return;
       for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(s, onSignal);
+      stopScrapes?.();
       if (failure) reject(failure);
       else resolve();
     };

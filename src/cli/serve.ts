@@ -6,7 +6,7 @@ import { timeoutsOf } from '../config/index.js';
 import { createLogger } from '../logging.js';
 import { reloadTlsOnSighup } from './sighup.js';
 import { loadCommandConfig } from './config-notice.js';
-import { canForkServe, installWorkerSignals, isServeWorker, leaveCluster, reportWorkerReady, runServePrimary, serveWorkerCount } from './serve-cluster.js';
+import { canForkServe, installWorkerSignals, isServeWorker, leaveCluster, reportWorkerReady, runServePrimary, serveWorkerCount, singleWorkerReason } from './serve-cluster.js';
 
 export const SERVE_USAGE = `usage: davcrypt serve [--config FILE] [--strict]
 
@@ -21,7 +21,8 @@ options:
                      misses its base folder (default: a warning naming it)
   -h, --help         show this help
 
-server.workers (default 1; auto = one per core) runs that many gateway processes on the port.
+server.workers (default auto: one per core; 1 with a memory:// store) runs that many gateway
+processes on the port.
 
 It prints the config file, store, data folder and where each mount stores its files.
 Config changes take effect at the next start (stop it with Ctrl-C or SIGTERM).
@@ -47,8 +48,10 @@ export async function runServe(args: string[], stdout: NodeJS.WritableStream, de
   }
   const logger = createLogger({ level: process.env.DAVCRYPT_LOG_LEVEL ?? config.log.level, json: config.log.json });
   const workers = worker ? 1 : serveWorkerCount(config);
+  const single = worker ? undefined : singleWorkerReason(config);
+  if (single) notices.write(`davcrypt: ${single}\n`);
   if (workers > 1 && canForkServe()) return runServePrimary(config, workers, { stdout, logger });
-  const gateway = await startGateway(config, { logger, strict: values.strict === true });
+  const gateway = await startGateway(config, { logger, strict: values.strict === true, clusterWorker: worker });
   reloadTlsOnSighup(gateway, logger);
   stdout.write(`davcrypt listening on ${gateway.url}\n`);
   if (worker) reportWorkerReady(gateway.url);

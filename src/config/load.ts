@@ -209,10 +209,9 @@ class Validator {
     const realm = this.string(server.realm, 'server.realm', 'davcrypt', 'davcrypt');
     const trustedProxies = this.proxies(server.trustedProxies);
     const limits = this.limits(server.limits);
-    // server.workers: processes sharing the port (src/cli/serve-cluster.ts). Absent = 1: some state is
-    // still per process (login throttle, Nextcloud folder-ETag counter, metrics), so several workers are
-    // the operator's choice (docs/OPERATIONS.md). 'auto' = one per core, decided at serve.
-    const workersRaw = this.env.DAVCRYPT_WORKERS ?? server.workers ?? 1;
+    // server.workers: processes sharing the port (src/cli/serve-cluster.ts). Absent or 'auto' = one per
+    // core, decided at serve (everything shared lives in the store: docs/OPERATIONS.md).
+    const workersRaw = this.env.DAVCRYPT_WORKERS ?? server.workers ?? 'auto';
     const workers = workersRaw === null || workersRaw === 'auto'
       ? undefined
       : this.int(workersRaw, this.env.DAVCRYPT_WORKERS !== undefined ? 'DAVCRYPT_WORKERS' : 'server.workers', 1, 1, 64, '2 (or auto: one per core)');

@@ -104,7 +104,7 @@ export interface Config {
     /** Addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client (default none). */
     trustedProxies?: string[];
     limits?: LimitsConfig;
-    /** Gateway processes sharing the port under `davcrypt serve` (loadConfig: 1 unless set; undefined = 'auto': one per core). */
+    /** Gateway processes sharing the port under `davcrypt serve` (undefined = 'auto', the default: one per core). */
     workers?: number;
   };
   /** Absolute folder for gateway state (initial-admin-password, sqlite store by default). */

@@ -26,6 +26,8 @@ export interface OpsOptions {
   /** Replaces the default probes (store get, backend root stat), e.g. with the store's own health function. */
   probes?: HealthProbe[];
   readiness?: { timeoutMs?: number; cacheMs?: number };
+  /** A worker of a multi-process gateway: /metrics reports all workers (via the serve primary). */
+  clusterWorker?: boolean;
 }
 
 export interface RunningOps {
@@ -48,7 +50,7 @@ export async function startOps(config: Config, options: OpsOptions): Promise<Run
   if (config.server.metrics) {
     // prom-client loads only when metrics are on.
     const { GatewayMetrics } = await import('./metrics.js');
-    metrics = new GatewayMetrics({ readiness, loginCacheSize: options.loginCacheSize, ignorePath: isOpsPath });
+    metrics = new GatewayMetrics({ readiness, loginCacheSize: options.loginCacheSize, ignorePath: isOpsPath, clusterWorker: options.clusterWorker });
   }
   let audit: AuditLog | undefined;
   let stopAudit: (() => void) | undefined;

@@ -3,12 +3,14 @@
 // transfers in flight (measured on the http.Server itself, so the request layer needs
 // no hook), plus what src/events.ts publishes: backend calls, integrity failures,
 // logins, key operations. Readiness and the login cache are read at scrape time.
+// With several worker processes a scrape reports all of them (cluster-metrics.ts).
 // Labels are low-cardinality by construction: no paths, no user names, no hosts.
 import { readFileSync } from 'node:fs';
 import type { Server, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { channels, onEvent, type BackendCallEvent, type IntegrityEvent, type KeyEvent, type LoginEvent } from '../events.js';
+import { clusterScrape } from './cluster-metrics.js';
 import type { Readiness } from './readiness.js';
 
 /** Methods that get their own label value; anything else is counted as OTHER. */
@@ -43,6 +45,11 @@ export interface GatewayMetricsOptions {
   loginCacheSize?: () => number;
   /** Paths not counted as requests (the ops endpoints themselves). */
   ignorePath?: (url: string) => boolean;
+  /**
+   * A worker of a multi-process gateway (server.workers): /metrics reports every worker, as
+   * aggregated by the serve primary (cluster-metrics.ts), not only the one the scrape reached.
+   */
+  clusterWorker?: boolean;
 }
 
 export class GatewayMetrics {
@@ -54,9 +61,11 @@ export class GatewayMetrics {
   private readonly bytesOut: Counter<'method'>;
   private readonly connections: Gauge;
   private readonly transfers: Gauge<'direction'>;
+  private readonly scrapeCluster?: () => Promise<string>;
 
   constructor(private readonly options: GatewayMetricsOptions = {}) {
     const registers = [this.registry];
+    if (options.clusterWorker) this.scrapeCluster = clusterScrape(this.registry);
     collectDefaultMetrics({ register: this.registry });
     this.requests = new Counter({ name: 'davcrypt_http_requests_total', help: 'HTTP requests answered, by method and status class (4xx includes 499: client went away).', labelNames: ['method', 'status_class'], registers });
     this.duration = new Histogram({ name: 'davcrypt_http_request_duration_seconds', help: 'Time from request to the end of the response, by method.', labelNames: ['method'], buckets: HTTP_BUCKETS, registers });
@@ -66,7 +75,7 @@ export class GatewayMetrics {
     this.transfers = new Gauge({ name: 'davcrypt_transfers_in_flight', help: 'GET (download) and PUT (upload) requests in progress.', labelNames: ['direction'], registers });
     for (const direction of ['download', 'upload']) this.transfers.set({ direction }, 0);
     // Which version runs where: upgrades show up as a label change on a constant 1.
-    new Gauge({ name: 'davcrypt_build_info', help: 'Always 1; the labels say which davcrypt and Node.js run.', labelNames: ['version', 'node'], registers })
+    new Gauge({ name: 'davcrypt_build_info', help: 'Always 1; the labels say which davcrypt and Node.js run.', labelNames: ['version', 'node'], registers, aggregator: 'first' })
       .set({ version: packageVersion(), node: process.version }, 1);
 
     const backendCalls = new Counter({ name: 'davcrypt_backend_requests_total', help: 'Backend calls by mount, backend type, operation and outcome (ok or the DC_ERR code).', labelNames: ['mount', 'backend', 'operation', 'outcome'], registers });
@@ -95,13 +104,13 @@ export class GatewayMetrics {
       const readiness = options.readiness;
       // Each collect awaits the same (cached, shared) readiness run.
       new Gauge({
-        name: 'davcrypt_ready', help: '1 when the store and every backend answer (what /readyz says), else 0.', registers,
+        name: 'davcrypt_ready', help: '1 when the store and every backend answer (what /readyz says), else 0.', registers, aggregator: 'min',
         async collect() {
           this.set((await readiness.check()).ready ? 1 : 0);
         },
       });
       new Gauge({
-        name: 'davcrypt_check_up', help: 'Per readiness check (store, backend <mount>): 1 reachable, 0 not.', labelNames: ['check'], registers,
+        name: 'davcrypt_check_up', help: 'Per readiness check (store, backend <mount>): 1 reachable, 0 not.', labelNames: ['check'], registers, aggregator: 'min',
         async collect() {
           for (const [check, r] of Object.entries((await readiness.check()).checks)) this.set({ check }, r.ok ? 1 : 0);
         },
@@ -138,9 +147,10 @@ export class GatewayMetrics {
     });
   }
 
-  /** The exposition text and its content type. */
+  /** The exposition text (of every worker, in a multi-process gateway) and its content type. */
   async render(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    const body = this.scrapeCluster ? await this.scrapeCluster() : await this.registry.metrics();
+    return { contentType: this.registry.contentType, body };
   }
 
   close(): void {

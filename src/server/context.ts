@@ -12,6 +12,8 @@ import type { IfList } from './if-header.js';
 
 import type { ServerLimits } from './limits.js';
 import type { LockRecord, LockStore } from './lock-store.js';
+import type { SharedGeneration } from './nextcloud/generation.js';
+import type { LoginFlows } from './nextcloud/login-flows.js';
 import type { PropStore } from './prop-store.js';
 import type { RequestPath } from './request-paths.js';
 import type { WebFront } from './web-front.js';
@@ -36,6 +38,10 @@ export interface ServerDeps {
   uploadIdleMs?: number;
   /** Answers the health endpoint (store, backends); without it the endpoint says ok. */
   health?: () => Promise<HealthReport>;
+  /** The change generation of the ownCloud/Nextcloud folder ETags, shared through the store; per process when absent. */
+  folderGeneration?: SharedGeneration;
+  /** Nextcloud login flow v2, in the gateway store; in-process when absent. */
+  loginFlows?: LoginFlows;
 }
 
 /** What the health endpoint reports: overall ok, and each checked part with its state. */

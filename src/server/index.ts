@@ -14,6 +14,8 @@ import type { LockStore } from './lock-store.js';
 import { trustedProxyList } from './client-address.js';
 import { DEFAULT_LIMITS, type ServerLimits } from './limits.js';
 import { createLockStore } from './lock-store-redis.js';
+import { SharedGeneration } from './nextcloud/generation.js';
+import { LoginFlows } from './nextcloud/login-flows.js';
 import { PropStore } from './prop-store.js';
 import { createRequestListener } from './request-layer.js';
 import type { HealthReport } from './context.js';
@@ -80,6 +82,7 @@ export const HSTS = 'max-age=31536000';
 export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
   const logger = opts.logger;
   const locks: LockStore = opts.lockStore ?? createLockStore(opts.store);
+  const folderGeneration = new SharedGeneration(opts.store, logger);
   const dav = createRequestListener({
     authenticator: opts.authenticator,
     mountResolver: opts.mountResolver,
@@ -94,6 +97,8 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
     uploadIdleMs: opts.uploadIdleMs ?? 60_000,
     ...(opts.health ? { health: opts.health } : {}),
     ...(opts.web ? { web: opts.web } : {}),
+    folderGeneration,
+    loginFlows: new LoginFlows(opts.store),
   });
   const front = opts.front;
   const listener: http.RequestListener = front ? (req, res) => { if (!front(req, res)) dav(req, res); } : dav;
@@ -132,7 +137,8 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
 
   return {
     server,
-    listen(port, host) {
+    async listen(port, host) {
+      await folderGeneration.start();
       return new Promise((resolve, reject) => {
         server.once('error', reject);
         server.listen(port, host, () => {
@@ -151,8 +157,11 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
         const finish = (err?: Error) => {
           clearInterval(idleSweep);
           clearTimeout(cut);
-          if (err && (err as NodeJS.ErrnoException).code !== 'ERR_SERVER_NOT_RUNNING') reject(err);
-          else resolve();
+          // The last changes' publish must reach the store before it closes.
+          void folderGeneration.close().then(() => {
+            if (err && (err as NodeJS.ErrnoException).code !== 'ERR_SERVER_NOT_RUNNING') reject(err);
+            else resolve();
+          });
         };
         server.close(finish);
         // A connection becomes idle once its last response is out: close those as they appear, so

@@ -87,7 +87,7 @@ export function createRequestListener(deps: ServerDeps): (req: IncomingMessage, 
       }
     }
     state.user = user.name;
-    const mounts = nextcloudMounts(req, res, method, url.path, user, viaWeb?.mounts ?? await deps.mountResolver.mountsFor(user));
+    const mounts = await nextcloudMounts(req, res, deps, method, url.path, user, viaWeb?.mounts ?? await deps.mountResolver.mountsFor(user));
     const ctx: DavContext = {
       req, res, deps, method, url, user, mounts, target: resolveTarget(mounts, url.path),
       ifLists: [], submittedTokens: new Set(), signal, stats: new Map(), lockLists: new Map(),

@@ -19,6 +19,11 @@ export function defaultArgon2Concurrency(): number {
 
 export const DEFAULT_ARGON2_QUEUE = 32;
 
+/** DC_ERR_BUSY (503, Retry-After 1 s): the queue of logins waiting for argon2 is full. */
+export function busyError(): Error {
+  return davError('DC_ERR_BUSY', 'too many logins are being checked; try again shortly', { details: { retryAfterSeconds: 1 } });
+}
+
 export class Argon2Gate {
   private active = 0;
   private readonly busyUsers = new Set<string>();
@@ -31,13 +36,16 @@ export class Argon2Gate {
 
   /** Runs `fn` when a slot is free and no other login of `user` runs. Rejects with DC_ERR_BUSY when the queue is full. */
   run<T>(user: string, fn: () => Promise<T>): Promise<T> {
-    if (this.queue.length >= this.maxQueued && !(this.active < this.concurrency && !this.busyUsers.has(user))) {
-      return Promise.reject(davError('DC_ERR_BUSY', 'too many logins are being checked; try again shortly', { details: { retryAfterSeconds: 1 } }));
-    }
+    if (this.full(user)) return Promise.reject(busyError());
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ user, start: () => fn().then(resolve, reject) });
       this.pump();
     });
+  }
+
+  /** True when run(user, ...) would now be refused with DC_ERR_BUSY (the queue is full and no slot is free for `user`). */
+  full(user: string): boolean {
+    return this.queue.length >= this.maxQueued && !(this.active < this.concurrency && !this.busyUsers.has(user));
   }
 
   /** Logins running and waiting (tests, metrics). */

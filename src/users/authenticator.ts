@@ -22,7 +22,7 @@ import type { BackendLogin } from './backend-login.js';
 import type { MountBackends } from './mount-backends.js';
 import { isValidUserName, userIdentity } from './names.js';
 import type { UserRecord } from './records.js';
-import { Argon2Gate } from './argon2-gate.js';
+import { Argon2Gate, busyError } from './argon2-gate.js';
 import { LoginThrottle, type LoginAttempt } from './throttle.js';
 import type { AuthenticatedUser, Authenticator, MountResolver, ResolvedMount } from './types.js';
 
@@ -98,7 +98,10 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
     this.options = options;
     this.now = options.now ?? Date.now;
     this.recheckMs = (options.recheckSeconds ?? 10) * 1000;
-    this.throttle = new LoginThrottle(options.throttle, this.now);
+    this.throttle = new LoginThrottle(options.throttle, this.now, {
+      store: options.store,
+      onError: (err) => options.logger.warn('login throttle: could not settle a slot in the store (it lapses by itself)', { error: (err as Error)?.message ?? String(err) }),
+    });
     this.gate = new Argon2Gate(options.argon2Concurrency, options.argon2Queue);
     this.cache = new LoginCache<Session>({
       idleMs: (options.cacheIdleSeconds ?? 900) * 1000,
@@ -121,19 +124,27 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
     let login = this.pending.get(key);
     if (!login) {
       // Same credentials already being checked: share that check (and its slot).
-      const attempt = this.reserveSlot(username, clientAddress);
-      login = this.gate.run(username, () => this.freshLogin(username, password, digest)).finally(() => this.pending.delete(key));
+      login = this.throttled(username, clientAddress, () => this.freshLogin(username, password, digest)).finally(() => this.pending.delete(key));
       this.pending.set(key, login);
-      this.settle(login, attempt, username, clientAddress);
     }
     const session = await login;
     return session.user;
   }
 
-  /** The failure slot for this login, or DC_ERR_TOO_MANY_REQUESTS (logged at warn for fail2ban). */
-  private reserveSlot(username: string, clientAddress: string): LoginAttempt {
+  /**
+   * Takes the failure slot for this login (or throws DC_ERR_TOO_MANY_REQUESTS, logged at warn for
+   * fail2ban), runs `check` through the argon2 gate, and settles the slot before answering: a
+   * failure is counted in the store before its 401 goes out.
+   */
+  private async throttled(username: string, clientAddress: string, check: () => Promise<Session>): Promise<Session> {
+    if (this.gate.full(username)) {
+      // Refused before the throttle's store round trips: a burst past the queue costs nothing more.
+      this.options.logger.warn('login refused: argon2 queue full', { user: logName(username), client: clientAddress });
+      throw busyError();
+    }
+    let attempt: LoginAttempt;
     try {
-      return this.throttle.reserve(username, clientAddress);
+      attempt = await this.throttle.reserve(username, clientAddress);
     } catch (err) {
       if (isDavcryptError(err, 'DC_ERR_TOO_MANY_REQUESTS')) {
         this.options.logger.warn('login throttled', { user: logName(username), client: clientAddress, by: err.details.by, retryAfterSeconds: err.details.retryAfterSeconds });
@@ -142,22 +153,23 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
       }
       throw err;
     }
-  }
-
-  private settle(login: Promise<Session>, attempt: LoginAttempt, username: string, clientAddress: string): void {
-    login.then(() => {
-      attempt.succeeded();
-      publishLogin({ outcome: 'success', user: username, address: clientAddress }); // ops: a password check passed (cache hits return earlier)
-    }, (err: unknown) => {
+    let session: Session;
+    try {
+      session = await this.gate.run(username, check);
+    } catch (err) {
       if (isDavcryptError(err, 'DC_ERR_UNAUTHORIZED')) {
-        attempt.failed();
+        await attempt.failed();
         publishLogin({ outcome: 'failure', user: username, address: clientAddress }); // ops
         this.options.logger.warn('login failed', { user: logName(username), client: clientAddress });
       } else {
-        attempt.abandoned();
+        await attempt.abandoned();
         if (isDavcryptError(err, 'DC_ERR_BUSY')) this.options.logger.warn('login refused: argon2 queue full', { user: logName(username), client: clientAddress });
       }
-    });
+      throw err;
+    }
+    await attempt.succeeded();
+    publishLogin({ outcome: 'success', user: username, address: clientAddress }); // ops: a password check passed (cache hits return earlier)
+    return session;
   }
 
   /**
@@ -166,10 +178,7 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
    * identity key, which the caller seals under its session id and must zero. Throws like authenticate().
    */
   async signIn(username: string, password: string, clientAddress: string): Promise<{ user: AuthenticatedUser; privateKey: Buffer; accountVersion: string }> {
-    const attempt = this.reserveSlot(username, clientAddress);
-    const login = this.gate.run(username, () => this.freshLogin(username, password, this.cache.digest(username, password)));
-    this.settle(login, attempt, username, clientAddress);
-    const session = await login;
+    const session = await this.throttled(username, clientAddress, () => this.freshLogin(username, password, this.cache.digest(username, password)));
     if (!session.privateKey) throw davError('DC_ERR_UNAUTHORIZED', 'login expired; sign in again');
     return { user: session.user, privateKey: Buffer.from(session.privateKey), accountVersion: session.record.updated };
   }
@@ -264,6 +273,7 @@ export class GatewayAuthenticator implements Authenticator, MountResolver {
 
   close(): void {
     this.cache.close();
+    this.throttle.close();
     this.metaCaches.clear();
   }
 

@@ -19,6 +19,8 @@ export interface ResolvedMount {
   encrypted: boolean;
   /** PUT answers must carry the new ETag even when that costs a stat (the ownCloud/Nextcloud sync clients fail without it). */
   etagAfterWrite?: boolean;
+  /** ownCloud/Nextcloud alias views: the shared change generation their folder ETags are made of (server/nextcloud/view.ts). */
+  folderGeneration?: string;
 }
 
 export interface Authenticator {

@@ -10,6 +10,7 @@ import type Keyv from 'keyv';
 import type { Argon2Params } from '../crypto/index.js';
 import { davError } from '../errors.js';
 import { formatMountId, type MountId, type MountKey } from '../keys/index.js';
+import { sharedStoreMutex } from '../store-mutex.js';
 
 export type ShareScope = 'read' | 'drop' | 'readwrite';
 export const SHARE_SCOPES: readonly ShareScope[] = ['read', 'drop', 'readwrite'];
@@ -90,9 +91,7 @@ export class ShareStore {
     kek.fill(0);
     const ttl = Math.max(1, record.expires - this.now());
     await this.store.set(RECORD + hash, record, ttl);
-    const index = ((await this.store.get(INDEX + share.owner)) as { id: string; hash: string }[] | undefined) ?? [];
-    index.push({ id: record.id, hash });
-    await this.store.set(INDEX + share.owner, index);
+    await this.editIndex(share.owner, (index) => [...index, { id: record.id, hash }]);
     return { token, record };
   }
 
@@ -129,12 +128,25 @@ export class ShareStore {
     return ((await this.store.get(COUNT + record.id)) as number | undefined) ?? 0;
   }
 
-  /** Counts one download; false when the limit was already reached (not atomic across processes: may overshoot by the concurrent few). */
+  /**
+   * Counts one download; false when the limit was already reached. Under the store mutex of the
+   * link: workers and instances sharing the store never hand out more than maxDownloads.
+   */
   async countDownload(record: ShareRecord): Promise<boolean> {
-    const used = await this.downloads(record);
-    if (record.maxDownloads !== undefined && used >= record.maxDownloads) return false;
-    await this.store.set(COUNT + record.id, used + 1, Math.max(1, record.expires - this.now()));
-    return true;
+    return sharedStoreMutex(this.store).run(COUNT + record.id, async () => {
+      const used = await this.downloads(record);
+      if (record.maxDownloads !== undefined && used >= record.maxDownloads) return false;
+      await this.store.set(COUNT + record.id, used + 1, Math.max(1, record.expires - this.now()));
+      return true;
+    });
+  }
+
+  /** Read-modify-write of an owner's link index under the store mutex (links made at once in two workers both stay listed). */
+  private editIndex(owner: string, edit: (index: { id: string; hash: string }[]) => { id: string; hash: string }[]): Promise<void> {
+    return sharedStoreMutex(this.store).run(INDEX + owner, async () => {
+      const index = ((await this.store.get(INDEX + owner)) as { id: string; hash: string }[] | undefined) ?? [];
+      await this.store.set(INDEX + owner, edit(index));
+    });
   }
 
   async list(owner: string): Promise<ShareSummary[]> {
@@ -150,7 +162,10 @@ export class ShareStore {
         ...(r.maxDownloads ? { maxDownloads: r.maxDownloads } : {}), downloads: await this.downloads(r), password: !!r.password,
       });
     }
-    if (live.length !== index.length) await this.store.set(INDEX + owner, live);
+    if (live.length !== index.length) {
+      const gone = new Set(index.filter((e) => !live.includes(e)).map((e) => e.hash));
+      await this.editIndex(owner, (current) => current.filter((e) => !gone.has(e.hash)));
+    }
     return out;
   }
 
@@ -162,7 +177,7 @@ export class ShareStore {
     const record = (await this.store.get(RECORD + entry.hash)) as ShareRecord | undefined;
     await this.store.delete(RECORD + entry.hash);
     await this.store.delete(COUNT + id);
-    await this.store.set(INDEX + owner, index.filter((e) => e !== entry));
+    await this.editIndex(owner, (current) => current.filter((e) => e.hash !== entry.hash));
     return record;
   }
 }

@@ -67,7 +67,7 @@ function baseName(path: string): string {
 export function createShareLinks(options: ShareLinkOptions): ShareLinks {
   const now = options.now ?? Date.now;
   const shares = new ShareStore(options.store, options.argon2, now);
-  const throttle = new LoginThrottle(undefined, now);
+  const throttle = new LoginThrottle(undefined, now, { store: options.store, scope: 'share' });
   const gate = new Argon2Gate();
   // Opened links of this process (argon2 once per password, not per request), by a digest of token and password.
   const opened = new LRUCache<string, { key?: MountKey }>({ max: 500, ttl: OPEN_CACHE_MS });
@@ -77,18 +77,18 @@ export function createShareLinks(options: ShareLinkOptions): ShareLinks {
     const hit = opened.get(cacheKey);
     if (hit) return hit;
     if (record.password && password === undefined) throw davError('DC_ERR_UNAUTHORIZED', 'this link needs its password', { details: { challenge: 'share' } });
-    const attempt = record.password ? throttle.reserve(`share:${record.id}`, address) : undefined;
+    const attempt = record.password ? await throttle.reserve(`share:${record.id}`, address) : undefined;
     try {
       const result = await gate.run(`share:${record.id}`, () => shares.open(token, password, record));
-      attempt?.succeeded();
+      await attempt?.succeeded();
       opened.set(cacheKey, result);
       return result;
     } catch (err) {
       if (isDavcryptError(err, 'DC_ERR_UNAUTHORIZED')) {
-        attempt?.failed();
+        await attempt?.failed();
         publishShare({ operation: 'password-failed', id: record.id, owner: record.owner, address });
       } else {
-        attempt?.abandoned();
+        await attempt?.abandoned();
       }
       throw err;
     }

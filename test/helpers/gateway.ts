@@ -255,11 +255,11 @@ export async function gatewayRequest(
 }
 
 /** Two gateway instances on one store URL (e.g. Redis) serving the same local storage: `b` uses `a`'s storage folder. */
-export async function startGatewayPair(store: string, users: Record<string, string>): Promise<{ a: TestGateway; b: TestGateway }> {
-  const a = await startTestGateway({ store, users });
+export async function startGatewayPair(store: string, users: Record<string, string>, config?: Record<string, unknown>): Promise<{ a: TestGateway; b: TestGateway }> {
+  const a = await startTestGateway({ store, users, config });
   try {
     const b = await startTestGateway({
-      store, users,
+      store, users, config,
       mounts: [{ path: '/', encrypt: true, backend: { type: 'local', root: join(a.storageRoot, '{user}') } }],
     });
     return { a, b };

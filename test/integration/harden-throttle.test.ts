@@ -63,6 +63,19 @@ describe('throttling that holds against guessers and does not lock the victim ou
     expect(await get(gw, '/', basic('carol', 'x'), '203.0.113.66')).toBe(429);
   });
 
+  it('the Nextcloud endpoints throttle by the client a trusted proxy names, not by the proxy', async () => {
+    gw = await startTestGateway({
+      users: { alice: 'alice-pw' }, encrypt: false,
+      config: { server: { trustedProxies: ['127.0.0.1'] }, auth: { throttle: { maxFailures: 3, windowSeconds: 60, baseDelaySeconds: 300 } } },
+    });
+    const ocs = '/ocs/v1.php/cloud/user?format=json';
+    const guesses = [];
+    for (let i = 0; i < 5; i++) guesses.push(await get(gw, ocs, basic('alice', `x${i}`), '203.0.113.66'));
+    expect(guesses).toEqual([401, 401, 401, 429, 429]);
+    // Per proxy address, alice's own first login through the same proxy would be refused too.
+    expect(await get(gw, ocs, basic('alice', 'alice-pw'), '198.51.100.9')).toBe(200);
+  });
+
   it("an untrusted peer's X-Forwarded-For is ignored: rotating it does not evade the address limit", async () => {
     gw = await startTestGateway({ users: { alice: 'alice-pw' }, encrypt: false });
     const statuses = [];

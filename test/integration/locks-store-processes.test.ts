@@ -1,12 +1,16 @@
-// The lock and dead-property stores on sqlite:// are atomic across processes sharing the
-// file (the workers of `davcrypt serve`, server.workers): two stores on two connections of
-// one file, as two workers have, race LOCKs and PROPPATCHes. A per-process mutex loses
+// The lock and dead-property stores, the login throttle and share-link download counts on
+// sqlite:// are atomic across processes sharing the file (the workers of `davcrypt serve`,
+// server.workers): two stores on two connections of one file, as two workers have, race
+// LOCKs, PROPPATCHes, login slots and downloads. A per-process mutex loses
 // these races (both connections read the same list before either writes).
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { newLockToken, type LockRecord } from '../../src/server/lock-store.js';
 import { createLockStore } from '../../src/server/lock-store-redis.js';
 import { PropStore } from '../../src/server/prop-store.js';
+import { homeMountId } from '../../src/keys/mount-id.js';
+import { LoginThrottle, type LoginAttempt } from '../../src/users/throttle.js';
+import { ShareStore, type ShareRecord } from '../../src/web/share-store.js';
 import { closeStore, createStore } from '../../src/store.js';
 import type Keyv from 'keyv';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -57,5 +61,39 @@ describe('sqlite stores shared by two connections (two worker processes)', () =>
     await Promise.all(Array.from({ length: 20 }, (_, i) => stores[i % 2]!.apply(sid('m1'), `/f${i}.txt`,
       [{ ns: 'urn:x', name: 'p', xml: `<p xmlns="urn:x">${i}</p>` }], [])));
     expect(Object.keys(await stores[1]!.forMount(sid('m1')))).toHaveLength(20);
+  });
+
+  it('login slots reserved at once over both connections: never more than maxFailures', async () => {
+    const [a, b] = await twoConnections();
+    const config = { maxFailures: 4, windowSeconds: 60, baseDelaySeconds: 30, maxDelaySeconds: 60, maxFailuresPerAddress: 100 };
+    const throttles = [new LoginThrottle(config, Date.now, { store: a }), new LoginThrottle(config, Date.now, { store: b })];
+    const results = await Promise.allSettled(Array.from({ length: 16 }, (_, i) => throttles[i % 2]!.reserve('bob', '10.1.1.1')));
+    const granted = results.filter((r): r is PromiseFulfilledResult<LoginAttempt> => r.status === 'fulfilled');
+    expect(granted).toHaveLength(4);
+    expect(results.filter((r) => r.status === 'rejected').map((r) => ((r as PromiseRejectedResult).reason as { code?: string }).code))
+      .toEqual(Array(12).fill('DC_ERR_TOO_MANY_REQUESTS'));
+    for (const g of granted) await g.value.failed();
+    await expect(throttles[1]!.reserve('bob', '10.1.1.1')).rejects.toMatchObject({ code: 'DC_ERR_TOO_MANY_REQUESTS', details: { retryAfterSeconds: 30 } });
+    for (const t of throttles) t.close();
+  });
+
+  it('a link with maxDownloads 3, downloaded 12 times at once over both connections, counts exactly 3', async () => {
+    const [a, b] = await twoConnections();
+    const argon2 = { m: 8192, t: 1, p: 1 };
+    const stores = [new ShareStore(a, argon2), new ShareStore(b, argon2)];
+    const { record } = await stores[0]!.create({ owner: 'alice', mountId: homeMountId('alice', '/'), urlPrefix: '', path: '/f.txt', folder: false, scope: 'read', expires: Date.now() + 60_000, maxDownloads: 3 });
+    const counted = await Promise.all(Array.from({ length: 12 }, (_, i) => stores[i % 2]!.countDownload(record as ShareRecord)));
+    expect(counted.filter(Boolean)).toHaveLength(3);
+    expect(await stores[1]!.downloads(record)).toBe(3);
+  });
+
+  it('links made at once over both connections are all listed', async () => {
+    const [a, b] = await twoConnections();
+    const argon2 = { m: 8192, t: 1, p: 1 };
+    const stores = [new ShareStore(a, argon2), new ShareStore(b, argon2)];
+    await Promise.all(Array.from({ length: 10 }, (_, i) => stores[i % 2]!.create({
+      owner: 'alice', mountId: homeMountId('alice', '/'), urlPrefix: '', path: `/f${i}.txt`, folder: false, scope: 'read', expires: Date.now() + 60_000,
+    })));
+    expect(await stores[0]!.list('alice')).toHaveLength(10);
   });
 });

@@ -2,8 +2,12 @@
 // (src/cli/serve-cluster.ts): the
 // initial admin is created once; two workers racing on a user's first login create one mount
 // key; 40 LOCKs on fresh connections (spread over both workers by the primary) give exactly one
-// lock; a killed worker is replaced and the gateway keeps answering; SIGTERM stops them all;
-// litmus (basic, locks, props) runs through the two processes. Real processes on 127.0.0.1.
+// lock; failed logins spread over both workers lock out after maxFailures; Nextcloud folder
+// ETags are the same in both workers and move for a change made through either; a login flow
+// v2 started in one is granted and polled in the other; /metrics counts both workers' requests
+// whichever one the scrape reaches; a killed worker is replaced and the gateway keeps
+// answering; SIGTERM stops them all; litmus (basic, locks, props) runs through the two
+// processes. Real processes on 127.0.0.1.
 // The litmus part skips with a reason when litmus is missing, the Redis run when redis-server is.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -33,6 +37,7 @@ for (const storeKind of ['sqlite', 'redis'] as const) describe.skipIf(storeKind 
   let redis: TestRedis | undefined;
   let child: ChildProcess;
   let url: string;
+  let metricsUrl: string;
   let output = '';
   const workerPids = () => [...output.matchAll(/"message":"gateway worker started","pid":(\d+)/g)].map((m) => Number(m[1]));
 
@@ -50,10 +55,13 @@ for (const storeKind of ['sqlite', 'redis'] as const) describe.skipIf(storeKind 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'davcrypt-multiproc-'));
     const port = await freePort();
+    const metricsPort = await freePort();
+    metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
     const config = join(dir, 'c.yaml');
     if (storeKind === 'redis') redis = await startRedis();
     await writeFile(config, stringify({
-      server: { host: '127.0.0.1', port, workers: 2 },
+      server: { host: '127.0.0.1', port, workers: 2, metrics: { host: '127.0.0.1', port: metricsPort } },
+      auth: { throttle: { maxFailures: 3, windowSeconds: 60, baseDelaySeconds: 60, maxDelaySeconds: 60 } },
       dataDir: join(dir, 'data'),
       ...(redis ? { store: redis.url } : {}),
       keys: { argon2: { m: 8192, t: 1, p: 1 } },
@@ -108,6 +116,63 @@ for (const storeKind of ['sqlite', 'redis'] as const) describe.skipIf(storeKind 
     for (let i = 0; i < 4; i++) expect((await fresh('PUT', '/race.txt', {}, 'no token')).status).toBe(423);
     expect((await fresh('UNLOCK', '/race.txt', { 'lock-token': `<${token}>` })).status).toBe(204);
     for (let i = 0; i < 4; i++) expect((await fresh('PUT', '/race.txt', {}, `free ${i}`)).status).toBe(204);
+  });
+
+  it('failed logins spread over both workers lock out after maxFailures (3): the throttle is shared', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) statuses.push((await fresh('PROPFIND', '/', { depth: '0' }, undefined, 'mallory', `guess-${i}`)).status);
+    // Per process, each worker would allow 3 before refusing: 401 six times.
+    expect(statuses).toEqual([401, 401, 401, 429, 429, 429]);
+    const refused = await fresh('PROPFIND', '/', { depth: '0' }, undefined, 'mallory', 'guess-7');
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(50);
+  });
+
+  it('Nextcloud folder ETags: the same in both workers, and a plain WebDAV change through either moves them in both', async () => {
+    const OC = '<?xml version="1.0"?><d:propfind xmlns:d="DAV:"><d:prop><d:getetag/></d:prop></d:propfind>';
+    const etags = async () => {
+      const seen = await Promise.all(Array.from({ length: 6 }, () => fresh('PROPFIND', '/remote.php/dav/files/alice/', { depth: '0' }, OC)));
+      return new Set(seen.map((r) => /<D:getetag>([^<]*)<\/D:getetag>/.exec(r.text)?.[1]));
+    };
+    await sleep(600); // changes of the tests before are published
+    const before = await etags();
+    expect(before.size).toBe(1); // per process, each worker would serve its own
+    expect([...before][0]).toBeTruthy();
+    expect((await fresh('PUT', '/etag-moves.txt', {}, 'changed by one worker')).status).toBe(201);
+    await sleep(600); // plain WebDAV changes are published within 250 ms
+    const after = await etags();
+    expect(after.size).toBe(1);
+    expect([...after][0]).not.toBe([...before][0]);
+  });
+
+  it('Nextcloud login flow v2 started in one worker is shown, granted and polled (once) through the others', async () => {
+    const start = await fresh('POST', '/index.php/login/v2', { 'user-agent': 'multi-process test app' });
+    expect(start.status).toBe(200);
+    const flow = JSON.parse(start.text) as { poll: { token: string; endpoint: string }; login: string };
+    const loginPath = new URL(flow.login).pathname;
+    const pages = await Promise.all(Array.from({ length: 4 }, () => fresh('GET', loginPath)));
+    expect(pages.map((p) => p.status)).toEqual([200, 200, 200, 200]);
+    expect(pages[0]!.text).toContain('multi-process test app');
+    const form = { 'content-type': 'application/x-www-form-urlencoded' };
+    expect((await fresh('POST', loginPath, form, new URLSearchParams({ user: 'alice', password: ALICE }).toString())).status).toBe(200);
+    const polls = await Promise.all(Array.from({ length: 4 }, () => fresh('POST', '/index.php/login/v2/poll', form, `token=${flow.poll.token}`)));
+    expect(polls.map((p) => p.status).sort()).toEqual([200, 404, 404, 404]); // handed out once, whichever worker asks
+    const granted = JSON.parse(polls.find((p) => p.status === 200)!.text) as { loginName: string; appPassword: string };
+    expect(granted).toMatchObject({ loginName: 'alice', appPassword: ALICE });
+  });
+
+  it('/metrics reports the requests of both workers, whichever worker the scrape reaches', async () => {
+    const scrape = async () => {
+      const r = await fresh('GET', metricsUrl);
+      expect(r.status).toBe(200);
+      return Number(/^davcrypt_http_requests_total\{method="OPTIONS",status_class="2xx"\} (\d+)/m.exec(r.text)?.[1] ?? 0);
+    };
+    const before = await scrape();
+    for (let i = 0; i < 10; i++) expect((await fresh('OPTIONS', '/')).status).toBe(200);
+    const after = await Promise.all(Array.from({ length: 4 }, () => scrape()));
+    expect(after).toEqual(Array(4).fill(before + 10)); // per worker, each would count about 5
+    const text = (await fresh('GET', metricsUrl)).text;
+    expect(text.match(/^davcrypt_build_info\{/gm)).toHaveLength(1);
+    expect(text).toMatch(/^davcrypt_ready 1$/m);
   });
 
   it.skipIf(litmusReason !== undefined)('litmus basic, locks and props pass through the two workers', async () => {

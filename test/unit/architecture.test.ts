@@ -36,7 +36,7 @@ const ALLOWED: Record<string, string[]> = {
   server: ['errors', 'logging', 'events', 'backends', 'users', 'store', 'store-mutex', 'mutex'],
   tools: ['errors', 'logging', 'events', 'crypto', 'backends', 'keys', 'config', 'users', 'store'],
   ops: ['errors', 'logging', 'events', 'config', 'backends', 'store'],
-  web: ['errors', 'logging', 'events', 'crypto', 'backends', 'keys', 'users', 'server', 'store'],
+  web: ['errors', 'logging', 'events', 'crypto', 'backends', 'keys', 'users', 'server', 'store', 'store-mutex'],
   app: ['errors', 'logging', 'events', 'config', 'keys', 'users', 'server', 'store', 'store-mutex', 'backends', 'crypto', 'ops', 'web'],
   cli: ['errors', 'logging', 'events', 'config', 'keys', 'users', 'server', 'store', 'store-mutex', 'backends', 'crypto', 'tools', 'app', 'ops', 'web'],
 };

@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { davError, isDavcryptError } from '../../errors.js';
 import type { AuthenticatedUser, ResolvedMount } from '../../users/types.js';
 import { parseBasicAuth } from '../basic-auth.js';
+import { clientAddressOf } from '../client-address.js';
 import { resolveTarget, type ServerDeps } from '../context.js';
 import { parseDestination, type RequestPath } from '../request-paths.js';
 import { handleUpload } from './chunking.js';
@@ -34,7 +35,7 @@ async function login(req: IncomingMessage, res: ServerResponse, deps: ServerDeps
   const credentials = parseBasicAuth(req.headers.authorization);
   if (!credentials) return challenge('authentication required');
   try {
-    return await deps.authenticator.authenticate(credentials.username, credentials.password, req.socket.remoteAddress ?? '');
+    return await deps.authenticator.authenticate(credentials.username, credentials.password, clientAddressOf(req, deps.trustedProxies));
   } catch (err) {
     if (isDavcryptError(err, 'DC_ERR_UNAUTHORIZED') || isDavcryptError(err, 'DC_ERR_WRONG_PASSWORD')) challenge('wrong user name or password');
     throw err;
@@ -80,10 +81,7 @@ export async function serveNextcloudEndpoint(
     const user = await login(req, res, deps);
     state.user = user.name;
     if (alias.user !== user.name) throw davError('DC_ERR_FORBIDDEN', 'another user\'s uploads');
-    if (CHANGING_METHODS.has(method)) {
-      noteChange();
-      res.once('close', noteChange);
-    }
+    if (CHANGING_METHODS.has(method)) noteChanges(deps, res, true);
     await handleUpload({
       req, res, method, rest: path.slice(alias.prefix.length), urlPath: path, user: user.name,
       mounts: await deps.mountResolver.mountsFor(user), signal, locks: deps.locks,
@@ -100,15 +98,13 @@ export async function serveNextcloudEndpoint(
  * DC_ERR_FORBIDDEN for another user's `/remote.php/dav/files/{user}`, DC_ERR_NOT_FOUND for other
  * `/remote.php` paths.
  */
-export function nextcloudMounts(req: IncomingMessage, res: ServerResponse, method: string, path: string, user: AuthenticatedUser, mounts: ResolvedMount[]): ResolvedMount[] {
-  if (CHANGING_METHODS.has(method)) {
-    // Before and after: a listing that overlaps the change never keeps the ETags of one that follows it.
-    noteChange();
-    res.once('close', noteChange);
-  }
+export async function nextcloudMounts(
+  req: IncomingMessage, res: ServerResponse, deps: ServerDeps, method: string, path: string, user: AuthenticatedUser, mounts: ResolvedMount[],
+): Promise<ResolvedMount[]> {
   const alias = aliasOf(path);
+  if (CHANGING_METHODS.has(method)) noteChanges(deps, res, alias !== undefined);
   if (!alias) return mounts;
-  const view = aliasMounts(alias, user.name, mounts);
+  const view = aliasMounts(alias, user.name, mounts, await deps.folderGeneration?.read());
   const setHeader = res.setHeader.bind(res);
   res.setHeader = ((name: string, value: string | number | readonly string[]) => {
     if (name.toLowerCase() === 'etag') setHeader('OC-ETag', value);
@@ -128,4 +124,17 @@ export function nextcloudMounts(req: IncomingMessage, res: ServerResponse, metho
     if (t.kind === 'mount') res.setHeader('OC-FileId', fileIdOf(mountStateKey(t.mount.id), t.path).id);
   }
   return view;
+}
+
+/**
+ * A request that may change a mount moves the folder ETags of the alias views: this process's own
+ * generation before and after it (a listing that overlaps the change never keeps the ETags of one
+ * that follows it), and the shared one once it ended (`soon`: a sync client's own change).
+ */
+function noteChanges(deps: ServerDeps, res: ServerResponse, soon: boolean): void {
+  noteChange();
+  res.once('close', () => {
+    noteChange();
+    deps.folderGeneration?.noteChange(soon);
+  });
 }

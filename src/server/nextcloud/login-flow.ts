@@ -2,31 +2,19 @@
 // POST /index.php/login/v2 starts a flow; the user opens its login URL in a browser and signs
 // in with her davcrypt user name and password (a plain form, checked and throttled by the normal
 // authenticator); the app polls /index.php/login/v2/poll and receives them once as its "app
-// password" (davcrypt has no app passwords). Flows live in memory for 20 minutes; nothing is logged.
-import { randomBytes } from 'node:crypto';
+// password" (davcrypt has no app passwords). Flows live in the gateway store (login-flows.ts), so
+// a flow started through one worker (or instance) is granted and polled through any other.
+// Nothing is logged.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { davError, isDavcryptError } from '../../errors.js';
+import { clientAddressOf } from '../client-address.js';
 import type { ServerDeps } from '../context.js';
 import { escapeXml, readBody } from '../xml.js';
+import { LoginFlows } from './login-flows.js';
 
-const FLOW_MS = 20 * 60_000;
-const MAX_FLOWS = 1000;
 const MAX_FORM_BYTES = 8192;
-
-interface Flow {
-  pollToken: string;
-  /** User-Agent of the app that started the flow, shown on the page (phishing: only grant your own app). */
-  app: string;
-  expires: number;
-  granted?: { loginName: string; appPassword: string };
-}
-
-/** Flows by their login token (in the browser URL); the poll token is the app's secret. */
-const flows = new Map<string, Flow>();
-
-function sweep(now: number): void {
-  for (const [k, f] of flows) if (f.expires <= now) flows.delete(k);
-}
+/** For a server built without the gateway store (tests of the request layer alone). */
+let localFlows: LoginFlows | undefined;
 
 function originOf(req: IncomingMessage): string {
   const tls = (req.socket as { encrypted?: boolean }).encrypted === true;
@@ -58,15 +46,11 @@ function form(message: string): string {
 /** Serves /index.php/login/v2[...]; returns false for other paths. Throws DavcryptErrors. */
 export async function serveLoginFlow(req: IncomingMessage, res: ServerResponse, deps: ServerDeps, method: string, path: string): Promise<boolean> {
   if (!path.startsWith('/index.php/login/v2')) return false;
-  const now = Date.now();
-  sweep(now);
+  const flows = deps.loginFlows ?? (localFlows ??= new LoginFlows());
   if (path === '/index.php/login/v2') {
     req.resume();
     if (method !== 'POST') throw davError('DC_ERR_METHOD_NOT_ALLOWED', 'start a login flow with POST');
-    if (flows.size >= MAX_FLOWS) throw davError('DC_ERR_TOO_MANY_REQUESTS', 'too many login flows in progress');
-    const loginToken = randomBytes(32).toString('hex');
-    const pollToken = randomBytes(32).toString('hex');
-    flows.set(loginToken, { pollToken, app: String(req.headers['user-agent'] ?? 'unknown app').slice(0, 200), expires: now + FLOW_MS });
+    const { loginToken, pollToken } = await flows.start(String(req.headers['user-agent'] ?? 'unknown app'));
     const origin = originOf(req);
     send(res, 200, 'application/json; charset=utf-8', JSON.stringify({
       poll: { token: pollToken, endpoint: `${origin}/index.php/login/v2/poll` },
@@ -77,17 +61,14 @@ export async function serveLoginFlow(req: IncomingMessage, res: ServerResponse, 
   if (path === '/index.php/login/v2/poll') {
     if (method !== 'POST') throw davError('DC_ERR_METHOD_NOT_ALLOWED', 'poll with POST');
     const token = new URLSearchParams((await readBody(req, MAX_FORM_BYTES)).toString('utf8')).get('token') ?? '';
-    for (const [k, f] of flows) {
-      if (f.pollToken !== token || !f.granted) continue;
-      flows.delete(k); // handed out once
-      send(res, 200, 'application/json; charset=utf-8', JSON.stringify({ server: originOf(req), ...f.granted }));
-      return true;
-    }
-    throw davError('DC_ERR_NOT_FOUND', 'no granted login flow for this token');
+    const granted = await flows.collect(token);
+    if (!granted) throw davError('DC_ERR_NOT_FOUND', 'no granted login flow for this token');
+    send(res, 200, 'application/json; charset=utf-8', JSON.stringify({ server: originOf(req), ...granted }));
+    return true;
   }
   const m = /^\/index\.php\/login\/v2\/flow\/([0-9a-f]{64})$/.exec(path);
-  const flow = m ? flows.get(m[1]!) : undefined;
-  if (!flow || flow.granted) {
+  const flow = m ? await flows.pending(m[1]!) : undefined;
+  if (!flow) {
     req.resume();
     throw davError('DC_ERR_NOT_FOUND', 'login flow unknown, used or expired');
   }
@@ -102,8 +83,8 @@ export async function serveLoginFlow(req: IncomingMessage, res: ServerResponse, 
   const user = fields.get('user') ?? '';
   const password = fields.get('password') ?? '';
   try {
-    const who = await deps.authenticator.authenticate(user, password, req.socket.remoteAddress ?? '');
-    flow.granted = { loginName: who.name, appPassword: password };
+    const who = await deps.authenticator.authenticate(user, password, clientAddressOf(req, deps.trustedProxies));
+    if (!(await flows.grant(m![1]!, { loginName: who.name, appPassword: password }))) throw davError('DC_ERR_NOT_FOUND', 'login flow unknown, used or expired');
   } catch (err) {
     if (isDavcryptError(err, 'DC_ERR_UNAUTHORIZED')) {
       send(res, 401, 'text/html; charset=utf-8', form('Wrong user name or password.'));

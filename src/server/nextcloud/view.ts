@@ -1,7 +1,9 @@
 // The ownCloud/Nextcloud URL aliases of a user's normal view: `/remote.php/dav/files/{user}/`
 // and `/remote.php/webdav/` map onto the same mounts, rebased under the alias prefix so hrefs,
 // lock roots and Destination headers keep the prefix. Folder ETags in the alias view change
-// whenever anything may have changed (sync clients descend only into folders whose ETag moved).
+// whenever anything may have changed (sync clients descend only into folders whose ETag moved):
+// they are made of the change generation shared through the store (generation.ts), so every
+// worker and instance serves the same ETags and moves them for a change made through any of them.
 // Pure path logic and a read-only backend decorator; never writes to a backend.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Backend, EntryInfo } from '../../backends/types.js';
@@ -42,40 +44,43 @@ export function aliasOf(path: string): Alias | undefined {
  * The mounts as seen under `alias` by `userName`: each urlPrefix moved below the alias prefix.
  * Throws DC_ERR_FORBIDDEN when the alias names another user (her files are never opened).
  */
-export function aliasMounts(alias: Alias, userName: string, mounts: ResolvedMount[]): ResolvedMount[] {
+export function aliasMounts(alias: Alias, userName: string, mounts: ResolvedMount[], generation: string = localGeneration): ResolvedMount[] {
   if (alias.user !== undefined && alias.user !== userName) throw davError('DC_ERR_FORBIDDEN', 'another user\'s files');
-  return mounts.map((m) => ({ ...m, urlPrefix: alias.prefix + m.urlPrefix, backend: withTreeEtags(m.backend, m.id), etagAfterWrite: true }));
+  return mounts.map((m) => ({
+    ...m, urlPrefix: alias.prefix + m.urlPrefix, backend: withTreeEtags(m.backend, m.id, generation), etagAfterWrite: true, folderGeneration: generation,
+  }));
 }
 
-// Changes seen by this process: bumped after every request that may change a mount. Starts random,
+// Changes seen by this process, for a server without a shared generation (tests that build the
+// request layer alone) and for folders above mount points outside the alias views. Starts random,
 // so a restart counts as a change (the gateway cannot know what happened while it was down).
-let generation = randomBytes(8).toString('hex');
+let localGeneration = randomBytes(8).toString('hex');
 let counter = 0;
 
 /** Call after any request that may have changed some mount (PUT, DELETE, MOVE, ...), whatever its status. */
 export function noteChange(): void {
   counter += 1;
-  generation = generation.slice(0, 16) + ':' + counter;
+  localGeneration = localGeneration.slice(0, 16) + ':' + counter;
 }
 
 /** Methods after which noteChange() is due. */
 export const CHANGING_METHODS = new Set(['PUT', 'DELETE', 'MKCOL', 'MOVE', 'COPY', 'PROPPATCH', 'LOCK', 'POST', 'PATCH']);
 
 /**
- * A folder's ETag: moves with every noteChange(). It deliberately ignores the backend's own folder
+ * A folder's ETag: moves with the generation. It deliberately ignores the backend's own folder
  * ETag (most backends change it only for direct children), so a mount root reads the same whether
  * it is listed as itself or as a mount point in its parent folder.
  */
 /** `stateKey`: mountStateKey() of the mount, or 'virtual' for a folder above mount points. */
-export function folderEtag(stateKey: string, path: string): string {
+export function folderEtag(stateKey: string, path: string, generation: string = localGeneration): string {
   const h = createHash('sha256').update(generation).update('\0').update(stateKey).update('\0').update(path);
   return `"${h.digest('hex').slice(0, 32)}"`;
 }
 
 /** `backend` with folder ETags replaced by folderEtag(); files untouched. */
-export function withTreeEtags(backend: Backend, id: MountStateId): Backend {
+export function withTreeEtags(backend: Backend, id: MountStateId, generation: string = localGeneration): Backend {
   const stateKey = mountStateKey(id);
-  const fix = (e: EntryInfo): EntryInfo => (e.type === 'directory' ? { ...e, etag: folderEtag(stateKey, e.path) } : e);
+  const fix = (e: EntryInfo): EntryInfo => (e.type === 'directory' ? { ...e, etag: folderEtag(stateKey, e.path, generation) } : e);
   return new Proxy(backend, {
     get(target, prop) {
       switch (prop) {
@@ -108,12 +113,15 @@ export function virtualFolder(mounts: ResolvedMount[], urlPath: string): { info:
   const name = urlPath.slice(urlPath.lastIndexOf('/') + 1);
   const root = mounts.find((m) => m.urlPrefix === urlPath);
   // Clients also refuse a folder without a modification time ("Cannot sync due to invalid modification time").
-  const lastModified = STARTED;
-  if (root) return { info: { name, path: '/', type: 'directory', size: 0, etag: folderEtag(mountStateKey(root.id), '/'), lastModified }, mountId: root.id };
-  return { info: { name, path: urlPath, type: 'directory', size: 0, etag: folderEtag('virtual', urlPath), lastModified } };
+  // In the alias views: when the shared generation was published (the last change), the same in every worker.
+  const generation = mounts[0]?.folderGeneration ?? localGeneration;
+  const published = Number(generation.split('.')[1]);
+  const lastModified = published > 0 ? new Date(Math.floor(published / 1000) * 1000) : STARTED;
+  if (root) return { info: { name, path: '/', type: 'directory', size: 0, etag: folderEtag(mountStateKey(root.id), '/', generation), lastModified }, mountId: root.id };
+  return { info: { name, path: urlPath, type: 'directory', size: 0, etag: folderEtag('virtual', urlPath, generation), lastModified } };
 }
 
-/** When this process started: the modification time reported for folders that exist only in the config. */
+/** When this process started: the modification time reported for folders that exist only in the config (outside the alias views). */
 const STARTED = new Date(Math.floor(Date.now() / 1000) * 1000);
 
 /**

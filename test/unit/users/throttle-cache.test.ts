@@ -1,3 +1,4 @@
+import Keyv from 'keyv';
 import { describe, expect, it } from 'vitest';
 import { isDavcryptError } from '../../../src/errors.js';
 import { Argon2Gate, isValidUserName, LoginCache, LoginThrottle, type LoginAttempt } from '../../../src/users/index.js';
@@ -14,79 +15,106 @@ describe('LoginThrottle', () => {
   const config = { maxFailures: 3, windowSeconds: 60, baseDelaySeconds: 10, maxDelaySeconds: 25, maxFailuresPerAddress: 6 };
 
   /** Reserves a slot; returns it, or the Retry-After seconds when refused. */
-  function attempt(th: LoginThrottle, user: string, addr: string): LoginAttempt | number {
+  async function attempt(th: LoginThrottle, user: string, addr: string): Promise<LoginAttempt | number> {
     try {
-      return th.reserve(user, addr);
+      return await th.reserve(user, addr);
     } catch (err) {
       if (!isDavcryptError(err, 'DC_ERR_TOO_MANY_REQUESTS')) throw err;
       return err.details.retryAfterSeconds as number;
     }
   }
-  const fail = (th: LoginThrottle, user: string, addr: string) => {
-    const a = attempt(th, user, addr);
+  const fail = async (th: LoginThrottle, user: string, addr: string) => {
+    const a = await attempt(th, user, addr);
     if (typeof a === 'number') throw new Error(`refused for ${a} s`);
-    a.failed();
+    await a.failed();
   };
-  const refused = (th: LoginThrottle, user: string, addr: string): number | undefined => {
-    const a = attempt(th, user, addr);
+  const refused = async (th: LoginThrottle, user: string, addr: string): Promise<number | undefined> => {
+    const a = await attempt(th, user, addr);
     if (typeof a === 'number') return a;
-    a.abandoned();
+    await a.abandoned();
     return undefined;
   };
 
-  it('refuses after maxFailures, with a delay that doubles per lockout and is capped', () => {
+  it('refuses after maxFailures, with a delay that doubles per lockout and is capped', async () => {
     let now = 1_000_000;
     const th = new LoginThrottle(config, () => now);
-    fail(th, 'bob', '10.0.0.1');
-    fail(th, 'bob', '10.0.0.1');
-    expect(refused(th, 'bob', '10.0.0.1')).toBeUndefined();
-    fail(th, 'bob', '10.0.0.1');
-    expect(refused(th, 'bob', '10.0.0.1')).toBe(10);
+    await fail(th, 'bob', '10.0.0.1');
+    await fail(th, 'bob', '10.0.0.1');
+    expect(await refused(th, 'bob', '10.0.0.1')).toBeUndefined();
+    await fail(th, 'bob', '10.0.0.1');
+    expect(await refused(th, 'bob', '10.0.0.1')).toBe(10);
     now += 10_001;
-    for (let i = 0; i < 3; i++) fail(th, 'bob', '10.0.0.1'); // a second full count: second lockout, doubled
-    expect(refused(th, 'bob', '10.0.0.1')).toBe(20);
+    for (let i = 0; i < 3; i++) await fail(th, 'bob', '10.0.0.1'); // a second full count: second lockout, doubled
+    expect(await refused(th, 'bob', '10.0.0.1')).toBe(20);
     now += 20_001;
-    for (let i = 0; i < 3; i++) fail(th, 'bob', '10.0.0.1');
-    expect(refused(th, 'bob', '10.0.0.1')).toBe(25); // capped at maxDelaySeconds
+    for (let i = 0; i < 3; i++) await fail(th, 'bob', '10.0.0.1');
+    expect(await refused(th, 'bob', '10.0.0.1')).toBe(25); // capped at maxDelaySeconds
   });
 
-  it('takes the failure slot before the work: parallel guesses cannot outrun the count', () => {
+  it('takes the failure slot before the work: parallel guesses cannot outrun the count', async () => {
     const th = new LoginThrottle(config, () => 0);
-    const running = [attempt(th, 'bob', '10.0.0.1'), attempt(th, 'bob', '10.0.0.1'), attempt(th, 'bob', '10.0.0.1')];
-    expect(running.every((a) => typeof a !== 'number')).toBe(true);
-    expect(typeof attempt(th, 'bob', '10.0.0.1')).toBe('number'); // 4th refused while 3 are still running
-    for (const a of running) (a as LoginAttempt).failed();
-    expect(refused(th, 'bob', '10.0.0.1')).toBe(10);
+    const running = await Promise.all([attempt(th, 'bob', '10.0.0.1'), attempt(th, 'bob', '10.0.0.1'), attempt(th, 'bob', '10.0.0.1'), attempt(th, 'bob', '10.0.0.1')]);
+    expect(running.filter((a) => typeof a !== 'number')).toHaveLength(3);
+    expect(typeof running[3]).toBe('number'); // 4th refused while 3 are still running
+    for (const a of running.slice(0, 3)) await (a as LoginAttempt).failed();
+    expect(await refused(th, 'bob', '10.0.0.1')).toBe(10);
   });
 
-  it('keys on (user, address) and on address, never on the user alone', () => {
+  it('a slot never settled (its process died) lapses after two minutes', async () => {
+    let now = 0;
+    const th = new LoginThrottle(config, () => now);
+    for (let i = 0; i < 3; i++) expect(typeof (await attempt(th, 'bob', '10.0.0.1'))).not.toBe('number');
+    expect(await refused(th, 'bob', '10.0.0.1')).toBe(1);
+    now = 120_001;
+    expect(await refused(th, 'bob', '10.0.0.1')).toBeUndefined();
+  });
+
+  it('keys on (user, address) and on address, never on the user alone', async () => {
     const now = 5_000_000;
     const th = new LoginThrottle(config, () => now);
-    for (let i = 0; i < 3; i++) fail(th, 'carol', '6.6.6.6');
-    expect(refused(th, 'carol', '6.6.6.6')).toBeGreaterThan(0);
-    expect(refused(th, 'carol', '9.9.9.9')).toBeUndefined(); // the victim elsewhere is not locked out
-    expect(refused(th, 'dave', '6.6.6.6')).toBeUndefined(); // 3 of 6 address failures so far
-    for (const user of ['u1', 'u2', 'u3']) fail(th, user, '6.6.6.6');
-    expect(refused(th, 'erin', '6.6.6.6')).toBeGreaterThan(0); // the address as a whole (6)
-    expect(refused(th, 'erin', '7.7.7.7')).toBeUndefined();
+    for (let i = 0; i < 3; i++) await fail(th, 'carol', '6.6.6.6');
+    expect(await refused(th, 'carol', '6.6.6.6')).toBeGreaterThan(0);
+    expect(await refused(th, 'carol', '9.9.9.9')).toBeUndefined(); // the victim elsewhere is not locked out
+    expect(await refused(th, 'dave', '6.6.6.6')).toBeUndefined(); // 3 of 6 address failures so far
+    for (const user of ['u1', 'u2', 'u3']) await fail(th, user, '6.6.6.6');
+    expect(await refused(th, 'erin', '6.6.6.6')).toBeGreaterThan(0); // the address as a whole (6)
+    expect(await refused(th, 'erin', '7.7.7.7')).toBeUndefined();
   });
 
-  it('a success clears the (user, address) record and gives the address slot back; settling twice is ignored', () => {
+  it('a success clears the (user, address) record and gives the address slot back; settling twice is ignored', async () => {
     const th = new LoginThrottle(config, () => 0);
-    fail(th, 'f', 'a');
-    fail(th, 'f', 'a');
-    const ok = th.reserve('f', 'a');
-    ok.succeeded();
-    ok.failed();
-    fail(th, 'f', 'a');
-    fail(th, 'f', 'a');
-    expect(refused(th, 'f', 'a')).toBeUndefined();
+    await fail(th, 'f', 'a');
+    await fail(th, 'f', 'a');
+    const ok = await th.reserve('f', 'a');
+    await ok.succeeded();
+    await ok.failed();
+    await fail(th, 'f', 'a');
+    await fail(th, 'f', 'a');
+    expect(await refused(th, 'f', 'a')).toBeUndefined();
   });
 
-  it('stays bounded in memory', () => {
-    const th = new LoginThrottle(config, () => 0, 100);
-    for (let i = 0; i < 1000; i++) fail(th, `user${i}`, `10.0.${i >> 8}.${i & 255}`);
-    expect(th.size).toBeLessThanOrEqual(101);
+  it('two throttles on one store (two workers) count the same failures; other scopes do not', async () => {
+    const store = new Keyv();
+    const w1 = new LoginThrottle(config, Date.now, { store });
+    const w2 = new LoginThrottle(config, Date.now, { store });
+    const shares = new LoginThrottle(config, Date.now, { store, scope: 'share' });
+    await fail(w1, 'bob', '10.0.0.9');
+    await fail(w2, 'bob', '10.0.0.9');
+    await fail(w1, 'bob', '10.0.0.9');
+    expect(await refused(w2, 'bob', '10.0.0.9')).toBe(10);
+    expect(await refused(shares, 'bob', '10.0.0.9')).toBeUndefined();
+  });
+
+  it('keeps no user name, address or password in the store, and every entry expires', async () => {
+    const store = new Keyv();
+    const keys: string[] = [];
+    const ttls: (number | undefined)[] = [];
+    const set = store.set.bind(store);
+    store.set = (async (key: string, value: unknown, ttl?: number) => { keys.push(key, JSON.stringify(value)); ttls.push(ttl); return set(key, value, ttl); }) as typeof store.set;
+    const th = new LoginThrottle(config, Date.now, { store });
+    await fail(th, 'mallory-name', '203.0.113.77');
+    expect(keys.join(' ')).not.toMatch(/mallory|203\.0\.113/);
+    expect(ttls.every((t) => t !== undefined && t > 0 && t <= 120_000 + 60_000 + 25_000)).toBe(true);
   });
 });
 
