@@ -49,16 +49,27 @@ function parseNumber(s: string | undefined): number | undefined {
   return Number.isSafeInteger(n) ? n : undefined;
 }
 
+/** The last few date strings parsed, as epoch ms: a listing's files often share a second, and parsing is the cost. */
+const parsedDates = new Map<string, number>();
+
 function parseDate(s: string | undefined): Date | undefined {
   if (s === undefined) return undefined;
-  const d = new Date(s);
-  return Number.isNaN(d.getTime()) ? undefined : d;
+  let ms = parsedDates.get(s);
+  if (ms === undefined) {
+    ms = new Date(s).getTime();
+    if (parsedDates.size >= 8) parsedDates.clear();
+    parsedDates.set(s, ms);
+  }
+  // A fresh Date each time: callers own (and may change) what they get.
+  return Number.isNaN(ms) ? undefined : new Date(ms);
 }
 
 function nonEmpty(text: string): string | undefined {
   const t = text.trim();
   return t === '' ? undefined : t;
 }
+
+const KNOWN_PROPS = new Set(['getcontentlength', 'getetag', 'getlastmodified', 'creationdate', 'getcontenttype', 'quota-available-bytes', 'quota-used-bytes']);
 
 function applyProp(target: DavResponse, name: string, text: string | undefined): void {
   switch (name) {
@@ -102,7 +113,10 @@ export function createMultistatusBuilder(emit: (r: DavResponse) => void): Multis
   let responseStatus: string | undefined;
   let propstats = 0;
   // The propstat being read: its properties apply only once its status is known to be 2xx.
-  let pendingProps: Array<[string, string | undefined]> = [];
+  // (kept in two reused arrays: no allocation per property; only the properties applyProp knows)
+  const propNames: string[] = [];
+  const propValues: Array<string | undefined> = [];
+  let propCount = 0;
   let pendingCollection: boolean | undefined;
   let propstatStatus: string | undefined;
   let propertyName = '';
@@ -132,7 +146,7 @@ export function createMultistatusBuilder(emit: (r: DavResponse) => void): Multis
         else if (name === 'propstat') {
           frame = 'propstat';
           propstats += 1;
-          pendingProps = [];
+          propCount = 0;
           pendingCollection = undefined;
           propstatStatus = undefined;
         }
@@ -163,13 +177,17 @@ export function createMultistatusBuilder(emit: (r: DavResponse) => void): Multis
         if (frame === 'href') href = nonEmpty(text) ?? '';
         else if (frame === 'responseStatus') responseStatus = text;
         else if (frame === 'propstatStatus') propstatStatus = text;
-        else if (frame === 'property') pendingProps.push([propertyName, nonEmpty(text)]);
+        else if (frame === 'property' && KNOWN_PROPS.has(propertyName)) {
+          propNames[propCount] = propertyName;
+          propValues[propCount] = nonEmpty(text);
+          propCount += 1;
+        }
       }
       if (frame === 'propstat' && entry) {
         const status = parseStatusLine(propstatStatus);
         if (status === undefined || (status >= 200 && status <= 299)) {
           if (pendingCollection !== undefined) entry.collection = pendingCollection;
-          for (const [n, v] of pendingProps) applyProp(entry, n, v);
+          for (let i = 0; i < propCount; i++) applyProp(entry, propNames[i]!, propValues[i]);
         }
       } else if (frame === 'response' && entry) {
         if (href !== undefined && href !== '') {
