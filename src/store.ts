@@ -4,8 +4,8 @@
 // what is stored: users/keys/server each keep their own key prefixes. For redis://
 // it also hands out the raw connection (redisStoreOf) for atomic Lua scripts, and for
 // sqlite:// keyv's connection (sqliteStoreOf) for atomic SQL.
-import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, closeSync, constants as fsConstants, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Keyv from 'keyv';
 import { davError, isDavcryptError } from './errors.js';
@@ -32,7 +32,7 @@ export async function createStore(url: string, namespace: string = DEFAULT_NAMES
     const { default: KeyvSqlite } = await import('@keyv/sqlite');
     const adapter = new KeyvSqlite({ uri: `sqlite://${file}`, busyTimeout: 10_000 });
     keyv = new Keyv({ store: adapter, namespace, throwOnErrors: true });
-    sqliteAdapters.set(keyv, { adapter: adapter as unknown as SqliteAdapter, namespace });
+    sqliteAdapters.set(keyv, { adapter: adapter as unknown as SqliteAdapter, namespace, file });
   } else if (scheme === 'redis' || scheme === 'rediss') {
     const { default: KeyvRedis } = await import('@keyv/redis');
     // No offline queue: while Redis is down a command fails at once (503) instead of waiting for a
@@ -127,12 +127,13 @@ export async function storeHealth(store: Keyv, timeoutMs = 2_000): Promise<{ ok:
 export async function closeStore(store: Keyv): Promise<void> {
   if (closed.has(store)) return;
   closed.add(store);
+  for (const marker of markers.get(store)?.values() ?? []) marker.close?.();
   await store.disconnect();
 }
 
 const closed = new WeakSet<Keyv>();
 /** sqlite:// stores made by createStore → their adapter (for sqliteStoreOf). */
-const sqliteAdapters = new WeakMap<Keyv, { adapter: SqliteAdapter; namespace: string }>();
+const sqliteAdapters = new WeakMap<Keyv, { adapter: SqliteAdapter; namespace: string; file: string }>();
 interface SqliteAdapter {
   query(sql: string, ...params: unknown[]): Promise<unknown[]>;
   opts: { table: string };
@@ -209,6 +210,89 @@ export function sqliteStoreOf(store: Keyv): SqliteStoreHandle | undefined {
       if (closed.has(store)) throw davError('DC_ERR_STORE_UNAVAILABLE', 'the store is closed');
       return withStoreDeadline('sqlite', 'query', bounded.get(store)?.opMs ?? 11_000,
         async () => (await found.adapter.query(sql, ...params)) as Record<string, unknown>[]);
+    },
+  };
+}
+
+/**
+ * A cheap "did anything change?" signal shared by every process using one store, so a process may
+ * keep what it read from the store until another one writes: `read()` returns a token that differs
+ * after every `bump()` by any process. Writers bump after their write is committed and before they
+ * answer; readers read the token before they read the store. No I/O beyond one 16-byte pread/pwrite.
+ */
+export interface ChangeMarker {
+  read(): string;
+  bump(): void;
+  close?(): void;
+}
+
+const markers = new WeakMap<Keyv, Map<string, ChangeMarker>>();
+
+/**
+ * The change marker `name` of a store: for sqlite:// a 16-byte file next to the store file
+ * (`<file>.<name>`, owner only), rewritten with random bytes on each bump; for memory:// a counter
+ * (one process owns it). undefined for redis:// (several hosts: no shared file). A marker file that
+ * cannot be opened reads differently every time, so callers simply never keep anything.
+ */
+export function changeMarkerOf(store: Keyv, name: string): ChangeMarker | undefined {
+  if (redisAdapters.has(store)) return undefined;
+  if (!/^[a-z][a-z0-9-]*$/.test(name)) throw new Error(`bad change marker name ${name}`);
+  let byName = markers.get(store);
+  if (!byName) markers.set(store, (byName = new Map()));
+  let marker = byName.get(name);
+  if (!marker) {
+    const sqlite = sqliteAdapters.get(store);
+    marker = sqlite ? fileMarker(`${sqlite.file}.${name}`) : counterMarker();
+    byName.set(name, marker);
+  }
+  return marker;
+}
+
+function counterMarker(): ChangeMarker {
+  let n = 0;
+  return { read: () => String(n), bump: () => { n += 1; } };
+}
+
+function fileMarker(path: string): ChangeMarker {
+  let fd: number | undefined;
+  let unusable = 0;
+  const bytes = Buffer.alloc(16);
+  const open = (): number | undefined => {
+    if (fd === undefined) {
+      try {
+        fd = openSync(path, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o600);
+      } catch {
+        return undefined;
+      }
+    }
+    return fd;
+  };
+  return {
+    read(): string {
+      const f = open();
+      try {
+        if (f !== undefined) return bytes.toString('hex', 0, readSync(f, bytes, 0, 16, 0));
+      } catch {
+        // unreadable: fall through to a token that never repeats
+      }
+      unusable += 1;
+      return `unusable ${unusable}`;
+    },
+    bump(): void {
+      const f = open();
+      // Not written: the readers of the other processes may keep stale state; they re-read at
+      // least every few seconds (their own bound), and this process's readers see "unusable".
+      if (f !== undefined) {
+        try {
+          writeSync(f, randomBytes(16), 0, 16, 0);
+        } catch {
+          // as above
+        }
+      }
+    },
+    close(): void {
+      if (fd !== undefined) closeSync(fd);
+      fd = undefined;
     },
   };
 }

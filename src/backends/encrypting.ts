@@ -299,6 +299,9 @@ export class EncryptingBackend implements Backend {
   /** Remembers the inner entry of a path (bounded); a hint only, see readRangeByHint. */
   private hint(info: EntryInfo): void {
     if (info.type !== 'file' || info.etag === undefined) return;
+    // A listing re-hints every file it names: an unchanged hint is left as it is (no LRU update per entry).
+    const known = this.hints.peek(info.path);
+    if (known !== undefined && known.etag === info.etag && known.size === info.size) return;
     this.hints.set(info.path, info);
   }
 

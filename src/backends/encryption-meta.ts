@@ -40,7 +40,7 @@ export class LruEncryptionMetaCache implements EncryptionMetaCache {
 }
 
 function cacheKey(path: string, etag: string): string {
-  return `${path}\u0000${etag.replace(/^W\//, '')}`;
+  return `${path}\u0000${etag.startsWith('W/') ? etag.slice(2) : etag}`;
 }
 
 /** Weak ETag comparison (W/"x" equals "x"), as the cache keys compare. */

@@ -19,7 +19,9 @@ function decodeSegment(segment: string): string {
 }
 
 function decodePath(pathname: string): string[] {
-  return pathname.split('/').filter((s) => s !== '').map(decodeSegment);
+  const segments = pathname.split('/').filter((s) => s !== '');
+  // Without a '%' there is nothing to decode (decodeURIComponent would return each segment as it is).
+  return pathname.includes('%') ? segments.map(decodeSegment) : segments;
 }
 
 export class WebdavPaths {

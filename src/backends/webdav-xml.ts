@@ -1,9 +1,11 @@
 // WebDAV XML: the PROPFIND request bodies (explicit property lists) and a streaming,
-// namespace-aware parser of 207 multistatus answers (saxes SAX events, no DOM, never
-// regexes on markup): only href, status, propstat and the handful of DAV: props used are kept.
+// namespace-aware parser of 207 multistatus answers (the multistatus scanner of
+// webdav-xml-scan.ts, saxes for anything else; no DOM): only href, status, propstat and the
+// handful of DAV: props used are kept.
 // Pure: no I/O; hrefs are returned raw for webdav-paths.ts to map.
 import { SaxesParser, type SaxesTagNS } from 'saxes';
 import { davError } from '../errors.js';
+import { MultistatusScanner, type MultistatusEvents } from './webdav-xml-scan.js';
 
 const DAV_NS = 'DAV:';
 
@@ -47,16 +49,27 @@ function parseNumber(s: string | undefined): number | undefined {
   return Number.isSafeInteger(n) ? n : undefined;
 }
 
+/** The last few date strings parsed, as epoch ms: a listing's files often share a second, and parsing is the cost. */
+const parsedDates = new Map<string, number>();
+
 function parseDate(s: string | undefined): Date | undefined {
   if (s === undefined) return undefined;
-  const d = new Date(s);
-  return Number.isNaN(d.getTime()) ? undefined : d;
+  let ms = parsedDates.get(s);
+  if (ms === undefined) {
+    ms = new Date(s).getTime();
+    if (parsedDates.size >= 8) parsedDates.clear();
+    parsedDates.set(s, ms);
+  }
+  // A fresh Date each time: callers own (and may change) what they get.
+  return Number.isNaN(ms) ? undefined : new Date(ms);
 }
 
 function nonEmpty(text: string): string | undefined {
   const t = text.trim();
   return t === '' ? undefined : t;
 }
+
+const KNOWN_PROPS = new Set(['getcontentlength', 'getetag', 'getlastmodified', 'creationdate', 'getcontenttype', 'quota-available-bytes', 'quota-used-bytes']);
 
 function applyProp(target: DavResponse, name: string, text: string | undefined): void {
   switch (name) {
@@ -78,15 +91,17 @@ type Frame = 'multistatus' | 'response' | 'href' | 'responseStatus' | 'propstat'
 export interface MultistatusParser {
   write(chunk: string): void;
   end(): DavResponse[];
+  /** True once the document went to the general parser (saxes) instead of the multistatus scanner. */
+  readonly general: boolean;
 }
 
 /**
- * A streaming multistatus parser: memory holds the results, not the document. With `onResponse`,
- * each response goes there as soon as it is closed and is not kept (end() then returns []).
+ * The multistatus grammar over namespace-resolved element events, whoever tokenizes: the scanner
+ * (webdav-xml-scan.ts) and saxes feed the same events, so they cannot disagree on what a property
+ * belongs to. Each response goes to `emit` when it closes. Throws DC_ERR_BACKEND for a root that is
+ * not DAV:multistatus.
  */
-export function createMultistatusParser(onResponse?: (r: DavResponse) => void): MultistatusParser {
-  const parser = new SaxesParser({ xmlns: true, position: false });
-  const out: DavResponse[] = [];
+export function createMultistatusBuilder(emit: (r: DavResponse) => void): MultistatusEvents & { readonly sawRoot: boolean } {
   const stack: Frame[] = [];
   let sawRoot = false;
   // Text collection: textContent of the element opened at textDepth (href, status or a property).
@@ -98,96 +113,146 @@ export function createMultistatusParser(onResponse?: (r: DavResponse) => void): 
   let responseStatus: string | undefined;
   let propstats = 0;
   // The propstat being read: its properties apply only once its status is known to be 2xx.
-  let pendingProps: Array<[string, string | undefined]> = [];
+  // (kept in two reused arrays: no allocation per property; only the properties applyProp knows)
+  const propNames: string[] = [];
+  const propValues: Array<string | undefined> = [];
+  let propCount = 0;
   let pendingCollection: boolean | undefined;
   let propstatStatus: string | undefined;
   let propertyName = '';
 
+  return {
+    get sawRoot() { return sawRoot; },
+    get collecting() { return textDepth !== -1; },
+    open(uri: string, name: string): void {
+      const dav = uri === DAV_NS;
+      const parent = stack[stack.length - 1];
+      let frame: Frame = 'other';
+      if (parent === undefined) {
+        if (sawRoot || !dav || name !== 'multistatus') throw davError('DC_ERR_BACKEND', `expected DAV:multistatus, got {${uri}}${name}`);
+        sawRoot = true;
+        frame = 'multistatus';
+      } else if (parent === 'multistatus') {
+        if (dav && name === 'response') {
+          frame = 'response';
+          entry = { href: '', collection: false };
+          href = undefined;
+          responseStatus = undefined;
+          propstats = 0;
+        }
+      } else if (parent === 'response' && dav) {
+        if (name === 'href' && href === undefined) frame = 'href';
+        else if (name === 'status' && responseStatus === undefined) frame = 'responseStatus';
+        else if (name === 'propstat') {
+          frame = 'propstat';
+          propstats += 1;
+          propCount = 0;
+          pendingCollection = undefined;
+          propstatStatus = undefined;
+        }
+      } else if (parent === 'propstat' && dav) {
+        if (name === 'prop') frame = 'prop';
+        else if (name === 'status' && propstatStatus === undefined) frame = 'propstatStatus';
+      } else if (parent === 'prop' && dav) {
+        frame = 'property';
+        propertyName = name;
+        if (name === 'resourcetype') pendingCollection = false;
+      } else if (parent === 'property' && dav && name === 'collection' && propertyName === 'resourcetype') {
+        pendingCollection = true;
+      }
+      stack.push(frame);
+      if (frame === 'href' || frame === 'responseStatus' || frame === 'propstatStatus' || frame === 'property') {
+        textDepth = stack.length;
+        text = '';
+      }
+    },
+    text(data: string): void {
+      if (textDepth !== -1) text += data;
+    },
+    close(): void {
+      const depth = stack.length;
+      const frame = stack.pop();
+      if (depth === textDepth) {
+        textDepth = -1;
+        if (frame === 'href') href = nonEmpty(text) ?? '';
+        else if (frame === 'responseStatus') responseStatus = text;
+        else if (frame === 'propstatStatus') propstatStatus = text;
+        else if (frame === 'property' && KNOWN_PROPS.has(propertyName)) {
+          propNames[propCount] = propertyName;
+          propValues[propCount] = nonEmpty(text);
+          propCount += 1;
+        }
+      }
+      if (frame === 'propstat' && entry) {
+        const status = parseStatusLine(propstatStatus);
+        if (status === undefined || (status >= 200 && status <= 299)) {
+          if (pendingCollection !== undefined) entry.collection = pendingCollection;
+          for (let i = 0; i < propCount; i++) applyProp(entry, propNames[i]!, propValues[i]);
+        }
+      } else if (frame === 'response' && entry) {
+        if (href !== undefined && href !== '') {
+          entry.href = href;
+          if (propstats === 0) entry.status = parseStatusLine(responseStatus);
+          emit(entry);
+        }
+        entry = undefined;
+      }
+    },
+  };
+}
+
+/** saxes (namespace aware, any well-formed XML 1.0/1.1) driving a builder; throws saxes' Error when malformed. */
+function saxesDriver(events: MultistatusEvents): { write(chunk: string): void; close(): void } {
+  const parser = new SaxesParser({ xmlns: true, position: false });
   parser.on('opentag', (tag) => {
     const t = tag as SaxesTagNS;
-    const dav = t.uri === DAV_NS;
-    const name = t.local;
-    const parent = stack[stack.length - 1];
-    let frame: Frame = 'other';
-    if (parent === undefined) {
-      if (sawRoot || !dav || name !== 'multistatus') throw davError('DC_ERR_BACKEND', `expected DAV:multistatus, got {${t.uri}}${name}`);
-      sawRoot = true;
-      frame = 'multistatus';
-    } else if (parent === 'multistatus') {
-      if (dav && name === 'response') {
-        frame = 'response';
-        entry = { href: '', collection: false };
-        href = undefined;
-        responseStatus = undefined;
-        propstats = 0;
-      }
-    } else if (parent === 'response' && dav) {
-      if (name === 'href' && href === undefined) frame = 'href';
-      else if (name === 'status' && responseStatus === undefined) frame = 'responseStatus';
-      else if (name === 'propstat') {
-        frame = 'propstat';
-        propstats += 1;
-        pendingProps = [];
-        pendingCollection = undefined;
-        propstatStatus = undefined;
-      }
-    } else if (parent === 'propstat' && dav) {
-      if (name === 'prop') frame = 'prop';
-      else if (name === 'status' && propstatStatus === undefined) frame = 'propstatStatus';
-    } else if (parent === 'prop' && dav) {
-      frame = 'property';
-      propertyName = name;
-      if (name === 'resourcetype') pendingCollection = false;
-    } else if (parent === 'property' && dav && name === 'collection' && propertyName === 'resourcetype') {
-      pendingCollection = true;
-    }
-    stack.push(frame);
-    if (frame === 'href' || frame === 'responseStatus' || frame === 'propstatStatus' || frame === 'property') {
-      textDepth = stack.length;
-      text = '';
-    }
+    events.open(t.uri, t.local);
   });
+  parser.on('text', (data) => events.text(data));
+  parser.on('cdata', (data) => events.text(data));
+  parser.on('closetag', () => events.close());
+  return { write: (chunk) => { parser.write(chunk); }, close: () => { parser.close(); } };
+}
 
-  const onText = (data: string) => {
-    if (textDepth !== -1) text += data;
+/**
+ * A streaming multistatus parser: memory holds the results, not the document. With `onResponse`,
+ * each response goes there as soon as it is closed and is not kept (end() then returns []).
+ * The multistatus scanner reads it (saxes cost a Depth-1 listing half its CPU); whatever the
+ * scanner does not vouch for (a DTD, XML 1.1, non-ASCII names, entities in attributes, malformed
+ * markup, one response over 1 MiB) goes from the last response boundary to saxes, which then
+ * parses or rejects the rest exactly as it did alone. `general: true` uses saxes throughout.
+ */
+export function createMultistatusParser(onResponse?: (r: DavResponse) => void, opts: { general?: boolean } = {}): MultistatusParser {
+  const out: DavResponse[] = [];
+  const emit = onResponse ?? ((r: DavResponse) => { out.push(r); });
+  let scanner: MultistatusScanner | undefined = opts.general ? undefined : new MultistatusScanner(createMultistatusBuilder(emit));
+  let builder: ReturnType<typeof createMultistatusBuilder> | undefined;
+  let general: ReturnType<typeof saxesDriver> | undefined;
+  const toGeneral = (replay: string) => {
+    scanner = undefined;
+    builder = createMultistatusBuilder(emit);
+    general = saxesDriver(builder);
+    if (replay !== '') general.write(replay);
   };
-  parser.on('text', onText);
-  parser.on('cdata', onText);
-
-  parser.on('closetag', () => {
-    const depth = stack.length;
-    const frame = stack.pop();
-    if (depth === textDepth) {
-      textDepth = -1;
-      if (frame === 'href') href = nonEmpty(text) ?? '';
-      else if (frame === 'responseStatus') responseStatus = text;
-      else if (frame === 'propstatStatus') propstatStatus = text;
-      else if (frame === 'property') pendingProps.push([propertyName, nonEmpty(text)]);
-    }
-    if (frame === 'propstat' && entry) {
-      const status = parseStatusLine(propstatStatus);
-      if (status === undefined || (status >= 200 && status <= 299)) {
-        if (pendingCollection !== undefined) entry.collection = pendingCollection;
-        for (const [n, v] of pendingProps) applyProp(entry, n, v);
-      }
-    } else if (frame === 'response' && entry) {
-      if (href !== undefined && href !== '') {
-        entry.href = href;
-        if (propstats === 0) entry.status = parseStatusLine(responseStatus);
-        if (onResponse) onResponse(entry);
-        else out.push(entry);
-      }
-      entry = undefined;
-    }
-  });
-
+  if (!scanner) toGeneral('');
   return {
+    get general() { return general !== undefined; },
     write(chunk: string): void {
-      parser.write(chunk);
+      if (scanner) {
+        const replay = scanner.write(chunk);
+        if (replay !== undefined) toGeneral(replay);
+      } else {
+        general!.write(chunk);
+      }
     },
     end(): DavResponse[] {
-      parser.close();
-      if (!sawRoot) throw davError('DC_ERR_BACKEND', 'expected DAV:multistatus, got no element');
+      if (scanner) {
+        const replay = scanner.end();
+        if (replay === undefined) return out;
+        toGeneral(replay);
+      }
+      general!.close();
+      if (!builder!.sawRoot) throw davError('DC_ERR_BACKEND', 'expected DAV:multistatus, got no element');
       return out;
     },
   };

@@ -64,8 +64,15 @@ export function ocValue(r: Resource, name: string): string | undefined {
   }
 }
 
+/** The last date formatted: the files of a listing often share a second. */
+let lastRfc1123 = { ms: Number.NaN, text: '' };
+
 function rfc1123(d: Date): string {
-  return (d.getTime() < 0 ? new Date(0) : d).toUTCString();
+  const ms = d.getTime();
+  if (ms === lastRfc1123.ms) return lastRfc1123.text;
+  const text = (ms < 0 ? new Date(0) : d).toUTCString();
+  lastRfc1123 = { ms, text };
+  return text;
 }
 
 export function activeLockXml(l: LockRecord, rootUrlPath: string, collection: boolean, now = Date.now()): string {

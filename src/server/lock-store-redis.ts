@@ -5,7 +5,7 @@
 // (TIME) so instances with skewed clocks agree. Must not touch the backend.
 import type { Keyv } from 'keyv';
 import { davError, isDavcryptError } from '../errors.js';
-import { luaScript, redisStoreOf, type RedisStoreHandle } from '../store.js';
+import { changeMarkerOf, luaScript, redisStoreOf, type RedisStoreHandle } from '../store.js';
 import { createStoreMutex } from '../store-mutex.js';
 import { limitExceeded } from './limits.js';
 import { KeyvLockStore, type AcquireOptions, type LockRecord, type LockStore } from './lock-store.js';
@@ -186,5 +186,6 @@ export class RedisLockStore implements LockStore {
 export function createLockStore(store: Keyv): LockStore {
   const redis = redisStoreOf(store);
   // sqlite://: the lease mutex in the file, so every worker process of `davcrypt serve` agrees.
-  return redis ? new RedisLockStore(redis) : new KeyvLockStore(store, Date.now, createStoreMutex(store));
+  // The change marker lets each process keep a mount's lock list until any process changes a lock.
+  return redis ? new RedisLockStore(redis) : new KeyvLockStore(store, Date.now, createStoreMutex(store), changeMarkerOf(store, 'locks'));
 }

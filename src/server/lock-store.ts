@@ -10,6 +10,7 @@ import type { Keyv } from 'keyv';
 import { isSameOrInside, parentPath } from '../backends/paths.js';
 import { davError } from '../errors.js';
 import { KeyedMutex } from '../mutex.js';
+import type { ChangeMarker } from '../store.js';
 import type { DistributedMutex } from '../store-mutex.js';
 import { limitExceeded } from './limits.js';
 import { mountStateKey, type MountStateId } from '../users/mount-state.js';
@@ -105,15 +106,24 @@ export function checkLockQuota(locks: LockRecord[], principal: string, max: numb
   if (held >= max) throw limitExceeded('locksPerUser', `lock number ${held + 1} of one user in this mount`, max);
 }
 
+/** Longest a lock list read is kept while the change marker says nothing changed (a writer that died between its write and its bump). */
+export const LOCK_LIST_KEEP_MS = 2000;
+
 /**
  * LockStore over keyv: one array per mount, mutex-guarded read-modify-write. Atomic across
- * the processes that share `mutex` (default: this process only).
+ * the processes that share `mutex` (default: this process only). With a change marker shared by
+ * those processes (store.ts changeMarkerOf), `list` keeps what it read until any of them changes a
+ * lock (or LOCK_LIST_KEEP_MS pass): a PUT on a mount without locks then costs no store read.
  */
 export class KeyvLockStore implements LockStore {
+  /** Per mount (by store key: ids are objects): the stored array as read, under which marker token, and when. */
+  private readonly kept = new Map<string, { token: string; at: number; raw: LockRecord[] }>();
+
   constructor(
     private readonly store: Keyv,
     private readonly now: () => number = Date.now,
     private readonly mutex: Pick<DistributedMutex, 'run'> = new KeyedMutex(),
+    private readonly marker?: ChangeMarker,
   ) {}
 
   private key(mountId: MountStateId): string {
@@ -122,21 +132,42 @@ export class KeyvLockStore implements LockStore {
 
   private async load(mountId: MountStateId): Promise<LockRecord[]> {
     const raw = (await this.store.get(this.key(mountId))) as LockRecord[] | undefined;
+    return this.live(Array.isArray(raw) ? raw : []);
+  }
+
+  /** Unexpired locks, as fresh objects (callers may change them, never the kept array). */
+  private live(raw: LockRecord[]): LockRecord[] {
     const now = this.now();
-    return Array.isArray(raw) ? raw.filter((l) => l.expiresAt > now) : [];
+    return raw.filter((l) => l.expiresAt > now).map((l) => ({ ...l }));
   }
 
   private async save(mountId: MountStateId, locks: LockRecord[]): Promise<void> {
-    if (locks.length === 0) {
-      await this.store.delete(this.key(mountId));
-      return;
+    try {
+      if (locks.length === 0) {
+        await this.store.delete(this.key(mountId));
+        return;
+      }
+      const ttl = Math.max(...locks.map((l) => l.expiresAt)) - this.now();
+      await this.store.set(this.key(mountId), locks, Math.max(1000, ttl));
+    } finally {
+      // After the write is committed (or failed half way), before anyone is answered.
+      this.kept.delete(this.key(mountId));
+      this.marker?.bump();
     }
-    const ttl = Math.max(...locks.map((l) => l.expiresAt)) - this.now();
-    await this.store.set(this.key(mountId), locks, Math.max(1000, ttl));
   }
 
-  list(mountId: MountStateId): Promise<LockRecord[]> {
-    return this.load(mountId);
+  async list(mountId: MountStateId): Promise<LockRecord[]> {
+    if (!this.marker) return this.load(mountId);
+    // The token is read before the store: a change after this read shows as a new token next time.
+    const key = this.key(mountId);
+    const token = this.marker.read();
+    const at = this.now();
+    const kept = this.kept.get(key);
+    if (kept && kept.token === token && at - kept.at < LOCK_LIST_KEEP_MS && at >= kept.at) return this.live(kept.raw);
+    const raw = (await this.store.get(key)) as LockRecord[] | undefined;
+    const stored = Array.isArray(raw) ? raw : [];
+    this.kept.set(key, { token, at, raw: stored });
+    return this.live(stored);
   }
 
   acquire(mountId: MountStateId, lock: LockRecord, opts: AcquireOptions = {}): Promise<LockRecord> {

@@ -59,9 +59,14 @@ export function parseRequestPath(rawTarget: string): RequestPath {
   return { path, trailingSlash: raw.length > 1 && raw.endsWith('/') };
 }
 
+/** A path whose segments encodeURIComponent leaves as they are and the [!'()*] escape does not touch. */
+const UNRESERVED_PATH = /^[A-Za-z0-9._~/-]*$/;
+
 /** Percent-encodes each segment (upper-case hex; '#', '?', space, unicode) and adds '/' for collections. */
 export function encodeHref(path: string, collection: boolean): string {
-  const encoded = path === '/' ? '/' : path.split('/').map((s) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase())).join('/');
+  // Most names need no escape (RFC 3986 unreserved characters only): no split, map and join per listed entry.
+  const encoded = path === '/' || UNRESERVED_PATH.test(path) ? path
+    : path.split('/').map((s) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase())).join('/');
   return collection && !encoded.endsWith('/') ? encoded + '/' : encoded;
 }
 

@@ -13,6 +13,7 @@ import { createMultistatusParser, parseMultistatus } from '../../src/backends/we
 import { FileKeyCache, deriveFileKeys, encodeHeader, newMountKey, parseHeader } from '../../src/crypto/index.js';
 import { createMountKeySet } from '../../src/keys/keyset.js';
 import { bodyOf, expectCode, readAll } from '../conformance/helpers.js';
+import { dav, startHarness } from '../helpers/server-harness.js';
 
 interface Seen { method: string; url: string; headers: IncomingMessage['headers'] }
 let server: Server;
@@ -188,6 +189,39 @@ describe('EncryptingBackend over WebDAV: one request per range read', () => {
     await enc.write('/s.bin', bodyOf(Buffer.from('small')), { size: 5 });
     await expectCode(enc.read('/s.bin', { range: { start: 5 } }), 'DC_ERR_RANGE_NOT_SATISFIABLE');
     await enc.close();
+  });
+});
+
+describe('the whole gateway over WebDAV: backend requests per client request', () => {
+  it('a range GET and a small GET cost one backend GET each, a PUT one PUT (and one background header read)', async () => {
+    const S = 65536;
+    const data = Buffer.alloc(2 * S + 100, 3);
+    const key = newMountKey();
+    const h = await startHarness({
+      wrapBackend: () => new EncryptingBackend(new WebdavBackend({ url: base, uploadViaTemp: false }), createMountKeySet([key], key)),
+    });
+    try {
+      await dav(h, 'PROPFIND', '/', { headers: { depth: '1' } }); // the mount's first look, not counted
+      seen = [];
+      expect((await dav(h, 'PUT', '/f.bin', { body: data })).status).toBe(201);
+      // The PUT answer carries no ETag: the header is read back once, in the background.
+      for (let i = 0; i < 100 && seen.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(methods()).toEqual(['PUT', 'GET']);
+      await dav(h, 'GET', '/f.bin', { headers: { range: 'bytes=0-0' } }); // learns the path's ETag (hint)
+      for (const [start, end] of [[S + 5, S + 4100], [10, 20], [2 * S + 1, 2 * S + 99]] as const) {
+        seen = [];
+        const r = await dav(h, 'GET', '/f.bin', { headers: { range: `bytes=${start}-${end}` } });
+        expect(r.status).toBe(206);
+        expect(r.body.equals(data.subarray(start, end + 1))).toBe(true);
+        expect(methods()).toEqual(['GET']);
+      }
+      seen = [];
+      const whole = await dav(h, 'GET', '/f.bin');
+      expect(whole.body.equals(data)).toBe(true);
+      expect(methods()).toEqual(['GET']);
+    } finally {
+      await h.close();
+    }
   });
 });
 

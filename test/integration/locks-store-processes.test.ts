@@ -5,16 +5,18 @@
 // these races (both connections read the same list before either writes).
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { newLockToken, type LockRecord } from '../../src/server/lock-store.js';
+import { KeyvLockStore, LOCK_LIST_KEEP_MS, newLockToken, type LockRecord } from '../../src/server/lock-store.js';
 import { createLockStore } from '../../src/server/lock-store-redis.js';
 import { PropStore } from '../../src/server/prop-store.js';
 import { homeMountId } from '../../src/keys/mount-id.js';
 import { LoginThrottle, type LoginAttempt } from '../../src/users/throttle.js';
 import { ShareStore, type ShareRecord } from '../../src/web/share-store.js';
-import { closeStore, createStore } from '../../src/store.js';
+import { changeMarkerOf, closeStore, createStore } from '../../src/store.js';
+import { createStoreMutex } from '../../src/store-mutex.js';
 import type Keyv from 'keyv';
 import { makeTempDir } from '../helpers/tmp.js';
 import { sharedMountId } from '../../src/keys/mount-id.js';
+import { mountStateKey } from '../../src/users/mount-state.js';
 
 /** The state id of a test mount named `name`. */
 const sid = (name: string) => sharedMountId('/' + name);
@@ -95,5 +97,35 @@ describe('sqlite stores shared by two connections (two worker processes)', () =>
       owner: 'alice', mountId: homeMountId('alice', '/'), urlPrefix: '', path: `/f${i}.txt`, folder: false, scope: 'read', expires: Date.now() + 60_000,
     })));
     expect(await stores[0]!.list('alice')).toHaveLength(10);
+  });
+
+  it('a lock list kept by one connection is re-read as soon as the other changes a lock', async () => {
+    const [a, b] = await twoConnections();
+    const [sa, sb] = [createLockStore(a), createLockStore(b)];
+    expect(await sb.list(sid('m1'))).toEqual([]);
+    const l = await sa.acquire(sid('m1'), lock('/kept.txt'));
+    expect((await sb.list(sid('m1'))).map((x) => x.token)).toEqual([l.token]);
+    await sa.refresh(sid('m1'), l.token, 60);
+    expect((await sb.list(sid('m1')))[0]!.timeoutSeconds).toBe(60);
+    expect(await sa.release(sid('m1'), l.token)).toBe(true);
+    expect(await sb.list(sid('m1'))).toEqual([]);
+    await sb.acquire(sid('m1'), lock('/d/x.txt'));
+    await sb.removeUnder(sid('m1'), '/d');
+    expect(await sa.list(sid('m1'))).toEqual([]);
+  });
+
+  it('keeps the list without a store read while nothing changed, for at most LOCK_LIST_KEEP_MS', async () => {
+    const [a, b] = await twoConnections();
+    let now = Date.now();
+    const kept = new KeyvLockStore(b, () => now, createStoreMutex(b), changeMarkerOf(b, 'locks'));
+    expect(await kept.list(sid('m1'))).toEqual([]);
+    // Written behind the lock store's back (no marker bump): only the time bound notices it.
+    await a.set(`lock:${mountStateKey(sid('m1'))}`, [lock('/behind.txt')]);
+    expect(await kept.list(sid('m1'))).toEqual([]);
+    now += LOCK_LIST_KEEP_MS + 1;
+    expect(await kept.list(sid('m1'))).toHaveLength(1);
+    // Expiry is judged at each read, also on a kept list.
+    now += 700_000;
+    expect(await kept.list(sid('m1'))).toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
 // Pure pieces of the WebDAV front: path parsing and href encoding, Basic auth
 // parsing, Range and Timeout parsing, error mapping, lock overlap rules, the lock store.
+import fc from 'fast-check';
 import { Keyv } from 'keyv';
 import { describe, expect, it } from 'vitest';
 import { davError } from '../../../src/errors.js';
@@ -33,6 +34,14 @@ describe('request paths', () => {
     expect(encodeHref('/dir', true)).toBe('/dir/');
     expect(encodeHref('/', true)).toBe('/');
     expect(encodeHref("/it's(1)", false)).toBe('/it%27s%281%29');
+  });
+  it('encodes plain names (no escape needed) exactly as the per-segment encoder does', () => {
+    const perSegment = (path: string) => (path === '/' ? '/' : path.split('/').map((x) => encodeURIComponent(x).replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase())).join('/'));
+    const chars = fc.constantFrom(...'aZ09._~-/ !\'()*%#?ü+&='.split(''));
+    fc.assert(fc.property(fc.array(chars, { maxLength: 12 }).map((c) => '/' + c.join('')), fc.boolean(), (path, collection) => {
+      const expected = perSegment(path);
+      expect(encodeHref(path, collection)).toBe(collection && !expected.endsWith('/') ? expected + '/' : expected);
+    }), { numRuns: 2000 });
   });
   it('parses Destination forms', () => {
     expect(parseDestination('http://h:1/a%20b', 'h:1').path).toBe('/a b');
