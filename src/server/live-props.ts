@@ -75,6 +75,17 @@ function rfc1123(d: Date): string {
   return text;
 }
 
+/** The last creation date formatted (ISO 8601 without milliseconds), for the same reason. */
+let lastIso = { ms: Number.NaN, text: '' };
+
+function iso8601(d: Date): string {
+  const ms = d.getTime();
+  if (ms === lastIso.ms) return lastIso.text;
+  const text = (ms < 0 ? new Date(0) : d).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  lastIso = { ms, text };
+  return text;
+}
+
 export function activeLockXml(l: LockRecord, rootUrlPath: string, collection: boolean, now = Date.now()): string {
   const remaining = Math.max(0, Math.ceil((l.expiresAt - now) / 1000));
   return `<D:activelock><D:locktype><D:write/></D:locktype><D:lockscope><D:${l.scope}/></D:lockscope>` +
@@ -121,14 +132,14 @@ export function liveValueNow(r: Resource, name: string, lockUrl: (l: LockRecord)
     case 'getlastmodified': return info?.lastModified ? rfc1123(info.lastModified) : undefined;
     case 'creationdate': {
       const d = info?.creationDate ?? info?.lastModified;
-      return d ? (d.getTime() < 0 ? new Date(0) : d).toISOString().replace(/\.\d{3}Z$/, 'Z') : undefined;
+      return d ? iso8601(d) : undefined;
     }
     case 'displayname': {
       const n = r.urlPath === '/' ? '' : r.urlPath.slice(r.urlPath.lastIndexOf('/') + 1);
       return escapeXml(n);
     }
     case 'supportedlock': return SUPPORTED_LOCK;
-    case 'lockdiscovery': return r.locks.map((l) => activeLockXml(l, lockUrl(l), l.path === (r.info?.path ?? '') ? r.collection : true)).join('');
+    case 'lockdiscovery': return r.locks.length === 0 ? '' : r.locks.map((l) => activeLockXml(l, lockUrl(l), l.path === (r.info?.path ?? '') ? r.collection : true)).join('');
     default: return undefined;
   }
 }
