@@ -119,6 +119,9 @@ interface SeenTag {
   uri: string;
   local: string;
   selfClosing: boolean;
+  depth: number;
+  /** The tag opened right after this one last time: tried first (a listing repeats its sequence). */
+  next: SeenTag | undefined;
 }
 /** Tags remembered per depth (a listing's prop elements are six or so) and the longest one remembered. */
 const SEEN_PER_DEPTH = 12;
@@ -157,6 +160,8 @@ export class MultistatusScanner {
   /** SeenTag lists by depth (index: open elements around the tag; never the root). */
   private readonly seen: SeenTag[][] = [];
   private seenNext = 0;
+  /** The SeenTag of the last element opened, undefined when that one is not remembered. */
+  private lastTag: SeenTag | undefined;
 
   constructor(private readonly events: MultistatusEvents) {}
 
@@ -274,14 +279,23 @@ export class MultistatusScanner {
     const parentScope = this.scopes[depth - 1] ?? ROOT_SCOPE;
     const known = depth === 0 ? undefined : this.seen[depth];
     if (known !== undefined) {
-      for (let k = 0; k < known.length; k++) {
-        const t = known[k]!;
-        if (t.parent !== parentScope || !buf.startsWith(t.text, lt)) continue;
-        const after = lt + t.text.length;
-        this.names.push(t.qname);
-        this.scopes.push(t.scope);
-        this.events.open(t.uri, t.local);
-        if (t.selfClosing) this.closeElement(after);
+      const guess = this.lastTag?.next;
+      let hit: SeenTag | undefined;
+      if (guess !== undefined && guess.depth === depth && guess.parent === parentScope && buf.startsWith(guess.text, lt)) hit = guess;
+      else {
+        for (let k = 0; k < known.length; k++) {
+          const t = known[k]!;
+          if (t.parent === parentScope && buf.startsWith(t.text, lt)) { hit = t; break; }
+        }
+      }
+      if (hit !== undefined) {
+        if (this.lastTag !== undefined) this.lastTag.next = hit;
+        this.lastTag = hit;
+        const after = lt + hit.text.length;
+        this.names.push(hit.qname);
+        this.scopes.push(hit.scope);
+        this.events.open(hit.uri, hit.local);
+        if (hit.selfClosing) this.closeElement(after);
         return after;
       }
     }
@@ -363,12 +377,17 @@ export class MultistatusScanner {
       if (this.rootSeen) return -1;
       this.rootSeen = true;
       this.prefix = buf.slice(0, after);
+      this.lastTag = undefined;
     } else if (after - lt <= SEEN_MAX_CHARS) {
       const list = this.seen[depth] ??= [];
       // Flattened copies: a slice would keep the whole chunk it came from alive.
-      const tag: SeenTag = { text: flat(buf.slice(lt, after)), parent: parentScope, qname: flat(qname), scope, uri, local: flat(local), selfClosing };
+      const tag: SeenTag = { text: flat(buf.slice(lt, after)), parent: parentScope, qname: flat(qname), scope, uri, local: flat(local), selfClosing, depth, next: undefined };
       if (list.length < SEEN_PER_DEPTH) list.push(tag);
       else list[this.seenNext++ % SEEN_PER_DEPTH] = tag;
+      if (this.lastTag !== undefined) this.lastTag.next = tag;
+      this.lastTag = tag;
+    } else {
+      this.lastTag = undefined;
     }
     this.names.push(qname);
     this.scopes.push(scope);
