@@ -57,6 +57,8 @@ export class WebdavPaths {
    * ('/dav/a%20b/') and paths relative to the base ('a%20b').
    */
   pathFromHref(href: string): string | undefined {
+    const plain = this.plainHrefPath(href);
+    if (plain !== undefined) return plain;
     let pathname: string;
     const trimmed = href.trim();
     if (/^[a-z][a-z0-9+.-]*:/i.test(trimmed)) {
@@ -79,5 +81,22 @@ export class WebdavPaths {
     const rest = segments.slice(this.baseSegments.length);
     if (rest.some((s) => s === '.' || s === '..' || s.includes('/') || s.includes('\0'))) return undefined;
     return normalizePath('/' + rest.join('/'));
+  }
+
+  /**
+   * pathFromHref's answer without splitting, for the common href of a listing: an absolute path
+   * below the base with nothing to decode or normalize (no '%', no empty, '.' or '..' segment, no
+   * NUL, no surrounding space). Undefined sends any other href the long way.
+   */
+  private plainHrefPath(href: string): string | undefined {
+    const base = this.basePathname;
+    if (!href.startsWith(base) || base.includes('%')) return undefined;
+    let end = href.length;
+    if (end > base.length && href.charCodeAt(end - 1) === 0x2f /* / */) end -= 1;
+    const rest = href.slice(base.length, end);
+    if (rest === '') return '/';
+    if (rest.charCodeAt(0) === 0x2e /* . */ || rest.charCodeAt(0) === 0x2f || rest.charCodeAt(rest.length - 1) === 0x2f || rest.includes('%') || rest.includes('//') ||
+      rest.includes('/.') || rest.includes('\0') || rest.trim() !== rest) return undefined;
+    return '/' + rest;
   }
 }

@@ -105,6 +105,33 @@ interface Scope {
 }
 const ROOT_SCOPE: Scope = { prefix: 'xml', uri: XML_NS, parent: undefined };
 
+/**
+ * A start tag read before, below a parent scope: the same characters under the same bindings
+ * open the same element, so a repeat (every response of a listing repeats its tags) skips the
+ * attribute scan and the name slices.
+ */
+interface SeenTag {
+  /** The whole tag, '<' through '>'. */
+  text: string;
+  parent: Scope;
+  qname: string;
+  scope: Scope;
+  uri: string;
+  local: string;
+  selfClosing: boolean;
+  depth: number;
+  /** The tag opened right after this one last time: tried first (a listing repeats its sequence). */
+  next: SeenTag | undefined;
+}
+/** Tags remembered per depth (a listing's prop elements are six or so) and the longest one remembered. */
+const SEEN_PER_DEPTH = 12;
+const SEEN_MAX_CHARS = 256;
+
+/** A string that holds its own characters (not a slice of a larger one). */
+function flat(s: string): string {
+  return s.length < 13 ? s : (' ' + s).slice(1);
+}
+
 function lookup(scope: Scope | undefined, prefix: string): string | undefined {
   for (let s = scope; s; s = s.parent) if (s.prefix === prefix) return s.uri;
   return undefined;
@@ -130,6 +157,11 @@ export class MultistatusScanner {
   private readonly names: string[] = [];
   private readonly scopes: Scope[] = [];
   private gaveUp = false;
+  /** SeenTag lists by depth (index: open elements around the tag; never the root). */
+  private readonly seen: SeenTag[][] = [];
+  private seenNext = 0;
+  /** The SeenTag of the last element opened, undefined when that one is not remembered. */
+  private lastTag: SeenTag | undefined;
 
   constructor(private readonly events: MultistatusEvents) {}
 
@@ -243,11 +275,34 @@ export class MultistatusScanner {
   /** A start tag (or empty-element tag) with its namespace declarations. Returns the offset after it, 0 to wait, -1 to give up. */
   private openTag(buf: string, lt: number): number {
     if (this.rootClosed) return -1;
+    const depth = this.names.length;
+    const parentScope = this.scopes[depth - 1] ?? ROOT_SCOPE;
+    const known = depth === 0 ? undefined : this.seen[depth];
+    if (known !== undefined) {
+      const guess = this.lastTag?.next;
+      let hit: SeenTag | undefined;
+      if (guess !== undefined && guess.depth === depth && guess.parent === parentScope && buf.startsWith(guess.text, lt)) hit = guess;
+      else {
+        for (let k = 0; k < known.length; k++) {
+          const t = known[k]!;
+          if (t.parent === parentScope && buf.startsWith(t.text, lt)) { hit = t; break; }
+        }
+      }
+      if (hit !== undefined) {
+        if (this.lastTag !== undefined) this.lastTag.next = hit;
+        this.lastTag = hit;
+        const after = lt + hit.text.length;
+        this.names.push(hit.qname);
+        this.scopes.push(hit.scope);
+        this.events.open(hit.uri, hit.local);
+        if (hit.selfClosing) this.closeElement(after);
+        return after;
+      }
+    }
     const len = buf.length;
     const nameEnd = qnameEnd(buf, lt + 1);
     if (nameEnd === lt + 1 || nameEnd >= len) return nameEnd >= len ? 0 : -1;
     const qname = buf.slice(lt + 1, nameEnd);
-    const parentScope = this.scopes[this.scopes.length - 1] ?? ROOT_SCOPE;
     let scope = parentScope;
     let seen: string[] | undefined;
     let prefixedAttribute: string | undefined;
@@ -318,10 +373,21 @@ export class MultistatusScanner {
       if (prefix === 'xmlns' || lookup(scope, prefix) === undefined) return -1;
     }
     const after = at;
-    if (this.names.length === 0) {
+    if (depth === 0) {
       if (this.rootSeen) return -1;
       this.rootSeen = true;
       this.prefix = buf.slice(0, after);
+      this.lastTag = undefined;
+    } else if (after - lt <= SEEN_MAX_CHARS) {
+      const list = this.seen[depth] ??= [];
+      // Flattened copies: a slice would keep the whole chunk it came from alive.
+      const tag: SeenTag = { text: flat(buf.slice(lt, after)), parent: parentScope, qname: flat(qname), scope, uri, local: flat(local), selfClosing, depth, next: undefined };
+      if (list.length < SEEN_PER_DEPTH) list.push(tag);
+      else list[this.seenNext++ % SEEN_PER_DEPTH] = tag;
+      if (this.lastTag !== undefined) this.lastTag.next = tag;
+      this.lastTag = tag;
+    } else {
+      this.lastTag = undefined;
     }
     this.names.push(qname);
     this.scopes.push(scope);

@@ -49,15 +49,16 @@ function parseNumber(s: string | undefined): number | undefined {
   return Number.isSafeInteger(n) ? n : undefined;
 }
 
-/** The last few date strings parsed, as epoch ms: a listing's files often share a second, and parsing is the cost. */
+/** Date strings parsed, as epoch ms: a listing's files share a few seconds, and parsing is the cost. Emptied when full. */
 const parsedDates = new Map<string, number>();
+const PARSED_DATES_MAX = 256;
 
 function parseDate(s: string | undefined): Date | undefined {
   if (s === undefined) return undefined;
   let ms = parsedDates.get(s);
   if (ms === undefined) {
     ms = new Date(s).getTime();
-    if (parsedDates.size >= 8) parsedDates.clear();
+    if (parsedDates.size >= PARSED_DATES_MAX) parsedDates.clear();
     parsedDates.set(s, ms);
   }
   // A fresh Date each time: callers own (and may change) what they get.

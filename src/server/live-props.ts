@@ -64,15 +64,30 @@ export function ocValue(r: Resource, name: string): string | undefined {
   }
 }
 
-/** The last date formatted: the files of a listing often share a second. */
-let lastRfc1123 = { ms: Number.NaN, text: '' };
+/**
+ * Formatted dates by epoch ms, for the two date props: a listing's files share a few seconds, in
+ * no particular order (a single last-value slot missed whenever two seconds alternated). Bounded:
+ * emptied when full.
+ */
+const rfc1123Texts = new Map<number, string>();
+const isoTexts = new Map<number, string>();
+const DATE_TEXTS_MAX = 256;
+
+function remember(texts: Map<number, string>, ms: number, text: string): string {
+  if (texts.size >= DATE_TEXTS_MAX) texts.clear();
+  texts.set(ms, text);
+  return text;
+}
 
 function rfc1123(d: Date): string {
   const ms = d.getTime();
-  if (ms === lastRfc1123.ms) return lastRfc1123.text;
-  const text = (ms < 0 ? new Date(0) : d).toUTCString();
-  lastRfc1123 = { ms, text };
-  return text;
+  return rfc1123Texts.get(ms) ?? remember(rfc1123Texts, ms, (ms < 0 ? new Date(0) : d).toUTCString());
+}
+
+/** ISO 8601 without milliseconds. */
+function iso8601(d: Date): string {
+  const ms = d.getTime();
+  return isoTexts.get(ms) ?? remember(isoTexts, ms, (ms < 0 ? new Date(0) : d).toISOString().replace(/\.\d{3}Z$/, 'Z'));
 }
 
 export function activeLockXml(l: LockRecord, rootUrlPath: string, collection: boolean, now = Date.now()): string {
@@ -121,14 +136,14 @@ export function liveValueNow(r: Resource, name: string, lockUrl: (l: LockRecord)
     case 'getlastmodified': return info?.lastModified ? rfc1123(info.lastModified) : undefined;
     case 'creationdate': {
       const d = info?.creationDate ?? info?.lastModified;
-      return d ? (d.getTime() < 0 ? new Date(0) : d).toISOString().replace(/\.\d{3}Z$/, 'Z') : undefined;
+      return d ? iso8601(d) : undefined;
     }
     case 'displayname': {
       const n = r.urlPath === '/' ? '' : r.urlPath.slice(r.urlPath.lastIndexOf('/') + 1);
       return escapeXml(n);
     }
     case 'supportedlock': return SUPPORTED_LOCK;
-    case 'lockdiscovery': return r.locks.map((l) => activeLockXml(l, lockUrl(l), l.path === (r.info?.path ?? '') ? r.collection : true)).join('');
+    case 'lockdiscovery': return r.locks.length === 0 ? '' : r.locks.map((l) => activeLockXml(l, lockUrl(l), l.path === (r.info?.path ?? '') ? r.collection : true)).join('');
     default: return undefined;
   }
 }

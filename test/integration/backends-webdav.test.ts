@@ -162,6 +162,21 @@ describe('webdav backend on the wire', () => {
     await b.close();
   });
 
+  it('reads a listing that starts with a byte order mark and splits UTF-8 characters across chunks', async () => {
+    const body = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(multistatus([{ href: '/dav/d/', dir: true }, { href: '/dav/d/%C3%A9t%C3%A9', size: 3, etag: '"é€𝄞"' }]))]);
+    handler = (_req, res) => {
+      res.writeHead(207, { 'content-length': String(body.length) });
+      // One byte at a time (BOM included): every multi-byte character arrives split.
+      let at = 0;
+      const next = () => { if (at < body.length) res.write(body.subarray(at, ++at), next); else res.end(); };
+      next();
+    };
+    const b = backend();
+    const entries = await b.list('/d');
+    expect(entries.map((e) => [e.path, e.size, e.etag])).toEqual([['/d/été', 3, '"é€𝄞"']]);
+    await b.close();
+  });
+
   it('listEach hands the folder over once wherever the server puts it, children once each', async () => {
     handler = (_req, res) => reply(res, 207, multistatus([
       { href: '/dav/d/a', size: 3 },

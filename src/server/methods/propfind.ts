@@ -13,7 +13,7 @@ import { isLiveName, isQuotaName, liveNames, liveValue, OC_NS, ocValue, type Res
 import type { DeadProp } from '../prop-store.js';
 import { virtualFolder } from '../nextcloud/index.js';
 import { encodeHref, RESERVED_SEGMENT } from '../request-paths.js';
-import { childElements, DAV_NS, escapeXml, isElement, propElement, propKey, type PropName } from '../xml.js';
+import { childElements, DAV_NS, isElement, propElement, propKey, type PropName } from '../xml.js';
 import { depthOf, sendXml, sendXmlChunks, XmlChunks, xmlBodyOf } from './common.js';
 
 type Ask = { kind: 'allprop'; include: PropName[] } | { kind: 'propname' } | { kind: 'prop'; props: PropName[] };
@@ -66,10 +66,17 @@ interface LiveWanted {
   p: PropName;
   key: string;
   live: boolean;
+  /** The element's tags, written once per request rather than once per listed entry (as propElement writes them). */
+  open: string;
+  close: string;
+  empty: string;
 }
 
 function wanted(p: PropName): LiveWanted {
-  return { p, key: propKey(p), live: isLiveName(p) };
+  const empty = propElement(p, undefined);
+  const full = propElement(p, '\0');
+  const cut = full.indexOf('\0');
+  return { p, key: propKey(p), live: isLiveName(p), open: full.slice(0, cut), close: full.slice(cut + 1), empty };
 }
 
 function dedupe(list: PropName[]): LiveWanted[] {
@@ -115,19 +122,20 @@ function describe(r: Resource, plan: AskPlan, dead: Record<string, DeadProp> | u
       if (w.live) {
         const v = w.p.ns === OC_NS ? ocValue(r, w.p.name) : liveValue(r, w.p.name, lockUrl);
         // allprop: a live prop this resource lacks (no ETag, no dates) is left out, as liveNames says.
-        if (v !== undefined) ok += propElement(w.p, v);
-        else if (plan.props || (ask.kind === 'allprop' && ask.include.some((p) => propKey(p) === w.key))) missing += propElement(w.p, undefined);
+        if (v !== undefined) ok += v === '' ? w.empty : w.open + v + w.close;
+        else if (plan.props || (ask.kind === 'allprop' && ask.include.some((p) => propKey(p) === w.key))) missing += w.empty;
       } else if (dead?.[w.key]) {
         ok += dead[w.key]!.xml;
       } else {
-        missing += propElement(w.p, undefined);
+        missing += w.empty;
       }
     }
     if (ask.kind === 'allprop' && dead) {
       for (const [key, d] of Object.entries(dead)) if (!list.some((w) => w.key === key)) ok += d.xml;
     }
   }
-  let xml = `<D:response><D:href>${escapeXml(encodeHref(r.urlPath, r.collection))}</D:href>`;
+  // encodeHref's output is percent-encoded down to RFC 3986 unreserved characters and '/': nothing to escape for XML.
+  let xml = `<D:response><D:href>${encodeHref(r.urlPath, r.collection)}</D:href>`;
   if (ok) xml += `<D:propstat><D:prop>${ok}</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>`;
   if (missing) xml += `<D:propstat><D:prop>${missing}</D:prop><D:status>HTTP/1.1 404 Not Found</D:status></D:propstat>`;
   if (!ok && !missing) xml += `<D:propstat><D:prop/><D:status>HTTP/1.1 200 OK</D:status></D:propstat>`;

@@ -67,4 +67,17 @@ describe('WebdavPaths', () => {
       }
     }), { numRuns: process.env.SLOW ? 5000 : 300 });
   });
+
+  it('maps a plain href (the quick way) exactly as the general way does', () => {
+    // A leading space always takes the general way (trim, split, decode): the oracle for the quick one.
+    const href = fc.array(fc.constantFrom('a', 'b', '.', '..', '/', '//', '%20', '%2F', '%', ' ', '\0', 'é', '\u00a0'), { maxLength: 8 }).map((parts) => parts.join(''));
+    fc.assert(fc.property(fc.constantFrom('http://h/', 'http://h/dav/', 'http://h/a%20b/'), href, (base, rest) => {
+      const p = new WebdavPaths(base);
+      const full = new URL(base).pathname + rest;
+      expect(p.pathFromHref(full)).toBe(p.pathFromHref(' ' + full));
+    }), { numRuns: process.env.SLOW ? 20000 : 2000 });
+    expect(new WebdavPaths('http://h/dav/').pathFromHref('/dav/d/file-1.bin')).toBe('/d/file-1.bin');
+    expect(new WebdavPaths('http://h/dav/').pathFromHref('/dav/d/')).toBe('/d');
+    expect(new WebdavPaths('http://h/dav/').pathFromHref('/dav/')).toBe('/');
+  });
 });

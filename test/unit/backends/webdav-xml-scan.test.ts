@@ -110,6 +110,18 @@ describe('multistatus scanner', () => {
     expect(iis[1]).toMatchObject({ href: '/dav/gone', status: 404 });
   });
 
+  it('reads a repeated tag by the bindings in force where it repeats (its remembered meaning is not reused elsewhere)', () => {
+    // The same characters '<p:getetag>' mean DAV:getetag in the first response and urn:x's getetag in the second.
+    const response = (ns: string, etag: string) => `<D:response xmlns:p="${ns}"><D:href>/${etag}</D:href><D:propstat><D:prop>` +
+      `<p:getetag>${etag}</p:getetag><p:getcontentlength>7</p:getcontentlength></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>`;
+    const doc = `<D:multistatus xmlns:D="DAV:">${response('DAV:', 'a')}${response('urn:x', 'b')}${response('DAV:', 'c')}</D:multistatus>`;
+    for (const sizes of [[], [5], [13]]) {
+      const out = same(chunked(doc, sizes));
+      expect(out.general).toBe(false);
+      expect(out.responses.map((r) => [r.etag, r.contentLength])).toEqual([['a', 7], [undefined, undefined], ['c', 7]]);
+    }
+  });
+
   it('hands unusual documents to saxes from the last finished response, without repeating one', () => {
     const dtd = '<?xml version="1.0"?><!DOCTYPE m [<!ENTITY e "x">]><D:multistatus xmlns:D="DAV:"><D:response><D:href>/&e;</D:href></D:response></D:multistatus>';
     expect(same([dtd]).general).toBe(true);

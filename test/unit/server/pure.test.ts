@@ -11,6 +11,7 @@ import { conflictingLocks, guardingLocks, KeyvLockStore, newLockToken, type Lock
 import { parseRange } from '../../../src/server/methods/get-head.js';
 import { parseTimeout } from '../../../src/server/methods/lock.js';
 import { quotaEnabledFor } from '../../../src/server/methods/propfind.js';
+import { liveValueNow, type Resource } from '../../../src/server/live-props.js';
 import { encodeHref, parseDestination, parseRequestPath } from '../../../src/server/request-paths.js';
 import { sharedMountId } from '../../../src/keys/mount-id.js';
 
@@ -50,6 +51,20 @@ describe('request paths', () => {
     expect(httpErrorOf((() => { try { parseDestination('http://other/x', 'h'); } catch (e) { return e; } })()).status).toBe(502);
     expect(code(() => parseDestination('/.davcrypt/k', 'h'))).toBe('DC_ERR_FORBIDDEN');
     expect(code(() => parseDestination('x', 'h'))).toBe('DC_ERR_BAD_REQUEST');
+  });
+});
+
+describe('live date props', () => {
+  it('formats each entry\'s own dates, whatever order a listing names them in (the formatted dates are remembered)', () => {
+    const none = () => '/';
+    const at = (ms: number): Resource => ({ urlPath: '/f', collection: false, locks: [], info: { name: 'f', path: '/f', type: 'file', size: 1, lastModified: new Date(ms) } });
+    fc.assert(fc.property(fc.array(fc.integer({ min: -5_000, max: 4_102_444_800_000 }), { minLength: 1, maxLength: 600 }), (list) => {
+      for (const ms of list) {
+        const s = Math.max(0, ms);
+        expect(liveValueNow(at(ms), 'getlastmodified', none)).toBe(new Date(s).toUTCString());
+        expect(liveValueNow(at(ms), 'creationdate', none)).toBe(new Date(s).toISOString().replace(/\.\d{3}Z$/, 'Z'));
+      }
+    }), { numRuns: 50 });
   });
 });
 
