@@ -236,7 +236,7 @@ const markers = new WeakMap<Keyv, Map<string, ChangeMarker>>();
  */
 export function changeMarkerOf(store: Keyv, name: string): ChangeMarker | undefined {
   if (redisAdapters.has(store)) return undefined;
-  if (!/^[a-z][a-z0-9-]*$/.test(name)) throw new Error(`bad change marker name ${name}`);
+  if (!/^[a-z][a-z0-9-]*$/.test(name)) throw davError('DC_ERR_INTERNAL', `bad change marker name ${name}`);
   let byName = markers.get(store);
   if (!byName) markers.set(store, (byName = new Map()));
   let marker = byName.get(name);

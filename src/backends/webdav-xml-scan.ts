@@ -5,6 +5,7 @@
 // It never guesses: anything outside that strict subset, malformed markup included, makes it
 // give up and hand back the text from the last response boundary, which the general parser
 // (saxes, webdav-xml.ts) then reads exactly as it would have alone. Pure: no I/O.
+import { davError } from '../errors.js';
 
 /** Namespace-resolved element events (what webdav-xml.ts's builder consumes). */
 export interface MultistatusEvents {
@@ -166,7 +167,7 @@ export class MultistatusScanner {
   constructor(private readonly events: MultistatusEvents) {}
 
   write(chunk: string): string | undefined {
-    if (this.gaveUp) throw new Error('multistatus scanner used after giving up');
+    if (this.gaveUp) throw davError('DC_ERR_INTERNAL', 'multistatus scanner used after giving up');
     if (NOT_BMP_XML_CHAR.test(chunk) && NOT_XML_CHAR.test(chunk)) return this.giveUp(chunk);
     this.buf = (this.boundary === 0 ? this.buf : this.buf.slice(this.boundary)) + chunk;
     this.pos -= this.boundary;
@@ -177,7 +178,7 @@ export class MultistatusScanner {
   }
 
   end(): string | undefined {
-    if (this.gaveUp) throw new Error('multistatus scanner used after giving up');
+    if (this.gaveUp) throw davError('DC_ERR_INTERNAL', 'multistatus scanner used after giving up');
     if (!this.rootClosed || !onlySpace(this.buf, this.pos, this.buf.length)) return this.giveUp('');
     return undefined;
   }

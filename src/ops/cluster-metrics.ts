@@ -5,6 +5,7 @@
 // gauges summed unless the metric says otherwise (davcrypt_ready: min, build info: first).
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry, type Registry } from 'prom-client';
+import { davError } from '../errors.js';
 
 const REQUEST = 'metrics';
 const RESULT = 'metrics-result';
@@ -48,12 +49,12 @@ export function clusterScrape(registry: Registry): () => Promise<string> {
     const onMessage = (m: unknown) => {
       const msg = m as Partial<ScrapeResult> | undefined;
       if (msg?.davcrypt !== RESULT || msg.id !== id) return;
-      done(() => (msg.error !== undefined ? reject(new Error(`metrics of the other workers: ${msg.error}`)) : resolve(msg.body ?? '')));
+      done(() => (msg.error !== undefined ? reject(davError('DC_ERR_INTERNAL', `metrics of the other workers: ${msg.error}`)) : resolve(msg.body ?? '')));
     };
-    const timer = setTimeout(() => done(() => reject(new Error('metrics of the other workers: no answer from the primary'))), SCRAPE_TIMEOUT_MS);
+    const timer = setTimeout(() => done(() => reject(davError('DC_ERR_INTERNAL', 'metrics of the other workers: no answer from the primary'))), SCRAPE_TIMEOUT_MS);
     process.on('message', onMessage);
     if (!process.send) {
-      done(() => reject(new Error('not a cluster worker')));
+      done(() => reject(davError('DC_ERR_INTERNAL', 'not a cluster worker')));
       return;
     }
     process.send({ davcrypt: REQUEST, id } satisfies ScrapeRequest);
