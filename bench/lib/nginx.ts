@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, onExit, stopChild, waitForHttp, which } from './procs.js';
+import { awaitPeer, freePort, stopChild, which } from './procs.js';
 
 export interface NginxServer {
   /** http://127.0.0.1:PORT (no trailing slash); paths map 1:1 onto Apache's. */
@@ -67,17 +67,8 @@ export async function startNginxProxy(upstreamPort: number): Promise<NginxServer
   ].join('\n'));
   const version = (spawnSync(found.bin, ['-v'], { encoding: 'utf8' }).stderr || '').trim().replace(/^nginx version:\s*/, '');
   const child = spawn(found.bin, ['-p', work, '-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
-  const kill = (): void => { if (child.exitCode === null) child.kill('SIGKILL'); };
-  onExit(kill);
   const url = `http://127.0.0.1:${port}`;
-  try {
-    await waitForHttp(url + '/', 15_000, child);
-  } catch (err) {
-    kill();
-    throw new Error(`nginx did not start: ${(err as Error).message}\n${stderr}`.trim(), { cause: err });
-  }
+  await awaitPeer('nginx', child, url + '/', 15_000);
   return {
     url,
     pid: child.pid ?? -1,

@@ -3,7 +3,7 @@
 // so its CPU is its own.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { freePort, onExit, stopChild, waitForHttp } from './procs.js';
+import { awaitPeer, freePort, stopChild } from './procs.js';
 
 export interface NodeProxyServer {
   url: string;
@@ -16,15 +16,7 @@ export async function startNodeProxy(repoRoot: string, upstreamPort: number): Pr
   const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'bench/lib/node-proxy-server.ts'), String(port), `http://127.0.0.1:${upstreamPort}`], {
     cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'],
   });
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
-  onExit(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
   const url = `http://127.0.0.1:${port}`;
-  try {
-    await waitForHttp(url + '/', 30_000, child);
-  } catch (err) {
-    child.kill('SIGKILL');
-    throw new Error(`node proxy did not start: ${(err as Error).message}\n${stderr}`.trim(), { cause: err });
-  }
+  await awaitPeer('node proxy', child, url + '/', 30_000);
   return { url, pid: child.pid ?? -1, stop: () => stopChild(child, 5000, 'SIGTERM') };
 }

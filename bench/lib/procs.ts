@@ -146,3 +146,21 @@ export function onExit(fn: () => void): void {
     process.on(sig, () => { runAll(); process.exit(130); });
   }
 }
+
+/**
+ * Waits until a spawned peer answers `url` over HTTP; it is killed at exit either way. When it does
+ * not answer in time it is killed and the error carries the last 4000 bytes of its stderr (the
+ * child must be spawned with stderr piped).
+ */
+export async function awaitPeer(label: string, child: ChildProcess, url: string, timeoutMs: number): Promise<void> {
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
+  const kill = (): void => { if (child.exitCode === null) child.kill('SIGKILL'); };
+  onExit(kill);
+  try {
+    await waitForHttp(url, timeoutMs, child);
+  } catch (err) {
+    kill();
+    throw new Error(`${label} did not start: ${(err as Error).message}\n${stderr}`.trim(), { cause: err });
+  }
+}

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, onExit, stopChild, waitForHttp, which } from './procs.js';
+import { awaitPeer, freePort, stopChild, which } from './procs.js';
 
 export interface RcloneCryptOptions {
   /** WebDAV URL of the storage folder the crypt remote writes into. */
@@ -74,17 +74,8 @@ export async function startRcloneCrypt(opts: RcloneCryptOptions): Promise<Rclone
       '--cache-dir', cacheDir, '--log-level', 'ERROR'],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TMPDIR: cacheDir } },
   );
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
-  const kill = (): void => { if (child.exitCode === null) child.kill('SIGKILL'); };
-  onExit(kill);
   const url = `http://127.0.0.1:${port}`;
-  try {
-    await waitForHttp(url + '/', 15_000, child);
-  } catch (err) {
-    kill();
-    throw new Error(`rclone serve webdav did not start: ${(err as Error).message}\n${stderr}`.trim(), { cause: err });
-  }
+  await awaitPeer('rclone serve webdav', child, url + '/', 15_000);
   return {
     url,
     pid: child.pid ?? -1,
